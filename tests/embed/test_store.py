@@ -1,0 +1,181 @@
+"""Embedding sets in DuckDB: cache hit/miss/resume, shards, post-processing, export/import, safe pickle."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gene_corpus import Corpus
+from gene_corpus.errors import InputError
+from scouter_local.embedding_store import (
+    embed_corpus,
+    export_embeddings,
+    import_embeddings,
+    load_embedding_set,
+    safe_load_pickle,
+)
+from scouter_local.encoders import Encoder
+
+from .conftest import MINILM, copy_db
+
+
+def test_embedded_set_loads(minilm_db, subset):
+    emb = load_embedding_set(minilm_db, "minilm")
+    assert emb.vectors.shape == (len(subset), 384) and emb.vectors.dtype == np.float32
+    assert sorted(emb.entrez_ids.tolist()) == subset and emb.entrez_ids.tolist() == sorted(emb.entrez_ids.tolist())
+    assert emb.spec["encoder"]["pooling"] == "mean" and len(emb.fingerprint) == 32
+    assert "RPL11" in emb.rows()
+
+
+def test_second_run_computes_nothing(minilm_db, subset, tmp_path):
+    db = copy_db(minilm_db, tmp_path)
+    report = embed_corpus(db, "minilm", MINILM, genes=subset, progress=False)
+    assert (report.computed, report.cached, report.genes) == (0, len(subset), len(subset))
+    assert report.fingerprint == load_embedding_set(minilm_db, "minilm").fingerprint
+
+
+def test_changed_text_recomputes_only_that_gene(minilm_db, subset, tmp_path):
+    db = copy_db(minilm_db, tmp_path)
+    before = load_embedding_set(db, "minilm")
+    gene = subset[3]
+    with Corpus.open(db) as corpus:  # a curator edits one summary
+        corpus.con.execute("UPDATE texts SET text = text || ' It is also expressed in zebrafish fins.', "
+                           "sha256 = sha256(text || ' It is also expressed in zebrafish fins.') WHERE entrez_id = ?", [gene]).fetchall()
+    report = embed_corpus(db, "minilm", MINILM, genes=subset, progress=False)
+    assert (report.computed, report.cached) == (1, len(subset) - 1)
+    after = load_embedding_set(db, "minilm")
+    changed = np.flatnonzero(np.abs(after.vectors - before.vectors).max(1) > 0)
+    assert after.entrez_ids[changed].tolist() == [gene]
+    assert after.fingerprint != before.fingerprint
+
+
+def test_killed_run_keeps_only_whole_batches_and_resumes(corpus_db, subset, tmp_path, monkeypatch):
+    db = copy_db(corpus_db, tmp_path)
+    genes = subset[:60]
+    calls = {"n": 0}
+    original = Encoder.encode
+
+    def interrupted(self, texts, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # the user presses Ctrl-C during the third batch
+        return original(self, texts, **kwargs)
+
+    monkeypatch.setattr(Encoder, "encode", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        embed_corpus(db, "resume", MINILM, genes=genes, write_every=20, postprocess="center", progress=False)
+    monkeypatch.setattr(Encoder, "encode", original)
+    with Corpus.open(db, read_only=True) as corpus:
+        rows = corpus.con.execute("SELECT len(vector) FROM embedding_vectors WHERE set_name = 'resume'").fetchall()
+    assert [r[0] for r in rows] == [384] * 40
+    with pytest.raises(InputError, match="rerun"):
+        load_embedding_set(db, "resume")  # post-processing not fitted on the partial set: refuse, don't mislead
+    report = embed_corpus(db, "resume", MINILM, genes=genes, write_every=20, progress=False)
+    assert (report.computed, report.cached) == (20, 40)
+    emb = load_embedding_set(db, "resume")
+    assert len(emb.symbols) == 60 and np.abs(emb.vectors.mean(0)).max() < 1e-5
+
+
+def test_other_settings_need_another_set_name(minilm_db, subset, tmp_path):
+    db = copy_db(minilm_db, tmp_path)
+    with pytest.raises(InputError, match="pooling 'mean' -> 'cls'"):
+        embed_corpus(db, "minilm", MINILM, pooling="cls", genes=subset[:5], progress=False)
+
+
+def test_new_set_reuses_vectors_and_fits_postprocessing(minilm_db, subset, tmp_path):
+    db = copy_db(minilm_db, tmp_path)
+    report = embed_corpus(db, "minilm-white", MINILM, genes=subset, postprocess="whiten", progress=False)
+    assert (report.computed, report.reused) == (0, len(subset))
+    raw, white = load_embedding_set(db, "minilm"), load_embedding_set(db, "minilm-white")
+    assert white.fingerprint != raw.fingerprint and white.spec["postprocess"] == "whiten"
+    cov = np.cov(white.vectors, rowvar=False)
+    assert np.allclose(np.diag(cov), 1, atol=1e-3)
+    np.testing.assert_allclose(white.postprocessor.transform(raw.vectors[:3]), white.vectors[:3], atol=1e-5)
+
+
+def test_unknown_gene_is_a_one_line_error_with_close_matches(minilm_db, tmp_path):
+    db = copy_db(minilm_db, tmp_path)
+    with pytest.raises(InputError, match="did you mean.*RPL11") as info:
+        embed_corpus(db, "minilm", MINILM, genes=["RPL11", "RPL1l"], progress=False)
+    assert "\n" not in str(info.value)
+
+
+def test_shards_merge_once(minilm_db, corpus_db, subset, tmp_path):
+    db = copy_db(corpus_db, tmp_path)
+    genes = subset[:40]
+    parts = [embed_corpus(db, "sharded", MINILM, genes=genes, shard=(i, 2), progress=False) for i in range(2)]
+    assert [p.computed for p in parts] == [20, 20] and all(p.shard for p in parts)
+    report = embed_corpus(db, "sharded", MINILM, genes=genes, progress=False)
+    assert (report.computed, report.merged) == (0, 40)
+    assert not list((tmp_path / f"{db.name}.shards" / "sharded").glob("*.parquet"))
+    sharded, whole = load_embedding_set(db, "sharded"), load_embedding_set(minilm_db, "minilm")
+    rows = whole.rows()
+    np.testing.assert_allclose(sharded.vectors, whole.vectors[[rows[s] for s in sharded.symbols]], atol=2e-5)
+
+
+@pytest.mark.parametrize("fmt, name", [("scouter-csv", "out.csv.gz"), ("parquet", "out.parquet")])
+def test_export_import_round_trip(minilm_db, tmp_path, fmt, name):
+    db = copy_db(minilm_db, tmp_path)
+    out = export_embeddings(db, "minilm", tmp_path / name, format=fmt)
+    if fmt == "scouter-csv":
+        frame = pd.read_csv(out, index_col=0)
+        assert frame.index[0] == "ctrl" and not frame.iloc[0].any() and frame.shape[1] == 384
+    report = import_embeddings(db, "copy", out)
+    assert report.skipped_ctrl == (fmt == "scouter-csv") and not report.unresolved
+    original, copy = load_embedding_set(db, "minilm"), load_embedding_set(db, "copy")
+    assert copy.symbols == original.symbols and copy.entrez_ids.tolist() == original.entrez_ids.tolist()
+    np.testing.assert_allclose(copy.vectors, original.vectors, rtol=1e-6, atol=1e-7)
+
+
+def test_genept_csv_and_pickle_import(corpus_db, data_dir, tmp_path):
+    db = copy_db(corpus_db, tmp_path)
+    csv = data_dir / "embeddings" / "genept_ada002_adamson_genes.csv.gz"
+    report = import_embeddings(db, "genept", csv)
+    assert (report.genes, report.dim, report.skipped_ctrl) == (86, 1536, True)
+    frame = pd.read_csv(csv, index_col=0).drop(index="ctrl")
+    as_lists = tmp_path / "genept_lists.pickle"
+    as_lists.write_bytes(pickle.dumps({s: [float(v) for v in row] for s, row in zip(frame.index, frame.to_numpy())}))
+    as_arrays = tmp_path / "genept_arrays.pkl"
+    as_arrays.write_bytes(pickle.dumps({s: row for s, row in zip(frame.index, frame.to_numpy())}))
+    for path in (as_lists, as_arrays):
+        import_embeddings(db, "genept-pickle", path)
+        a, b = load_embedding_set(db, "genept"), load_embedding_set(db, "genept-pickle")
+        assert a.symbols == b.symbols
+        np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-7)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_unsafe_pickle_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps({"TP53": _Exploit(marker)}))
+    with pytest.raises(InputError, match="not allowed"):
+        safe_load_pickle(evil)
+    assert not marker.exists()
+    nested = tmp_path / "nested.pkl"
+    nested.write_bytes(pickle.dumps({"TP53": {"a": 1.0}}))
+    with pytest.raises(InputError, match="flat list"):
+        safe_load_pickle(nested)
+    frame = tmp_path / "frame.pkl"
+    frame.write_bytes(pickle.dumps(pd.DataFrame({"a": [1.0]})))
+    with pytest.raises(InputError, match="not allowed"):
+        safe_load_pickle(frame)
+
+
+def test_bad_csv_names_the_line(corpus_db, tmp_path):
+    db = copy_db(corpus_db, tmp_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(",0,1\nTP53,0.1,0.2\nKRAS,0.3,oops\n")
+    with pytest.raises(InputError, match="line 3 column '1'"):
+        import_embeddings(db, "bad", bad)

@@ -1,0 +1,192 @@
+"""Reading the real screens, DE genes, gene resolution, splits and subgroups."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import replace
+
+import anndata as ad
+import numpy as np
+import pytest
+
+from gene_corpus.errors import InputError
+from scouter_local.data import (
+    CTRL,
+    DataOptions,
+    load_perturbation_data,
+    make_split,
+    normalize_condition,
+    prepare_data,
+    resolve_genes,
+    scouter_split,
+    subgroup,
+)
+from scouter_local.embedding_set import EmbeddingSet
+from tests.model.conftest import subset_h5ad
+
+
+def test_norman_conditions_spelled_gears_way(norman):
+    perts = norman.perturbations
+    assert len(perts) == 33  # 18 singles + 15 doubles of norman19
+    assert sum(c.endswith("+ctrl") for c in perts) == 18
+    assert "KLF1+SET" in perts and "SET+KLF1" not in perts  # combination genes sorted
+    assert (norman.conditions == CTRL).sum() == 100
+    assert norman.X.shape == (3375, 500)
+    assert set(norman.gene_rows) == {g for c in perts for g in c.split("+") if g != CTRL}
+
+
+def test_de_genes_top20_non_dropout_without_perturbed_genes(norman):
+    ctrl = norman.control_mean()
+    for cond in norman.perturbations:
+        top = norman.de_genes[cond]
+        assert 18 <= len(top) <= 20 and len(set(top)) == len(top)
+        genes = set(cond.split("+"))
+        assert not genes & {norman.genes[i] for i in top}
+        mean = norman.condition_mean(cond)
+        assert np.all((mean[top] != 0) | (ctrl[top] == 0))  # non-dropout
+
+
+def test_de_genes_match_scanpy_ranking(norman_path, norman_options):
+    """The first DE gene of a condition is scanpy's top |t| gene among non-dropouts."""
+    import scanpy as sc
+
+    data = load_perturbation_data(norman_path, norman_options)
+    cond = "KLF1+ctrl"
+    keep = np.isin(data.conditions, [CTRL, cond])
+    a = ad.AnnData(X=data.X[keep], obs={"g": data.conditions[keep].astype(str)})
+    sc.tl.rank_genes_groups(a, "g", groups=[cond], reference=CTRL, method="t-test", rankby_abs=True)
+    best = int(a.uns["rank_genes_groups"]["names"][cond][0])
+    assert data.de_genes[cond][0] == best
+
+
+def test_bare_singles_need_explicit_option(norman_path):
+    with pytest.raises(InputError, match="--single-format bare"):
+        load_perturbation_data(norman_path, DataOptions(control="control", subset=(("dataset", "norman19"),)))
+
+
+def test_normalize_condition_spellings():
+    opts = DataOptions(control="non-targeting", single_format="bare")
+    assert normalize_condition("non-targeting", opts) == CTRL
+    assert normalize_condition("STAT1", opts) == "STAT1+ctrl"
+    assert normalize_condition("SET+KLF1", opts) == "KLF1+SET"
+    assert normalize_condition("KLF1+ctrl", DataOptions()) == "KLF1+ctrl"
+
+
+def test_wrong_keys_are_one_line_errors(norman_path):
+    with pytest.raises(InputError, match="'cond' not in obs"):
+        load_perturbation_data(norman_path, DataOptions(condition_key="cond"))
+    with pytest.raises(InputError, match="--subset key 'batch' not in obs"):
+        load_perturbation_data(norman_path, DataOptions(subset=(("batch", "x"),)))
+    with pytest.raises(InputError, match="no control cells with value 'ctrl'"):
+        load_perturbation_data(norman_path, DataOptions(single_format="bare", subset=(("dataset", "norman19"),)))
+
+
+def test_h5ad_without_control_cells(norman_path, tmp_path):
+    obs = ad.read_h5ad(norman_path, backed="r").obs
+    path = subset_h5ad(norman_path, tmp_path / "noctrl.h5ad",
+                       ((obs["dataset"] == "norman19") & (obs["condition"] != "control")).to_numpy())
+    with pytest.raises(InputError, match="no control cells"):
+        load_perturbation_data(path, DataOptions(control="control", single_format="bare"))
+
+
+def test_condition_with_one_cell(norman_path, tmp_path):
+    obs = ad.read_h5ad(norman_path, backed="r").obs
+    rows = np.flatnonzero(((obs["dataset"] == "norman19") & obs["condition"].isin(["control", "MAPK1"])).to_numpy())
+    one = np.flatnonzero((obs["condition"] == "KLF1").to_numpy())[:1]
+    path = subset_h5ad(norman_path, tmp_path / "one.h5ad", np.concatenate([rows, one]))
+    opts = DataOptions(control="control", single_format="bare")
+    with pytest.raises(InputError, match="condition 'KLF1\\+ctrl' has 1 cell"):
+        load_perturbation_data(path, opts)
+    data = load_perturbation_data(path, replace(opts, min_cells=2))
+    assert data.perturbations == ["MAPK1+ctrl"] and "KLF1+ctrl" in data.excluded
+
+
+def test_gene_without_embedding_left_out_visibly(norman_path, norman_options, corpus_db, embeddings):
+    from gene_corpus.corpus import Corpus
+
+    drop = embeddings.symbols.index("IER5L")
+    keep = np.arange(len(embeddings.symbols)) != drop
+    smaller = EmbeddingSet(name="minilm-no-ier5l", fingerprint="x", symbols=[s for s, k in zip(embeddings.symbols, keep) if k],
+                           entrez_ids=embeddings.entrez_ids[keep], vectors=embeddings.vectors[keep])
+    data = load_perturbation_data(norman_path, norman_options)
+    with Corpus.open(corpus_db, read_only=True) as corpus, pytest.warns(UserWarning, match="IER5L"):
+        resolved = resolve_genes(data, smaller, corpus.resolve)
+    assert resolved.excluded["IER5L+ctrl"] == "gene IER5L has no embedding in set 'minilm-no-ier5l'"
+    assert "IER5L+ctrl" not in resolved.perturbations and len(resolved.perturbations) == 32
+
+
+def test_papalexi_raw_counts_normalised(data_dir, corpus_db, embeddings):
+    opts = DataOptions(condition_key="target", control="non-targeting", single_format="bare", normalize=True,
+                       subset=(("bio_rep", "rep_1"),))
+    path = data_dir / "perturbseq" / "papalexi2021_thp1_subset.h5ad"
+    data = load_perturbation_data(path, opts)
+    assert (data.conditions == CTRL).any() and "STAT1+ctrl" in data.perturbations
+    counts = np.expm1(data.X[:50]).sum(axis=1)
+    assert np.allclose(counts, counts[0], rtol=1e-3)  # library-size normalised, then log1p
+    with pytest.warns(UserWarning, match="raw counts"):
+        load_perturbation_data(path, replace(opts, normalize=False))
+
+
+def test_replogle_deltas_resolved_from_ensembl(replogle_files, corpus_db, embeddings):
+    opts = DataOptions(condition_key="target_ensembl", single_format="bare")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = prepare_data(replogle_files[0], opts, corpus_db, embeddings)
+    assert data.is_delta and not (data.conditions == CTRL).any()
+    assert np.all(data.control_mean() == 0)
+    assert all(not c.startswith("ENSG") for c in data.perturbations)  # respelled with current symbols
+    c = data.perturbations[0]
+    top = data.de_genes[c]
+    obs = np.abs(data.condition_mean(c))
+    assert obs[top].min() >= np.sort(obs)[-20] - 1e-7  # largest |delta|
+
+
+def test_scouter_split_sizes_and_seeds(norman):
+    splits = [make_split(norman, "scouter", seed=s) for s in (1, 2)]
+    for sp in splits:
+        assert (len(sp.train), len(sp.val), len(sp.test)) == (23, 3, 7)
+        assert set(sp.train) | set(sp.val) | set(sp.test) == set(norman.perturbations)
+        assert not set(sp.train) & set(sp.test) and not set(sp.val) & set(sp.test)
+    assert splits[0].test != splits[1].test
+    assert make_split(norman, "scouter", seed=1) == splits[0]
+
+
+def test_scouter_split_reproduces_scouter_procedure():
+    """Scouter shuffles with np.random.seed(seed) and takes the first round(ratio * n) conditions."""
+    conds = [f"G{i}+ctrl" for i in range(33)]
+    np.random.seed(5)
+    expect = list(conds)
+    np.random.shuffle(expect)
+    assert scouter_split(conds, seed=5).test == expect[:7]
+
+
+def test_simulation_split_subgroups(norman):
+    sp = make_split(norman, "simulation", seed=1)
+    train_genes = {g for c in sp.train for g in c.split("+")}
+    assert set(sp.train) | set(sp.val) | set(sp.test) == set(norman.perturbations)
+    for c in sp.test:
+        if c.endswith("+ctrl"):
+            assert c.split("+")[0] not in train_genes or subgroup(c, sp.train) == "single_seen"
+
+
+def test_split_file_and_errors(norman, tmp_path):
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps({"train": ["KLF1+ctrl", "MAP2K6+ctrl"], "val": [], "test": ["KLF1+MAP2K6"]}))
+    sp = make_split(norman, str(path))
+    assert sp.test == ["KLF1+MAP2K6"] and sp.kind == "file"
+    path.write_text(json.dumps({"train": ["NOPE+ctrl"], "val": [], "test": []}))
+    with pytest.raises(InputError, match="'NOPE\\+ctrl' is not in the data"):
+        make_split(norman, str(path))
+    with pytest.raises(InputError, match="--split 'random'"):
+        make_split(norman, "random")
+
+
+def test_subgroup_labels(norman):
+    train = ["KLF1+ctrl", "MAP2K6+ctrl", "CBL+CNN1"]
+    assert subgroup("TGFBR2+ctrl", train) == "single"
+    assert subgroup("CNN1+ctrl", train) == "single_seen"
+    assert subgroup("BPGM+SAMD1", train) == "combo_seen0"
+    assert subgroup("KLF1+TGFBR2", train) == "combo_seen1"
+    assert subgroup("KLF1+MAP2K6", train) == "combo_seen2"
+    assert all(c in norman.perturbations for c in ["TGFBR2+ctrl", "CNN1+MAPK1", "BPGM+SAMD1", "KLF1+TGFBR2"])
