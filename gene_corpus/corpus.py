@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -177,11 +178,21 @@ class Corpus:
         return corpus
 
     def _create_schema(self) -> None:
+        with self.transaction():
+            self.con.execute(DDL)
+            if not self.con.execute("SELECT count(*) FROM meta WHERE key = 'schema_version'").fetchall()[0][0]:
+                self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            self.con.execute(f"CREATE OR REPLACE VIEW documents AS {documents_sql(DEFAULT_TEMPLATE)}")
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One DuckDB transaction: committed when the block ends, rolled back (nothing kept) on any exception."""
         self.con.execute("BEGIN TRANSACTION")
-        self.con.execute(DDL)
-        if not self.con.execute("SELECT count(*) FROM meta WHERE key = 'schema_version'").fetchall()[0][0]:
-            self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-        self.con.execute(f"CREATE OR REPLACE VIEW documents AS {documents_sql(DEFAULT_TEMPLATE)}")
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
         self.con.execute("COMMIT")
 
     def _check_schema(self) -> None:
@@ -264,7 +275,7 @@ class Corpus:
         InputError
             Any bad file; the database is left exactly as before.
         """
-        self._writable()
+        self.check_writable()
         parsed = []
         seen: set[str] = set()
         for path in map(Path, paths):
@@ -277,8 +288,7 @@ class Corpus:
             parsed.append((formats.FORMATS[name].order, str(path), name, table, sha, len(raw), time.perf_counter() - start))
         parsed.sort(key=lambda p: p[0])
         reports = []
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             go_changed = False
             for _, path, name, table, sha, size, read_seconds in tqdm(parsed, desc="import", unit="file", disable=None):
                 start = time.perf_counter() - read_seconds
@@ -303,17 +313,14 @@ class Corpus:
                 )
                 report.seconds = time.perf_counter() - start
             if go_changed:
-                self._derive_go_texts()
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
+                self.refresh_go_texts()
         for report in reports:
             log.info("%s (%s): %d rows read, %d added, %d updated%s", report.path, report.format, report.rows_read,
                      report.rows_added, report.rows_updated, " (skipped: already imported)" if report.skipped else "")
         return reports
 
-    def _writable(self) -> None:
+    def check_writable(self) -> None:
+        """Raise :class:`InputError` when the corpus was opened read-only."""
         if self.read_only:
             raise InputError(f"database {self.path} is open read-only; open it with read_only=False to write")
 
@@ -335,9 +342,9 @@ class Corpus:
         return {"genes": self._upsert("genes", genes), "aliases": self._upsert("aliases", aliases, update=False)}
 
     def _load_gene_aliases(self, table: pd.DataFrame, origin: Origin, report: ImportReport) -> dict:
-        genes = self._genes_frame(table, origin.origin, origin, symbol="symbol").drop_duplicates("entrez_id")
-        pairs = pd.DataFrame({"entrez_id": genes["entrez_id"], "alias": table["alias_symbol"]})
-        pairs = pairs[pairs["alias"] != table["symbol"]]
+        genes = self._genes_frame(table, origin.origin, origin, symbol="symbol")
+        pairs = pd.DataFrame({"entrez_id": genes["entrez_id"], "alias": table["alias_symbol"]})[table["alias_symbol"] != table["symbol"]]
+        genes = genes.drop_duplicates("entrez_id")
         return {"genes": self._upsert("genes", genes, update=False),
                 "aliases": self._upsert("aliases", _alias_rows(pairs, "alias", origin), update=False)}
 
@@ -346,8 +353,13 @@ class Corpus:
         texts = _text_rows(genes["entrez_id"], "ncbi_summary", table["refseq_summary"], table["entrez_id"], origin)
         if len(texts) < len(table):
             report.notes.append(f"{len(table) - len(texts)} rows without a summary")
-        return {"genes": self._upsert("genes", genes[genes["symbol"].notna()], update=False),
-                "texts": self._upsert("texts", texts)}
+        no_symbol = genes["symbol"].isna()
+        if no_symbol.any():
+            report.notes.append(
+                f"{int(no_symbol.sum())} rows without a symbol (e.g. Entrez {genes.loc[no_symbol, 'entrez_id'].iloc[0]}): "
+                "texts kept, documents only once a gene id file names these genes"
+            )
+        return {"genes": self._upsert("genes", genes[~no_symbol], update=False), "texts": self._upsert("texts", texts)}
 
     def _load_hgnc(self, table: pd.DataFrame, origin: Origin, report: ImportReport) -> dict:
         self._require_genes(origin.origin, "hgnc")
@@ -380,12 +392,13 @@ class Corpus:
             _alias_rows(ids[["entrez_id"]].assign(alias=ids["ensembl_id"]), "ensembl", origin),
         ])
         changes = {"aliases": self._upsert("aliases", aliases, update=False)}
-        changes["unresolved"] = self._record_unresolved(unresolved, origin, "unknown", report)
+        changes["unresolved"] = self._record_unresolved(unresolved, origin, report)
         return changes
 
-    def _record_unresolved(self, rows: list[list[str]], origin: Origin, how: str, report: ImportReport) -> tuple[int, int]:
+    def _record_unresolved(self, rows: list[list[str]], origin: Origin, report: ImportReport) -> tuple[int, int]:
+        """Report and store ``[source_key, reason]`` rows that could not be mapped to a gene."""
         report.unresolved.extend(rows)
-        frame = pd.DataFrame(rows, columns=["source_key", "reason"]).assign(file_sha256=origin.file_sha256, how=how)
+        frame = pd.DataFrame(rows, columns=["source_key", "reason"]).assign(file_sha256=origin.file_sha256)
         return self._upsert("unresolved", frame)
 
     def _resolve_keys(self, keys: list[str], origin: Origin, report: ImportReport) -> tuple[pd.Series, tuple[int, int]]:
@@ -407,7 +420,7 @@ class Corpus:
                 unresolved.append([r.query, f"duplicate: same gene {r.symbol} ({r.entrez_id}) as {other.query!r}, which was kept"])
         kept = {r.query: r.entrez_id for r in winner.values()}
         ids = pd.Series([kept.get(k) for k in keys], dtype="Int64")
-        return ids, self._record_unresolved(unresolved, origin, "unresolved", report)
+        return ids, self._record_unresolved(unresolved, origin, report)
 
     def _keyed_texts(self, keys: pd.Series, texts: pd.Series, source: str, origin: Origin, report: ImportReport) -> dict:
         ids, unresolved = self._resolve_keys(list(keys), origin, report)
@@ -497,10 +510,10 @@ class Corpus:
             "go_terms": self._upsert("go_terms", tables["go_terms"].assign(file_sha256=origin.file_sha256), update=False),
             "go_annotations": self._upsert("go_annotations", tables["go_annotations"].assign(file_sha256=origin.file_sha256)),
         }
-        changes["unresolved"] = self._record_unresolved(unresolved, origin, "unknown", report)
+        changes["unresolved"] = self._record_unresolved(unresolved, origin, report)
         return changes
 
-    def _derive_go_texts(self) -> None:
+    def refresh_go_texts(self) -> None:
         """Rebuild the ``go_terms`` texts from the GO tables (inside the caller's transaction)."""
         frame = self.con.execute(go_text_sql()).df()
         origin = Origin(None, "go_annotations + go_terms", GO_TEXT_VERSION, utc_now())

@@ -64,8 +64,6 @@ FORMATS: dict[str, Format] = {
         Format("custom-tsv", "tsv", ("gene", "text"), ("gene",), 6),
     )
 }
-#: The same tables written as TSV instead of parquet are read too (HGNC's own download is a TSV).
-_TSV_ALSO = {"hgnc"}
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 
@@ -90,7 +88,7 @@ def decompress(path: Path, data: bytes) -> bytes:
 
 def _decode(path: Path, data: bytes) -> str:
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark (spreadsheet exports) is not part of the header
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InputError(f"{path} line {line}: not UTF-8 text ({exc.reason}); re-export the file as UTF-8") from None
@@ -113,7 +111,7 @@ def detect_format(path: Path, data: bytes) -> str:
             columns = set(pq.ParquetFile(io.BytesIO(data)).schema_arrow.names)
         except Exception as exc:  # pyarrow raises several types for damaged files
             raise InputError(f"{path}: unreadable parquet file ({exc}); download it again") from None
-        return _match_columns(path, columns, {"parquet"})
+        return _match_columns(path, columns, "parquet")
     head = data[:65536].lstrip()
     if head.startswith(b"ID   "):
         return "uniprot-dat"
@@ -126,14 +124,13 @@ def detect_format(path: Path, data: bytes) -> str:
         if isinstance(record, dict) and ("_id" in record or "entrezgene" in record):
             return "mygene-jsonl"
         return "genept-json"
-    header = _decode(path, data[:65536]).split("\n", 1)[0].rstrip("\r").split("\t")
-    return _match_columns(path, set(header), {"tsv"})
+    header = _decode(path, data.split(b"\n", 1)[0]).rstrip("\r").split("\t")
+    return _match_columns(path, set(header), "tsv")
 
 
-def _match_columns(path: Path, columns: set[str], containers: set[str]) -> str:
+def _match_columns(path: Path, columns: set[str], container: str) -> str:
     for fmt in FORMATS.values():
-        allowed = {fmt.container} | ({"tsv"} if fmt.name in _TSV_ALSO else set())
-        if allowed & containers and set(fmt.columns) <= columns:
+        if fmt.container == container and set(fmt.columns) <= columns:
             return fmt.name
     shown = ", ".join(sorted(columns))[:200]
     raise InputError(
@@ -172,7 +169,7 @@ def read(path: Path, fmt: str | None = None) -> tuple[str, pd.DataFrame, bytes]:
     spec = FORMATS[fmt]
     if data[:4] == _PARQUET_MAGIC:
         table = _read_parquet(path, data)
-    elif spec.container in ("tsv", "parquet"):
+    elif spec.container in ("tsv", "parquet"):  # a parquet format given a non-parquet file fails on its columns
         table = _read_tsv(path, _decode(path, data))
     elif spec.container == "json":
         table = _read_genept_json(path, _decode(path, data))

@@ -284,7 +284,7 @@ def pull(corpus, queries: Iterable[str], client: MyGeneClient, *, batch_size: in
     """
     from gene_corpus.corpus import ImportReport, Origin, utc_now
 
-    corpus._writable()
+    corpus.check_writable()
     wanted = list(dict.fromkeys(q.strip() for q in queries if q.strip()))
     if not wanted:
         raise InputError("no genes to pull; pass symbols or --genes FILE")
@@ -316,8 +316,7 @@ def pull(corpus, queries: Iterable[str], client: MyGeneClient, *, batch_size: in
         sha = hashlib.sha256(payload).hexdigest()
         origin = Origin(sha, f"{client.url}/v3/gene", f"mygene.info v3 at {client.url}", retrieved)
         batch_report = ImportReport(path=origin.origin, format="mygene-pull", sha256=sha, rows_read=len(records))
-        corpus.con.execute("BEGIN TRANSACTION")
-        try:
+        with corpus.transaction():
             if records and not corpus.con.execute("SELECT count(*) FROM files WHERE sha256 = ?", [sha]).fetchall()[0][0]:
                 changes = corpus.apply_mygene_records(records, origin, batch_report)
                 for added, updated in changes.values():
@@ -328,7 +327,7 @@ def pull(corpus, queries: Iterable[str], client: MyGeneClient, *, batch_size: in
                     [sha, origin.origin, len(payload), origin.source_version, retrieved, retrieved,
                      len(records), batch_report.rows_added, batch_report.rows_updated],
                 )
-                corpus._derive_go_texts()
+                corpus.refresh_go_texts()
             rows = pd.DataFrame({
                 "query": list(ids_by_query), "url": client.url,
                 "entrez_ids": [found for found in ids_by_query.values()],
@@ -338,10 +337,6 @@ def pull(corpus, queries: Iterable[str], client: MyGeneClient, *, batch_size: in
             corpus.con.register("_queries", rows)
             corpus.con.execute("INSERT INTO mygene_queries SELECT query, url, entrez_ids, status, retrieved_at FROM _queries")
             corpus.con.unregister("_queries")
-            corpus.con.execute("COMMIT")
-        except BaseException:
-            corpus.con.execute("ROLLBACK")
-            raise
         report.rows_added += batch_report.rows_added
         report.rows_updated += batch_report.rows_updated
         report.unresolved += batch_report.unresolved

@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS go_annotations (
     entrez_id BIGINT, go_id VARCHAR, evidence VARCHAR, ontology VARCHAR, file_sha256 VARCHAR
 );
 CREATE TABLE IF NOT EXISTS unresolved (
-    file_sha256 VARCHAR, source_key VARCHAR, how VARCHAR, reason VARCHAR
+    file_sha256 VARCHAR, source_key VARCHAR, reason VARCHAR
 );
 CREATE TABLE IF NOT EXISTS mygene_queries (
     query VARCHAR, url VARCHAR, entrez_ids BIGINT[], status VARCHAR, retrieved_at TIMESTAMP

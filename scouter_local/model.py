@@ -321,15 +321,14 @@ class ScouterPredictor(Predictor):
     def _fit(self, train: PerturbationData, val: PerturbationData | None) -> None:
         torch.set_num_threads(min(MAX_THREADS, torch.get_num_threads()))
         self._build()
-        rng = np.random.RandomState(self.seed)
-        pairs = _Pairs(train, self, rng)
+        pairs = _Pairs(train, self, np.random.RandomState(self.seed))
         if len(pairs) < 2:
             raise InputError("training needs at least 2 perturbed cells (rows)")
-        val_pairs = _Pairs(val, self, rng) if val is not None and val.perturbations else None
+        val_pairs = _Pairs(val, self, np.random.RandomState(self.seed)) if val is not None and val.perturbations else None
         gen = torch.Generator().manual_seed(self.seed)
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)
-        best, best_state, stale = np.inf, None, 0
+        best, best_state, best_epoch, stale = np.inf, None, 0, 0
         self.history_: list[dict] = []
         for epoch in range(1, self.epochs + 1):
             t0 = time.perf_counter()
@@ -357,7 +356,7 @@ class ScouterPredictor(Predictor):
             if vl is None:
                 continue
             if best - vl > self.min_delta:
-                best, best_state, stale = vl, copy.deepcopy(self.net_.state_dict()), 0
+                best, best_state, best_epoch, stale = vl, copy.deepcopy(self.net_.state_dict()), epoch, 0
             else:
                 stale += 1
                 if stale >= self.patience:
@@ -365,8 +364,7 @@ class ScouterPredictor(Predictor):
                     break
         if best_state is not None:
             self.net_.load_state_dict(best_state)
-        self.best_epoch_ = int(np.nanargmin([r["val_loss"] if r["val_loss"] is not None else np.nan
-                                             for r in self.history_]) + 1) if best_state is not None else len(self.history_)
+        self.best_epoch_ = best_epoch if best_state is not None else len(self.history_)
         self.net_.eval()
 
     def _predict(self, conditions: list[str]) -> np.ndarray:

@@ -9,23 +9,14 @@ import pytest
 
 from gene_corpus import Corpus
 
-#: Every gene_text, gene_ids and go file of ../shared/data (relative to the data folder).
-REAL_FILES = (
-    "gene_text/refseq_summaries_human.tsv.gz",
-    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
-    "gene_ids/gene_info_human.tsv.gz",
-    "gene_ids/gene_aliases_human.tsv.gz",
-    "gene_ids/hgnc_genes_human.parquet",
-    "go/gene2go_human.tsv.gz",
-    "go/go_terms.tsv.gz",
-    "go/go_parents.tsv.gz",
-)
+#: Folders of ../shared/data whose every file is imported.
+REAL_FOLDERS = ("gene_text", "gene_ids", "go")
 
 
 @pytest.fixture(scope="session")
 def real_files(data_dir: Path) -> list[Path]:
-    """Paths of all gene_text, gene_ids and go files."""
-    return [data_dir / f for f in REAL_FILES]
+    """Paths of every file under gene_text, gene_ids and go."""
+    return sorted(f for folder in REAL_FOLDERS for f in (data_dir / folder).iterdir() if f.is_file())
 
 
 @pytest.fixture(scope="session")

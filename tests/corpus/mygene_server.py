@@ -8,6 +8,7 @@ every request after that many successful ones (a server going away mid-pull).
 
 from __future__ import annotations
 
+import csv
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +53,11 @@ def build_records(data_dir: Path, symbols: set[str]) -> dict[int, dict]:
     return records
 
 
+def _terms(value: str) -> list[str]:
+    """Comma-separated terms, each optionally double-quoted (the ``mygene`` client quotes them)."""
+    return [t.strip() for t in next(csv.reader([value], skipinitialspace=True), []) if t.strip()]
+
+
 class MyGeneServer:
     """The server, started on 127.0.0.1 on a free port.
 
@@ -87,7 +93,7 @@ class MyGeneServer:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 form = {k: v[0] for k, v in parse_qs(body).items()}
-                status, payload = server.answer(self.path, form)
+                status, payload = server.answer(self.path.split("?")[0].rstrip("/"), form)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -116,7 +122,7 @@ class MyGeneServer:
                 self.requests.append((path, 503))
                 return 503, {"error": "service unavailable"}
         if path == "/v3/query":
-            terms = [t.strip() for t in form.get("q", "").split(",") if t.strip()]
+            terms = _terms(form.get("q", ""))
             if len(terms) > 1000:
                 status, payload = 400, {"error": "at most 1000 terms per request"}
             else:
@@ -128,7 +134,7 @@ class MyGeneServer:
                                 for e in hits] or [{"query": term, "notfound": True}]
                 status = 200
         elif path == "/v3/gene":
-            ids = [i.strip() for i in form.get("ids", "").split(",") if i.strip()]
+            ids = _terms(form.get("ids", ""))
             payload = [{"query": i, **self._fields(self.records[int(i)], form.get("fields", "all"))}
                        if i.isdigit() and int(i) in self.records else {"query": i, "notfound": True} for i in ids]
             status = 200

@@ -160,3 +160,17 @@ def test_export_then_import_jsonl(full_db, corpus, tmp_path):
     want = _gene_fields(corpus, ids)
     assert got["genes"] == want["genes"] and got["texts"] == want["texts"] and got["go"] == want["go"]
     assert got["aliases"] == {a for a in want["aliases"] if a[2] in ("alias", "ensembl")}
+
+
+def test_official_mygene_client_agrees(server, genept_keys, pulled_db):
+    """The ``mygene`` PyPI client's querymany on the same server finds the same misses and duplicate hits."""
+    import mygene
+
+    from gene_corpus.mygene import SCOPES
+
+    client = mygene.MyGeneInfo()
+    client.url = server.url + "/v3"
+    out = client.querymany(genept_keys, scopes=SCOPES, fields="entrezgene", species="human", returnall=True, verbose=False)
+    _, report, _ = pulled_db
+    assert set(out["missing"]) == set(report.notfound)
+    assert {q for q, _ in out["dup"]} == set(report.duplicates)

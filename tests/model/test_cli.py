@@ -1,0 +1,132 @@
+"""train / predict / evaluate / benchmark through the command line, end to end on the real files."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scouter_local.cli import main
+
+NORMAN_OPTS = ["--condition-key", "condition", "--control", "control", "--single-format", "bare",
+               "--subset", "dataset=norman19"]
+REPLOGLE_OPTS = ["--condition-key", "target_ensembl", "--single-format", "bare"]
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def norman_model(norman_path, corpus_db, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "scouter"
+    r = run("train", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--out", out, "--seed", 2,
+            "--epochs", 2, *NORMAN_OPTS)
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_train_writes_model_folder(norman_model):
+    manifest = json.loads((norman_model / "manifest.json").read_text())
+    assert manifest["method"] == "scouter" and manifest["split"]["seed"] == 2
+    assert len(manifest["split"]["test"]) == 7 and len(manifest["train_conditions"]) == 23
+    assert manifest["data"]["options"]["subset"] == [["dataset", "norman19"]]
+    assert (norman_model / "model.pt").exists() and (norman_model / "split.json").exists()
+
+
+def test_evaluate_with_baselines_and_plots(norman_model, tmp_path):
+    out = tmp_path / "eval.json"
+    r = run("evaluate", "--model", norman_model, "--json", out, "--plots", tmp_path / "plots")
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    assert res["method"] == "scouter" and res["n_conditions"] == 7
+    assert {"overall", "subgroups", "conditions"} <= set(res)
+    assert set(res["baselines"]) == {"no_change", "train_mean", "additive", "ridge", "knn"}
+    assert res["baselines"]["no_change"]["overall"]["normmse"]["mean"] == pytest.approx(1.0)
+    assert out.with_suffix(".csv").exists()
+    assert (tmp_path / "plots" / "subgroups_normmse.png").exists()
+    assert len(list((tmp_path / "plots").glob("top20_*.png"))) == 7
+
+
+def test_predict_old_symbol_and_file(norman_model, norman_path, tmp_path):
+    out = tmp_path / "pred.csv"
+    r = run("predict", "--model", norman_model, "--perturbation", "KIAA1804", "--perturbation", "SET+KLF1",
+            "--out", out)
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out, index_col=0)
+    assert list(df.index) == ["MAP3K21+ctrl", "KLF1+SET"] and df.shape[1] == 500  # old symbol resolved
+    r = run("predict", "--model", norman_model, "--data", norman_path, "--out", tmp_path / "all.h5ad")
+    assert r.exit_code == 0, r.output
+    import anndata as ad
+
+    assert ad.read_h5ad(tmp_path / "all.h5ad").shape == (33, 500)
+
+
+def test_baseline_method_trains(norman_path, corpus_db, tmp_path):
+    out = tmp_path / "additive"
+    r = run("train", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--out", out, "--method",
+            "additive", "--seed", 1, *NORMAN_OPTS)
+    assert r.exit_code == 0, r.output
+    r = run("evaluate", "--model", out, "--json", tmp_path / "e.json")
+    assert r.exit_code == 0 and json.loads((tmp_path / "e.json").read_text())["method"] == "additive"
+
+
+def test_replogle_split_none_then_other_file(replogle_files, corpus_db, tmp_path):
+    model = tmp_path / "replogle"
+    r = run("train", "--data", replogle_files[0], "--db", corpus_db, "--set", "minilm", "--out", model,
+            "--split", "none", "--epochs", 2, *REPLOGLE_OPTS)
+    assert r.exit_code == 0, r.output
+    assert "error: " in run("evaluate", "--model", model, "--json", tmp_path / "x.json").output  # no test split
+    out = tmp_path / "other.json"
+    r = run("evaluate", "--model", model, "--data", replogle_files[1], "--json", out)
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    assert res["n_conditions"] >= 25 and set(res["subgroups"]) == {"single"}
+    assert all(c["normmse"] is not None for c in res["conditions"])
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--condition-key", "cond"], "condition key 'cond' not in obs"),
+    (["--condition-key", "condition", "--control", "ctrl", "--single-format", "bare"], "no control cells"),
+    (["--condition-key", "condition", "--control", "control"], "--single-format bare"),
+    (["--split", "nonsense", *NORMAN_OPTS], "--split 'nonsense'"),
+    (["--method", "gears", *NORMAN_OPTS], "expected one of"),
+    (["--subset", "dataset", "--control", "control"], "expected KEY=VALUE"),
+])
+def test_train_bad_input(norman_path, corpus_db, tmp_path, args, match):
+    r = run("train", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--out", tmp_path / "m",
+            "--epochs", 1, *args)
+    assert match in one_line_error(r)
+    assert not (tmp_path / "m").exists()
+
+
+def test_other_bad_input(norman_model, corpus_db, norman_path, tmp_path):
+    err = one_line_error(run("train", "--data", norman_path, "--db", corpus_db, "--set", "nope", "--out",
+                             tmp_path / "m", *NORMAN_OPTS))
+    assert "'nope'" in err
+    err = one_line_error(run("predict", "--model", norman_model, "--perturbation", "FOO1", "--out", tmp_path / "p.csv"))
+    assert "FOO1" in err and "unknown" in err
+    err = one_line_error(run("predict", "--model", tmp_path, "--perturbation", "KLF1", "--out", tmp_path / "p.csv"))
+    assert "not a model folder" in err
+    err = one_line_error(run("train", "--data", tmp_path / "missing.h5ad", "--db", corpus_db, "--set", "minilm",
+                             "--out", tmp_path / "m"))
+    assert "missing.h5ad: no such file" in err
+
+
+def test_benchmark_command(norman_path, corpus_db, tmp_path):
+    r = run("benchmark", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--methods",
+            "train_mean,additive", "--seeds", "1-2", "--out", tmp_path / "bench", *NORMAN_OPTS)
+    assert r.exit_code == 0, r.output
+    assert "train_mean" in r.output and "additive" in r.output and "RSS MiB" in r.output
+    summary = json.loads((tmp_path / "bench" / "summary.json").read_text())
+    assert {s["method"]: s["n_conditions"] for s in summary} == {"train_mean": 14, "additive": 14}
+    assert (tmp_path / "bench" / "subgroups_minilm.png").exists()

@@ -1,0 +1,127 @@
+"""Scouter and the baselines: training behaviour, predictions, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from gene_corpus.errors import InputError
+from scouter_local.data import Split
+from scouter_local.embedding_set import EmbeddingSet
+from scouter_local.model import METHODS, _Pairs, load_model, make_predictor, save_model, train_model
+
+BASELINES = ("no_change", "train_mean", "additive", "ridge", "knn")
+
+
+def test_registry_has_scouter_and_baselines():
+    assert {"scouter", *BASELINES} <= set(METHODS)
+    with pytest.raises(InputError, match="expected one of"):
+        make_predictor("gears")
+    with pytest.raises(InputError, match="takes no option epochs"):
+        make_predictor("ridge", epochs=3)
+
+
+def test_scouter_predicts_mean_profiles(scouter_fit, norman, norman_split):
+    pred = scouter_fit.predict(norman_split.test)
+    assert pred.shape == (7, norman.n_genes) and np.isfinite(pred).all()
+    assert scouter_fit.net_.encoder[0].in_features == 500 and scouter_fit.net_.encoder[-1].out_features == 64
+    assert [r["epoch"] for r in scouter_fit.history_] == [1, 2, 3]
+    assert all(r["val_loss"] is not None and r["seconds"] > 0 for r in scouter_fit.history_)
+
+
+def test_early_stopping_restores_best_weights(scouter_fit, norman, norman_split, embeddings):
+    """The weights kept are those of the epoch with the lowest validation loss, not the last epoch's."""
+    val_pairs = _Pairs(norman.subset(norman_split.val), scouter_fit, np.random.RandomState(scouter_fit.seed))
+    scouter_fit.net_.eval()
+    with torch.no_grad():
+        loss = np.mean([scouter_fit._loss(val_pairs, i).item() for i in val_pairs.batches(256, None)])
+    val_losses = [r["val_loss"] for r in scouter_fit.history_]
+    kept = val_losses[scouter_fit.best_epoch_ - 1]
+    assert loss == pytest.approx(kept, rel=1e-5)
+    assert min(val_losses) > kept - scouter_fit.min_delta  # no later epoch improved by more than min_delta
+
+
+def test_seeded_training_is_reproducible(norman, embeddings, norman_split):
+    small = Split(train=norman_split.train[:3], val=norman_split.val[:1], test=norman_split.test)
+    a = train_model(norman, embeddings, small, seed=3, epochs=1).predict(small.test)
+    b = train_model(norman, embeddings, small, seed=3, epochs=1).predict(small.test)
+    c = train_model(norman, embeddings, small, seed=4, epochs=1).predict(small.test)
+    assert np.array_equal(a, b) and not np.allclose(a, c)
+
+
+def test_fewer_cells_than_batch_size(norman, embeddings):
+    tiny = Split(train=["KLF1+ctrl", "MAP2K6+ctrl"], val=["MAPK1+ctrl"], test=["KLF1+MAP2K6"])
+    model = train_model(norman, embeddings, tiny, seed=1, epochs=2, batch_size=512)  # 200 cells < 512
+    assert all(np.isfinite(r["loss"]) for r in model.history_)
+    assert np.isfinite(model.predict(tiny.test)).all()
+
+
+def test_baselines(norman, embeddings, norman_split):
+    split = Split(train=["KLF1+ctrl", "MAP2K6+ctrl", "MAPK1+ctrl", "TGFBR2+ctrl"], val=[],
+                  test=["KLF1+MAP2K6", "IER5L+ctrl"])
+    ctrl = norman.control_mean()
+    delta = {c: norman.condition_mean(c) - ctrl for c in split.train}
+    preds = {m: train_model(norman, embeddings, split, method=m).predict(split.test) for m in BASELINES}
+    assert np.allclose(preds["no_change"], ctrl)
+    assert np.allclose(preds["train_mean"][0], np.mean([norman.condition_mean(c) for c in split.train], axis=0), atol=1e-6)
+    assert np.allclose(preds["additive"][0], ctrl + delta["KLF1+ctrl"] + delta["MAP2K6+ctrl"], atol=1e-5)
+    assert np.allclose(preds["additive"][1], ctrl)  # IER5L has no trained single: no change
+    knn = make_predictor("knn", k=1).fit(norman.subset(split.train), embeddings)
+    near = knn.predict(["IER5L+ctrl"])[0] - ctrl
+    assert any(np.allclose(near, d, atol=1e-5) for d in delta.values())
+    for m in ("ridge", "knn"):
+        assert preds[m].shape == (2, norman.n_genes) and np.isfinite(preds[m]).all()
+
+
+@pytest.mark.parametrize("method", ["scouter", *BASELINES])
+def test_checkpoint_round_trip(method, scouter_fit, norman, embeddings, norman_split, tmp_path):
+    model = scouter_fit if method == "scouter" else train_model(norman, embeddings, norman_split, method=method)
+    out = save_model(model, tmp_path / method, split=norman_split, data_source=norman.source,
+                     extra={"db": "corpus.duckdb"})
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["method"] == method and manifest["genes"] == norman.genes
+    assert manifest["embedding"]["fingerprint"] == embeddings.fingerprint
+    assert json.loads((out / "split.json").read_text())["test"] == norman_split.test
+    loaded = load_model(out, embeddings, genes=norman.genes)
+    assert np.allclose(loaded.predict(norman_split.test), model.predict(norman_split.test), atol=1e-6)
+
+
+def test_checkpoint_refuses_other_embeddings_or_gene_order(scouter_fit, norman, embeddings, norman_split, tmp_path):
+    out = save_model(scouter_fit, tmp_path / "m", split=norman_split, data_source=norman.source)
+    other = replace(embeddings, name="other", fingerprint="0" * 32)
+    with pytest.raises(InputError, match="trained with embedding set 'minilm'"):
+        load_model(out, other)
+    with pytest.raises(InputError, match="in another order"):
+        load_model(out, embeddings, genes=norman.genes[::-1])
+    with pytest.raises(InputError, match="exists and is not empty"):
+        save_model(scouter_fit, out, split=norman_split, data_source=norman.source)
+
+
+def test_unknown_gene_at_prediction(scouter_fit):
+    with pytest.raises(InputError, match="gene NOTAGENE .* has no embedding in set 'minilm'"):
+        scouter_fit.predict(["NOTAGENE+ctrl"])
+
+
+def test_pseudobulk_trains_without_split(replogle_files, corpus_db, embeddings):
+    from scouter_local.data import DataOptions, make_split, prepare_data
+
+    data = prepare_data(replogle_files[0], DataOptions(condition_key="target_ensembl", single_format="bare"),
+                        corpus_db, embeddings)
+    split = make_split(data, "none")
+    model = train_model(data, embeddings, split, seed=1, epochs=3)  # one row per condition, batch > rows
+    assert len(model.history_) == 3 and all(r["val_loss"] is None for r in model.history_)
+    pred = model.predict(data.perturbations[:3])
+    assert pred.shape == (3, data.n_genes) and np.isfinite(pred).all()
+
+
+def test_embedding_set_is_required_for_unseen_rows(scouter_fit, embeddings):
+    """A gene outside the training data is looked up in the embedding set by its current symbol."""
+    gene = next(s for s in embeddings.symbols if s not in scouter_fit.gene_rows_)
+    assert scouter_fit.predict([f"{gene}+ctrl"]).shape == (1, 500)
+    assert isinstance(embeddings, EmbeddingSet)
