@@ -46,11 +46,18 @@ def run(data_dir: Path, db: Path) -> dict:
         stats = corpus.stats()
     return {
         "files": [(Path(r.path).name, r.format, r.rows_read, r.rows_added, r.seconds) for r in reports],
-        "total_s": total, "rows": sum(r.rows_read for r in reports), "db_bytes": size,
-        "reimport_s": reimport, "reimport_unchanged": all(r.skipped for r in again),
-        "documents": len(docs), "documents_s": documents_s, "documents_by_kind": stats["documents_by_kind"],
+        "total_s": total,
+        "rows": sum(r.rows_read for r in reports),
+        "db_bytes": size,
+        "reimport_s": reimport,
+        "reimport_unchanged": all(r.skipped for r in again),
+        "documents": len(docs),
+        "documents_s": documents_s,
+        "documents_by_kind": stats["documents_by_kind"],
         "ncbi_summaries": stats["texts_by_source"]["ncbi_summary"],
-        "resolve_n": len(keys), "resolve_s": resolve_s, "resolved": sum(r.entrez_id is not None for r in resolved),
+        "resolve_n": len(keys),
+        "resolve_s": resolve_s,
+        "resolved": sum(r.entrez_id is not None for r in resolved),
     }
 
 
@@ -58,7 +65,9 @@ def main() -> None:
     """Print the benchmark table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
-    parser.add_argument("--keep", type=Path, help="Write the database here (must not exist) instead of a temporary file.")
+    parser.add_argument(
+        "--keep", type=Path, help="Write the database here (must not exist) instead of a temporary file."
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = args.keep or Path(tmp) / "corpus.duckdb"
@@ -68,14 +77,20 @@ def main() -> None:
     print(f"{'file':<46} {'format':<17} {'rows':>9} {'added':>9} {'seconds':>8} {'rows/s':>10}")
     for name, fmt, rows, added, seconds in m["files"]:
         print(f"{name:<46} {fmt:<17} {rows:>9,} {added:>9,} {seconds:>8.2f} {rows / seconds:>10,.0f}")
-    print(f"{'total (one transaction, incl. GO texts)':<46} {'':<17} {m['rows']:>9,} {'':>9} {m['total_s']:>8.2f} "
-          f"{m['rows'] / m['total_s']:>10,.0f}")
+    print(
+        f"{'total (one transaction, incl. GO texts)':<46} {'':<17} {m['rows']:>9,} {'':>9} {m['total_s']:>8.2f} "
+        f"{m['rows'] / m['total_s']:>10,.0f}"
+    )
     print(f"database size: {m['db_bytes'] / 2**20:.1f} MiB")
     print(f"re-import of the same files: {m['reimport_s']:.2f} s, unchanged: {m['reimport_unchanged']}")
-    print(f"documents: {m['documents']:,} built in {m['documents_s']:.2f} s {m['documents_by_kind']}; "
-          f"NCBI summaries: {m['ncbi_summaries']:,}")
-    print(f"resolver: {m['resolved']}/{m['resolve_n']} GenePT symbols resolved in {m['resolve_s']:.2f} s "
-          f"({m['resolve_n'] / m['resolve_s']:,.0f} queries/s)")
+    print(
+        f"documents: {m['documents']:,} built in {m['documents_s']:.2f} s {m['documents_by_kind']}; "
+        f"NCBI summaries: {m['ncbi_summaries']:,}"
+    )
+    print(
+        f"resolver: {m['resolved']}/{m['resolve_n']} GenePT symbols resolved in {m['resolve_s']:.2f} s "
+        f"({m['resolve_n'] / m['resolve_s']:,.0f} queries/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Run ``python -m benchmarks.embeddings [--db DB] [--data-dir DIR]``. It prints
 
 1. the full corpus built from ``../shared/data`` embedded with all-MiniLM-L6-v2, then the same command again
-   (0 computed), and SmolLM2-135M (GGUF) over a subset of perturbed-screen genes, raw / centred / whitened;
+   (0 computed), and SmolLM2-135M (GGUF) over a subset of GO-annotated genes, raw / centred / whitened;
 2. texts/s, tokens/s and peak RSS of :class:`scouter_local.encoders.Encoder` vs a naive transformers loop (file
    order, padded to the batch maximum, truncated) and, for MiniLM, ``SentenceTransformer.encode``; each run in
    its own process on the same texts so that peak RSS is its own;
@@ -44,14 +44,14 @@ def build_corpus(db: Path, data_dir: Path) -> None:
         corpus.import_files([data_dir / f for f in CORPUS_FILES])
 
 
-def screen_subset(db: Path, n: int) -> list[int]:
-    """``n`` perturbed-screen genes (GenePT documents) with a GO BP annotation, evenly spaced by Entrez id."""
+def gene_subset(db: Path, n: int) -> list[int]:
+    """``n`` genes with a document and a GO BP annotation, evenly spaced by Entrez id (all document kinds)."""
     from gene_corpus import Corpus
 
     with Corpus.open(db, read_only=True) as corpus:
         docs = corpus.documents()
         annotated = set(corpus.go_annotations("BP")["entrez_id"])
-    ids = [e for e in docs.loc[docs["kind"] == "genept", "entrez_id"] if e in annotated]
+    ids = [e for e in docs["entrez_id"] if e in annotated]
     return ids[:: max(1, len(ids) // n)][:n]
 
 
@@ -162,13 +162,13 @@ def main(argv: list[str] | None = None) -> None:
               f"{r.seconds:.1f} s" + (f"  {r.genes_per_s} genes/s" if r.genes_per_s else ""))
     sets = ["minilm"]
     if not args.skip_smol:
-        genes = screen_subset(args.db, args.smol_genes)
-        print(f"\n## SmolLM2-135M-Instruct Q4_1 GGUF over {len(genes)} perturbed-screen genes")
+        genes = gene_subset(args.db, args.smol_genes)
+        print(f"\n## SmolLM2-135M-Instruct Q4_1 GGUF over {len(genes)} GO-annotated genes")
         for name, mode in (("smol-raw", "none"), ("smol-center", "center"), ("smol-whiten", "whiten")):
             r = embed_corpus(args.db, name, SMOLLM2, genes=genes, postprocess=mode)
             print(f"{name}: computed {r.computed}  cached {r.cached}  reused {r.reused}  chunked {r.chunked}  {r.seconds:.1f} s")
             sets.append(name)
-        genes_minilm = f"minilm-screen{len(genes)}"
+        genes_minilm = f"minilm-subset{len(genes)}"
         embed_corpus(args.db, genes_minilm, MINILM, genes=genes, progress=False)
         sets.append(genes_minilm)
 

@@ -15,10 +15,14 @@ from gene_corpus.errors import InputError
 from gene_corpus.formats import FORMATS
 from gene_corpus.mygene import DEFAULT_URL, MyGeneClient, gene_records, pull
 
-db_option = click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Corpus database (DuckDB file).")
+db_option = click.option(
+    "--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Corpus database (DuckDB file)."
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 genes_file_option = click.option(
-    "--genes", "genes_file", type=click.Path(dir_okay=False, path_type=Path),
+    "--genes",
+    "genes_file",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="File with one gene (symbol, alias, Entrez or Ensembl id) per line; '#' starts a comment.",
 )
 
@@ -41,18 +45,22 @@ def _gene_list(genes: tuple[str, ...], genes_file: Path | None) -> list[str]:
 def corpus() -> None:
     """Gene text corpus: import files or pull mygene, resolve symbols, show documents.
 
-    Example: scouter-local corpus import --db genes.duckdb ../shared/data/gene_ids/*.gz ../shared/data/gene_text/*
+    Example: scouter-local corpus import --db genes.duckdb ../shared/data/gene_ids ../shared/data/gene_text ../shared/data/go
     """
 
 
 @corpus.command("import")
 @db_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Force the format (default: detect from header).")
+@click.option(
+    "--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Force the format (default: detect from header)."
+)
 @click.option("--source-version", help="Version recorded on every row (default: file name and checksum).")
 @json_option
-def import_command(db: Path, files: tuple[Path, ...], fmt: str | None, source_version: str | None, as_json: bool) -> None:
-    """Import gene id, text, GO, UniProt or mygene JSON-lines files in one transaction.
+def import_command(
+    db: Path, files: tuple[Path, ...], fmt: str | None, source_version: str | None, as_json: bool
+) -> None:
+    """Import gene id, text, GO, UniProt or mygene JSON-lines files (or every file of folders) in one transaction.
 
     Formats are detected by header; identifier files are imported first. Re-importing a file changes nothing.
 
@@ -82,10 +90,23 @@ def import_command(db: Path, files: tuple[Path, ...], fmt: str | None, source_ve
 @genes_file_option
 @click.option("--mygene-url", default=DEFAULT_URL, show_default=True, help="mygene.info server or internal mirror.")
 @click.option("--retries", default=5, show_default=True, type=click.IntRange(1, 20), help="Attempts per request.")
-@click.option("--backoff", default=1.0, show_default=True, type=click.FloatRange(0, 60), help="First retry wait (s), doubled each time.")
+@click.option(
+    "--backoff",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 60),
+    help="First retry wait (s), doubled each time.",
+)
 @json_option
-def pull_command(db: Path, symbols: tuple[str, ...], genes_file: Path | None, mygene_url: str, retries: int, backoff: float,
-                 as_json: bool) -> None:
+def pull_command(
+    db: Path,
+    symbols: tuple[str, ...],
+    genes_file: Path | None,
+    mygene_url: str,
+    retries: int,
+    backoff: float,
+    as_json: bool,
+) -> None:
     """Fetch genes (summary, name, type, aliases, Ensembl, UniProt, GO) from mygene, resumably.
 
     Example: scouter-local corpus pull --db genes.duckdb --genes perturbed_genes.txt --mygene-url http://mygene.internal
@@ -96,8 +117,10 @@ def pull_command(db: Path, symbols: tuple[str, ...], genes_file: Path | None, my
     if as_json:
         _echo_json(report.to_dict())
         return
-    click.echo(f"{report.url}: {report.queries} queries, {report.already_pulled} already pulled, {report.found} found, "
-               f"{report.genes_fetched} genes fetched, +{report.rows_added} rows, {report.rows_updated} updated")
+    click.echo(
+        f"{report.url}: {report.queries} queries, {report.already_pulled} already pulled, {report.found} found, "
+        f"{report.genes_fetched} genes fetched, +{report.rows_added} rows, {report.rows_updated} updated"
+    )
     if report.notfound:
         click.echo(f"  not found ({len(report.notfound)}): {', '.join(report.notfound)}")
     for query, ids in report.duplicates.items():
@@ -141,17 +164,23 @@ def show_command(db: Path, gene: str, template: str, as_json: bool) -> None:
         _echo_json(shown)
         return
     click.echo(f"{shown['symbol']} (Entrez {shown['entrez_id']}, {shown['how']} match for {gene}): {shown['name']}")
-    click.echo(f"  type {shown['gene_type']}, chromosome {shown['chromosome']}, Ensembl {', '.join(shown['ensembl_ids']) or '-'}")
+    click.echo(
+        f"  type {shown['gene_type']}, chromosome {shown['chromosome']}, Ensembl {', '.join(shown['ensembl_ids']) or '-'}"
+    )
     for kind, names in shown["aliases"].items():
         click.echo(f"  {kind}: {', '.join(names[:15])}{' …' if len(names) > 15 else ''}")
     doc = shown["document"]
     if doc is None:
         click.echo("  no document (no summary, GenePT, UniProt or GO text)")
     else:
-        click.echo(f"document ({doc['template']}, kind {doc['kind']}, parts {doc['parts']}, sha256 {doc['text_sha256'][:12]}):")
+        click.echo(
+            f"document ({doc['template']}, kind {doc['kind']}, parts {doc['parts']}, sha256 {doc['text_sha256'][:12]}):"
+        )
         click.echo(f"  {doc['text']}")
     for t in shown["texts"]:
-        click.echo(f"text {t['source']}: from {t['origin']} ({t['source_version']}, retrieved {t['retrieved_at']}, key {t['source_key']})")
+        click.echo(
+            f"text {t['source']}: from {t['origin']} ({t['source_version']}, retrieved {t['retrieved_at']}, key {t['source_key']})"
+        )
 
 
 @corpus.command("stats")
@@ -167,14 +196,18 @@ def stats_command(db: Path, as_json: bool) -> None:
     if as_json:
         _echo_json(stats)
         return
-    click.echo(f"genes: {stats['genes']}, documents: {stats['documents']}, database: {stats['database_bytes'] / 2**20:.1f} MiB")
+    click.echo(
+        f"genes: {stats['genes']}, documents: {stats['documents']}, database: {stats['database_bytes'] / 2**20:.1f} MiB"
+    )
     for source, n in stats["texts_by_source"].items():
         click.echo(f"  texts {source}: {n} ({stats['text_chars_by_source'][source] / 1e6:.1f} M characters)")
     for kind, n in stats["documents_by_kind"].items():
         click.echo(f"  documents {kind}: {n}")
     for kind, n in stats["aliases_by_kind"].items():
         click.echo(f"  aliases {kind}: {n}")
-    click.echo(f"  GO annotations: {stats['go_annotations']}, GO terms: {stats['go_terms']}, unresolved source rows: {stats['unresolved']}")
+    click.echo(
+        f"  GO annotations: {stats['go_annotations']}, GO terms: {stats['go_terms']}, unresolved source rows: {stats['unresolved']}"
+    )
     for f in stats["files"]:
         click.echo(f"  file {f['name']} ({f['format']}): {f['rows_read']} rows, sha256 {f['sha256'][:12]}")
 

@@ -84,8 +84,12 @@ def _split(value: str, sep: str = "|") -> list[str]:
     return [v.strip() for v in value.split(sep) if v.strip()] if value else []
 
 
-def _text_rows(entrez_ids: Iterable[int], source: str, texts: Iterable[str], keys: Iterable[str], origin: Origin) -> pd.DataFrame:
-    frame = pd.DataFrame({"entrez_id": list(entrez_ids), "text": [" ".join(t.split()) for t in texts], "source_key": list(keys)})
+def _text_rows(
+    entrez_ids: Iterable[int], source: str, texts: Iterable[str], keys: Iterable[str], origin: Origin
+) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {"entrez_id": list(entrez_ids), "text": [" ".join(t.split()) for t in texts], "source_key": list(keys)}
+    )
     frame = frame[frame["text"] != ""]
     return frame.assign(
         source=source,
@@ -151,7 +155,9 @@ class Corpus:
         """
         path = Path(db_path)
         if read_only and not path.is_file():
-            raise InputError(f"database {path} does not exist; create it with `scouter-local corpus import --db {path} FILE`")
+            raise InputError(
+                f"database {path} does not exist; create it with `scouter-local corpus import --db {path} FILE`"
+            )
         try:
             con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -230,7 +236,9 @@ class Corpus:
             if update and values:
                 changed = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in values)
                 assign = ", ".join(f"{c} = n.{c}" for c in columns if c not in keys)
-                updated = self.con.execute(f"UPDATE {table} AS o SET {assign} FROM _new n WHERE {on} AND ({changed})").fetchall()[0][0]
+                updated = self.con.execute(
+                    f"UPDATE {table} AS o SET {assign} FROM _new n WHERE {on} AND ({changed})"
+                ).fetchall()[0][0]
             names = ", ".join(columns)
             added = self.con.execute(
                 f"INSERT INTO {table} ({names}) SELECT {', '.join('n.' + c for c in columns)} FROM _new n "
@@ -260,7 +268,7 @@ class Corpus:
         Parameters
         ----------
         paths
-            Files (plain or gzip); formats in :data:`gene_corpus.formats.FORMATS`.
+            Files (plain or gzip; formats in :data:`gene_corpus.formats.FORMATS`) or folders (every file in them).
         fmt
             Force one format for all files; ``None`` detects each file's format from its header.
         source_version
@@ -278,14 +286,23 @@ class Corpus:
         self.check_writable()
         parsed = []
         seen: set[str] = set()
-        for path in map(Path, paths):
+        files = [
+            f
+            for p in map(Path, paths)
+            for f in (
+                sorted(c for c in p.iterdir() if c.is_file() and not c.name.startswith(".")) if p.is_dir() else [p]
+            )
+        ]
+        for path in files:
             start = time.perf_counter()
             name, table, raw = formats.read(path, fmt)
             sha = hashlib.sha256(raw).hexdigest()
             if sha in seen:
                 continue
             seen.add(sha)
-            parsed.append((formats.FORMATS[name].order, str(path), name, table, sha, len(raw), time.perf_counter() - start))
+            parsed.append(
+                (formats.FORMATS[name].order, str(path), name, table, sha, len(raw), time.perf_counter() - start)
+            )
         parsed.sort(key=lambda p: p[0])
         reports = []
         with self.transaction():
@@ -299,7 +316,9 @@ class Corpus:
                     report.notes.append("already imported (same sha256); nothing changed")
                     report.seconds = time.perf_counter() - start
                     continue
-                retrieved = dt.datetime.fromtimestamp(Path(path).stat().st_mtime, dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+                retrieved = dt.datetime.fromtimestamp(Path(path).stat().st_mtime, dt.timezone.utc).replace(
+                    tzinfo=None, microsecond=0
+                )
                 origin = Origin(sha, path, source_version or f"{Path(path).name} sha256:{sha[:12]}", retrieved)
                 changes = getattr(self, "_load_" + name.replace("-", "_"))(table, origin, report)
                 for tbl, (added, updated) in changes.items():
@@ -308,15 +327,33 @@ class Corpus:
                     go_changed |= tbl in ("go_annotations", "go_terms") and added + updated > 0
                 self.con.execute(
                     "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [sha, path, Path(path).name, name, size, origin.source_version, retrieved, utc_now(),
-                     report.rows_read, report.rows_added, report.rows_updated],
+                    [
+                        sha,
+                        path,
+                        Path(path).name,
+                        name,
+                        size,
+                        origin.source_version,
+                        retrieved,
+                        utc_now(),
+                        report.rows_read,
+                        report.rows_added,
+                        report.rows_updated,
+                    ],
                 )
                 report.seconds = time.perf_counter() - start
             if go_changed:
                 self.refresh_go_texts()
         for report in reports:
-            log.info("%s (%s): %d rows read, %d added, %d updated%s", report.path, report.format, report.rows_read,
-                     report.rows_added, report.rows_updated, " (skipped: already imported)" if report.skipped else "")
+            log.info(
+                "%s (%s): %d rows read, %d added, %d updated%s",
+                report.path,
+                report.format,
+                report.rows_read,
+                report.rows_added,
+                report.rows_updated,
+                " (skipped: already imported)" if report.skipped else "",
+            )
         return reports
 
     def check_writable(self) -> None:
@@ -331,25 +368,41 @@ class Corpus:
         return frame.assign(file_sha256=origin.file_sha256)
 
     def _load_gene_info(self, table: pd.DataFrame, origin: Origin, report: ImportReport) -> dict:
-        genes = self._genes_frame(table, origin.origin, origin, symbol="symbol", name="gene_name", gene_type="gene_type",
-                                  chromosome="chromosome", map_location="map_location")
+        genes = self._genes_frame(
+            table,
+            origin.origin,
+            origin,
+            symbol="symbol",
+            name="gene_name",
+            gene_type="gene_type",
+            chromosome="chromosome",
+            map_location="map_location",
+        )
         genes["ensembl_ids"] = table["ensembl_ids"].map(_split)
         genes["uniprot_ids"] = table["uniprot_ids"].map(_split)
         ids = table.assign(entrez_id=genes["entrez_id"])
         names = _explode(ids, "aliases")
         names = names[names["alias"] != ids.set_index("entrez_id").loc[names["entrez_id"], "symbol"].to_numpy()]
-        aliases = pd.concat([_alias_rows(names, "alias", origin), _alias_rows(_explode(ids, "ensembl_ids"), "ensembl", origin)])
+        aliases = pd.concat(
+            [_alias_rows(names, "alias", origin), _alias_rows(_explode(ids, "ensembl_ids"), "ensembl", origin)]
+        )
         return {"genes": self._upsert("genes", genes), "aliases": self._upsert("aliases", aliases, update=False)}
 
     def _load_gene_aliases(self, table: pd.DataFrame, origin: Origin, report: ImportReport) -> dict:
         genes = self._genes_frame(table, origin.origin, origin, symbol="symbol")
-        pairs = pd.DataFrame({"entrez_id": genes["entrez_id"], "alias": table["alias_symbol"]})[table["alias_symbol"] != table["symbol"]]
+        pairs = pd.DataFrame({"entrez_id": genes["entrez_id"], "alias": table["alias_symbol"]})[
+            table["alias_symbol"] != table["symbol"]
+        ]
         genes = genes.drop_duplicates("entrez_id")
-        return {"genes": self._upsert("genes", genes, update=False),
-                "aliases": self._upsert("aliases", _alias_rows(pairs, "alias", origin), update=False)}
+        return {
+            "genes": self._upsert("genes", genes, update=False),
+            "aliases": self._upsert("aliases", _alias_rows(pairs, "alias", origin), update=False),
+        }
 
     def _load_refseq_summaries(self, table: pd.DataFrame, origin: Origin, report: ImportReport) -> dict:
-        genes = self._genes_frame(table, origin.origin, origin, symbol="symbol", name="gene_name", gene_type="gene_type")
+        genes = self._genes_frame(
+            table, origin.origin, origin, symbol="symbol", name="gene_name", gene_type="gene_type"
+        )
         texts = _text_rows(genes["entrez_id"], "ncbi_summary", table["refseq_summary"], table["entrez_id"], origin)
         if len(texts) < len(table):
             report.notes.append(f"{len(table) - len(texts)} rows without a summary")
@@ -375,22 +428,31 @@ class Corpus:
         mapped, unresolved = [], []
         for line, symbol in zip(rows["_line"], rows["symbol"]):
             ens, sym = via_ensembl.get(line, set()), via_symbol.get(line, set())
-            choice = ens if len(ens) == 1 else (ens & sym if len(ens & sym) == 1 else sym if not ens and len(sym) == 1 else set())
+            choice = (
+                ens
+                if len(ens) == 1
+                else (ens & sym if len(ens & sym) == 1 else sym if not ens and len(sym) == 1 else set())
+            )
             if choice:
                 mapped.append((line, next(iter(choice))))
             else:
-                reason = "no Entrez gene with this Ensembl id or symbol" if not ens | sym else \
-                    f"maps to several Entrez genes {sorted(ens | sym)}"
+                reason = (
+                    "no Entrez gene with this Ensembl id or symbol"
+                    if not ens | sym
+                    else f"maps to several Entrez genes {sorted(ens | sym)}"
+                )
                 unresolved.append([symbol, reason])
         ids = rows.merge(pd.DataFrame(mapped, columns=["_line", "entrez_id"]), on="_line")
         current = by_symbol.set_index("entrez_id")["current"]
         renamed = ids[ids["symbol"] != current.reindex(ids["entrez_id"]).to_numpy()].rename(columns={"symbol": "alias"})
-        aliases = pd.concat([
-            _alias_rows(_explode(ids, "alias_symbols"), "alias", origin),
-            _alias_rows(_explode(ids, "prev_symbols"), "previous", origin),
-            _alias_rows(renamed[["entrez_id", "alias"]], "alias", origin),
-            _alias_rows(ids[["entrez_id"]].assign(alias=ids["ensembl_id"]), "ensembl", origin),
-        ])
+        aliases = pd.concat(
+            [
+                _alias_rows(_explode(ids, "alias_symbols"), "alias", origin),
+                _alias_rows(_explode(ids, "prev_symbols"), "previous", origin),
+                _alias_rows(renamed[["entrez_id", "alias"]], "alias", origin),
+                _alias_rows(ids[["entrez_id"]].assign(alias=ids["ensembl_id"]), "ensembl", origin),
+            ]
+        )
         changes = {"aliases": self._upsert("aliases", aliases, update=False)}
         changes["unresolved"] = self._record_unresolved(unresolved, origin, report)
         return changes
@@ -407,22 +469,33 @@ class Corpus:
         unresolved, winner = [], {}
         for r in resolutions:
             if r.entrez_id is None:
-                detail = f"candidates {', '.join(r.candidates)}" if r.how == "ambiguous" else \
-                    (f"did you mean {', '.join(r.candidates)}" if r.candidates else "not a known symbol, alias or id")
+                detail = (
+                    f"candidates {', '.join(r.candidates)}"
+                    if r.how == "ambiguous"
+                    else (
+                        f"did you mean {', '.join(r.candidates)}" if r.candidates else "not a known symbol, alias or id"
+                    )
+                )
                 unresolved.append([r.query, f"{r.how}: {detail}"])
                 continue
             other = winner.get(r.entrez_id)
             if other is None or (r.how == "exact" and other.how != "exact"):
                 if other is not None:
-                    unresolved.append([other.query, f"duplicate: same gene {r.symbol} ({r.entrez_id}) as {r.query!r}, which was kept"])
+                    unresolved.append(
+                        [other.query, f"duplicate: same gene {r.symbol} ({r.entrez_id}) as {r.query!r}, which was kept"]
+                    )
                 winner[r.entrez_id] = r
             else:
-                unresolved.append([r.query, f"duplicate: same gene {r.symbol} ({r.entrez_id}) as {other.query!r}, which was kept"])
+                unresolved.append(
+                    [r.query, f"duplicate: same gene {r.symbol} ({r.entrez_id}) as {other.query!r}, which was kept"]
+                )
         kept = {r.query: r.entrez_id for r in winner.values()}
         ids = pd.Series([kept.get(k) for k in keys], dtype="Int64")
         return ids, self._record_unresolved(unresolved, origin, report)
 
-    def _keyed_texts(self, keys: pd.Series, texts: pd.Series, source: str, origin: Origin, report: ImportReport) -> dict:
+    def _keyed_texts(
+        self, keys: pd.Series, texts: pd.Series, source: str, origin: Origin, report: ImportReport
+    ) -> dict:
         ids, unresolved = self._resolve_keys(list(keys), origin, report)
         ok = ids.notna().to_numpy()
         rows = _text_rows(ids[ok].astype("int64"), source, texts[ok], keys[ok], origin)
@@ -437,12 +510,19 @@ class Corpus:
         return self._keyed_texts(table["gene"], table["text"], "custom", origin, report)
 
     def _load_uniprot_tsv(self, table: pd.DataFrame, origin: Origin, report: ImportReport) -> dict:
-        gene_name = table["Gene Names (primary)"] if "Gene Names (primary)" in table else \
-            table.get("Gene Names", pd.Series("", index=table.index)).str.split(" ").str[0].fillna("")
-        frame = pd.DataFrame({
-            "accession": table["Entry"], "gene_name": gene_name.str.split(";").str[0].str.strip(),
-            "gene_ids": table.get("GeneID", pd.Series("", index=table.index)), "function": table["Function [CC]"],
-        })
+        gene_name = (
+            table["Gene Names (primary)"]
+            if "Gene Names (primary)" in table
+            else table.get("Gene Names", pd.Series("", index=table.index)).str.split(" ").str[0].fillna("")
+        )
+        frame = pd.DataFrame(
+            {
+                "accession": table["Entry"],
+                "gene_name": gene_name.str.split(";").str[0].str.strip(),
+                "gene_ids": table.get("GeneID", pd.Series("", index=table.index)),
+                "function": table["Function [CC]"],
+            }
+        )
         return self._load_uniprot(frame, origin, report)
 
     def _load_uniprot_dat(self, table: pd.DataFrame, origin: Origin, report: ImportReport) -> dict:
@@ -461,22 +541,34 @@ class Corpus:
             report.notes.append(f"{int(empty.sum())} entries without a FUNCTION comment")
         frame = frame[~empty].reset_index(drop=True)
         by_accession: dict[str, set[int]] = {}
-        for accession, entrez_id in self.con.execute("SELECT DISTINCT unnest(uniprot_ids), entrez_id FROM genes").fetchall():
+        for accession, entrez_id in self.con.execute(
+            "SELECT DISTINCT unnest(uniprot_ids), entrez_id FROM genes"
+        ).fetchall():
             by_accession.setdefault(accession, set()).add(entrez_id)
         keys = []
         for accession, gene_name, gene_ids in zip(frame["accession"], frame["gene_name"], frame["gene_ids"]):
             ids = _split(gene_ids, ";")
             hits = by_accession.get(accession, set())
-            keys.append(ids[0] if len(ids) == 1 else str(next(iter(hits))) if len(hits) == 1 else gene_name or accession)
+            keys.append(
+                ids[0] if len(ids) == 1 else str(next(iter(hits))) if len(hits) == 1 else gene_name or accession
+            )
         return self._keyed_texts(pd.Series(keys), frame["function"], "uniprot_function", origin, report)
 
     def _load_gene2go(self, table: pd.DataFrame, origin: Origin, report: ImportReport) -> dict:
         bad = ~table["ontology"].isin(ONTOLOGIES)
         if bad.any():
             row = table[bad].iloc[0]
-            raise InputError(f"{origin.origin} line {row['_line']} field ontology: {row['ontology']!r} is not one of BP, MF, CC")
-        annotations = table.assign(entrez_id=_int_column(table, "entrez_id", origin.origin), file_sha256=origin.file_sha256)
-        changes = {"go_annotations": self._upsert("go_annotations", annotations[["entrez_id", "go_id", "evidence", "ontology", "file_sha256"]])}
+            raise InputError(
+                f"{origin.origin} line {row['_line']} field ontology: {row['ontology']!r} is not one of BP, MF, CC"
+            )
+        annotations = table.assign(
+            entrez_id=_int_column(table, "entrez_id", origin.origin), file_sha256=origin.file_sha256
+        )
+        changes = {
+            "go_annotations": self._upsert(
+                "go_annotations", annotations[["entrez_id", "go_id", "evidence", "ontology", "file_sha256"]]
+            )
+        }
         if "symbol" in table:
             genes = self._genes_frame(table, origin.origin, origin, symbol="symbol").drop_duplicates("entrez_id")
             changes["genes"] = self._upsert("genes", genes, update=False)
@@ -488,7 +580,11 @@ class Corpus:
 
     def _load_go_parents(self, table: pd.DataFrame, origin: Origin, report: ImportReport) -> dict:
         parents = table.assign(ontology=table.get("ontology"), file_sha256=origin.file_sha256)
-        return {"go_parents": self._upsert("go_parents", parents[["child", "parent", "relationship_type", "ontology", "file_sha256"]])}
+        return {
+            "go_parents": self._upsert(
+                "go_parents", parents[["child", "parent", "relationship_type", "ontology", "file_sha256"]]
+            )
+        }
 
     def _load_mygene_jsonl(self, table: pd.DataFrame, origin: Origin, report: ImportReport) -> dict:
         return self.apply_mygene_records(list(table["record"]), origin, report)
@@ -503,12 +599,29 @@ class Corpus:
         tables, unresolved = records_to_tables(records)
         changes = {
             "genes": self._upsert("genes", tables["genes"].assign(file_sha256=origin.file_sha256)),
-            "aliases": self._upsert("aliases", pd.concat([
-                _alias_rows(tables["aliases"], "alias", origin), _alias_rows(tables["ensembl"], "ensembl", origin)]), update=False),
-            "texts": self._upsert("texts", _text_rows(tables["summaries"]["entrez_id"], "ncbi_summary",
-                                                       tables["summaries"]["text"], tables["summaries"]["entrez_id"].astype(str), origin)),
-            "go_terms": self._upsert("go_terms", tables["go_terms"].assign(file_sha256=origin.file_sha256), update=False),
-            "go_annotations": self._upsert("go_annotations", tables["go_annotations"].assign(file_sha256=origin.file_sha256)),
+            "aliases": self._upsert(
+                "aliases",
+                pd.concat(
+                    [_alias_rows(tables["aliases"], "alias", origin), _alias_rows(tables["ensembl"], "ensembl", origin)]
+                ),
+                update=False,
+            ),
+            "texts": self._upsert(
+                "texts",
+                _text_rows(
+                    tables["summaries"]["entrez_id"],
+                    "ncbi_summary",
+                    tables["summaries"]["text"],
+                    tables["summaries"]["entrez_id"].astype(str),
+                    origin,
+                ),
+            ),
+            "go_terms": self._upsert(
+                "go_terms", tables["go_terms"].assign(file_sha256=origin.file_sha256), update=False
+            ),
+            "go_annotations": self._upsert(
+                "go_annotations", tables["go_annotations"].assign(file_sha256=origin.file_sha256)
+            ),
         }
         changes["unresolved"] = self._record_unresolved(unresolved, origin, report)
         return changes
@@ -517,7 +630,9 @@ class Corpus:
         """Rebuild the ``go_terms`` texts from the GO tables (inside the caller's transaction)."""
         frame = self.con.execute(go_text_sql()).df()
         origin = Origin(None, "go_annotations + go_terms", GO_TEXT_VERSION, utc_now())
-        self._upsert("texts", _text_rows(frame["entrez_id"], "go_terms", frame["text"], frame["entrez_id"].astype(str), origin))
+        self._upsert(
+            "texts", _text_rows(frame["entrez_id"], "go_terms", frame["text"], frame["entrez_id"].astype(str), origin)
+        )
 
     # ------------------------------------------------------------------ reading
     def documents(self, template: str = DEFAULT_TEMPLATE, entrez_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -544,7 +659,9 @@ class Corpus:
             ids = pd.DataFrame({"entrez_id": pd.Series(list(entrez_ids), dtype="int64")})
             self.con.register("_ids", ids)
             try:
-                frame = self.con.execute(f"SELECT d.* FROM ({sql}) d SEMI JOIN _ids USING (entrez_id) ORDER BY entrez_id").df()
+                frame = self.con.execute(
+                    f"SELECT d.* FROM ({sql}) d SEMI JOIN _ids USING (entrez_id) ORDER BY entrez_id"
+                ).df()
             finally:
                 self.con.unregister("_ids")
         return frame.astype({"entrez_id": "int64"})
@@ -557,7 +674,9 @@ class Corpus:
         One :class:`Resolution` per query, in order; unknown queries carry close symbols in ``candidates``.
         """
         if self._suggester is None:
-            self._suggester = SymbolSuggester([r[0] for r in self.con.execute("SELECT symbol FROM genes WHERE symbol IS NOT NULL").fetchall()])
+            self._suggester = SymbolSuggester(
+                [r[0] for r in self.con.execute("SELECT symbol FROM genes WHERE symbol IS NOT NULL").fetchall()]
+            )
         return resolve_queries(self.con, [str(q) for q in queries], self._suggester)
 
     def resolve_one(self, query: str) -> Resolution:
@@ -570,10 +689,16 @@ class Corpus:
         """
         r = self.resolve([query])[0]
         if r.how == "unknown":
-            hint = f"; did you mean {', '.join(r.candidates)}?" if r.candidates else "; check the spelling or import gene_ids files"
+            hint = (
+                f"; did you mean {', '.join(r.candidates)}?"
+                if r.candidates
+                else "; check the spelling or import gene_ids files"
+            )
             raise InputError(f"gene {query!r} is not a known symbol, alias, Ensembl or Entrez id in {self.path}{hint}")
         if r.how == "ambiguous":
-            raise InputError(f"gene {query!r} is ambiguous: it may be {', '.join(r.candidates)}; pass the Entrez id or current symbol")
+            raise InputError(
+                f"gene {query!r} is ambiguous: it may be {', '.join(r.candidates)}; pass the Entrez id or current symbol"
+            )
         return r
 
     def gene_info(self, entrez_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -584,7 +709,9 @@ class Corpus:
         ids = pd.DataFrame({"entrez_id": pd.Series(list(entrez_ids), dtype="int64")})
         self.con.register("_ids", ids)
         try:
-            return self.con.execute(f"SELECT g.* FROM ({sql}) g SEMI JOIN _ids USING (entrez_id) ORDER BY entrez_id").df()
+            return self.con.execute(
+                f"SELECT g.* FROM ({sql}) g SEMI JOIN _ids USING (entrez_id) ORDER BY entrez_id"
+            ).df()
         finally:
             self.con.unregister("_ids")
 
@@ -601,7 +728,9 @@ class Corpus:
         """Counts for ``corpus stats --json``: genes, documents, texts by source, documents by kind, sizes."""
         q = lambda sql: self.con.execute(sql).fetchall()  # noqa: E731
         texts = {s: 0 for s in TEXT_SOURCES} | dict(q("SELECT source, count(*) FROM texts GROUP BY source"))
-        chars = {s: 0 for s in TEXT_SOURCES} | {k: int(v) for k, v in q("SELECT source, sum(length(text)) FROM texts GROUP BY source")}
+        chars = {s: 0 for s in TEXT_SOURCES} | {
+            k: int(v) for k, v in q("SELECT source, sum(length(text)) FROM texts GROUP BY source")
+        }
         kinds = dict(q("SELECT kind, count(*) FROM documents GROUP BY kind ORDER BY kind"))
         return {
             "genes": q("SELECT count(*) FROM genes")[0][0],
@@ -613,8 +742,10 @@ class Corpus:
             "go_annotations": q("SELECT count(*) FROM go_annotations")[0][0],
             "go_terms": q("SELECT count(*) FROM go_terms")[0][0],
             "unresolved": q("SELECT count(*) FROM unresolved")[0][0],
-            "files": [dict(zip(("name", "format", "sha256", "rows_read", "rows_added"), r))
-                      for r in q("SELECT name, format, sha256, rows_read, rows_added FROM files ORDER BY imported_at, name")],
+            "files": [
+                dict(zip(("name", "format", "sha256", "rows_read", "rows_added"), r))
+                for r in q("SELECT name, format, sha256, rows_read, rows_added FROM files ORDER BY imported_at, name")
+            ],
             "database_bytes": self.path.stat().st_size if self.path.is_file() else 0,
         }
 
@@ -625,14 +756,25 @@ class Corpus:
         doc = self.documents(template, [r.entrez_id])
         texts = self.con.execute(
             "SELECT source, text, sha256, source_key, origin, source_version, CAST(retrieved_at AS VARCHAR) AS retrieved_at "
-            "FROM texts WHERE entrez_id = ? ORDER BY source", [r.entrez_id]).df()
-        aliases = self.con.execute("SELECT kind, alias FROM aliases WHERE entrez_id = ? ORDER BY kind, alias", [r.entrez_id]).fetchall()
+            "FROM texts WHERE entrez_id = ? ORDER BY source",
+            [r.entrez_id],
+        ).df()
+        aliases = self.con.execute(
+            "SELECT kind, alias FROM aliases WHERE entrez_id = ? ORDER BY kind, alias", [r.entrez_id]
+        ).fetchall()
         return {
-            "query": gene, "entrez_id": r.entrez_id, "symbol": r.symbol, "how": r.how,
-            "name": info["name"], "gene_type": info["gene_type"], "chromosome": info["chromosome"],
+            "query": gene,
+            "entrez_id": r.entrez_id,
+            "symbol": r.symbol,
+            "how": r.how,
+            "name": info["name"],
+            "gene_type": info["gene_type"],
+            "chromosome": info["chromosome"],
             "ensembl_ids": list(info["ensembl_ids"] if info["ensembl_ids"] is not None else []),
             "uniprot_ids": list(info["uniprot_ids"] if info["uniprot_ids"] is not None else []),
             "aliases": {kind: [a for k, a in aliases if k == kind] for kind in sorted({k for k, _ in aliases})},
-            "document": None if doc.empty else {c: doc.iloc[0][c] for c in ("template", "kind", "parts", "text", "text_sha256")},
+            "document": None
+            if doc.empty
+            else {c: doc.iloc[0][c] for c in ("template", "kind", "parts", "text", "text_sha256")},
             "texts": texts.to_dict("records"),
         }

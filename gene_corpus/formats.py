@@ -50,13 +50,27 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("gene-info", "tsv", ("entrez_id", "symbol", "gene_name", "gene_type", "aliases", "ensembl_ids", "uniprot_ids"), ("entrez_id",), 0),
+        Format(
+            "gene-info",
+            "tsv",
+            ("entrez_id", "symbol", "gene_name", "gene_type", "aliases", "ensembl_ids", "uniprot_ids"),
+            ("entrez_id",),
+            0,
+        ),
         Format("gene-aliases", "tsv", ("entrez_id", "symbol", "alias_symbol"), ("entrez_id", "alias_symbol"), 1),
         Format("hgnc", "parquet", ("ensembl_id", "symbol", "alias_symbols", "prev_symbols"), ("symbol",), 2),
-        Format("refseq-summaries", "tsv", ("entrez_id", "symbol", "gene_name", "gene_type", "refseq_summary"), ("entrez_id",), 3),
+        Format(
+            "refseq-summaries",
+            "tsv",
+            ("entrez_id", "symbol", "gene_name", "gene_type", "refseq_summary"),
+            ("entrez_id",),
+            3,
+        ),
         Format("mygene-jsonl", "jsonl", ("_id",), ("_id",), 3),
         Format("go-terms", "tsv", ("go_id", "term", "ontology"), ("go_id",), 4),
-        Format("go-parents", "tsv", ("child", "parent", "relationship_type"), ("child", "parent", "relationship_type"), 4),
+        Format(
+            "go-parents", "tsv", ("child", "parent", "relationship_type"), ("child", "parent", "relationship_type"), 4
+        ),
         Format("gene2go", "tsv", ("entrez_id", "go_id", "evidence", "ontology"), ("entrez_id", "go_id", "evidence"), 5),
         Format("genept-json", "json", ("symbol", "text"), ("symbol",), 6),
         Format("uniprot-tsv", "tsv", ("Entry", "Function [CC]"), ("Entry",), 6),
@@ -133,9 +147,7 @@ def _match_columns(path: Path, columns: set[str], container: str) -> str:
         if fmt.container == container and set(fmt.columns) <= columns:
             return fmt.name
     shown = ", ".join(sorted(columns))[:200]
-    raise InputError(
-        f"{path}: unknown format (columns: {shown}); expected one of {', '.join(FORMATS)}; pass --format"
-    )
+    raise InputError(f"{path}: unknown format (columns: {shown}); expected one of {', '.join(FORMATS)}; pass --format")
 
 
 def read(path: Path, fmt: str | None = None) -> tuple[str, pd.DataFrame, bytes]:

@@ -15,10 +15,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
+import duckdb
 import pandas as pd
 import requests
 from tqdm.auto import tqdm
 
+from gene_corpus.corpus import Corpus, ImportReport, Origin, utc_now
 from gene_corpus.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -65,25 +67,54 @@ def records_to_tables(records: Iterable[dict]) -> tuple[dict[str, pd.DataFrame],
         if entrez is None:
             unresolved.append([str(record.get("_id")), "mygene record without an Entrez id"])
             continue
-        ens = [g for e in _as_list(record.get("ensembl")) for g in _as_list(e.get("gene") if isinstance(e, dict) else e)]
+        ens = [
+            g for e in _as_list(record.get("ensembl")) for g in _as_list(e.get("gene") if isinstance(e, dict) else e)
+        ]
         uniprot = record.get("uniprot") or {}
-        uniprot_ids = [u for key in ("Swiss-Prot", "TrEMBL") for u in _as_list(uniprot.get(key))] if isinstance(uniprot, dict) else _as_list(uniprot)
+        uniprot_ids = (
+            [u for key in ("Swiss-Prot", "TrEMBL") for u in _as_list(uniprot.get(key))]
+            if isinstance(uniprot, dict)
+            else _as_list(uniprot)
+        )
         chrom = [p.get("chr") for p in _as_list(record.get("genomic_pos")) if isinstance(p, dict) and p.get("chr")]
-        genes.append({
-            "entrez_id": entrez, "symbol": record.get("symbol"), "name": record.get("name"),
-            "gene_type": record.get("type_of_gene"), "chromosome": chrom[0] if chrom else None,
-            "map_location": record.get("map_location"), "ensembl_ids": ens, "uniprot_ids": uniprot_ids,
-        })
-        aliases += [{"entrez_id": entrez, "alias": a} for a in _as_list(record.get("alias")) if a != record.get("symbol")]
+        genes.append(
+            {
+                "entrez_id": entrez,
+                "symbol": record.get("symbol"),
+                "name": record.get("name"),
+                "gene_type": record.get("type_of_gene"),
+                "chromosome": chrom[0] if chrom else None,
+                "map_location": record.get("map_location"),
+                "ensembl_ids": ens,
+                "uniprot_ids": uniprot_ids,
+            }
+        )
+        aliases += [
+            {"entrez_id": entrez, "alias": a} for a in _as_list(record.get("alias")) if a != record.get("symbol")
+        ]
         ensembl += [{"entrez_id": entrez, "alias": e} for e in ens]
         if record.get("summary"):
             summaries.append({"entrez_id": entrez, "text": record["summary"]})
         for ontology, key in _GO_KEYS.items():
             for item in _as_list((record.get("go") or {}).get(key)):
                 terms.append({"go_id": item["id"], "term": item.get("term"), "ontology": ontology, "definition": None})
-                annotations.append({"entrez_id": entrez, "go_id": item["id"], "evidence": item.get("evidence"), "ontology": ontology})
+                annotations.append(
+                    {"entrez_id": entrez, "go_id": item["id"], "evidence": item.get("evidence"), "ontology": ontology}
+                )
     frames = {
-        "genes": pd.DataFrame(genes, columns=["entrez_id", "symbol", "name", "gene_type", "chromosome", "map_location", "ensembl_ids", "uniprot_ids"]),
+        "genes": pd.DataFrame(
+            genes,
+            columns=[
+                "entrez_id",
+                "symbol",
+                "name",
+                "gene_type",
+                "chromosome",
+                "map_location",
+                "ensembl_ids",
+                "uniprot_ids",
+            ],
+        ),
         "aliases": pd.DataFrame(aliases, columns=["entrez_id", "alias"]),
         "ensembl": pd.DataFrame(ensembl, columns=["entrez_id", "alias"]),
         "summaries": pd.DataFrame(summaries, columns=["entrez_id", "text"]),
@@ -95,7 +126,7 @@ def records_to_tables(records: Iterable[dict]) -> tuple[dict[str, pd.DataFrame],
     return frames, unresolved
 
 
-def gene_records(con, entrez_ids: list[int] | None = None) -> list[dict]:
+def gene_records(con: duckdb.DuckDBPyConnection, entrez_ids: list[int] | None = None) -> list[dict]:
     """Rebuild mygene-shaped records (fields of :data:`FIELDS`) from a corpus database, for export.
 
     ``uniprot`` is written as a plain list: the corpus does not keep the Swiss-Prot/TrEMBL split.
@@ -112,25 +143,38 @@ def gene_records(con, entrez_ids: list[int] | None = None) -> list[dict]:
     con.register("_export_ids", pd.DataFrame({"entrez_id": pd.Series(list(entrez_ids), dtype="int64")}))
     try:
         genes = con.execute("SELECT * FROM genes SEMI JOIN _export_ids USING (entrez_id) ORDER BY entrez_id").df()
-        aliases = con.execute("SELECT entrez_id, alias FROM aliases SEMI JOIN _export_ids USING (entrez_id) "
-                              "WHERE kind = 'alias' ORDER BY alias").df()
-        summaries = con.execute("SELECT entrez_id, text FROM texts SEMI JOIN _export_ids USING (entrez_id) "
-                                "WHERE source = 'ncbi_summary'").df()
-        go = con.execute("SELECT a.entrez_id, a.go_id, t.term, a.evidence, a.ontology FROM go_annotations a "
-                         "SEMI JOIN _export_ids USING (entrez_id) LEFT JOIN go_terms t USING (go_id) "
-                         "ORDER BY a.entrez_id, a.ontology, a.go_id, a.evidence").df()
+        aliases = con.execute(
+            "SELECT entrez_id, alias FROM aliases SEMI JOIN _export_ids USING (entrez_id) "
+            "WHERE kind = 'alias' ORDER BY alias"
+        ).df()
+        summaries = con.execute(
+            "SELECT entrez_id, text FROM texts SEMI JOIN _export_ids USING (entrez_id) WHERE source = 'ncbi_summary'"
+        ).df()
+        go = con.execute(
+            "SELECT a.entrez_id, a.go_id, t.term, a.evidence, a.ontology FROM go_annotations a "
+            "SEMI JOIN _export_ids USING (entrez_id) LEFT JOIN go_terms t USING (go_id) "
+            "ORDER BY a.entrez_id, a.ontology, a.go_id, a.evidence"
+        ).df()
     finally:
         con.unregister("_export_ids")
     alias_by = aliases.groupby("entrez_id")["alias"].agg(list).to_dict()
     summary_by = dict(zip(summaries["entrez_id"], summaries["text"]))
     go_by: dict[int, dict[str, list[dict]]] = {}
     for entrez_id, go_id, term, evidence, ontology in go.itertuples(index=False):
-        go_by.setdefault(int(entrez_id), {}).setdefault(ontology, []).append({"id": go_id, "term": term, "evidence": evidence})
+        go_by.setdefault(int(entrez_id), {}).setdefault(ontology, []).append(
+            {"id": go_id, "term": term, "evidence": evidence}
+        )
     records = []
     for gene in genes.itertuples(index=False):
         entrez_id = int(gene.entrez_id)
-        record = {"_id": str(entrez_id), "entrezgene": entrez_id, "symbol": gene.symbol, "name": gene.name,
-                  "type_of_gene": gene.gene_type, "map_location": gene.map_location}
+        record = {
+            "_id": str(entrez_id),
+            "entrezgene": entrez_id,
+            "symbol": gene.symbol,
+            "name": gene.name,
+            "type_of_gene": gene.gene_type,
+            "map_location": gene.map_location,
+        }
         if gene.chromosome is not None:
             record["genomic_pos"] = {"chr": gene.chromosome}
         if alias_by.get(entrez_id):
@@ -206,7 +250,9 @@ class MyGeneClient:
 
     RETRY_STATUS = (429, 500, 502, 503, 504)
 
-    def __init__(self, url: str = DEFAULT_URL, *, retries: int = 5, backoff: float = 1.0, timeout: float = 60.0) -> None:
+    def __init__(
+        self, url: str = DEFAULT_URL, *, retries: int = 5, backoff: float = 1.0, timeout: float = 60.0
+    ) -> None:
         self.url = url.rstrip("/")
         self.retries = retries
         self.backoff = backoff
@@ -232,14 +278,20 @@ class MyGeneClient:
                 if response.status_code in self.RETRY_STATUS:
                     last = f"HTTP {response.status_code}"
                 elif response.status_code != 200:
-                    raise InputError(f"mygene {url}: HTTP {response.status_code} ({response.text[:200]!r}); check --mygene-url")
+                    raise InputError(
+                        f"mygene {url}: HTTP {response.status_code} ({response.text[:200]!r}); check --mygene-url"
+                    )
                 else:
                     try:
                         result = response.json()
                     except ValueError:
-                        raise InputError(f"mygene {url}: answer is not JSON ({response.text[:120]!r}); check --mygene-url") from None
+                        raise InputError(
+                            f"mygene {url}: answer is not JSON ({response.text[:120]!r}); check --mygene-url"
+                        ) from None
                     if not isinstance(result, list):
-                        raise InputError(f"mygene {url}: expected a JSON list, got {type(result).__name__}; check --mygene-url")
+                        raise InputError(
+                            f"mygene {url}: expected a JSON list, got {type(result).__name__}; check --mygene-url"
+                        )
                     return result
             if attempt + 1 < self.retries:
                 wait = min(self.backoff * 2**attempt, 30.0)
@@ -254,8 +306,9 @@ class MyGeneClient:
         """Hits of one batch (≤ :data:`BATCH` queries): ``{query, _id, entrezgene, …}`` or ``{query, notfound}``."""
         if len(queries) > BATCH:
             raise ValueError(f"at most {BATCH} queries per batch, got {len(queries)}")
-        return self.post("query", {"q": ",".join(queries), "scopes": scopes, "fields": "entrezgene,symbol",
-                                   "species": species})
+        return self.post(
+            "query", {"q": ",".join(queries), "scopes": scopes, "fields": "entrezgene,symbol", "species": species}
+        )
 
     def getgenes(self, ids: list[str]) -> list[dict]:
         """Records of one batch (≤ :data:`BATCH` ids) with the fields of :data:`FIELDS`."""
@@ -264,7 +317,7 @@ class MyGeneClient:
         return self.post("gene", {"ids": ",".join(ids), "fields": FIELDS, "species": "human"})
 
 
-def pull(corpus, queries: Iterable[str], client: MyGeneClient, *, batch_size: int = BATCH) -> PullReport:
+def pull(corpus: Corpus, queries: Iterable[str], client: MyGeneClient, *, batch_size: int = BATCH) -> PullReport:
     """Fetch genes from mygene into a corpus, one transaction per batch (an interrupted pull resumes).
 
     Parameters
@@ -282,8 +335,6 @@ def pull(corpus, queries: Iterable[str], client: MyGeneClient, *, batch_size: in
     -------
     :class:`PullReport`; misses and duplicate hits are listed, never dropped silently.
     """
-    from gene_corpus.corpus import ImportReport, Origin, utc_now
-
     corpus.check_writable()
     wanted = list(dict.fromkeys(q.strip() for q in queries if q.strip()))
     if not wanted:
@@ -317,25 +368,42 @@ def pull(corpus, queries: Iterable[str], client: MyGeneClient, *, batch_size: in
         origin = Origin(sha, f"{client.url}/v3/gene", f"mygene.info v3 at {client.url}", retrieved)
         batch_report = ImportReport(path=origin.origin, format="mygene-pull", sha256=sha, rows_read=len(records))
         with corpus.transaction():
-            if records and not corpus.con.execute("SELECT count(*) FROM files WHERE sha256 = ?", [sha]).fetchall()[0][0]:
+            if (
+                records
+                and not corpus.con.execute("SELECT count(*) FROM files WHERE sha256 = ?", [sha]).fetchall()[0][0]
+            ):
                 changes = corpus.apply_mygene_records(records, origin, batch_report)
                 for added, updated in changes.values():
                     batch_report.rows_added += added
                     batch_report.rows_updated += updated
                 corpus.con.execute(
                     "INSERT INTO files VALUES (?, ?, 'mygene', 'mygene-pull', ?, ?, ?, ?, ?, ?, ?)",
-                    [sha, origin.origin, len(payload), origin.source_version, retrieved, retrieved,
-                     len(records), batch_report.rows_added, batch_report.rows_updated],
+                    [
+                        sha,
+                        origin.origin,
+                        len(payload),
+                        origin.source_version,
+                        retrieved,
+                        retrieved,
+                        len(records),
+                        batch_report.rows_added,
+                        batch_report.rows_updated,
+                    ],
                 )
                 corpus.refresh_go_texts()
-            rows = pd.DataFrame({
-                "query": list(ids_by_query), "url": client.url,
-                "entrez_ids": [found for found in ids_by_query.values()],
-                "status": ["found" if found else "notfound" for found in ids_by_query.values()],
-                "retrieved_at": retrieved,
-            })
+            rows = pd.DataFrame(
+                {
+                    "query": list(ids_by_query),
+                    "url": client.url,
+                    "entrez_ids": list(ids_by_query.values()),
+                    "status": ["found" if found else "notfound" for found in ids_by_query.values()],
+                    "retrieved_at": retrieved,
+                }
+            )
             corpus.con.register("_queries", rows)
-            corpus.con.execute("INSERT INTO mygene_queries SELECT query, url, entrez_ids, status, retrieved_at FROM _queries")
+            corpus.con.execute(
+                "INSERT INTO mygene_queries SELECT query, url, entrez_ids, status, retrieved_at FROM _queries"
+            )
             corpus.con.unregister("_queries")
         report.rows_added += batch_report.rows_added
         report.rows_updated += batch_report.rows_updated

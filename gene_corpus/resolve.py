@@ -92,9 +92,7 @@ def resolve_queries(
     keys = pd.DataFrame({"pos": range(len(queries)), "query": [str(q) for q in queries]})
     keys["key"] = keys["query"].str.strip().str.upper()
     keys["ensembl_key"] = keys["key"].map(lambda k: m.group(1) if (m := _ENSEMBL.match(k)) else None)
-    keys["entrez_key"] = pd.array(
-        [int(k) if k.isdigit() and len(k) < 18 else None for k in keys["key"]], dtype="Int64"
-    )
+    keys["entrez_key"] = pd.array([int(k) if k.isdigit() and len(k) < 18 else None for k in keys["key"]], dtype="Int64")
     found = _matches(con, keys[["pos", "key", "ensembl_key", "entrez_key"]])
     by_pos: dict[int, dict[str, dict[int, tuple[str, str]]]] = {}
     for pos, level, entrez_id, symbol, gene_type in found.itertuples(index=False):

@@ -27,11 +27,13 @@ from tqdm import tqdm
 from gene_corpus.errors import InputError
 from scouter_local.data import DataOptions, PerturbationData, Split
 from scouter_local.embedding_set import EmbeddingSet
-from scouter_local.evaluate import METRICS, evaluate_predictions, plot_subgroups, plot_top20
+from scouter_local.evaluate import METRICS, evaluate_predictions, plot_subgroups, plot_top20, summarize
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RUNNER = "scouter_local.benchmark:fit_registry_method"
+#: Methods run together in one process per seed (their time is measured per method, RSS per process).
+LIGHT_METHODS = ("no_change", "train_mean", "additive", "ridge", "knn")
 #: Runner of a method = (runner "module:function", method name passed to it).
 Runner = Callable[[PerturbationData, EmbeddingSet, Split, str, dict], tuple[dict[str, np.ndarray], float, list[str]]]
 
@@ -66,11 +68,11 @@ def _load_runner(spec: str) -> Runner:
     return getattr(importlib.import_module(module), func)
 
 
-def run_one(spec: dict) -> dict:
-    """One run in this process: read data, draw the split, fit, predict the test conditions, evaluate.
+def run_one(spec: dict) -> list[dict]:
+    """Runs in this process: read data, draw the split, then per method fit, predict the test conditions, evaluate.
 
-    ``spec`` keys: ``data``, ``options``, ``db``, ``set``, ``method``, ``runner``, ``split``, ``seed``,
-    ``test_ratio``, ``val_ratio``, ``config``.
+    ``spec`` keys: ``data``, ``options``, ``db``, ``set``, ``methods`` (name → runner ``module:function``),
+    ``split``, ``seed``, ``test_ratio``, ``val_ratio``, ``config``. Peak RSS is that of this process after all.
     """
     from scouter_local.data import load_embeddings, make_split, prepare_data
 
@@ -80,38 +82,36 @@ def run_one(spec: dict) -> dict:
                        val_ratio=spec["val_ratio"])
     if not split.test:
         raise InputError(f"split {spec['split']!r} has no test condition to benchmark on")
-    predictions, seconds, train_conditions = _load_runner(spec["runner"])(
-        data, embeddings, split, spec["method"], {"seed": spec["seed"], **spec["config"]})
-    result = evaluate_predictions(data, predictions, train_conditions, method=spec["method"])
-    result.update(set=spec["set"], seed=spec["seed"], split=split.to_json(), fit_seconds=seconds,
-                  peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  predictions={c: np.asarray(p).tolist() for c, p in predictions.items()})
-    return result
+    results = []
+    for method, runner in spec["methods"].items():
+        predictions, seconds, train_conditions = _load_runner(runner)(
+            data, embeddings, split, method, {"seed": spec["seed"], **spec["config"]})
+        result = evaluate_predictions(data, predictions, train_conditions, method=method)
+        result.update(set=spec["set"], seed=spec["seed"], split=split.to_json(), fit_seconds=seconds,
+                      predictions={c: np.asarray(p).tolist() for c, p in predictions.items()})
+        results.append(result)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for r in results:
+        r["peak_rss_mib"] = rss
+    return results
 
 
-def _spawn(spec: dict) -> dict:
+def _spawn(spec: dict) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     proc = subprocess.run([sys.executable, "-m", "scouter_local.benchmark", json.dumps(spec)], capture_output=True,
                           text=True, env=env)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise InputError(f"benchmark run {spec['method']} seed {spec['seed']} on set {spec['set']} failed: {tail}")
+        raise InputError(f"benchmark run {','.join(spec['methods'])} seed {spec['seed']} on set {spec['set']} "
+                         f"failed: {tail}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _pooled(runs: list[dict]) -> dict:
     """Summary over all test conditions of several seeds (one method, one set)."""
-    rows = [r for run in runs for r in run["conditions"]]
-    from scouter_local.evaluate import _summary  # the same mean/median rule as evaluate
-    from scouter_local.data import SUBGROUPS
-
-    out = {"method": runs[0]["method"], "set": runs[0]["set"], "n_conditions": len(rows), "overall": _summary(rows),
-           "subgroups": {}, "conditions": rows,
-           "fit_seconds": [r["fit_seconds"] for r in runs], "peak_rss_mib": [r["peak_rss_mib"] for r in runs]}
-    for g in SUBGROUPS:
-        sel = [r for r in rows if r["subgroup"] == g]
-        if sel:
-            out["subgroups"][g] = {"n": len(sel), **_summary(sel)}
+    out = summarize([r for run in runs for r in run["conditions"]], method=runs[0]["method"])
+    out.update(set=runs[0]["set"], fit_seconds=[r["fit_seconds"] for r in runs],
+               peak_rss_mib=[r["peak_rss_mib"] for r in runs])
     return out
 
 
@@ -159,17 +159,21 @@ def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str
     (out / "runs").mkdir(parents=True, exist_ok=True)
     data_path = str(Path(data_path).resolve())
     summaries = []
-    jobs = [(s, m, seed) for s in set_names for m in methods for seed in seeds]
+    # Baselines share one process per seed (they fit in well under a second); every other method has its own.
+    light = [m for m in methods if m in LIGHT_METHODS]
+    groups = [[m] for m in methods if m not in LIGHT_METHODS] + ([light] if light else [])
+    jobs = [(s, g, seed) for s in set_names for seed in seeds for g in groups]
     results: dict[tuple[str, str], list[dict]] = {}
-    for set_name, method, seed in tqdm(jobs, desc="benchmark runs", unit="run"):
+    for set_name, group, seed in tqdm(jobs, desc="benchmark runs", unit="run"):
         spec = {"data": data_path, "options": options.to_json(), "db": str(Path(db).resolve()), "set": set_name,
-                "method": method, "runner": runners.get(method, DEFAULT_RUNNER), "split": split, "seed": seed,
+                "methods": {m: runners.get(m, DEFAULT_RUNNER) for m in group}, "split": split, "seed": seed,
                 "test_ratio": test_ratio, "val_ratio": val_ratio, "config": config or {}}
-        run = _spawn(spec)
-        log.info("%s %s seed %d: NormMSE %.3f, %.1f s, %.0f MiB", set_name, method, seed,
-                 run["overall"]["normmse"]["mean"] or float("nan"), run["fit_seconds"], run["peak_rss_mib"])
-        (out / "runs" / f"{set_name}_{method}_seed{seed}.json").write_text(json.dumps(run, indent=1))
-        results.setdefault((set_name, method), []).append(run)
+        for run in _spawn(spec):
+            method = run["method"]
+            log.info("%s %s seed %d: NormMSE %.3f, %.1f s, %.0f MiB", set_name, method, seed,
+                     run["overall"]["normmse"]["mean"] or float("nan"), run["fit_seconds"], run["peak_rss_mib"])
+            (out / "runs" / f"{set_name}_{method}_seed{seed}.json").write_text(json.dumps(run, indent=1))
+            results.setdefault((set_name, method), []).append(run)
     for runs in results.values():
         summaries.append(_pooled(runs))
     _write_outputs(out, summaries, results, data_path, options, db)

@@ -28,7 +28,7 @@ class PostProcessor:
     n_components
         Components kept by ``whiten`` (default ``min(dim, n_samples - 1)``).
     eps
-        Added to each variance before the square root.
+        Added to each variance, relative to the largest one, before the square root.
 
     Attributes
     ----------
@@ -59,7 +59,7 @@ class PostProcessor:
             _, s, vt = np.linalg.svd(x - self.mean_, full_matrices=False)
             k = min(self.n_components or x.shape[1], x.shape[1], len(x) - 1)
             variance = s[:k] ** 2 / (len(x) - 1)
-            self.components_ = vt[:k].T / np.sqrt(variance + self.eps)
+            self.components_ = vt[:k].T / np.sqrt(variance + self.eps * variance[0])
         return self
 
     def transform(self, vectors: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from gene_corpus import Corpus
 from gene_corpus.errors import InputError
 from scouter_local.embedding_set import POSTPROCESS_MODES, EmbeddingSet, PostProcessor
-from scouter_local.encoders import Encoder, EncoderSpec, resolve_spec
+from scouter_local.encoders import Encoder, EncoderSpec, progress_bar, resolve_spec
 
 log = logging.getLogger(__name__)
 
@@ -352,12 +352,10 @@ def _atomic_write(out: Path, write) -> None:
 def _encode_groups(encoder: Encoder, docs: pd.DataFrame, batch_size: int, write_every: int, progress: bool,
                    sink) -> tuple[int, float]:
     """Encode ``docs`` longest first in groups of ``write_every``, handing each group's table to ``sink``."""
-    from tqdm.auto import tqdm
-
     order = np.argsort(-docs["text"].str.len().to_numpy(), kind="stable")
     docs = docs.iloc[order]
     chunked, seconds = 0, 0.0
-    with tqdm(total=len(docs), unit="gene", desc=f"Embedding ({encoder.spec.model})", disable=not progress) as bar:
+    with progress_bar(len(docs), f"Embedding ({encoder.spec.model})", disable=not progress) as bar:
         for start in range(0, len(docs), write_every):
             group = docs.iloc[start:start + write_every]
             began = time.perf_counter()
@@ -385,7 +383,7 @@ def embed_corpus(
     device: str | None = None,
     dtype: str = "auto",
     shard: tuple[int, int] | None = None,
-    write_every: int = 512,
+    write_every: int = 256,
     allow_download: bool = False,
     trust_remote_code: bool = False,
     progress: bool = True,

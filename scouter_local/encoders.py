@@ -433,7 +433,7 @@ class Encoder:
         kwargs: dict = {"dtype": self.dtype, "trust_remote_code": trust_remote_code}
         if spec.quantize:
             kwargs["quantization_config"] = self._bnb_config(spec.quantize)
-            kwargs["device_map"] = {"": 0 if self.device == "cuda" else self.device}
+            kwargs["device_map"] = "auto" if self.device == "auto" else {"": 0 if self.device == "cuda" else self.device}
         elif self.device == "auto":
             kwargs["device_map"] = "auto"
         try:
@@ -525,7 +525,7 @@ class Encoder:
         batch_size
             Chunks per forward pass.
         progress
-            Show a tqdm bar counting finished texts (genes/s).
+            Show a tqdm bar in genes (a chunk advances it by its share of the text) and genes/s.
         bar
             An open tqdm bar to advance instead (one bar over several calls).
 
@@ -534,7 +534,6 @@ class Encoder:
         ``(n, dim)`` float32 array, not normalised. ``self.stats`` counts texts, chunked texts, chunks and tokens.
         """
         import torch
-        from tqdm.auto import tqdm
 
         self.stats = EncodeStats(texts=len(texts))
         out = np.zeros((len(texts), self.dim), dtype=np.float64)
@@ -542,11 +541,11 @@ class Encoder:
             return out.astype(np.float32)
         ids, owner, weight = self._pieces(texts, self.spec.query_prefix if query else self.spec.prefix)
         self.stats.chunks, self.stats.tokens = len(ids), int(weight.sum())
-        remaining = np.bincount(owner, minlength=len(texts))
+        share = 1.0 / np.bincount(owner, minlength=len(texts))[owner]  # each chunk is this fraction of its text
         order = np.argsort(-weight, kind="stable")
         with contextlib.ExitStack() as stack:
             if bar is None:
-                bar = stack.enter_context(tqdm(total=len(texts), unit="gene", desc="Embedding", disable=not progress))
+                bar = stack.enter_context(progress_bar(len(texts), "Embedding", disable=not progress))
             stack.enter_context(torch.inference_mode())
             stack.enter_context(warnings.catch_warnings())
             warnings.filterwarnings("ignore", message=".*inputs will be cast from.*")
@@ -556,10 +555,17 @@ class Encoder:
                 hidden = self.model(**batch).last_hidden_state
                 pooled = self._pool(hidden, batch["attention_mask"]).float().cpu().numpy()
                 np.add.at(out, owner[rows], pooled * weight[rows, None])
-                np.subtract.at(remaining, owner[rows], 1)
-                bar.update(int(np.sum(remaining[np.unique(owner[rows])] == 0)))
+                bar.update(float(share[rows].sum()))
         out /= np.bincount(owner, weights=weight, minlength=len(texts))[:, None]
         return out.astype(np.float32)
+
+
+def progress_bar(total: int, desc: str, *, disable: bool = False):
+    """A tqdm bar counting genes (fractional updates shown rounded) with genes/s."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="gene", desc=desc, disable=disable,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total} [{elapsed}<{remaining}, {rate_fmt}]")
 
 
 @contextlib.contextmanager

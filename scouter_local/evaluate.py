@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
-from scouter_local.data import SUBGROUPS, PerturbationData, subgroup
+from gene_corpus.errors import InputError
+from scouter_local.data import SUBGROUPS, DataOptions, PerturbationData, Split, load_embeddings, prepare_data, subgroup
+from scouter_local.model import load_model, read_manifest, train_model
 
 METRICS = ("normmse", "pearson_delta_top20", "pearson_delta_all", "direction_top20")
 
@@ -60,6 +63,18 @@ def _summary(rows: Sequence[dict]) -> dict[str, dict[str, float | None]]:
     return out
 
 
+def summarize(rows: Sequence[dict], *, method: str) -> dict:
+    """Per-condition rows → ``{"method", "n_conditions", "overall", "subgroups", "conditions"}``: mean and median of
+    each metric overall and per subgroup (undefined values left out)."""
+    groups = {}
+    for g in SUBGROUPS:
+        sel = [r for r in rows if r["subgroup"] == g]
+        if sel:
+            groups[g] = {"n": len(sel), **_summary(sel)}
+    return {"method": method, "n_conditions": len(rows), "overall": _summary(rows), "subgroups": groups,
+            "conditions": list(rows)}
+
+
 def evaluate_predictions(data: PerturbationData, predictions: Mapping[str, np.ndarray],
                          train_conditions: Sequence[str], *, method: str) -> dict:
     """The ``evaluate`` JSON object of one method.
@@ -86,13 +101,7 @@ def evaluate_predictions(data: PerturbationData, predictions: Mapping[str, np.nd
         m = condition_metrics(data.condition_mean(cond), np.asarray(pred), control, data.de_genes[cond])
         rows.append({"condition": cond, "subgroup": subgroup(cond, train_conditions),
                      **{k: (None if math.isnan(v) else v) for k, v in m.items()}})
-    groups = {}
-    for g in SUBGROUPS:
-        sel = [r for r in rows if r["subgroup"] == g]
-        if sel:
-            groups[g] = {"n": len(sel), **_summary(sel)}
-    return {"method": method, "n_conditions": len(rows), "overall": _summary(rows), "subgroups": groups,
-            "conditions": rows}
+    return summarize(rows, method=method)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -216,10 +225,6 @@ def evaluate_model(model_dir: str | os.PathLike, *, data_path: str | os.PathLike
     The ``evaluate`` JSON object (see :func:`evaluate_predictions`) plus ``model``, ``data``, ``excluded`` and
     ``baselines`` (method → the same object without ``conditions``).
     """
-    from scouter_local.data import DataOptions, Split, load_embeddings, prepare_data
-    from scouter_local.model import load_model, read_manifest, train_model
-    from gene_corpus.errors import InputError
-
     manifest = read_manifest(model_dir)
     db = db or manifest["db"]
     embeddings = load_embeddings(db, manifest["embedding"]["name"])
@@ -264,8 +269,6 @@ def evaluate_model(model_dir: str | os.PathLike, *, data_path: str | os.PathLike
 def write_predictions(path: str | os.PathLike, conditions: Sequence[str], values: np.ndarray,
                       genes: Sequence[str]) -> Path:
     """Write ``(n_conditions, n_genes)`` predictions as CSV (rows: conditions) or h5ad (``obs['condition']``)."""
-    import pandas as pd
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp.{path.name}")
@@ -281,8 +284,6 @@ def write_predictions(path: str | os.PathLike, conditions: Sequence[str], values
         pd.DataFrame(values, index=pd.Index(conditions, name="condition"), columns=list(genes)).to_csv(
             tmp, sep="\t" if path.suffix == ".tsv" else ",")
     else:
-        from gene_corpus.errors import InputError
-
         raise InputError(f"--out {path}: expected a .csv, .tsv or .h5ad file")
     os.replace(tmp, path)
     return path

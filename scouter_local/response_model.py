@@ -1,4 +1,4 @@
-"""``gene_delta``: a per-gene delta model that earns its keep over the baselines on unseen perturbations.
+"""``gene_delta``: control plus per-gene deltas; beats every baseline overall on unseen perturbations (Norman).
 
 Every gene gets one estimated change from control (its *delta*); a condition is predicted as control plus the sum
 of its genes' deltas. A gene's delta comes from the most direct evidence training offers:
@@ -10,12 +10,13 @@ of its genes' deltas. A gene's delta comes from the most direct evidence trainin
 3. else (a gene training never saw) a prior delta: the average of the mean delta of all training conditions
    and the mean delta of the training singles, times ``prior_scale``.
 
-Why (measured on the 5 seeded Scouter splits of the Norman 2019 subset, choices made on validation
-conditions only): the trained deltas make combinations additive where their singles were trained, the subtraction
-recovers genes seen only in combinations (NormMSE 0.16 against 0.89 for ``train_mean``), and the mixed prior
-beats ``train_mean`` on unseen single genes. Gene embeddings are not used: neither MiniLM nor SmolLM2
-embeddings of the GenePT texts, raw, centred or whitened, predicted unseen genes better than the same models
-fitted on randomly permuted embeddings. The model needs no iterative training; ``val`` is not used.
+Measured on the 5 seeded Scouter splits of the Norman 2019 subset (options chosen on the validation conditions
+only; test mean NormMSE, baselines on MiniLM GenePT embeddings): overall 0.313 (train_mean 0.735, ridge 0.714);
+genes seen only in combinations 0.178 (train_mean 0.886); combinations with one seen gene 0.300 (ridge 0.396);
+both genes seen 0.163 (additive 0.208); unseen single genes 0.373 against train_mean's 0.416, a gain within the
+noise of 17 conditions. Gene embeddings are not used: MiniLM and SmolLM2 embeddings of the GenePT texts and
+MiniLM embeddings of GO-term texts, raw, centred or whitened, predicted unseen genes no better than the same
+kernel models fitted on randomly permuted embeddings. The fit is closed-form; ``val`` is not used.
 """
 
 from __future__ import annotations
@@ -103,15 +104,14 @@ class GeneDeltaPredictor(Predictor):
         self.gene_deltas_ = np.asarray(table, dtype=np.float32).reshape(len(self.known_genes_), len(ctrl))
         self.prior_delta_ = prior.astype(np.float32)
 
-    def gene_delta(self, gene: str) -> np.ndarray:
-        """``(n_genes,)`` estimated delta of one gene (the prior for a gene training never saw)."""
+    def gene_delta(self, genes: list[str]) -> np.ndarray:
+        """``(len(genes), n_genes)`` estimated delta of each gene (the prior for a gene training never saw)."""
         self._check_fitted()
         index = {g: i for i, g in enumerate(self.known_genes_)}
-        return self.gene_deltas_[index[gene]] if gene in index else self.prior_delta_
+        return np.stack([self.gene_deltas_[index[g]] if g in index else self.prior_delta_ for g in genes])
 
     def _predict(self, conditions: list[str]) -> np.ndarray:
-        return np.stack([self.control_mean_ + sum(self.gene_delta(g) for g in condition_genes(c))
-                         for c in conditions])
+        return np.stack([self.control_mean_ + self.gene_delta(condition_genes(c)).sum(axis=0) for c in conditions])
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"gene_deltas": torch.from_numpy(self.gene_deltas_), "prior_delta": torch.from_numpy(self.prior_delta_)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -82,8 +81,9 @@ def train_cmd(data_path, db, set_name, out, method, split, seed, test_ratio, val
     the_split = make_split(data, split, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio)
     config = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "device": device}.items() if v is not None}
     predictor = train_model(data, embeddings, the_split, method=method, seed=seed, **config)
+    de_genes = {c: [data.genes[i] for i in idx] for c, idx in data.de_genes.items()}
     save_model(predictor, out, split=the_split, data_source=data.source, excluded=data.excluded, overwrite=overwrite,
-               extra={"db": str(Path(db).resolve())})
+               extra={"db": str(Path(db).resolve()), "de_genes": de_genes})
     click.echo(f"trained {method} on {len(the_split.train)} conditions (val {len(the_split.val)}, test "
                f"{len(the_split.test)}, left out {len(data.excluded)}) → {out}")
 

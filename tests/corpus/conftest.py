@@ -51,7 +51,12 @@ def db_copy(full_db: Path, tmp_path: Path) -> Path:
 
 def _snapshot(db: Path) -> dict:
     with Corpus.open(db, read_only=True) as corpus:
-        tables = [r[0] for r in corpus.con.execute("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall()]
+        tables = [
+            r[0]
+            for r in corpus.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+            ).fetchall()
+        ]
         counts = {t: corpus.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables}
         files = corpus.con.execute("SELECT * FROM files ORDER BY sha256").fetchall()
         texts = corpus.con.execute("SELECT sum(hash(entrez_id, source, sha256)) FROM texts").fetchall()[0][0]

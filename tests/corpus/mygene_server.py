@@ -23,15 +23,23 @@ def build_records(data_dir: Path, symbols: set[str]) -> dict[int, dict]:
     info = pd.read_csv(data_dir / "gene_ids/gene_info_human.tsv.gz", sep="\t", dtype=str, keep_default_na=False)
     names = info["aliases"].str.split("|").map(set)
     info = info[[bool(({s} | n) & symbols) for s, n in zip(info["symbol"], names)]]
-    summaries = pd.read_csv(data_dir / "gene_text/refseq_summaries_human.tsv.gz", sep="\t", dtype=str, keep_default_na=False)
+    summaries = pd.read_csv(
+        data_dir / "gene_text/refseq_summaries_human.tsv.gz", sep="\t", dtype=str, keep_default_na=False
+    )
     summary = dict(zip(summaries["entrez_id"], summaries["refseq_summary"]))
     go = pd.read_csv(data_dir / "go/gene2go_human.tsv.gz", sep="\t", dtype=str, keep_default_na=False)
     terms = pd.read_csv(data_dir / "go/go_terms.tsv.gz", sep="\t", dtype=str, keep_default_na=False)
     go = go[go["entrez_id"].isin(set(info["entrez_id"]))].merge(terms[["go_id", "term"]], on="go_id", how="left")
     records = {}
     for row in info.itertuples(index=False):
-        record = {"_id": row.entrez_id, "entrezgene": int(row.entrez_id), "symbol": row.symbol, "name": row.gene_name,
-                  "type_of_gene": row.gene_type, "map_location": row.map_location or None}
+        record = {
+            "_id": row.entrez_id,
+            "entrezgene": int(row.entrez_id),
+            "symbol": row.symbol,
+            "name": row.gene_name,
+            "type_of_gene": row.gene_type,
+            "map_location": row.map_location or None,
+        }
         if row.chromosome:
             record["genomic_pos"] = {"chr": row.chromosome, "start": 1, "end": 2, "strand": 1}
         alias = [a for a in row.aliases.split("|") if a and a != row.symbol]
@@ -42,13 +50,17 @@ def build_records(data_dir: Path, symbols: set[str]) -> dict[int, dict]:
             record["ensembl"] = {"gene": ensembl[0]} if len(ensembl) == 1 else [{"gene": e} for e in ensembl]
         uniprot = [u for u in row.uniprot_ids.split("|") if u]
         if uniprot:
-            record["uniprot"] = {"Swiss-Prot": uniprot[0]} | ({"TrEMBL": uniprot[1:] if len(uniprot) > 2 else uniprot[1]} if len(uniprot) > 1 else {})
+            record["uniprot"] = {"Swiss-Prot": uniprot[0]} | (
+                {"TrEMBL": uniprot[1:] if len(uniprot) > 2 else uniprot[1]} if len(uniprot) > 1 else {}
+            )
         if row.entrez_id in summary:
             record["summary"] = summary[row.entrez_id]
         records[int(row.entrez_id)] = {k: v for k, v in record.items() if v is not None}
     for (entrez_id, ontology), rows in go.groupby(["entrez_id", "ontology"]):
-        items = [{"id": g, "term": t, "evidence": e, "qualifier": "involved_in", "pubmed": [1]}
-                 for g, t, e in zip(rows["go_id"], rows["term"], rows["evidence"])]
+        items = [
+            {"id": g, "term": t, "evidence": e, "qualifier": "involved_in", "pubmed": [1]}
+            for g, t, e in zip(rows["go_id"], rows["term"], rows["evidence"])
+        ]
         records[int(entrez_id)].setdefault("go", {})[ontology] = items[0] if len(items) == 1 else items
     return records
 
@@ -79,7 +91,9 @@ class MyGeneServer:
         for entrez_id, r in records.items():
             self._add("symbol", r["symbol"], entrez_id)
             self._add("entrezgene", str(entrez_id), entrez_id)
-            for a in r.get("alias", []) if isinstance(r.get("alias"), list) else [r.get("alias")] if r.get("alias") else []:
+            for a in (
+                r.get("alias", []) if isinstance(r.get("alias"), list) else [r.get("alias")] if r.get("alias") else []
+            ):
                 self._add("alias", a, entrez_id)
             ens = r.get("ensembl", [])
             for e in ens if isinstance(ens, list) else [ens]:
@@ -129,14 +143,27 @@ class MyGeneServer:
                 scopes = form.get("scopes", "symbol").split(",")
                 payload = []
                 for term in terms:
-                    hits = sorted({e for s in scopes if s in self.index for e in self.index[s].get(term.upper(), set())})
-                    payload += [{"query": term, "_id": str(e), "_score": 10.0, **self._fields(self.records[e], form.get("fields", "symbol"))}
-                                for e in hits] or [{"query": term, "notfound": True}]
+                    hits = sorted(
+                        {e for s in scopes if s in self.index for e in self.index[s].get(term.upper(), set())}
+                    )
+                    payload += [
+                        {
+                            "query": term,
+                            "_id": str(e),
+                            "_score": 10.0,
+                            **self._fields(self.records[e], form.get("fields", "symbol")),
+                        }
+                        for e in hits
+                    ] or [{"query": term, "notfound": True}]
                 status = 200
         elif path == "/v3/gene":
             ids = _terms(form.get("ids", ""))
-            payload = [{"query": i, **self._fields(self.records[int(i)], form.get("fields", "all"))}
-                       if i.isdigit() and int(i) in self.records else {"query": i, "notfound": True} for i in ids]
+            payload = [
+                {"query": i, **self._fields(self.records[int(i)], form.get("fields", "all"))}
+                if i.isdigit() and int(i) in self.records
+                else {"query": i, "notfound": True}
+                for i in ids
+            ]
             status = 200
         else:
             status, payload = 404, {"error": f"no route {path}"}

@@ -49,8 +49,13 @@ def test_wrong_columns(db_copy, refseq_lines, tmp_path, snapshot):
     header = refseq_lines[0].replace("refseq_summary", "summary")
     bad = _write(tmp_path / "refseq_renamed.tsv", [header, *refseq_lines[1:50]])
     _fails_cleanly(db_copy, [bad], r"refseq_renamed\.tsv: unknown format \(columns: .*\); expected one of", snapshot)
-    _fails_cleanly(db_copy, [bad], r"missing column\(s\) refseq_summary for format refseq-summaries", snapshot,
-                   ("refseq-summaries",))
+    _fails_cleanly(
+        db_copy,
+        [bad],
+        r"missing column\(s\) refseq_summary for format refseq-summaries",
+        snapshot,
+        ("refseq-summaries",),
+    )
 
 
 def test_empty_file(db_copy, refseq_lines, tmp_path, snapshot):
@@ -71,7 +76,9 @@ def test_unknown_format(db_copy, data_dir, snapshot):
 def test_duplicate_rows(db_copy, refseq_lines, tmp_path, snapshot):
     bad = _write(tmp_path / "refseq_dup.tsv", [*refseq_lines[:11], refseq_lines[3]])
     entrez = refseq_lines[3].split("\t")[0]
-    _fails_cleanly(db_copy, [bad], rf"refseq_dup\.tsv line 12: duplicate row for entrez_id={entrez} \(first at line 4\)", snapshot)
+    _fails_cleanly(
+        db_copy, [bad], rf"refseq_dup\.tsv line 12: duplicate row for entrez_id={entrez} \(first at line 4\)", snapshot
+    )
 
 
 def test_duplicate_json_key(db_copy, data_dir, tmp_path, snapshot):
@@ -100,7 +107,9 @@ def test_failure_in_second_file_rolls_back_first(db_copy, data_dir, tmp_path, re
     edited = refseq_lines[1].split("\t")
     edited[5] = "A changed summary that must not survive the failed import."
     refseq = _write(tmp_path / "refseq_new.tsv", [refseq_lines[0], "\t".join(edited)])
-    _fails_cleanly(db_copy, [refseq, gene2go], r"gene2go_bad\.tsv line 21 field ontology: 'XX' is not one of BP, MF, CC", snapshot)
+    _fails_cleanly(
+        db_copy, [refseq, gene2go], r"gene2go_bad\.tsv line 21 field ontology: 'XX' is not one of BP, MF, CC", snapshot
+    )
 
 
 def test_text_source_needs_gene_ids(tmp_path, data_dir):
@@ -126,15 +135,22 @@ def test_missing_file_and_read_only(db_copy, tmp_path):
 def test_database_locked_by_another_process(db_copy, data_dir, snapshot):
     before = snapshot(db_copy)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(120)",
-         str(db_copy)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(120)",
+            str(db_copy),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(InputError, match=r"database .*copy\.duckdb is in use by another process"):
             Corpus.open(db_copy)
-        result = CliRunner().invoke(main, ["corpus", "import", "--db", str(db_copy), str(data_dir / "go/go_terms.tsv.gz")])
+        result = CliRunner().invoke(
+            main, ["corpus", "import", "--db", str(db_copy), str(data_dir / "go/go_terms.tsv.gz")]
+        )
         assert result.exit_code == 1
         assert result.output.startswith("error: database ") and "in use by another process" in result.output
         assert len(result.output.strip().splitlines()) == 1

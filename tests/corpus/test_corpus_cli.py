@@ -15,7 +15,10 @@ def run(*args: str):
 
 def test_import_text_and_json(tmp_path, data_dir):
     db = tmp_path / "cli.duckdb"
-    files = [data_dir / "gene_text/genept_ncbi_uniprot_perturbed_genes.json", data_dir / "gene_ids/gene_info_human.tsv.gz"]
+    files = [
+        data_dir / "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
+        data_dir / "gene_ids/gene_info_human.tsv.gz",
+    ]
     result = run("import", "--db", db, *files)
     assert result.exit_code == 0, result.output
     assert "gene_info_human.tsv.gz: gene-info, 77614 rows read" in result.output
@@ -27,8 +30,24 @@ def test_import_text_and_json(tmp_path, data_dir):
     out = json.loads(again.output)
     assert [f["skipped"] for f in out["files"]] == [True, True]
     assert out["documents"] == 1915 - 6
-    forced = run("import", "--db", db, data_dir / "go/go_terms.tsv.gz", "--format", "go-terms", "--source-version", "go-basic 2022-07-01")
+    forced = run(
+        "import",
+        "--db",
+        db,
+        data_dir / "go/go_terms.tsv.gz",
+        "--format",
+        "go-terms",
+        "--source-version",
+        "go-basic 2022-07-01",
+    )
     assert forced.exit_code == 0, forced.output
+    folder = run("import", "--db", db, data_dir / "go", "--json")  # a folder: every file in it
+    assert folder.exit_code == 0, folder.output
+    assert sorted((f["format"], f["skipped"]) for f in json.loads(folder.output)["files"]) == [
+        ("gene2go", False),
+        ("go-parents", False),
+        ("go-terms", True),
+    ]
 
 
 def test_resolve_json(full_db):
@@ -53,7 +72,11 @@ def test_show(full_db):
     text = run("show", "--db", full_db, "TP53", "--template", "go")
     assert text.exit_code == 0 and "kind go_fallback" in text.output and "text ncbi_summary: from " in text.output
     bad = run("show", "--db", full_db, "TP35")
-    assert bad.exit_code == 1 and bad.output.startswith("error: gene 'TP35' is not a known symbol") and "did you mean" in bad.output
+    assert (
+        bad.exit_code == 1
+        and bad.output.startswith("error: gene 'TP35' is not a known symbol")
+        and "did you mean" in bad.output
+    )
 
 
 def test_stats_json(full_db):

@@ -38,7 +38,9 @@ def test_go_fallback_for_genes_without_summary(corpus):
     docs = corpus.documents()
     fallback = docs[docs["kind"] == "go_fallback"]
     assert len(fallback) > 1000
-    have_summary = set(corpus.con.execute("SELECT entrez_id FROM texts WHERE source IN ('ncbi_summary', 'genept')").df()["entrez_id"])
+    have_summary = set(
+        corpus.con.execute("SELECT entrez_id FROM texts WHERE source IN ('ncbi_summary', 'genept')").df()["entrez_id"]
+    )
     assert not have_summary & set(fallback["entrez_id"])
     assert (fallback["parts"] == "go_terms").all()
     ier5l = corpus.documents(entrez_ids=[corpus.resolve_one("IER5L").entrez_id])

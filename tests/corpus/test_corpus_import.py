@@ -41,8 +41,10 @@ def test_genept_genes_resolved_or_reported(full_import, corpus):
     assert n_texts + len(report.unresolved) == 1915, "every GenePT key is either stored or reported"
     assert n_texts / 1915 >= 0.99
     assert all(reason for _, reason in report.unresolved)
-    stored = corpus.con.execute("SELECT source_key, reason FROM unresolved u JOIN files f ON f.sha256 = u.file_sha256 "
-                                "WHERE f.format = 'genept-json' ORDER BY source_key").fetchall()
+    stored = corpus.con.execute(
+        "SELECT source_key, reason FROM unresolved u JOIN files f ON f.sha256 = u.file_sha256 "
+        "WHERE f.format = 'genept-json' ORDER BY source_key"
+    ).fetchall()
     assert sorted(map(tuple, report.unresolved)) == stored
     # old screen symbols are kept as the source key of the text
     key = corpus.con.execute("SELECT source_key FROM texts WHERE source = 'genept' AND entrez_id = 84451").fetchall()
@@ -90,7 +92,7 @@ def test_same_rows_in_another_file_change_nothing(db_copy, data_dir, tmp_path, s
 
 def test_changed_text_is_updated(db_copy, data_dir, tmp_path):
     lines = gzip.decompress((data_dir / "gene_text/refseq_summaries_human.tsv.gz").read_bytes()).decode().splitlines()
-    header, tp53 = lines[0], next(l for l in lines if l.startswith("7157\t"))
+    header, tp53 = lines[0], next(line for line in lines if line.startswith("7157\t"))
     fields = tp53.split("\t")
     fields[5] = "A revised summary of TP53."
     edited = tmp_path / "refseq_tp53.tsv"
@@ -118,9 +120,13 @@ def test_no_row_without_gene(corpus):
     """Every alias, text and GO annotation names an Entrez id, and every alias of the gene_aliases file is kept."""
     for table in ("aliases", "texts", "go_annotations", "genes"):
         assert corpus.con.execute(f"SELECT count(*) FROM {table} WHERE entrez_id IS NULL").fetchall()[0][0] == 0, table
-    kept = corpus.con.execute("SELECT count(*) FROM aliases WHERE kind = 'alias' AND alias = 'KIAA1804' AND entrez_id = 84451").fetchall()
+    kept = corpus.con.execute(
+        "SELECT count(*) FROM aliases WHERE kind = 'alias' AND alias = 'KIAA1804' AND entrez_id = 84451"
+    ).fetchall()
     assert kept == [(1,)]
-    n_alias_genes = corpus.con.execute("SELECT count(DISTINCT entrez_id) FROM aliases WHERE kind = 'alias'").fetchall()[0][0]
+    n_alias_genes = corpus.con.execute("SELECT count(DISTINCT entrez_id) FROM aliases WHERE kind = 'alias'").fetchall()[
+        0
+    ][0]
     assert n_alias_genes > 25_000
 
 

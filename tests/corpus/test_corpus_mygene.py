@@ -50,13 +50,23 @@ def pulled_db(tmp_path_factory, served_records, genept_keys) -> tuple[Path, obje
 
 def _gene_fields(corpus: Corpus, entrez_ids: list[int]) -> dict:
     info = corpus.gene_info(entrez_ids)
-    genes = {int(r.entrez_id): (r.symbol, r.name, r.gene_type, r.chromosome, sorted(r.ensembl_ids), sorted(r.uniprot_ids))
-             for r in info.itertuples(index=False)}
+    genes = {
+        int(r.entrez_id): (r.symbol, r.name, r.gene_type, r.chromosome, sorted(r.ensembl_ids), sorted(r.uniprot_ids))
+        for r in info.itertuples(index=False)
+    }
     con = corpus.con
     con.register("_ids", info[["entrez_id"]])
-    texts = {(int(e), s): t for e, s, t in con.execute(
-        "SELECT entrez_id, source, text FROM texts SEMI JOIN _ids USING (entrez_id) WHERE source IN ('ncbi_summary', 'go_terms')").fetchall()}
-    go = set(con.execute("SELECT entrez_id, go_id, evidence, ontology FROM go_annotations SEMI JOIN _ids USING (entrez_id)").fetchall())
+    texts = {
+        (int(e), s): t
+        for e, s, t in con.execute(
+            "SELECT entrez_id, source, text FROM texts SEMI JOIN _ids USING (entrez_id) WHERE source IN ('ncbi_summary', 'go_terms')"
+        ).fetchall()
+    }
+    go = set(
+        con.execute(
+            "SELECT entrez_id, go_id, evidence, ontology FROM go_annotations SEMI JOIN _ids USING (entrez_id)"
+        ).fetchall()
+    )
     aliases = set(con.execute("SELECT entrez_id, alias, kind FROM aliases SEMI JOIN _ids USING (entrez_id)").fetchall())
     con.unregister("_ids")
     return {"genes": genes, "texts": texts, "go": go, "aliases": aliases}
@@ -137,16 +147,33 @@ def test_pull_cli(tmp_path, server):
     text = CliRunner().invoke(main, ["corpus", "pull", "--db", str(db), "TP53", "--mygene-url", server.url])
     assert text.exit_code == 0 and "not found (1): TP53" in text.output
     server.fail_after = 0
-    failed = CliRunner().invoke(main, ["corpus", "pull", "--db", str(db), "CBARP", "--mygene-url", server.url,
-                                       "--retries", "2", "--backoff", "0"])
+    failed = CliRunner().invoke(
+        main,
+        ["corpus", "pull", "--db", str(db), "CBARP", "--mygene-url", server.url, "--retries", "2", "--backoff", "0"],
+    )
     assert failed.exit_code == 1 and failed.output.startswith("error: mygene ")
     assert len(failed.output.strip().splitlines()) == 1
 
 
 def test_export_then_import_jsonl(full_db, corpus, tmp_path):
     out = tmp_path / "genes.jsonl"
-    result = CliRunner().invoke(main, ["corpus", "export", "--db", str(full_db), "--format", "mygene-jsonl", "--out", str(out),
-                                       "TP53", "KIAA1804", "IER5L", "C19orf26"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "corpus",
+            "export",
+            "--db",
+            str(full_db),
+            "--format",
+            "mygene-jsonl",
+            "--out",
+            str(out),
+            "TP53",
+            "KIAA1804",
+            "IER5L",
+            "C19orf26",
+        ],
+    )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["symbol"] for r in records] == ["TP53", "MAP3K21", "CBARP", "IER5L"]
@@ -170,7 +197,9 @@ def test_official_mygene_client_agrees(server, genept_keys, pulled_db):
 
     client = mygene.MyGeneInfo()
     client.url = server.url + "/v3"
-    out = client.querymany(genept_keys, scopes=SCOPES, fields="entrezgene", species="human", returnall=True, verbose=False)
+    out = client.querymany(
+        genept_keys, scopes=SCOPES, fields="entrezgene", species="human", returnall=True, verbose=False
+    )
     _, report, _ = pulled_db
     assert set(out["missing"]) == set(report.notfound)
     assert {q for q, _ in out["dup"]} == set(report.duplicates)

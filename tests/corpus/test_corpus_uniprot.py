@@ -34,43 +34,58 @@ def _tsv(path: Path, rows: list[list[str]]) -> Path:
 
 
 def _dat_entry(name: str, accessions: str, gene: str, gene_id: str, function: str) -> str:
-    cc = textwrap.wrap(f"-!- FUNCTION: {function}", 75, subsequent_indent="    ", break_on_hyphens=False, break_long_words=False)
-    return "\n".join([
-        f"ID   {name}_HUMAN             Reviewed;         642 AA.",
-        f"AC   {accessions}",
-        "DT   01-OCT-2004, integrated into UniProtKB/Swiss-Prot.",
-        "DE   RecName: Full=Some protein;",
-        f"GN   Name={gene} {{ECO:0000312|HGNC:HGNC:1}}; Synonyms=XYZ1;",
-        "OS   Homo sapiens (Human).",
-        *[f"CC   {line}" for line in cc],
-        "CC   -!- SUBCELLULAR LOCATION: Cytoplasm {ECO:0000250}.",
-        "CC   ---------------------------------------------------------------------------",
-        "CC   Copyrighted by the UniProt Consortium, see https://www.uniprot.org/terms",
-        "CC   Distributed under the Creative Commons Attribution (CC BY 4.0) License",
-        "CC   ---------------------------------------------------------------------------",
-        *([f"DR   GeneID; {gene_id}; -."] if gene_id else []),
-        "DR   HGNC; HGNC:1; X.",
-        "SQ   SEQUENCE   642 AA;  69919 MW;  B7A1C5B4B2F05E4B CRC64;",
-        "     MQPRSERPAG RTQSPEHGSP GPGPEAPPPP PPQPPAPEAE RTRPRQARPA AHHHHAHHRH",
-        "//",
-    ])
+    cc = textwrap.wrap(
+        f"-!- FUNCTION: {function}", 75, subsequent_indent="    ", break_on_hyphens=False, break_long_words=False
+    )
+    return "\n".join(
+        [
+            f"ID   {name}_HUMAN             Reviewed;         642 AA.",
+            f"AC   {accessions}",
+            "DT   01-OCT-2004, integrated into UniProtKB/Swiss-Prot.",
+            "DE   RecName: Full=Some protein;",
+            f"GN   Name={gene} {{ECO:0000312|HGNC:HGNC:1}}; Synonyms=XYZ1;",
+            "OS   Homo sapiens (Human).",
+            *[f"CC   {line}" for line in cc],
+            "CC   -!- SUBCELLULAR LOCATION: Cytoplasm {ECO:0000250}.",
+            "CC   ---------------------------------------------------------------------------",
+            "CC   Copyrighted by the UniProt Consortium, see https://www.uniprot.org/terms",
+            "CC   Distributed under the Creative Commons Attribution (CC BY 4.0) License",
+            "CC   ---------------------------------------------------------------------------",
+            *([f"DR   GeneID; {gene_id}; -."] if gene_id else []),
+            "DR   HGNC; HGNC:1; X.",
+            "SQ   SEQUENCE   642 AA;  69919 MW;  B7A1C5B4B2F05E4B CRC64;",
+            "     MQPRSERPAG RTQSPEHGSP GPGPEAPPPP PPQPPAPEAE RTRPRQARPA AHHHHAHHRH",
+            "//",
+        ]
+    )
 
 
 def test_uniprot_tsv(db_copy, tmp_path, protein_summary, genept):
-    tsv = _tsv(tmp_path / "uniprot.tsv", [
-        ["Q6TDP4", "KLHL17_HUMAN", "KLHL17", "339451;", f"FUNCTION: {protein_summary['KLHL17']} {{ECO:0000250|UniProtKB:Q8K430}}."],
-        ["Q9BYC9", "RM20_HUMAN", "MRPL20", "", f"FUNCTION: {protein_summary['MRPL20']} (PubMed:25278503)"],
-        ["Z9Z9Z9", "RPA12_HUMAN", "ZNRD1", "", f"FUNCTION: {protein_summary['ZNRD1']}"],  # by its old gene name
-        ["A0A000", "NOPE_HUMAN", "NOTAGENE1", "", "FUNCTION: Does nothing at all."],
-        ["P04637", "P53_HUMAN", "TP53", "7157;", ""],
-    ])
+    tsv = _tsv(
+        tmp_path / "uniprot.tsv",
+        [
+            [
+                "Q6TDP4",
+                "KLHL17_HUMAN",
+                "KLHL17",
+                "339451;",
+                f"FUNCTION: {protein_summary['KLHL17']} {{ECO:0000250|UniProtKB:Q8K430}}.",
+            ],
+            ["Q9BYC9", "RM20_HUMAN", "MRPL20", "", f"FUNCTION: {protein_summary['MRPL20']} (PubMed:25278503)"],
+            ["Z9Z9Z9", "RPA12_HUMAN", "ZNRD1", "", f"FUNCTION: {protein_summary['ZNRD1']}"],  # by its old gene name
+            ["A0A000", "NOPE_HUMAN", "NOTAGENE1", "", "FUNCTION: Does nothing at all."],
+            ["P04637", "P53_HUMAN", "TP53", "7157;", ""],
+        ],
+    )
     with Corpus.open(db_copy) as corpus:
         (report,) = corpus.import_files([tsv])
         assert report.format == "uniprot-tsv"
         assert report.rows_added == 3 + 1  # three texts, one unresolved row recorded
         assert [key for key, _ in report.unresolved] == ["NOTAGENE1"]
         assert report.notes == ["1 entries without a FUNCTION comment"]
-        texts = dict(corpus.con.execute("SELECT entrez_id, text FROM texts WHERE source = 'uniprot_function'").fetchall())
+        texts = dict(
+            corpus.con.execute("SELECT entrez_id, text FROM texts WHERE source = 'uniprot_function'").fetchall()
+        )
         assert set(texts) == {339451, 55052, 30834}
         assert texts[55052] == protein_summary["MRPL20"]  # citation removed
         docs = corpus.documents(entrez_ids=[339451, 55052, 30834]).set_index("entrez_id")
@@ -81,14 +96,27 @@ def test_uniprot_tsv(db_copy, tmp_path, protein_summary, genept):
 
 def test_uniprot_dat(db_copy, tmp_path, protein_summary, genept):
     dat = tmp_path / "uniprot_sprot_human.dat"
-    dat.write_text("\n".join([
-        _dat_entry("KLHL17", "Q6TDP4; Q5SVA9;", "KLHL17", "339451", protein_summary["KLHL17"] + " {ECO:0000250|UniProtKB:Q8K430}."),
-        _dat_entry("SYAC", "P49588; Q9BRX1;", "AARS", "", protein_summary["AARS"]),
-    ]) + "\n")
+    dat.write_text(
+        "\n".join(
+            [
+                _dat_entry(
+                    "KLHL17",
+                    "Q6TDP4; Q5SVA9;",
+                    "KLHL17",
+                    "339451",
+                    protein_summary["KLHL17"] + " {ECO:0000250|UniProtKB:Q8K430}.",
+                ),
+                _dat_entry("SYAC", "P49588; Q9BRX1;", "AARS", "", protein_summary["AARS"]),
+            ]
+        )
+        + "\n"
+    )
     with Corpus.open(db_copy) as corpus:
         (report,) = corpus.import_files([dat])
         assert report.format == "uniprot-dat" and report.rows_read == 2 and report.unresolved == []
-        texts = dict(corpus.con.execute("SELECT source_key, text FROM texts WHERE source = 'uniprot_function'").fetchall())
+        texts = dict(
+            corpus.con.execute("SELECT source_key, text FROM texts WHERE source = 'uniprot_function'").fetchall()
+        )
         # KLHL17 through its GeneID line; AARS1 through its accession P49588, listed for Entrez gene 16
         assert texts == {"339451": protein_summary["KLHL17"], "16": protein_summary["AARS"]}
         doc = corpus.documents(entrez_ids=[339451]).iloc[0]

@@ -42,12 +42,12 @@ def corpus_db(data_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def subset(corpus_db) -> list[int]:
-    """~300 genes with documents: every 7th GenePT-screen gene plus the RPL1x/RPS1x ribosomal genes."""
+    """~200 genes with documents: every 10th GenePT-screen gene plus the RPL1x/RPS1x ribosomal genes."""
     from gene_corpus import Corpus
 
     with Corpus.open(corpus_db, read_only=True) as corpus:
         docs = corpus.documents()
-    screen = docs[docs["kind"] == "genept"]["entrez_id"].tolist()[::7]
+    screen = docs[docs["kind"] == "genept"]["entrez_id"].tolist()[::10]
     ribosomal = docs[docs["symbol"].str.match(r"^RP[LS]1\d$")]["entrez_id"].tolist()
     return sorted(set(screen) | set(ribosomal))
 

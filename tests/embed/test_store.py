@@ -55,7 +55,7 @@ def test_changed_text_recomputes_only_that_gene(minilm_db, subset, tmp_path):
 
 def test_killed_run_keeps_only_whole_batches_and_resumes(corpus_db, subset, tmp_path, monkeypatch):
     db = copy_db(corpus_db, tmp_path)
-    genes = subset[:60]
+    genes = subset[:30]
     calls = {"n": 0}
     original = Encoder.encode
 
@@ -67,17 +67,17 @@ def test_killed_run_keeps_only_whole_batches_and_resumes(corpus_db, subset, tmp_
 
     monkeypatch.setattr(Encoder, "encode", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        embed_corpus(db, "resume", MINILM, genes=genes, write_every=20, postprocess="center", progress=False)
+        embed_corpus(db, "resume", MINILM, genes=genes, write_every=10, postprocess="center", progress=False)
     monkeypatch.setattr(Encoder, "encode", original)
     with Corpus.open(db, read_only=True) as corpus:
         rows = corpus.con.execute("SELECT len(vector) FROM embedding_vectors WHERE set_name = 'resume'").fetchall()
-    assert [r[0] for r in rows] == [384] * 40
+    assert [r[0] for r in rows] == [384] * 20
     with pytest.raises(InputError, match="rerun"):
         load_embedding_set(db, "resume")  # post-processing not fitted on the partial set: refuse, don't mislead
-    report = embed_corpus(db, "resume", MINILM, genes=genes, write_every=20, progress=False)
-    assert (report.computed, report.cached) == (20, 40)
+    report = embed_corpus(db, "resume", MINILM, genes=genes, write_every=10, progress=False)
+    assert (report.computed, report.cached) == (10, 20)
     emb = load_embedding_set(db, "resume")
-    assert len(emb.symbols) == 60 and np.abs(emb.vectors.mean(0)).max() < 1e-5
+    assert len(emb.symbols) == 30 and np.abs(emb.vectors.mean(0)).max() < 1e-5
 
 
 def test_other_settings_need_another_set_name(minilm_db, subset, tmp_path):

@@ -9,6 +9,7 @@ import anndata as ad
 import numpy as np
 import pytest
 
+#: HGNC's previous symbols are needed to place GenePT texts keyed by old symbols (KIAA1804 → MAP3K21).
 CORPUS_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz",
                 "gene_ids/hgnc_genes_human.parquet", "gene_text/refseq_summaries_human.tsv.gz",
                 "gene_text/genept_ncbi_uniprot_perturbed_genes.json")
