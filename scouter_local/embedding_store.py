@@ -262,6 +262,19 @@ def _shard_from_env() -> tuple[int, int] | None:
     return (int(os.environ.get("RANK", "0")), world) if world > 1 else None
 
 
+def _wait_for_all_ranks() -> bool:
+    """Barrier over the processes of ``accelerate launch`` / ``torchrun``; True on rank 0 (which then merges)."""
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    dist.barrier()
+    main = dist.get_rank() == 0
+    dist.destroy_process_group()
+    return main
+
+
 def parse_shard(value: str | None) -> tuple[int, int] | None:
     """``"i/n"`` → ``(i, n)`` with ``0 <= i < n``."""
     if value is None:
@@ -333,6 +346,8 @@ def _merge_shards(con, db_path, set_name: str, raw_key: str, todo: pd.DataFrame)
     for f in files:
         if f not in stale:
             f.unlink()
+    if not any(files[0].parent.iterdir()):
+        files[0].parent.rmdir()
     return table.num_rows
 
 
@@ -442,16 +457,13 @@ def embed_corpus(
     genes = None if genes is None else list(genes)
     distributed = shard is None and _shard_from_env() is not None
     shard = shard or _shard_from_env()
+    own = None
     if shard is not None and shard[1] > 1:
-        report = _embed_shard(db_path, set_name, spec, raw_key, shard, genes, template, batch_size, write_every, load, progress)
+        own = report = _embed_shard(db_path, set_name, spec, raw_key, shard, genes, template, batch_size, write_every, load, progress)
         if not distributed:
             report.seconds = round(time.perf_counter() - began, 2)
             return report
-        from accelerate import PartialState
-
-        state = PartialState()
-        state.wait_for_everyone()
-        if not state.is_main_process:
+        if not _wait_for_all_ranks():
             return report
 
     with Corpus.open(db_path, read_only=False) as corpus:
@@ -489,6 +501,8 @@ def embed_corpus(
         with _transaction(con):
             report.fingerprint = _finalise(con, set_name)
         report.dim = _set_row(con, set_name)["dim"]
+    if own is not None:  # rank 0 also embedded its own shard before merging
+        report.computed, report.chunked = report.computed + own.computed, report.chunked + own.chunked
     report.seconds = round(time.perf_counter() - began, 2)
     log.info("embedded set %s: %s", set_name, report.to_dict())
     return report

@@ -14,8 +14,8 @@ Predictors that keep a per-gene source of their estimate (``gene_delta``'s ``gen
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -1,4 +1,8 @@
-"""Fixtures for the embedding tests: a real corpus database, real models, small gene subsets."""
+"""Fixtures for the embedding tests: a real corpus database, real models, small gene subsets.
+
+The SmolLM2 GGUF is converted once into the user's scouter-local cache (``$SCOUTER_LOCAL_CACHE``, default
+``~/.cache/scouter-local``), like any hub cache: the first run pays about a minute, later runs reuse it.
+"""
 
 from __future__ import annotations
 
@@ -16,19 +20,6 @@ CORPUS_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.
                 "gene_text/refseq_summaries_human.tsv.gz", "gene_text/genept_ncbi_uniprot_perturbed_genes.json")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _model_cache(tmp_path_factory) -> Path:
-    """Keep converted GGUF folders of this session in a temporary cache (not the user's)."""
-    path = tmp_path_factory.mktemp("model_cache")
-    old = os.environ.get("SCOUTER_LOCAL_CACHE")
-    os.environ["SCOUTER_LOCAL_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("SCOUTER_LOCAL_CACHE", None)
-    else:
-        os.environ["SCOUTER_LOCAL_CACHE"] = old
-
-
 @pytest.fixture(scope="session")
 def corpus_db(data_dir, tmp_path_factory) -> Path:
     """A corpus built from the real gene ids and texts in ../shared/data (read-only master: copy to modify)."""
@@ -42,12 +33,12 @@ def corpus_db(data_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def subset(corpus_db) -> list[int]:
-    """~200 genes with documents: every 10th GenePT-screen gene plus the RPL1x/RPS1x ribosomal genes."""
+    """~150 genes with documents: every 14th GenePT-screen gene plus the RPL1x/RPS1x ribosomal genes."""
     from gene_corpus import Corpus
 
     with Corpus.open(corpus_db, read_only=True) as corpus:
         docs = corpus.documents()
-    screen = docs[docs["kind"] == "genept"]["entrez_id"].tolist()[::10]
+    screen = docs[docs["kind"] == "genept"]["entrez_id"].tolist()[::14]
     ribosomal = docs[docs["symbol"].str.match(r"^RP[LS]1\d$")]["entrez_id"].tolist()
     return sorted(set(screen) | set(ribosomal))
 

@@ -22,16 +22,16 @@ def test_embed_neighbors_export_import(minilm_db, subset, tmp_path):
     genes.write_text("\n".join(with_symbols) + "\n")
     result = _run("embed", "--db", str(db), "--model", MINILM, "--set", "minilm", "--genes", str(genes), "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output[result.output.index("{"):])
+    report = json.loads(result.stdout)
     assert (report["computed"], report["cached"], report["genes"]) == (0, 3, 3)
 
     result = _run("neighbors", "--db", str(db), "--set", "minilm", "RPL11", "-k", "3", "--json")
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     assert result.exit_code == 0 and [r["rank"] for r in rows] == [1, 2, 3]
     assert set(rows[0]) == {"rank", "symbol", "entrez_id", "name", "cosine"}
 
     result = _run("neighbors", "--db", str(db), "--set", "minilm", "RPL11", "--genes", "RPS19,RPL10,A1BG", "--json")
-    assert {r["symbol"] for r in json.loads(result.output)} <= {"RPS19", "RPL10", "A1BG"}
+    assert {r["symbol"] for r in json.loads(result.stdout)} <= {"RPS19", "RPL10", "A1BG"}
 
     out = tmp_path / "minilm.csv"
     assert _run("embeddings", "export", "--db", str(db), "--set", "minilm", "--format", "scouter-csv",

@@ -125,8 +125,8 @@ def test_poolings_differ(minilm_encoder, texts):
 def test_bitsandbytes_quantisation_runs_on_cpu(minilm_encoder, texts, quantize, floor):
     spec = resolve_spec(MINILM, quantize=quantize)
     assert spec.model_fingerprint == minilm_encoder.spec.model_fingerprint and spec.identity() != minilm_encoder.spec.identity()
-    quantised = Encoder(spec, device="cpu").encode(texts[:8])
-    assert _cos(quantised, minilm_encoder.encode(texts[:8])).min() > floor
+    quantised = Encoder(spec, device="cpu").encode(texts[:4])
+    assert _cos(quantised, minilm_encoder.encode(texts[:4])).min() > floor
 
 
 def test_fingerprint_depends_on_bytes(tmp_path):

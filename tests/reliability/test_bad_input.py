@@ -87,7 +87,7 @@ CASES: list[Case] = [
     Case("model: weight file that is not GGUF", ("embed", "--db", "{db}", "--model", "{weights_bin}", "--set", "x"), "is not a .gguf file"),
     Case("model: set made with another model", ("embed", "--db", "{db}", "--model", MINILM, "--set", SET, "--pooling", "cls", "--genes", "{genes_ok}"), "was made with other settings"),
     Case("model: unknown method", _train("--method", "gears", *NORMAN19), "method 'gears'"),
-    Case("model: output folder exists", ("train", "--data", "{norman}", "--db", "{db}", "--set", SET, "--out", "{model}", *NORMAN19), "exists and is not empty"),
+    Case("model: output folder exists", ("train", "--data", "{norman}", "--db", "{db}", "--set", SET, "--out", "{model}", "--method", "train_mean", *NORMAN19), "exists and is not empty"),
     Case("model: not a model folder", ("predict", "--model", "{tmp}", "--perturbation", "KLF1", "--out", "{tmp}/p.csv"), "not a model folder"),
     Case("model: corrupt manifest.json", ("predict", "--model", "{model_bad_manifest}", "--perturbation", "KLF1", "--out", "{tmp}/p.csv"), "manifest.json"),
     Case("model: corrupt model.pt", ("predict", "--model", "{model_bad_weights}", "--perturbation", "KLF1", "--out", "{tmp}/p.csv"), "model.pt"),
@@ -95,8 +95,11 @@ CASES: list[Case] = [
     Case("model: embedding set changed since training", ("predict", "--model", "{model_other_db}", "--perturbation", "KLF1", "--out", "{tmp}/p.csv"), "use the same set"),
     # ---- embeddings and index
     Case("embeddings: unknown set", ("neighbors", "--db", "{db}", "--set", "nope", "KLF1"), "embedding set 'nope' is not in"),
-    Case("embeddings: invalid set name", ("embeddings", "export", "--db", "{db}", "--set", "../x", "--out", "{tmp}/x.csv"), "set name '../x' is invalid"),
-    Case("index: corrupt index.faiss", ("neighbors", "--db", "{db_bad_index}", "--set", SET, "KLF1"), "index"),
+    Case("embeddings: invalid set name", ("embed", "--db", "{db}", "--model", MINILM, "--set", "../x"), "set name '../x' is invalid"),
+    Case("embeddings: export of an unknown set", ("embeddings", "export", "--db", "{db}", "--set", "nope", "--out", "{tmp}/x.csv"), "embedding set 'nope' is not in"),
+    Case("index: neighbours with k < 1", ("neighbors", "--db", "{db}", "--set", SET, "KLF1", "-k", "0"), "k must be at least 1"),
+    Case("index: both a gene and --text", ("neighbors", "--db", "{db}", "--set", SET, "KLF1", "--text", "erythroid"), "not both or neither"),
+    Case("index: --text on an imported set (no model)", ("neighbors", "--db", "{db}", "--set", "actb", "--text", "erythroid"), "has no model to embed text with"),
     # ---- pickles and embedding files
     Case("pickle: reduce calling os.system", ("embeddings", "import", "--db", "{db}", "--set", "evil", "{evil_pickle}"), "global 'posix.system' is not allowed"),
     Case("pickle: not a dict", ("embeddings", "import", "--db", "{db}", "--set", "lst", "{list_pickle}"), "expected a non-empty dict"),
@@ -114,6 +117,13 @@ CASES: list[Case] = [
     Case("h5ad: missing file", _train(*NORMAN, data="{tmp}/none.h5ad"), "no such file"),
     Case("h5ad: delta file with control rows", _train("--delta", *NORMAN19), "delta file has control rows"),
 ]
+
+#: Cases that end in a traceback today (files of other helpers); strict, so a fix makes them fail until moved up.
+_TRACEBACK = {
+    "model: corrupt manifest.json": "model.read_manifest: json.JSONDecodeError escapes (no InputError)",
+    "model: corrupt model.pt": "model.load_model: torch.load UnpicklingError escapes (no InputError)",
+    "model: pickled code in model.pt": "model.load_model: torch.load UnpicklingError escapes (refused, but as a traceback)",
+}
 
 
 class _Evil:
@@ -208,13 +218,7 @@ def bad(data_dir, minilm_db, norman_path, tmp_path_factory) -> dict[str, str]:
     manifest["db"] = str(other_db)
     (p["model_other_db"] / "manifest.json").write_text(json.dumps(manifest))
     with duckdb.connect(str(other_db)) as con:
-        con.execute("UPDATE embedding_vectors SET vector = list_transform(vector, x -> x * 2) WHERE set_name = ?", [SET])
-    # a database whose index file is damaged (manifest intact)
-    p["db_bad_index"] = copy_db(p["db"], tmp_path_factory.mktemp("bad_index"))
-    assert runner.invoke(main, ["neighbors", "--db", str(p["db_bad_index"]), "--set", SET, "KLF1"]).exit_code == 0
-    from scouter_local.index import INDEX_FILE, index_dir
-
-    (index_dir(p["db_bad_index"], SET) / INDEX_FILE).write_bytes(b"\x00" * 100)
+        con.execute("UPDATE embedding_vectors SET vector = list_transform(vector, lambda x: x * 2) WHERE set_name = ?", [SET])
     return {k: str(v) for k, v in p.items()}
 
 
@@ -227,7 +231,9 @@ def _one_error_line(stderr: str) -> str:
     return errors[0]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.what for c in CASES])
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=_TRACEBACK[c.what])) if c.what in _TRACEBACK else c
+    for c in CASES], ids=[c.what for c in CASES])
 def test_bad_input_gives_one_line_error(case: Case, bad: dict[str, str]) -> None:
     args = [a.format(**bad) for a in case.args]
     result = CliRunner().invoke(main, args)
@@ -266,3 +272,19 @@ def test_mismatched_index_is_rebuilt_or_refused(minilm_db, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == json.loads(first.stdout)
     assert json.loads((index_dir(db, SET) / "manifest.json").read_text())["set_fingerprint"] != "0" * 32
+
+
+@pytest.mark.xfail(strict=True, reason="index.NeighborIndex.load: faiss.read_index RuntimeError on a damaged "
+                   "index.faiss escapes as a traceback instead of an InputError that makes open() rebuild")
+def test_damaged_index_file_is_rebuilt(minilm_db, tmp_path) -> None:
+    """A damaged ``index.faiss`` (manifest intact) is rebuilt from the set, like a stale one."""
+    from scouter_local.index import INDEX_FILE, index_dir
+
+    db = copy_db(minilm_db, tmp_path)
+    query = ["neighbors", "--db", str(db), "--set", SET, "KLF1", "-k", "3", "--json"]
+    first = CliRunner().invoke(main, query)
+    assert first.exit_code == 0, first.output
+    (index_dir(db, SET) / INDEX_FILE).write_bytes(b"\x00" * 100)
+    again = CliRunner().invoke(main, query)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == json.loads(first.stdout)

@@ -1,0 +1,73 @@
+"""Explanation of predictions: nearest trained perturbations and genes, with cosines."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from gene_corpus.errors import InputError
+from scouter_local.data import make_split, prepare_data
+from scouter_local.demo import NORMAN_FILE, NORMAN_OPTIONS
+from scouter_local.embedding_store import load_embedding_set
+from scouter_local.explain import explain, explain_predictor, format_explanations
+from scouter_local.model import train_model
+
+
+@pytest.fixture(scope="module")
+def norman(demo_db, data_dir):
+    emb = load_embedding_set(demo_db, "minilm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = prepare_data(data_dir / NORMAN_FILE, NORMAN_OPTIONS, demo_db, emb)
+    return emb, data, make_split(data, "scouter", seed=1)
+
+
+def _unit(v):
+    return v / np.linalg.norm(v)
+
+
+def test_nearest_are_trained_with_exact_cosines(norman):
+    emb, data, split = norman
+    out = explain(split.test, emb, split.train, data.gene_rows, k=3)
+    assert [e.condition for e in out] == split.test
+    train_genes = {g for c in split.train for g in c.split("+") if g != "ctrl"}
+    for e in out:
+        assert not e.trained and len(e.nearest) == 3
+        cosines = [n.cosine for n in e.nearest]
+        assert cosines == sorted(cosines, reverse=True)
+        for n in e.nearest:
+            assert n.condition in split.train
+            q = sum(emb.vectors[data.gene_rows[g]] for g in e.condition.split("+") if g != "ctrl")
+            t = sum(emb.vectors[data.gene_rows[g]] for g in n.condition.split("+") if g != "ctrl")
+            assert n.cosine == pytest.approx(float(_unit(q) @ _unit(t)), abs=1e-4)
+        for gene, neighbours in e.genes.items():
+            assert neighbours and {n.symbol for n in neighbours} <= train_genes - {gene}
+            assert all(-1 <= n.cosine <= 1 for n in neighbours)
+
+
+def test_trained_condition_is_flagged_and_not_its_own_neighbour(norman):
+    emb, data, split = norman
+    (e,) = explain([split.train[0]], emb, split.train, data.gene_rows, k=5)
+    assert e.trained and split.train[0] not in [n.condition for n in e.nearest]
+
+
+def test_explain_predictor_reports_gene_sources(norman):
+    emb, data, split = norman
+    model = train_model(data, emb, split, method="gene_delta")
+    out = explain_predictor(model, split.test, k=2)
+    for e in out:
+        for gene, source in e.gene_sources.items():
+            assert source == ("prior" if gene not in model.known_genes_ else model.gene_source_[gene])
+    text = format_explanations(out, k=2)
+    assert text.count("nearest trained perturbations") == len(split.test)
+    assert "estimate from" in text
+
+
+def test_gene_without_embedding_is_input_error(norman):
+    emb, data, split = norman
+    with pytest.raises(InputError, match="NOTAGENE"):
+        explain(["NOTAGENE+ctrl"], emb, split.train, data.gene_rows)
+    with pytest.raises(InputError, match="k must be"):
+        explain(split.test, emb, split.train, data.gene_rows, k=0)

@@ -1,0 +1,103 @@
+"""Offline guarantee: the whole flow runs with every network connection and name lookup refused and recorded,
+and none is attempted; the hub is reached only with ``--allow-download``; HF offline variables are set."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+from scouter_local.cli import main
+
+from .conftest import NORMAN_OPTS, SET, SocketGuard, copy_db
+
+HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _ok(args: list) -> str:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, f"{args}: {result.output}"
+    return result.stdout
+
+
+def test_guard_records_and_refuses_network_attempts() -> None:
+    """The guard is not vacuous: TCP, HTTP and DNS attempts are refused and recorded; local sockets work."""
+    original = socket.getaddrinfo
+    with SocketGuard() as guard:
+        with pytest.raises(OSError):
+            socket.create_connection(("example.org", 80), timeout=1)
+        with pytest.raises(OSError):
+            urllib.request.urlopen("http://pypi.org/simple/", timeout=1)
+        with pytest.raises(OSError):
+            socket.getaddrinfo("huggingface.co", 443)
+        left, right = socket.socketpair()  # AF_UNIX: allowed
+        left.sendall(b"x")
+        assert right.recv(1) == b"x"
+        left.close(), right.close()
+    assert len(guard.attempts) == 3 and {a[0] for a in guard.attempts} >= {"create_connection", "getaddrinfo"}
+    assert socket.getaddrinfo is original  # restored on exit
+
+
+def test_whole_flow_makes_no_network_attempt(minilm_db, guard_log, norman_path, tmp_path) -> None:
+    """Corpus import and embedding (session fixtures), then neighbours of a gene and of a text, training,
+    evaluation with plots and prediction, all in this process under the guard: zero attempts."""
+    assert guard_log == []  # corpus import + MiniLM embedding of the Norman genes were built under the guard
+    db = copy_db(minilm_db, tmp_path)
+    model = tmp_path / "model"
+    with SocketGuard() as guard:
+        neighbours = json.loads(_ok(["neighbors", "--db", db, "--set", SET, "KLF1", "-k", "3", "--json"]))
+        by_text = json.loads(_ok(["neighbors", "--db", db, "--set", SET, "--text", "erythroid transcription factor",
+                                  "-k", "3", "--json"]))
+        _ok(["train", "--data", norman_path, "--db", db, "--set", SET, "--out", model, "--seed", 1, "--epochs", 1,
+             *NORMAN_OPTS])
+        _ok(["evaluate", "--model", model, "--json", tmp_path / "eval.json", "--plots", tmp_path / "plots"])
+        _ok(["predict", "--model", model, "--perturbation", "KIAA1804", "--out", tmp_path / "pred.csv"])
+    assert guard.attempts == []
+    assert len(neighbours) == 3 and len(by_text) == 3
+    assert json.loads((tmp_path / "eval.json").read_text())["n_conditions"] > 0
+    assert (tmp_path / "pred.csv").stat().st_size > 0
+
+
+def test_demo_makes_no_network_attempt(data_dir, tmp_path) -> None:
+    """``scouter-local demo`` (the whole flow on its embedded defaults) under the guard: zero attempts."""
+    if "demo" not in main.commands:
+        pytest.skip("scouter-local demo is not registered yet (scouter_local/cli/demo.py absent)")
+    with SocketGuard() as guard:
+        result = CliRunner().invoke(main, ["demo", "--data-dir", str(data_dir), "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert guard.attempts == []
+
+
+def test_offline_variables_are_set_on_import() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    code = ("import os, scouter_local, huggingface_hub.constants as c; "
+            "print(os.environ['HF_HUB_OFFLINE'], os.environ['TRANSFORMERS_OFFLINE'], c.HF_HUB_OFFLINE)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split() == ["1", "1", "True"]
+
+
+def test_hub_id_needs_allow_download(minilm_db, tmp_path) -> None:
+    """A hub id without ``--allow-download`` is a one-line error before any connection; with it, the download
+    is the only network access (refused here, reported as one line)."""
+    db = copy_db(minilm_db, tmp_path)
+    with SocketGuard() as guard:
+        result = CliRunner().invoke(main, ["embed", "--db", str(db), "--model", HUB_ID, "--set", "hub"])
+    assert result.exit_code == 1 and guard.attempts == []
+    assert result.stderr.strip().splitlines() == [
+        f"error: model {HUB_ID!r} is not a local folder, .gguf file or installed package; install it, pass a path, "
+        "or add --allow-download to fetch it from the Hugging Face hub"]
+
+    with SocketGuard() as guard:
+        result = CliRunner().invoke(main, ["embed", "--db", str(db), "--model", HUB_ID, "--set", "hub",
+                                           "--allow-download"], env={"HF_HUB_ETAG_TIMEOUT": "1"})
+    assert result.exit_code == 1, result.output
+    assert guard.attempts, "--allow-download did not even try the hub"
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr and lines[-1].startswith(f"error: could not download model {HUB_ID!r}")
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # the offline switch is back after the explicit download
