@@ -532,7 +532,7 @@ def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: st
                    out: str | os.PathLike, set_names: Sequence[str] = (), models: Sequence[str] = (),
                    templates: Sequence[str] = ("genept",), methods: Sequence[str] = COMPARE_METHODS,
                    seeds: Sequence[int] = (1, 2), k: int = GO_K, genes: Sequence[str] = (),
-                   epochs: int | None = None) -> ComparisonResult:
+                   postprocess: str | None = None, epochs: int | None = None) -> ComparisonResult:
     """Train the same predictors on several embedding sets of one screen and score each set's neighbours.
 
     Parameters
@@ -547,7 +547,8 @@ def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: st
         Existing sets to compare.
     models, templates
         Each MODEL × document template is embedded first into the set :func:`model_set_name` names: the
-        screen's perturbed genes plus ``genes``.
+        screen's perturbed genes plus ``genes``, with ``postprocess`` (``none``, ``center``, ``whiten``; see
+        :func:`~scouter_local.embedding_store.embed_corpus`).
     methods, seeds, epochs
         Predictors, split seeds and maximum Scouter epochs.
     k
@@ -588,7 +589,8 @@ def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: st
                             ", ".join(unresolved[:10]))
             for m, t in pairs:
                 name = model_set_name(m, t)
-                result.embedded[name] = embed_corpus(db, name, m, template=t, genes=[str(e) for e in ids]).to_dict()
+                result.embedded[name] = embed_corpus(db, name, m, template=t, genes=[str(e) for e in ids],
+                                                     postprocess=postprocess).to_dict()
 
     with stages("benchmark", f"training {', '.join(methods)} on {len(sets)} set(s), seeds "
                              f"{', '.join(map(str, seeds))}"):

@@ -13,9 +13,10 @@ Tables (beside the corpus tables, in the same file):
 
 A second ``embed`` run computes only genes whose document text changed (new sha256) or is new; vectors with the
 same raw identity are copied from other sets instead of recomputed. Each batch of vectors is one transaction,
-so a killed run leaves only complete rows and the next run resumes. Sharded runs (``--shard i/n`` or
-``accelerate launch``) write ``<db>.shards/<set>/<raw_key>-<i>of<n>.parquet``; the next unsharded run (rank 0
-under accelerate) merges them once and deletes them.
+so a killed run leaves only complete rows and the next run resumes. Sharded runs (``--shard i/n``, or every
+rank of ``accelerate launch`` on GPUs / ``torchrun --nproc_per_node N`` on CPU) write
+``<db>.shards/<set>/<raw_key>-<i>of<n>.parquet``; the next unsharded run (rank 0, after a barrier over all
+ranks) merges them once in one transaction and deletes them.
 """
 
 from __future__ import annotations
@@ -430,8 +431,8 @@ def embed_corpus(
     shard
         ``(i, n)``: compute only every n-th missing gene from the i-th and stage it in
         ``<db>.shards/<set>/`` without writing the database (read-only); the next unsharded run merges.
-        Inside ``accelerate launch`` with several processes each rank takes its shard automatically, then rank 0
-        merges after all ranks are done.
+        Inside ``accelerate launch`` / ``torchrun`` with several processes (``WORLD_SIZE > 1``) each rank takes
+        its shard automatically, then rank 0 merges after all ranks are done.
     write_every
         Genes per database transaction (a killed run loses at most this many).
 

