@@ -400,9 +400,9 @@ def plot_comparison(summaries: Sequence[dict], quality: Mapping[str, dict], path
         ax.bar(x, vals, width, color=colours[i % 10], label=set_name)
         ax.scatter(x, [np.nan if v is None else v for v in medians], color="black", s=14, zorder=3,
                    label="median" if i == 0 else None)
-        for xi, v in zip(x, vals):
+        for xi, v, med in zip(x, vals, medians):
             if not np.isnan(v):
-                ax.text(xi, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
+                ax.text(xi, max(v, med or 0) + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=0.8, label="no change")
     ax.set_xticks(np.arange(len(methods)), methods)
     ax.set_ylabel("NormMSE over test conditions (bar: mean)")
