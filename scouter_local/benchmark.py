@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RUNNER = "scouter_local.benchmark:fit_registry_method"
 #: Methods run together in one process per seed (their time is measured per method, RSS per process).
-LIGHT_METHODS = ("no_change", "train_mean", "additive", "ridge", "knn")
+LIGHT_METHODS = ("gene_delta", "no_change", "train_mean", "additive", "ridge", "knn")
 #: Runner of a method = (runner "module:function", method name passed to it).
 Runner = Callable[[PerturbationData, EmbeddingSet, Split, str, dict], tuple[dict[str, np.ndarray], float, list[str]]]
 

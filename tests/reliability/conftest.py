@@ -24,7 +24,8 @@ SET = "minilm"
 #: Real files giving every gene id, alias, previous symbol (HGNC: KIAA1804 → MAP3K21) and a document to every
 #: screen gene (the corpus of these tests).
 CORPUS_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz",
-                "gene_ids/hgnc_genes_human.parquet", "gene_text/refseq_summaries_human.tsv.gz", "gene_text/genept_ncbi_uniprot_perturbed_genes.json")
+                "gene_ids/hgnc_genes_human.parquet", "gene_text/refseq_summaries_human.tsv.gz",
+                "gene_text/genept_ncbi_uniprot_perturbed_genes.json")
 NORMAN = "perturbseq/norman2019_mcfaline2023_subset.h5ad"
 #: Options of the Norman part of the PerturBench file, for ``train``.
 NORMAN_OPTS = ("--condition-key", "condition", "--control", "control", "--single-format", "bare",
