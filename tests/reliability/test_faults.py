@@ -154,8 +154,8 @@ def _state(folder: Path) -> dict[str, np.ndarray]:
 
 def test_train_killed_keeps_old_model_and_rerun_is_identical(minilm_db, norman_path, tmp_path):
     out = tmp_path / "model"
-    args = ["train", "--data", norman_path, "--db", minilm_db, "--set", SET, "--out", out, "--seed", 1,
-            "--epochs", 2, "--batch-size", 512, *NORMAN_OPTS]
+    args = ["train", "--data", norman_path, "--db", minilm_db, "--set", SET, "--out", out, "--method",
+            "scouter", "--seed", 1, "--epochs", 2, "--batch-size", 512, *NORMAN_OPTS]
     first = cli(*args)
     assert first.returncode == 0, first.stderr
     old = {f.name: f.read_bytes() for f in out.iterdir()}

@@ -54,7 +54,8 @@ def test_whole_flow_makes_no_network_attempt(minilm_db, guard_log, norman_path, 
         neighbours = json.loads(_ok(["neighbors", "--db", db, "--set", SET, "KLF1", "-k", "3", "--json"]))
         by_text = json.loads(_ok(["neighbors", "--db", db, "--set", SET, "--text", "erythroid transcription factor",
                                   "-k", "3", "--json"]))
-        _ok(["train", "--data", norman_path, "--db", db, "--set", SET, "--out", model, "--seed", 1, "--epochs", 1,
+        _ok(["train", "--data", norman_path, "--db", db, "--set", SET, "--out", model, "--method", "scouter", "--seed", 1,
+             "--epochs", 1,
              *NORMAN_OPTS])
         _ok(["evaluate", "--model", model, "--json", tmp_path / "eval.json", "--plots", tmp_path / "plots"])
         _ok(["predict", "--model", model, "--perturbation", "KIAA1804", "--out", tmp_path / "pred.csv"])
