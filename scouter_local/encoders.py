@@ -136,7 +136,8 @@ def resolve_model(model: str | os.PathLike, *, allow_download: bool = False) -> 
         with _online():
             local = snapshot_download(spec)
     except Exception as exc:  # noqa: BLE001 - any hub failure is a one-line user error
-        raise InputError(f"could not download model {spec!r} from the Hugging Face hub: {exc}") from exc
+        raise InputError(f"could not download model {spec!r} from the Hugging Face hub: "
+                         f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from exc
     return ModelSource(spec, "hub", Path(local))
 
 

@@ -169,13 +169,23 @@ class NeighborIndex:
         path = Path(path)
         if not (path / MANIFEST).is_file() or not (path / INDEX_FILE).is_file():
             raise InputError(f"no neighbour index in {path}; build it with `scouter-local neighbors` or NeighborIndex.open")
-        manifest = json.loads((path / MANIFEST).read_text())
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"index {path}: {MANIFEST} is damaged; rebuild it") from exc
         if manifest.get("set_fingerprint") != emb.fingerprint:
             raise InputError(f"index {path} was built for set {manifest.get('set')!r} with fingerprint "
                              f"{manifest.get('set_fingerprint')}, but set {emb.name!r} has {emb.fingerprint}; rebuild it")
         if manifest.get("entrez_ids") != [int(e) for e in emb.entrez_ids] or manifest.get("symbols") != list(emb.symbols):
             raise InputError(f"index {path} maps its rows to other genes than set {emb.name!r}; rebuild it")
-        return cls(emb, faiss.read_index(str(path / INDEX_FILE)), manifest["kind"], names)
+        try:
+            index = faiss.read_index(str(path / INDEX_FILE))
+        except RuntimeError as exc:
+            raise InputError(f"index {path / INDEX_FILE} is damaged ({str(exc).splitlines()[0][:80]}); rebuild it") from exc
+        if index.ntotal != len(emb.symbols) or index.d != emb.dim:
+            raise InputError(f"index {path / INDEX_FILE} holds {index.ntotal}×{index.d} vectors, set {emb.name!r} "
+                             f"{len(emb.symbols)}×{emb.dim}; rebuild it")
+        return cls(emb, index, manifest["kind"], names)
 
     @classmethod
     def open(cls, db_path: str | os.PathLike | Corpus, set_name: str, *, kind: str = "auto",

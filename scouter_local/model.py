@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import os
+import pickle
 import random
 import shutil
 import tempfile
@@ -393,6 +394,14 @@ class ScouterPredictor(Predictor):
 # ================================================================================================ checkpoints
 
 
+def check_model_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """``path`` as a folder a model may be written to: absent, empty, or ``overwrite``; else :class:`InputError`."""
+    path = Path(path)
+    if path.exists() and not overwrite and (not path.is_dir() or any(path.iterdir())):
+        raise InputError(f"{path} exists and is not empty; choose another --out or pass --overwrite")
+    return path
+
+
 def save_model(predictor: Predictor, path: str | os.PathLike, *, split: Split, data_source: dict,
                excluded: dict[str, str] | None = None, overwrite: bool = False, extra: dict | None = None) -> Path:
     """Write a model folder: ``manifest.json`` + ``model.pt`` (tensors only); written to a temp folder first.
@@ -411,10 +420,7 @@ def save_model(predictor: Predictor, path: str | os.PathLike, *, split: Split, d
         Conditions left out (condition → reason), recorded in the manifest.
     """
     predictor._check_fitted()
-    path = Path(path)
-    if path.exists() and not overwrite:
-        if not path.is_dir() or any(path.iterdir()):
-            raise InputError(f"{path} exists and is not empty; choose another --out or remove it")
+    path = check_model_dir(path, overwrite=overwrite)
     emb = predictor.embeddings_
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -456,7 +462,10 @@ def read_manifest(path: str | os.PathLike) -> dict:
     file = path / MANIFEST
     if not file.exists():
         raise InputError(f"{path}: not a model folder (no {MANIFEST}); train one with scouter-local train")
-    manifest = json.loads(file.read_text())
+    try:
+        manifest = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file}: not valid JSON ({exc.__class__.__name__}); the model folder is damaged, retrain") from exc
     if manifest.get("format_version") != FORMAT_VERSION:
         raise InputError(f"{file}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}; retrain")
     return manifest
@@ -488,7 +497,11 @@ def load_model(path: str | os.PathLike, embeddings: EmbeddingSet, *, genes: list
             f"{'in another order' if sorted(genes) == sorted(manifest['genes']) else 'different genes'}"
         )
     predictor = make_predictor(manifest["method"], **manifest["config"])
-    state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        raise InputError(f"{path / WEIGHTS}: not a readable tensor file ({str(exc).splitlines()[0][:120]}); "
+                         "the model folder is damaged or not ours, retrain") from exc
     predictor.genes_ = list(manifest["genes"])
     predictor.control_cells_ = state.pop("control_cells").numpy()
     predictor.control_mean_ = state.pop("control_mean").numpy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -13,11 +14,23 @@ from scouter_local.model import DEFAULT_METHOD
 SPLIT_HELP = "scouter (random condition split), simulation (GEARS), none (all train) or a split JSON file"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message is logged (tests and notebooks swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def _log_to_stderr() -> None:
     """Show per-epoch progress (``scouter_local`` INFO logs) on stderr."""
     logger = logging.getLogger("scouter_local")
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -75,13 +88,15 @@ def train_cmd(data_path, db, set_name, out, method, split, seed, test_ratio, val
     --condition-key condition --control control --single-format bare --subset dataset=norman19 --seed 1
     """
     from scouter_local.data import load_embeddings, make_split, prepare_data
-    from scouter_local.model import save_model, train_model
+    from scouter_local.model import check_model_dir, make_predictor, save_model, train_model
 
     _log_to_stderr()
+    config = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "device": device}.items() if v is not None}
+    make_predictor(method, seed=seed, **config)  # unknown method or option: fail before any work
+    check_model_dir(out, overwrite=overwrite)
     embeddings = load_embeddings(db, set_name)
     data = prepare_data(data_path, _options(**opts), db, embeddings)
     the_split = make_split(data, split, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio)
-    config = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "device": device}.items() if v is not None}
     predictor = train_model(data, embeddings, the_split, method=method, seed=seed, **config)
     de_genes = {c: [data.genes[i] for i in idx] for c, idx in data.de_genes.items()}
     save_model(predictor, out, split=the_split, data_source=data.source, excluded=data.excluded, overwrite=overwrite,

@@ -30,7 +30,7 @@ def one_line_error(result) -> str:
 def norman_model(norman_path, corpus_db, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "scouter"
     r = run("train", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--out", out, "--seed", 2,
-            "--epochs", 1, *NORMAN_OPTS)
+            "--method", "scouter", "--epochs", 1, *NORMAN_OPTS)
     assert r.exit_code == 0, r.output
     return out
 
@@ -83,7 +83,7 @@ def test_baseline_method_trains(norman_path, corpus_db, tmp_path):
 def test_replogle_split_none_then_other_file(replogle_files, corpus_db, tmp_path):
     model = tmp_path / "replogle"
     r = run("train", "--data", replogle_files[0], "--db", corpus_db, "--set", "minilm", "--out", model,
-            "--split", "none", "--epochs", 2, *REPLOGLE_OPTS)
+            "--split", "none", "--method", "scouter", "--epochs", 2, *REPLOGLE_OPTS)
     assert r.exit_code == 0, r.output
     assert "error: " in run("evaluate", "--model", model, "--json", tmp_path / "x.json").output  # no test split
     out = tmp_path / "other.json"
@@ -106,7 +106,7 @@ def test_replogle_split_none_then_other_file(replogle_files, corpus_db, tmp_path
 ])
 def test_train_bad_input(norman_path, corpus_db, tmp_path, args, match):
     r = run("train", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--out", tmp_path / "m",
-            "--epochs", 1, *args)
+            "--method", "scouter", "--epochs", 1, *args)
     assert match in one_line_error(r)
     assert not (tmp_path / "m").exists()
 

@@ -47,15 +47,15 @@ def test_early_stopping_restores_best_weights(scouter_fit, norman, norman_split,
 
 def test_seeded_training_is_reproducible(norman, embeddings, norman_split):
     small = Split(train=norman_split.train[:3], val=norman_split.val[:1], test=norman_split.test)
-    a = train_model(norman, embeddings, small, seed=3, epochs=1).predict(small.test)
-    b = train_model(norman, embeddings, small, seed=3, epochs=1).predict(small.test)
-    c = train_model(norman, embeddings, small, seed=4, epochs=1).predict(small.test)
+    a = train_model(norman, embeddings, small, method="scouter", seed=3, epochs=1).predict(small.test)
+    b = train_model(norman, embeddings, small, method="scouter", seed=3, epochs=1).predict(small.test)
+    c = train_model(norman, embeddings, small, method="scouter", seed=4, epochs=1).predict(small.test)
     assert np.array_equal(a, b) and not np.allclose(a, c)
 
 
 def test_fewer_cells_than_batch_size(norman, embeddings):
     tiny = Split(train=["KLF1+ctrl", "MAP2K6+ctrl"], val=["MAPK1+ctrl"], test=["KLF1+MAP2K6"])
-    model = train_model(norman, embeddings, tiny, seed=1, epochs=2, batch_size=512)  # 200 cells < 512
+    model = train_model(norman, embeddings, tiny, method="scouter", seed=1, epochs=2, batch_size=512)  # 200 cells < 512
     assert all(np.isfinite(r["loss"]) for r in model.history_)
     assert np.isfinite(model.predict(tiny.test)).all()
 
@@ -114,7 +114,7 @@ def test_pseudobulk_trains_without_split(replogle_files, corpus_db, embeddings):
     data = prepare_data(replogle_files[0], DataOptions(condition_key="target_ensembl", single_format="bare"),
                         corpus_db, embeddings)
     split = make_split(data, "none")
-    model = train_model(data, embeddings, split, seed=1, epochs=3)  # one row per condition, batch > rows
+    model = train_model(data, embeddings, split, method="scouter", seed=1, epochs=3)  # one row per condition, batch > rows
     assert len(model.history_) == 3 and all(r["val_loss"] is None for r in model.history_)
     pred = model.predict(data.perturbations[:3])
     assert pred.shape == (3, data.n_genes) and np.isfinite(pred).all()

@@ -119,11 +119,6 @@ CASES: list[Case] = [
 ]
 
 #: Cases that end in a traceback today (files of other helpers); strict, so a fix makes them fail until moved up.
-_TRACEBACK = {
-    "model: corrupt manifest.json": "model.read_manifest: json.JSONDecodeError escapes (no InputError)",
-    "model: corrupt model.pt": "model.load_model: torch.load UnpicklingError escapes (no InputError)",
-    "model: pickled code in model.pt": "model.load_model: torch.load UnpicklingError escapes (refused, but as a traceback)",
-}
 
 
 class _Evil:
@@ -231,9 +226,7 @@ def _one_error_line(stderr: str) -> str:
     return errors[0]
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=_TRACEBACK[c.what])) if c.what in _TRACEBACK else c
-    for c in CASES], ids=[c.what for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.what for c in CASES])
 def test_bad_input_gives_one_line_error(case: Case, bad: dict[str, str]) -> None:
     args = [a.format(**bad) for a in case.args]
     result = CliRunner().invoke(main, args)
@@ -274,8 +267,6 @@ def test_mismatched_index_is_rebuilt_or_refused(minilm_db, tmp_path) -> None:
     assert json.loads((index_dir(db, SET) / "manifest.json").read_text())["set_fingerprint"] != "0" * 32
 
 
-@pytest.mark.xfail(strict=True, reason="index.NeighborIndex.load: faiss.read_index RuntimeError on a damaged "
-                   "index.faiss escapes as a traceback instead of an InputError that makes open() rebuild")
 def test_damaged_index_file_is_rebuilt(minilm_db, tmp_path) -> None:
     """A damaged ``index.faiss`` (manifest intact) is rebuilt from the set, like a stale one."""
     from scouter_local.index import INDEX_FILE, index_dir

@@ -95,8 +95,6 @@ def test_hub_id_needs_allow_download(tmp_path) -> None:
         "or add --allow-download to fetch it from the Hugging Face hub"]
 
 
-@pytest.mark.xfail(strict=True, reason="encoders.resolve_model puts the hub exception text, which spans two lines, "
-                   "into the InputError: use str(exc).splitlines()[0]")
 def test_allow_download_is_the_only_network_access(tmp_path) -> None:
     """With ``--allow-download`` the hub download is tried (refused by the guard here) and reported as one line;
     the offline switch is back on afterwards."""
