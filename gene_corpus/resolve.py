@@ -3,9 +3,9 @@
 Precedence (first level with a match wins): current symbol (``exact``) > Entrez id (``entrez``) > Ensembl gene
 id (``ensembl``, version suffix ignored) > HGNC previous symbol (``previous``) > alias (``alias``). Matching is
 case-insensitive. A level that maps the query to several genes gives ``ambiguous`` with the candidates, never a
-silent pick; the one exception is a current symbol shared by several Entrez records (e.g. ``HBD``, ``TEC``: a
-protein-coding gene and a phenotype locus), where a single protein-coding record wins and the others are still
-listed in ``candidates``.
+silent pick; the one exception is a current symbol or an Ensembl id shared by several Entrez records (e.g. ``HBD``,
+``TEC``: a protein-coding gene and a phenotype locus; ``ENSG00000166848``: TERF2IP and the ncRNA LOC105371348),
+where a single protein-coding record wins and the others are still listed in ``candidates``.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def _pick(query: str, levels: dict[str, dict[int, tuple[str, str]]], suggest: "S
             return Resolution(query, entrez_id, symbol, level, [])
         symbols = [f"{symbol} ({entrez_id})" for entrez_id, (symbol, _) in hits]
         coding = [(e, s) for e, (s, gene_type) in hits if gene_type == "protein-coding"]
-        if level == "exact" and len(coding) == 1:
+        if level in ("exact", "ensembl") and len(coding) == 1:
             return Resolution(query, coding[0][0], coding[0][1], level, symbols)
         return Resolution(query, None, None, "ambiguous", symbols)
     return Resolution(query, None, None, "unknown", suggest(query) if suggest else [])

@@ -73,3 +73,10 @@ def test_replogle_ensembl_only_targets(corpus, data_dir):
     symbols = obs["target_symbol"].astype(str).tolist()
     agree = sum(r.symbol == s for r, s in zip(out, symbols) if r.entrez_id is not None)
     assert agree / len(resolved) >= 0.9
+
+
+def test_ensembl_shared_with_an_ncrna_locus_picks_the_protein_coding_gene(corpus):
+    r = corpus.resolve_one("ENSG00000166848")
+    assert (r.symbol, r.how) == ("TERF2IP", "ensembl")
+    assert "LOC105371348 (105371348)" in r.candidates
+    assert corpus.resolve(["ENSG00000115239"])[0].how == "ambiguous"  # ASB3 and the readthrough GPR75-ASB3, both coding
