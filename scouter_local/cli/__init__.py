@@ -41,13 +41,7 @@ def _register() -> None:
     import importlib
 
     for module in ("gene_corpus.cli", "scouter_local.cli.embed", "scouter_local.cli.predict", "scouter_local.cli.demo"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        for command in mod.COMMANDS:
+        for command in importlib.import_module(module).COMMANDS:
             main.add_command(command)
 
 
