@@ -50,7 +50,7 @@ def run_scouter_learn(data: PerturbationData, embeddings: EmbeddingSet, split: S
     embd = pd.DataFrame(np.vstack([embeddings.vectors[[data.gene_rows[g] for g in genes]],
                                    np.zeros((1, embeddings.dim), dtype=np.float32)]), index=genes + [CTRL])
     keep = np.isin(data.conditions, [CTRL, *split.train, *split.val, *split.test])
-    adata = ad.AnnData(X=sp.csr_matrix(data.X[keep]),
+    adata = ad.AnnData(X=sp.csr_matrix(data.expression(keep)),
                        obs=pd.DataFrame({"condition": data.conditions[keep].astype(str)},
                                         index=[f"c{i}" for i in range(int(keep.sum()))]),
                        var=pd.DataFrame({"gene_name": data.genes}, index=[f"g{i}" for i in range(data.n_genes)]))

@@ -19,9 +19,9 @@ from typing import Callable, Protocol, Sequence
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from gene_corpus.errors import InputError
+from scouter_local.cells import CellMatrix, ConditionStats, condition_stats
 from scouter_local.embedding_set import EmbeddingSet
 
 log = logging.getLogger(__name__)
@@ -79,14 +79,21 @@ class DataOptions:
 
 @dataclass
 class PerturbationData:
-    """Expression of control and perturbed cells (or pseudo-bulk deltas) with per-condition annotations.
+    """Control and perturbed cells (or pseudo-bulk deltas) of one file, with per-condition statistics.
+
+    The expression stays where it is (in memory, or backed in the h5ad file) and is read in chunks; everything
+    summarised per condition (means, variances, DE genes) is computed once by :func:`load_perturbation_data`.
 
     Attributes
     ----------
-    X
-        ``(n_obs, n_genes)`` float32 expression (or deltas).
+    cells
+        The file's ``(n_file_rows, n_genes)`` expression (or deltas), read through :class:`CellMatrix`.
+    rows
+        ``(n_obs,)`` sorted file rows that belong to this data.
     conditions
         ``(n_obs,)`` condition of each row: ``ctrl``, ``A+ctrl`` or ``A+B``.
+    stats
+        Count, mean and variance per condition (:class:`ConditionStats`).
     genes
         Readout gene names, length ``n_genes``.
     is_delta
@@ -103,8 +110,10 @@ class PerturbationData:
         ``{"path": …, "options": …}`` of the file read.
     """
 
-    X: np.ndarray
+    cells: CellMatrix
+    rows: np.ndarray
     conditions: np.ndarray
+    stats: ConditionStats
     genes: list[str]
     is_delta: bool
     de_genes: dict[str, np.ndarray]
@@ -115,34 +124,49 @@ class PerturbationData:
 
     @property
     def n_genes(self) -> int:
-        return int(self.X.shape[1])
+        return self.cells.n_genes
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.rows)
 
     @property
     def perturbations(self) -> list[str]:
         """Perturbed conditions in order of first appearance (the order Scouter's split shuffles)."""
         return [c for c in pd.unique(self.conditions) if c != CTRL]
 
-    def control_cells(self) -> np.ndarray:
-        """``(n_ctrl, n_genes)`` control rows; one zero row for delta data."""
-        if self.is_delta:
+    def expression(self, positions: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """``(n, n_genes)`` dense rows at ``positions`` of this data (all by default) — for small data only."""
+        return self.cells.dense(self.rows[positions])
+
+    def sample_cells(self, condition: str, n: int, seed: int = 0) -> np.ndarray:
+        """``(min(n, n_cells), n_genes)`` dense rows of ``condition``, a seeded sample when it has more than ``n``;
+        one zero row for ``ctrl`` of delta data."""
+        if self.is_delta and condition == CTRL:
             return np.zeros((1, self.n_genes), dtype=np.float32)
-        return self.X[self.conditions == CTRL]
+        rows = self.rows[self.conditions == condition]
+        if len(rows) > n:
+            rows = np.sort(np.random.RandomState(seed).choice(rows, n, replace=False))
+        return self.cells.dense(rows)
 
     def control_mean(self) -> np.ndarray:
         """``(n_genes,)`` mean control profile (zeros for delta data)."""
-        return self.control_cells().mean(axis=0)
+        if self.is_delta:
+            return np.zeros(self.n_genes, dtype=np.float32)
+        return self.condition_mean(CTRL)
 
     def condition_mean(self, condition: str) -> np.ndarray:
         """``(n_genes,)`` mean observed profile of one condition."""
-        rows = self.conditions == condition
-        if not rows.any():
+        if condition not in self.stats:
             raise InputError(f"condition {condition!r} has no cells in {self.source.get('path', 'the data')}")
-        return self.X[rows].mean(axis=0)
+        return self.stats.mean[self.stats.index(condition)].astype(np.float32)
 
     def subset(self, conditions: Sequence[str]) -> "PerturbationData":
         """The rows of ``conditions`` plus all control rows (annotations kept)."""
         keep = np.isin(self.conditions, list(conditions)) | (self.conditions == CTRL)
-        return replace(self, X=self.X[keep], conditions=self.conditions[keep])
+        kept = self.conditions[keep]
+        return replace(self, rows=self.rows[keep], conditions=kept,
+                       stats=self.stats.renamed({c: c for c in pd.unique(kept)}))
 
 
 class Resolution(Protocol):
@@ -188,15 +212,21 @@ def normalize_condition(raw: str, options: DataOptions) -> str:
     return SEP.join(sorted(genes))
 
 
-def _read_anndata(path: Path, options: DataOptions) -> ad.AnnData:
-    """Read the selected rows of ``path``; files over :data:`BACKED_BYTES` are opened backed."""
+def _open_anndata(path: Path, backed: bool | None) -> ad.AnnData:
+    """``path`` read whole, or backed (``X`` stays on disk) when ``backed`` or, by default, above
+    :data:`BACKED_BYTES`."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    try:
+    if backed is None:
         backed = path.stat().st_size > BACKED_BYTES
-        adata = ad.read_h5ad(path, backed="r" if backed else None)
+    try:
+        return ad.read_h5ad(path, backed="r" if backed else None)
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"{path}: not a readable h5ad file ({exc})") from exc
+
+
+def _selected_rows(adata: ad.AnnData, options: DataOptions, path: Path) -> np.ndarray:
+    """Sorted rows kept by ``options.subset``; the condition key is checked."""
     keep = np.ones(adata.n_obs, dtype=bool)
     for key, value in options.subset:
         if key not in adata.obs:
@@ -209,9 +239,7 @@ def _read_anndata(path: Path, options: DataOptions) -> ad.AnnData:
             f"{path}: condition key {options.condition_key!r} not in obs (columns: {', '.join(map(str, adata.obs))}); "
             "pass --condition-key"
         )
-    if backed:
-        return adata[np.flatnonzero(keep)].to_memory()
-    return adata[keep].copy() if not keep.all() else adata
+    return np.flatnonzero(keep)
 
 
 def _gene_names(adata: ad.AnnData, options: DataOptions, path: Path) -> list[str]:
@@ -228,8 +256,16 @@ def _is_delta_file(adata: ad.AnnData, options: DataOptions) -> bool:
     return str(adata.uns.get("value", "")).startswith("delta_from_control")
 
 
-def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataOptions()) -> PerturbationData:
-    """Read a perturbation h5ad into :class:`PerturbationData` and compute its DE genes once.
+def _conditions(adata: ad.AnnData, rows: np.ndarray, options: DataOptions) -> np.ndarray:
+    """``(len(rows),)`` conditions spelled the GEARS way (each distinct raw value parsed once)."""
+    codes, uniques = pd.factorize(adata.obs[options.condition_key].to_numpy()[rows])
+    spelled = np.array([normalize_condition(str(u), options) for u in uniques], dtype=object)
+    return spelled[codes]
+
+
+def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataOptions(), *,
+                           backed: bool | None = None) -> PerturbationData:
+    """Read a perturbation h5ad into :class:`PerturbationData`: one chunked pass for statistics and DE genes.
 
     Parameters
     ----------
@@ -237,31 +273,22 @@ def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataO
         The h5ad file.
     options
         Column names and spellings of this file (see :class:`DataOptions`).
+    backed
+        Keep ``X`` on disk and read it in chunks (peak memory bounded whatever the number of cells); ``None``:
+        files above :data:`BACKED_BYTES`.
 
     Returns
     -------
-    PerturbationData with conditions spelled ``ctrl`` / ``A+ctrl`` / ``A+B``; DE genes and nonzero genes per
-    condition filled; ``excluded`` lists conditions left out by ``min_cells``.
+    PerturbationData with conditions spelled ``ctrl`` / ``A+ctrl`` / ``A+B``; statistics, DE genes and nonzero
+    genes per condition filled; ``excluded`` lists conditions left out by ``min_cells``.
     """
     path = Path(path)
-    adata = _read_anndata(path, options)
+    adata = _open_anndata(path, backed)
+    rows = _selected_rows(adata, options, path)
     is_delta = _is_delta_file(adata, options)
-    raw = adata.obs[options.condition_key].astype(str).to_numpy()
-    conditions = np.array([normalize_condition(c, options) for c in raw], dtype=object)
-    X = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
-    X = X.astype(np.float32, copy=False)
+    conditions = _conditions(adata, rows, options)
     genes = _gene_names(adata, options, path)
     where = f"{path} obs[{options.condition_key!r}]"
-
-    if options.normalize:
-        import scanpy as sc
-
-        tmp = ad.AnnData(X=X.copy())
-        sc.pp.normalize_total(tmp)
-        sc.pp.log1p(tmp)
-        X = np.asarray(tmp.X, dtype=np.float32)
-    elif not is_delta and X.size and float(X.max()) > 50 and np.allclose(X[:100], np.round(X[:100])):
-        warnings.warn(f"{path}: values look like raw counts; pass --normalize to log1p-normalise them", stacklevel=2)
 
     if is_delta:
         if (conditions == CTRL).any():
@@ -285,14 +312,26 @@ def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataO
         for c, n in small.items():
             excluded[str(c)] = f"only {int(n)} cell(s), fewer than --min-cells {options.min_cells}"
         keep = ~np.isin(conditions, list(small.index))
-        X, conditions = X[keep], conditions[keep]
+        rows, conditions = rows[keep], conditions[keep]
         if not is_delta and not (conditions == CTRL).any():
             raise InputError(f"{where}: control has fewer than --min-cells {options.min_cells} cells")
 
-    de, nonzero = compute_de_genes(X, conditions, genes, is_delta=is_delta)
+    cells = CellMatrix(adata.X)
+    if options.normalize:
+        totals = cells.row_totals(rows)
+        cells = CellMatrix(adata.X, target_sum=float(np.median(totals[totals > 0])) if (totals > 0).any() else 1.0)
+    elif not is_delta:
+        head = cells.dense(rows[:100])
+        if head.size and float(head.max()) > 50 and np.allclose(head, np.round(head)):
+            warnings.warn(f"{path}: values look like raw counts; pass --normalize to log1p-normalise them", stacklevel=2)
+
+    stats = condition_stats(cells, rows, conditions, desc=f"reading {path.name}")
+    de, nonzero = compute_de_genes(stats, genes, is_delta=is_delta)
     return PerturbationData(
-        X=X,
+        cells=cells,
+        rows=rows,
         conditions=conditions,
+        stats=stats,
         genes=genes,
         is_delta=is_delta,
         de_genes=de,
@@ -307,45 +346,39 @@ def _perturbed_gene_idx(condition: str, genes: list[str]) -> np.ndarray:
     return np.array([i for i, g in enumerate(genes) if g in names], dtype=np.int64)
 
 
-def compute_de_genes(
-    X: np.ndarray, conditions: np.ndarray, genes: list[str], *, is_delta: bool
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Top-20 DE genes and nonzero genes of every perturbed condition.
+def compute_de_genes(stats: ConditionStats, genes: list[str], *,
+                     is_delta: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Top-20 DE genes and nonzero genes of every perturbed condition, from per-condition statistics.
 
-    Single cells: scanpy ``rank_genes_groups`` (t-test vs ``ctrl``, ``rankby_abs``) over all genes, then the first
-    20 non-dropout genes (nonzero in the condition, or zero in both condition and control), as Scouter/GEARS.
-    Deltas: the 20 genes with the largest ``|delta|``. Perturbed genes are then removed from the top 20.
+    Single cells: Welch's t-test of each condition against ``ctrl`` over all genes — scanpy's
+    ``rank_genes_groups(method="t-test", reference="ctrl", rankby_abs=True)``: the same statistic from the same
+    means and ``ddof=1`` variances, NaN scores set to 0 — then the first 20 non-dropout genes (nonzero in the
+    condition, or zero in both condition and control), as Scouter/GEARS. Deltas: the 20 genes with the largest
+    ``|delta|``. Perturbed genes are then removed from the top 20.
 
     Returns
     -------
     ``(de_genes, nonzero_genes)``: condition → sorted-by-rank ``int64`` gene indices, condition → gene indices.
     """
-    perts = [c for c in pd.unique(conditions) if c != CTRL]
-    means = {c: X[conditions == c].mean(axis=0) for c in perts}
-    nonzero = {c: np.flatnonzero(means[c] != 0) for c in perts}
-    de: dict[str, np.ndarray] = {}
+    perts = [c for c in stats.names if c != CTRL]
+    means = stats.mean[[stats.index(c) for c in perts]]
+    nonzero = {c: np.flatnonzero(means[i] != 0) for i, c in enumerate(perts)}
     if is_delta:
-        for c in perts:
-            top = np.argsort(-np.abs(means[c]), kind="stable")[:N_TOP_DE]
-            de[c] = np.setdiff1d(top, _perturbed_gene_idx(c, genes), assume_unique=True)
-        return de, nonzero
+        score = np.abs(means)
+        non_dropout = np.ones_like(means, dtype=bool)
+    else:
+        from scipy.stats import ttest_ind_from_stats
 
-    import scanpy as sc
-
-    tmp = ad.AnnData(X=X, obs=pd.DataFrame({"condition": pd.Categorical(conditions)}, index=np.arange(len(X)).astype(str)))
-    tmp.var_names = [str(i) for i in range(X.shape[1])]  # gene names may repeat; rank by position
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=pd.errors.PerformanceWarning)
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-        sc.tl.rank_genes_groups(
-            tmp, groupby="condition", reference=CTRL, rankby_abs=True, n_genes=X.shape[1], method="t-test"
-        )
-    names = tmp.uns["rank_genes_groups"]["names"]
-    ctrl_zero = X[conditions == CTRL].mean(axis=0) == 0
-    for c in perts:
-        ranked = np.array([int(i) for i in names[c]], dtype=np.int64)
-        non_dropout = (means[c] != 0) | ctrl_zero
-        top = ranked[non_dropout[ranked]][:N_TOP_DE]
+        idx, ctrl = [stats.index(c) for c in perts], stats.index(CTRL)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score, _ = ttest_ind_from_stats(means, np.sqrt(stats.var[idx]), stats.n[idx][:, None],
+                                            stats.mean[ctrl], np.sqrt(stats.var[ctrl]), stats.n[ctrl], equal_var=False)
+        score = np.abs(np.nan_to_num(score, nan=0.0))
+        non_dropout = (means != 0) | (stats.mean[ctrl] == 0)
+    de: dict[str, np.ndarray] = {}
+    for i, c in enumerate(perts):
+        ranked = np.argsort(-score[i], kind="stable")
+        top = ranked[non_dropout[i][ranked]][:N_TOP_DE]
         de[c] = top[~np.isin(top, _perturbed_gene_idx(c, genes))]
     return de, nonzero
 
@@ -424,7 +457,8 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
         raise InputError(f"no condition of {data.source.get('path', 'the data')} has all its genes in set {embeddings.name!r}")
 
     keep = np.isin(data.conditions, list(rename))
-    conditions = np.array([rename[c] for c in data.conditions[keep]], dtype=object)
+    codes, uniques = pd.factorize(data.conditions[keep])
+    conditions = np.array([rename[c] for c in uniques], dtype=object)[codes]
     de = {}
     for old, new in rename.items():
         if old == CTRL:
@@ -434,8 +468,9 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
     nonzero = {rename[k]: v for k, v in data.nonzero_genes.items() if k in rename}
     return replace(
         data,
-        X=data.X[keep],
+        rows=data.rows[keep],
         conditions=conditions,
+        stats=data.stats.renamed(rename),
         de_genes=de,
         nonzero_genes=nonzero,
         excluded=excluded,
@@ -581,10 +616,11 @@ def load_embeddings(db: str | os.PathLike, set_name: str) -> EmbeddingSet:
 
 
 def prepare_data(path: str | os.PathLike, options: DataOptions, db: str | os.PathLike,
-                 embeddings: EmbeddingSet) -> PerturbationData:
-    """Read ``path`` and resolve its perturbed genes through the corpus in ``db`` onto ``embeddings``."""
+                 embeddings: EmbeddingSet, *, backed: bool | None = None) -> PerturbationData:
+    """Read ``path`` (see :func:`load_perturbation_data`) and resolve its perturbed genes through the corpus in
+    ``db`` onto ``embeddings``."""
     from gene_corpus.corpus import Corpus
 
-    data = load_perturbation_data(path, options)
+    data = load_perturbation_data(path, options, backed=backed)
     with Corpus.open(db, read_only=True) as corpus:
         return resolve_genes(data, embeddings, corpus.resolve)

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from gene_corpus.errors import InputError
 from scouter_local import __version__
+from scouter_local.cells import to_dense
 from scouter_local.data import CTRL, SEP, PerturbationData, Split
 from scouter_local.embedding_set import EmbeddingSet
 
@@ -107,11 +109,8 @@ class Predictor(ABC):
         conds = train.perturbations
         if not conds:
             raise InputError("training data has no perturbed condition")
-        ctrl = train.control_cells()
-        if len(ctrl) > self.max_control_cells:
-            ctrl = ctrl[np.random.RandomState(self.seed).choice(len(ctrl), self.max_control_cells, replace=False)]
         self.genes_ = list(train.genes)
-        self.control_cells_ = ctrl.astype(np.float32)
+        self.control_cells_ = train.sample_cells(CTRL, self.max_control_cells, self.seed)
         self.control_mean_ = train.control_mean().astype(np.float32)
         self.gene_rows_ = dict(train.gene_rows)
         self.train_conditions_ = list(conds)
@@ -239,47 +238,70 @@ def gears_loss(pred: torch.Tensor, true: torch.Tensor, ctrl: torch.Tensor, mask:
 
 
 class _Pairs:
-    """Perturbed rows of some conditions paired with control rows (Scouter's ``BalancedDataset``)."""
+    """Perturbed cells of some conditions, each paired with a control cell (Scouter's ``BalancedDataset``).
+
+    Cells are read from :attr:`PerturbationData.cells` batch by batch: in-memory data is shuffled cell by cell;
+    backed data is read in shuffled blocks of :attr:`block_rows` consecutive cells, :attr:`fetch_rows` cells at a
+    time, shuffled among themselves — so one epoch streams the file once with bounded memory. Control cells come
+    from a pool of at most :attr:`max_control_pool` control rows held in memory (in their stored kind).
+    """
+
+    block_rows: ClassVar[int] = 64
+    fetch_rows: ClassVar[int] = 16384
+    max_control_pool: ClassVar[int] = 20000
 
     def __init__(self, data: PerturbationData, predictor: "ScouterPredictor", rng: np.random.RandomState) -> None:
         pert = data.conditions != CTRL
-        conds = data.conditions[pert]
-        names = list(dict.fromkeys(conds))
-        emb = dict(zip(names, predictor.condition_embedding(names)))
-        self.true = torch.from_numpy(data.X[pert])
-        self.cond_index = torch.as_tensor([names.index(c) for c in conds]) if len(conds) else torch.zeros(0, dtype=torch.long)
-        self.embedding = torch.from_numpy(np.stack([emb[c] for c in conds])) if len(conds) else None
+        codes, names = pd.factorize(data.conditions[pert])
+        self.cells, self.rows = data.cells, data.rows[pert]
+        self.cond_index = torch.as_tensor(codes, dtype=torch.long)
+        self.embedding = torch.from_numpy(predictor.condition_embedding(list(names))) if len(names) else None
         masks = np.zeros((len(names), data.n_genes), dtype=np.float32)
         for i, c in enumerate(names):
             masks[i, data.nonzero_genes[c]] = 1.0
         self.mask = torch.from_numpy(masks)
-        ctrl = data.control_cells()
-        order = np.resize(np.arange(len(ctrl)), len(conds))
-        perm = np.arange(len(conds))
-        rng.shuffle(perm)
-        rng.shuffle(order)
-        self.ctrl = torch.from_numpy(ctrl[order])
-        self.perm = perm
+        if data.is_delta:
+            self.ctrl = np.zeros((1, data.n_genes), dtype=np.float32)
+        else:
+            ctrl_rows = data.rows[~pert]
+            if len(ctrl_rows) > self.max_control_pool:
+                ctrl_rows = np.sort(rng.choice(ctrl_rows, self.max_control_pool, replace=False))
+            self.ctrl = data.cells.read(ctrl_rows)
+        self.ctrl_of = np.resize(np.arange(self.ctrl.shape[0]), len(self.rows))
+        rng.shuffle(self.ctrl_of)
 
     def __len__(self) -> int:
-        return len(self.perm)
+        return len(self.rows)
 
-    def batches(self, batch_size: int, generator: torch.Generator | None):
-        """Index batches; shuffled when ``generator`` is given. The last partial batch is dropped while shuffling
-        only if a full batch exists, so fewer cells than ``batch_size`` still train (batches of one are skipped,
-        BatchNorm needs two)."""
+    def batches(self, batch_size: int, generator: torch.Generator | None, device: torch.device):
+        """Tensors ``(embedding, control, observed, mask, condition id)`` of each batch; shuffled when
+        ``generator`` is given. While shuffling, a last partial batch of a fetch is dropped if a full one exists,
+        so fewer cells than ``batch_size`` still train (batches of one are skipped: BatchNorm needs two)."""
         n = len(self)
-        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-        chunks = list(torch.split(order, batch_size))
-        if generator is not None and len(chunks) > 1 and len(chunks[-1]) < batch_size:
-            chunks = chunks[:-1]
-        return [c for c in chunks if len(c) > 1]
-
-    def tensors(self, idx: torch.Tensor, device: torch.device):
-        p = torch.as_tensor(self.perm)[idx]
-        ci = self.cond_index[p]
-        return (self.embedding[p].to(device), self.ctrl[idx].to(device), self.true[p].to(device),
-                self.mask[ci].to(device), ci.to(device))
+        block, fetch = (self.block_rows, self.fetch_rows) if self.cells.backed else (1, n)
+        starts = torch.arange(0, n, block)
+        if generator is not None:
+            starts = starts[torch.randperm(len(starts), generator=generator)]
+        per_fetch = max(1, fetch // block)
+        for i in range(0, len(starts), per_fetch):
+            order = (starts[i:i + per_fetch, None] + torch.arange(block)).flatten()
+            order = order[order < n]
+            if generator is not None:
+                order = order[torch.randperm(len(order), generator=generator)]
+            fetched = np.sort(order.numpy())
+            stored = self.cells.read(self.rows[fetched]) if self.cells.backed else None
+            chunks = list(torch.split(order, batch_size))
+            if generator is not None and len(chunks) > 1 and len(chunks[-1]) < batch_size:
+                chunks = chunks[:-1]
+            for idx in chunks:
+                if len(idx) < 2:
+                    continue
+                pos = idx.numpy()
+                true = to_dense(stored[np.searchsorted(fetched, pos)]) if stored is not None else \
+                    self.cells.dense(self.rows[pos])
+                ci = self.cond_index[idx]
+                yield (self.embedding[ci].to(device), torch.from_numpy(to_dense(self.ctrl[self.ctrl_of[pos]])).to(device),
+                       torch.from_numpy(true).to(device), self.mask[ci].to(device), ci.to(device))
 
 
 @register
@@ -316,8 +338,8 @@ class ScouterPredictor(Predictor):
         self.device_ = pick_device(self.device)
         self.net_ = ScouterNet(len(self.genes_), self.embeddings_.dim, self.encoder, self.generator).to(self.device_)
 
-    def _loss(self, pairs: _Pairs, idx: torch.Tensor) -> torch.Tensor:
-        emb, ctrl, true, mask, ci = pairs.tensors(idx, self.device_)
+    def _loss(self, emb: torch.Tensor, ctrl: torch.Tensor, true: torch.Tensor, mask: torch.Tensor,
+              ci: torch.Tensor) -> torch.Tensor:
         pred = self.net_(emb, ctrl)
         return gears_loss(pred, true, ctrl, mask, ci, gamma=self.loss_gamma, lambda_=self.loss_lambda)
 
@@ -337,9 +359,9 @@ class ScouterPredictor(Predictor):
             t0 = time.perf_counter()
             self.net_.train()
             losses = []
-            for idx in pairs.batches(self.batch_size, gen):
+            for batch in pairs.batches(self.batch_size, gen, self.device_):
                 opt.zero_grad()
-                loss = self._loss(pairs, idx)
+                loss = self._loss(*batch)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.net_.parameters(), max_norm=self.grad_clip)
                 opt.step()
@@ -349,8 +371,8 @@ class ScouterPredictor(Predictor):
             if val_pairs is not None and len(val_pairs) > 1:
                 self.net_.eval()
                 with torch.no_grad():
-                    row["val_loss"] = float(np.mean([self._loss(val_pairs, i).item()
-                                                     for i in val_pairs.batches(self.batch_size, None)]))
+                    row["val_loss"] = float(np.mean([self._loss(*b).item()
+                                                     for b in val_pairs.batches(self.batch_size, None, self.device_)]))
             row["seconds"] = time.perf_counter() - t0
             self.history_.append(row)
             vl = row["val_loss"]
