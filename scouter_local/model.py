@@ -9,6 +9,7 @@ embedding fingerprint, data options, split, version) and ``model.pt`` (tensors o
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from gene_corpus.errors import InputError
 from scouter_local import __version__
@@ -73,6 +75,16 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def _accelerator(device: str):
+    """accelerate's ``Accelerator`` when this process is one of several (``accelerate launch`` / ``torchrun``,
+    ``WORLD_SIZE > 1``), else ``None``. ``device="cpu"`` (or no CUDA) runs the processes on CPU (gloo)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return None
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=device == "cpu" or not torch.cuda.is_available())
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -273,10 +285,14 @@ class _Pairs:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def batches(self, batch_size: int, generator: torch.Generator | None, device: torch.device):
+    def batches(self, batch_size: int, generator: torch.Generator | None, device: torch.device, *,
+                part: tuple[int, int] = (0, 1)):
         """Tensors ``(embedding, control, observed, mask, condition id)`` of each batch; shuffled when
         ``generator`` is given. While shuffling, a last partial batch of a fetch is dropped if a full one exists,
-        so fewer cells than ``batch_size`` still train (batches of one are skipped: BatchNorm needs two)."""
+        so fewer cells than ``batch_size`` still train (batches of one are skipped: BatchNorm needs two).
+        ``part=(rank, n)``: only every ``n``-th batch from the ``rank``-th (one process of several)."""
+        rank, n_parts = part
+        k = -1
         n = len(self)
         block, fetch = (self.block_rows, self.fetch_rows) if self.cells.backed else (1, n)
         starts = torch.arange(0, n, block)
@@ -295,6 +311,9 @@ class _Pairs:
                 chunks = chunks[:-1]
             for idx in chunks:
                 if len(idx) < 2:
+                    continue
+                k += 1
+                if k % n_parts != rank:
                     continue
                 pos = idx.numpy()
                 true = to_dense(stored[np.searchsorted(fetched, pos)]) if stored is not None else \
@@ -353,21 +372,36 @@ class ScouterPredictor(Predictor):
         gen = torch.Generator().manual_seed(self.seed)
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)
+        acc, net, part = _accelerator(self.device), self.net_, (0, 1)
+        if acc is not None:  # one of several processes: DDP through accelerate, batches dealt round-robin
+            self.device_, part = acc.device, (acc.process_index, acc.num_processes)
+            self.net_, opt = acc.prepare(net.to(acc.device), opt)
         best, best_state, best_epoch, stale = np.inf, None, 0, 0
         self.history_: list[dict] = []
         for epoch in range(1, self.epochs + 1):
             t0 = time.perf_counter()
             self.net_.train()
             losses = []
-            for batch in pairs.batches(self.batch_size, gen, self.device_):
-                opt.zero_grad()
-                loss = self._loss(*batch)
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.net_.parameters(), max_norm=self.grad_clip)
-                opt.step()
-                losses.append(loss.item())
+            batches = tqdm(pairs.batches(self.batch_size, gen, self.device_, part=part), desc=f"epoch {epoch}",
+                           total=len(pairs) // (self.batch_size * part[1]), unit="batch", leave=False,
+                           disable=len(pairs) < 50 * self.batch_size)
+            with acc.join_uneven_inputs([self.net_]) if acc is not None else contextlib.nullcontext():
+                for batch in batches:
+                    opt.zero_grad()
+                    loss = self._loss(*batch)
+                    if acc is not None:
+                        acc.backward(loss)
+                        acc.clip_grad_norm_(self.net_.parameters(), max_norm=self.grad_clip)
+                    else:
+                        loss.backward()
+                        nn.utils.clip_grad_norm_(self.net_.parameters(), max_norm=self.grad_clip)
+                    opt.step()
+                    losses.append(loss.item())
             sched.step()
-            row = {"epoch": epoch, "loss": float(np.mean(losses)), "val_loss": None}
+            total = torch.tensor([sum(losses), len(losses)], dtype=torch.float64)
+            if acc is not None:
+                total = acc.reduce(total.to(acc.device), "sum").cpu()
+            row = {"epoch": epoch, "loss": float(total[0] / total[1]), "val_loss": None, "processes": part[1]}
             if val_pairs is not None and len(val_pairs) > 1:
                 self.net_.eval()
                 with torch.no_grad():
@@ -381,12 +415,13 @@ class ScouterPredictor(Predictor):
             if vl is None:
                 continue
             if best - vl > self.min_delta:
-                best, best_state, best_epoch, stale = vl, copy.deepcopy(self.net_.state_dict()), epoch, 0
+                best, best_state, best_epoch, stale = vl, copy.deepcopy(net.state_dict()), epoch, 0
             else:
                 stale += 1
                 if stale >= self.patience:
                     log.info("early stopping after epoch %d; best val_loss %.4f", epoch, best)
                     break
+        self.net_ = net  # the module itself, not its DDP wrapper
         if best_state is not None:
             self.net_.load_state_dict(best_state)
         self.best_epoch_ = best_epoch if best_state is not None else len(self.history_)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -98,6 +99,8 @@ def train_cmd(data_path, db, set_name, out, method, split, seed, test_ratio, val
     data = prepare_data(data_path, _options(**opts), db, embeddings)
     the_split = make_split(data, split, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio)
     predictor = train_model(data, embeddings, the_split, method=method, seed=seed, **config)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # one of several training processes (accelerate launch / torchrun): the first one saves
     de_genes = {c: [data.genes[i] for i in idx] for c, idx in data.de_genes.items()}
     save_model(predictor, out, split=the_split, data_source=data.source, excluded=data.excluded, overwrite=overwrite,
                extra={"db": str(Path(db).resolve()), "de_genes": de_genes})
@@ -134,8 +137,8 @@ def predict_cmd(model_dir, perturbation, data_path, db, out):
     """
     from gene_corpus.corpus import Corpus
     from scouter_local.data import DataOptions, load_embeddings, prepare_data
-    from scouter_local.model import load_model, read_manifest
     from scouter_local.evaluate import write_predictions
+    from scouter_local.model import load_model, read_manifest
 
     if bool(perturbation) == bool(data_path):
         raise InputError("pass either --perturbation (repeatable) or --data, not both or neither")
@@ -194,22 +197,38 @@ def _fmt(x) -> str:
 @click.option("--val-ratio", type=float, default=0.1, show_default=True)
 @click.option("--epochs", type=int, default=None, help="Scouter: maximum epochs (default 40).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for results and plots.")
+@click.option("--strong-key", default=None, metavar="COLUMN",
+              help="Numeric obs column; conditions whose mean value exceeds --strong-above form the extra "
+                   "subgroup 'strong' (e.g. signal_to_noise).")
+@click.option("--strong-above", type=float, default=None, metavar="X",
+              help="Threshold of --strong-key (strictly greater), e.g. 1.1.")
 @data_options
-def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, val_ratio, epochs, out, **opts):
+def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, val_ratio, epochs, out, strong_key,
+                  strong_above, **opts):
     """Train and evaluate methods × embedding sets × seeds; print the table, save JSON/CSV and plots in --out.
 
-    Each run is a separate process, so its time and peak RSS are its own.
+    Each run is a separate process, so its time and peak RSS are its own. With --strong-key and --strong-above,
+    the conditions whose obs value exceeds the threshold are also reported as the subgroup 'strong'.
 
     Example: scouter-local benchmark --data norman.h5ad --db corpus.duckdb --set minilm --methods scouter,train_mean
     --seeds 1-5 --out bench --condition-key condition --control control --single-format bare --subset dataset=norman19
+
+    Example: scouter-local benchmark --data replogle2022_k562_pseudobulk_delta.h5ad --db corpus.duckdb --set minilm
+    --methods gene_delta,train_mean,ridge,knn --seeds 1-5 --out bench_k562 --condition-key target_ensembl
+    --single-format bare --strong-key signal_to_noise --strong-above 1.1
     """
     from scouter_local.benchmark import parse_seeds, run_benchmark
+    from scouter_local.evaluate import StrongTargets
 
+    if (strong_key is None) != (strong_above is None):
+        raise InputError("--strong-key and --strong-above go together, e.g. --strong-key signal_to_noise "
+                         "--strong-above 1.1")
     _log_to_stderr()
     table = run_benchmark(data_path, _options(**opts), db=db, set_names=[s for s in set_names.split(",") if s],
                           methods=[m for m in methods.split(",") if m], seeds=parse_seeds(seeds), split=split,
                           test_ratio=test_ratio, val_ratio=val_ratio, out=out,
-                          config={"epochs": epochs} if epochs else {})
+                          config={"epochs": epochs} if epochs else {},
+                          strong=StrongTargets(strong_key, strong_above) if strong_key is not None else None)
     click.echo(table)
 
 

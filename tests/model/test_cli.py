@@ -132,3 +132,31 @@ def test_benchmark_command(norman_path, corpus_db, tmp_path):
     summary = json.loads((tmp_path / "bench" / "summary.json").read_text())
     assert {s["method"]: s["n_conditions"] for s in summary} == {"train_mean": 7, "additive": 7}
     assert (tmp_path / "bench" / "subgroups_minilm.png").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_train_data_parallel(norman_path, corpus_db, norman_model, tmp_path):
+    """``torchrun --nproc_per_node 2 scouter-local train`` (what ``accelerate launch`` runs on GPUs): two CPU
+    processes train one model through accelerate (DDP, batches dealt round-robin); the first saves it once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "ddp"
+    script = Path(sys.executable).parent / "scouter-local"
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script),
+                           "train", "--data", str(norman_path), "--db", str(corpus_db), "--set", "minilm",
+                           "--out", str(out), "--seed", "2", "--method", "scouter", "--epochs", "2", "--device", "cpu",
+                           *NORMAN_OPTS], capture_output=True, text=True, timeout=900,
+                          env=os.environ | {"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained scouter") == 1  # one process wrote the model
+    manifest = json.loads((out / "manifest.json").read_text())
+    single = json.loads((norman_model / "manifest.json").read_text())
+    assert [r["processes"] for r in manifest["history"]] == [2, 2]
+    assert manifest["split"] == single["split"]  # same seeded split in every process
+    assert all(r["loss"] > 0 and r["val_loss"] > 0 for r in manifest["history"])
+    r = run("predict", "--model", out, "--perturbation", "KLF1+MAP2K6", "--out", tmp_path / "p.csv")
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(tmp_path / "p.csv", index_col=0).notna().all().all()
