@@ -119,7 +119,12 @@ def _options():
 
 def run_stage(stage: str, path: Path) -> dict:
     """Run one stage on ``path`` (opened backed) in this process; return seconds, cells/s and peak RSS (GiB)."""
-    from scouter_local.data import compute_de_genes, load_perturbation_data, make_split, resolve_genes
+    from scouter_local.data import (
+        compute_de_genes,
+        load_perturbation_data,
+        make_split,
+        resolve_genes,
+    )
 
     began = time.perf_counter()
     data = load_perturbation_data(path, _options(), backed=True)

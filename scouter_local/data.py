@@ -20,6 +20,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from gene_corpus.atomic import write_json_atomic
 from gene_corpus.errors import InputError
 from scouter_local.cells import CellMatrix, ConditionStats, condition_stats
 from scouter_local.embedding_set import EmbeddingSet
@@ -503,13 +504,7 @@ class Split:
                    seed=d.get("seed"))
 
     def save(self, path: str | os.PathLike) -> None:
-        _write_json(Path(path), self.to_json())
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+        write_json_atomic(path, self.to_json())
 
 
 def _ratio_split(conds: list[str], ratio: float, rng: np.random.RandomState) -> tuple[list[str], list[str]]:

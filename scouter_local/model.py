@@ -17,8 +17,6 @@ import logging
 import os
 import pickle
 import random
-import shutil
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -30,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from gene_corpus.atomic import atomic_dir
 from gene_corpus.errors import InputError
 from scouter_local import __version__
 from scouter_local.cells import to_dense
@@ -498,18 +497,10 @@ def save_model(predictor: Predictor, path: str | os.PathLike, *, split: Split, d
     }
     state = {"control_cells": torch.from_numpy(predictor.control_cells_),
              "control_mean": torch.from_numpy(predictor.control_mean_), **predictor._state()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_dir(path) as tmp:
         torch.save(state, tmp / WEIGHTS)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         (tmp / "split.json").write_text(json.dumps(split.to_json(), indent=2))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return path
 
 

@@ -13,7 +13,14 @@ import torch
 from gene_corpus.errors import InputError
 from scouter_local.data import Split
 from scouter_local.embedding_set import EmbeddingSet
-from scouter_local.model import METHODS, _Pairs, load_model, make_predictor, save_model, train_model
+from scouter_local.model import (
+    METHODS,
+    _Pairs,
+    load_model,
+    make_predictor,
+    save_model,
+    train_model,
+)
 
 BASELINES = ("no_change", "train_mean", "additive", "ridge", "knn")
 
