@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
+from gene_corpus.atomic import atomic_path
 from gene_corpus.corpus import Corpus
 from gene_corpus.documents import DEFAULT_TEMPLATE, TEMPLATES
 from gene_corpus.errors import InputError
@@ -229,16 +228,8 @@ def export_command(db: Path, fmt: str, out: Path, symbols: tuple[str, ...], gene
     with Corpus.open(db, read_only=True) as c:
         ids = [c.resolve_one(q).entrez_id for q in queries] if queries else None
         records = gene_records(c.con, ids)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            for record in records:
-                handle.write(json.dumps(record, sort_keys=True) + "\n")
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(record, sort_keys=True) + "\n" for record in records)
     click.echo(f"{out}: {len(records)} genes ({fmt})")
 
 

@@ -1,7 +1,9 @@
 """Benchmark: methods × embedding sets × seeded splits, each run in its own process (own time and peak RSS).
 
 ``run_benchmark`` prints a table (overall and per-subgroup NormMSE, Pearson Δ, direction accuracy, fit seconds,
-peak RSS) and writes ``runs/*.json``, ``conditions.csv``, ``summary.csv`` and plots to the output folder.
+peak RSS; with :class:`~scouter_local.evaluate.StrongTargets` a second block for the ``strong`` subgroup) and writes
+``runs/*.json``, ``conditions.csv``, ``summary.csv``, ``summary.json``, ``table.txt`` and plots (mean NormMSE and
+Pearson Δ top-20 per subgroup, top-20 bars) to the output folder, each file atomically.
 A run is ``python -m scouter_local.benchmark SPEC_JSON``; its runner is ``module:function`` (default
 :func:`fit_registry_method`), so other implementations (e.g. scouter-learn in ``benchmarks/predictor.py``) are
 measured the same way on the same data, split and embeddings.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import io
 import json
 import logging
 import os
@@ -18,16 +21,27 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
+from gene_corpus.atomic import write_json_atomic, write_text_atomic
 from gene_corpus.errors import InputError
 from scouter_local.data import DataOptions, PerturbationData, Split
 from scouter_local.embedding_set import EmbeddingSet
-from scouter_local.evaluate import METRICS, evaluate_predictions, plot_subgroups, plot_top20, summarize
+from scouter_local.evaluate import (
+    METRICS,
+    STRONG,
+    StrongTargets,
+    evaluate_predictions,
+    obs_condition_values,
+    plot_subgroups,
+    plot_top20,
+    read_obs_column,
+    summarize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +86,17 @@ def run_one(spec: dict) -> list[dict]:
     """Runs in this process: read data, draw the split, then per method fit, predict the test conditions, evaluate.
 
     ``spec`` keys: ``data``, ``options``, ``db``, ``set``, ``methods`` (name → runner ``module:function``),
-    ``split``, ``seed``, ``test_ratio``, ``val_ratio``, ``config``. Peak RSS is that of this process after all.
+    ``split``, ``seed``, ``test_ratio``, ``val_ratio``, ``config``, optional ``strong`` (``{"key", "above"}``).
+    Peak RSS is that of this process after all.
     """
     from scouter_local.data import load_embeddings, make_split, prepare_data
 
     embeddings = load_embeddings(spec["db"], spec["set"])
     data = prepare_data(spec["data"], DataOptions.from_json(spec["options"]), spec["db"], embeddings)
+    strong = None
+    if spec.get("strong"):
+        key = spec["strong"]["key"]
+        strong = StrongTargets(key, spec["strong"]["above"], obs_condition_values(spec["data"], key, data))
     split = make_split(data, spec["split"], seed=spec["seed"], test_ratio=spec["test_ratio"],
                        val_ratio=spec["val_ratio"])
     if not split.test:
@@ -86,7 +105,7 @@ def run_one(spec: dict) -> list[dict]:
     for method, runner in spec["methods"].items():
         predictions, seconds, train_conditions = _load_runner(runner)(
             data, embeddings, split, method, {"seed": spec["seed"], **spec["config"]})
-        result = evaluate_predictions(data, predictions, train_conditions, method=method)
+        result = evaluate_predictions(data, predictions, train_conditions, method=method, strong=strong)
         result.update(set=spec["set"], seed=spec["seed"], split=split.to_json(), fit_seconds=seconds,
                       predictions={c: np.asarray(p).tolist() for c, p in predictions.items()})
         results.append(result)
@@ -112,27 +131,44 @@ def _pooled(runs: list[dict]) -> dict:
     out = summarize([r for run in runs for r in run["conditions"]], method=runs[0]["method"])
     out.update(set=runs[0]["set"], fit_seconds=[r["fit_seconds"] for r in runs],
                peak_rss_mib=[r["peak_rss_mib"] for r in runs])
+    if "strong_rule" in runs[0]:
+        out["strong_rule"] = runs[0]["strong_rule"]
     return out
 
 
+def _f(x: float | None, nd: int = 3) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def _metric_cells(n: int, group: dict) -> str:
+    """``n``, NormMSE mean and median, mean Pearson Δ top-20 / all, mean direction accuracy of one group."""
+    return (f"{n:>4} {_f(group['normmse']['mean']):>12} {_f(group['normmse']['median']):>7} "
+            f"{_f(group['pearson_delta_top20']['mean']):>6} {_f(group['pearson_delta_all']['mean']):>6} "
+            f"{_f(group['direction_top20']['mean']):>6}")
+
+
 def format_table(summaries: list[dict]) -> str:
-    """Plain-text table: one line per (set, method)."""
+    """Plain-text table: one line per (set, method); summaries with a ``strong`` subgroup add a second block with
+    the same metrics on the strong conditions only."""
     from scouter_local.data import SUBGROUPS
 
-    def f(x, nd=3):
-        return "-" if x is None else f"{x:.{nd}f}"
-
-    head = (f"{'set':<18} {'method':<14} {'n':>4} {'NormMSE mean':>12} {'median':>7} {'PΔ20':>6} {'PΔall':>6} "
-            f"{'dir20':>6} " + " ".join(f"{g:>12}" for g in SUBGROUPS) + f" {'fit s (min-max)':>16} {'RSS MiB':>8}")
+    metrics_head = f"{'n':>4} {'NormMSE mean':>12} {'median':>7} {'PΔ20':>6} {'PΔall':>6} {'dir20':>6}"
+    head = (f"{'set':<18} {'method':<14} {metrics_head} " + " ".join(f"{g:>12}" for g in SUBGROUPS)
+            + f" {'fit s (min-max)':>16} {'RSS MiB':>8}")
     lines = [head, "-" * len(head)]
     for s in summaries:
-        o = s["overall"]
-        sub = " ".join(f"{f(s['subgroups'].get(g, {}).get('normmse', {}).get('mean')):>12}" for g in SUBGROUPS)
+        sub = " ".join(f"{_f(s['subgroups'].get(g, {}).get('normmse', {}).get('mean')):>12}" for g in SUBGROUPS)
         fit = f"{min(s['fit_seconds']):.1f}-{max(s['fit_seconds']):.1f}"
-        lines.append(f"{s['set']:<18} {s['method']:<14} {s['n_conditions']:>4} {f(o['normmse']['mean']):>12} "
-                     f"{f(o['normmse']['median']):>7} {f(o['pearson_delta_top20']['mean']):>6} "
-                     f"{f(o['pearson_delta_all']['mean']):>6} {f(o['direction_top20']['mean']):>6} {sub} "
+        lines.append(f"{s['set']:<18} {s['method']:<14} {_metric_cells(s['n_conditions'], s['overall'])} {sub} "
                      f"{fit:>16} {max(s['peak_rss_mib']):>8.0f}")
+    strong = [s for s in summaries if STRONG in s["subgroups"]]
+    if strong:
+        rule = strong[0]["strong_rule"]
+        head = f"{'set':<18} {'method':<14} {metrics_head}"
+        lines += ["", f"strong targets: mean obs[{rule['key']!r}] > {rule['above']:g}", head, "-" * len(head)]
+        for s in strong:
+            group = s["subgroups"][STRONG]
+            lines.append(f"{s['set']:<18} {s['method']:<14} {_metric_cells(group['n'], group)}")
     lines.append("reference (DESIGN.md, GenePT texts + MiniLM, Norman subset, 5 splits): scouter-learn NormMSE 0.715 "
                  "(median 0.475), train_mean 0.744 (0.578); 16-25 s and 750 MiB per split")
     return "\n".join(lines)
@@ -141,13 +177,16 @@ def format_table(summaries: list[dict]) -> str:
 def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str | os.PathLike,
                   set_names: Sequence[str], methods: Sequence[str], seeds: Sequence[int], out: str | os.PathLike,
                   split: str = "scouter", test_ratio: float = 0.2, val_ratio: float = 0.1, config: dict | None = None,
-                  runners: dict[str, str] | None = None) -> str:
+                  runners: dict[str, str] | None = None, strong: StrongTargets | None = None) -> str:
     """Run every (set, method, seed) in its own process, write results to ``out`` and return the table.
 
     Parameters
     ----------
     runners
         Method name → ``"module:function"`` for methods outside the registry (default runner otherwise).
+    strong
+        Rule (``key``, ``above``; its ``values`` are ignored) of the extra subgroup ``strong``: each run reads
+        ``obs[key]`` of ``data_path`` for its own conditions.
     """
     from scouter_local.model import METHODS
 
@@ -155,6 +194,8 @@ def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str
     unknown = [m for m in methods if m not in METHODS and m not in runners]
     if unknown:
         raise InputError(f"--methods: unknown method {unknown[0]!r}; expected some of {', '.join(METHODS)}")
+    if strong is not None:
+        read_obs_column(data_path, strong.key)  # a missing or non-numeric column fails before any run
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     data_path = str(Path(data_path).resolve())
@@ -167,45 +208,54 @@ def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str
     for set_name, group, seed in tqdm(jobs, desc="benchmark runs", unit="run"):
         spec = {"data": data_path, "options": options.to_json(), "db": str(Path(db).resolve()), "set": set_name,
                 "methods": {m: runners.get(m, DEFAULT_RUNNER) for m in group}, "split": split, "seed": seed,
-                "test_ratio": test_ratio, "val_ratio": val_ratio, "config": config or {}}
+                "test_ratio": test_ratio, "val_ratio": val_ratio, "config": config or {},
+                "strong": strong.rule() if strong is not None else None}
         for run in _spawn(spec):
             method = run["method"]
             log.info("%s %s seed %d: NormMSE %.3f, %.1f s, %.0f MiB", set_name, method, seed,
                      run["overall"]["normmse"]["mean"] or float("nan"), run["fit_seconds"], run["peak_rss_mib"])
-            (out / "runs" / f"{set_name}_{method}_seed{seed}.json").write_text(json.dumps(run, indent=1))
+            write_json_atomic(out / "runs" / f"{set_name}_{method}_seed{seed}.json", run, indent=1)
             results.setdefault((set_name, method), []).append(run)
     for runs in results.values():
         summaries.append(_pooled(runs))
     _write_outputs(out, summaries, results, data_path, options, db)
     table = format_table(summaries)
-    (out / "table.txt").write_text(table + "\n")
+    write_text_atomic(out / "table.txt", table + "\n")
     return table
+
+
+def _csv_text(header: list[str], rows) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
 
 
 def _write_outputs(out: Path, summaries: list[dict], results: dict, data_path: str, options: DataOptions,
                    db) -> None:
-    with open(out / "conditions.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["set", "method", "seed", "condition", "subgroup", *METRICS])
-        for (set_name, method), runs in results.items():
-            for run in runs:
-                for r in run["conditions"]:
-                    w.writerow([set_name, method, run["seed"], r["condition"], r["subgroup"], *[r[m] for m in METRICS]])
-    with open(out / "summary.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["set", "method", "group", "n", *[f"{m}_{s}" for m in METRICS for s in ("mean", "median")],
-                    "fit_seconds_mean", "peak_rss_mib_max"])
-        for s in summaries:
-            for group, vals in [("overall", {"n": s["n_conditions"], **s["overall"]}), *s["subgroups"].items()]:
-                w.writerow([s["set"], s["method"], group, vals["n"],
-                            *[vals[m][k] for m in METRICS for k in ("mean", "median")],
-                            float(np.mean(s["fit_seconds"])), max(s["peak_rss_mib"])])
-    (out / "summary.json").write_text(json.dumps([{k: v for k, v in s.items() if k != "conditions"}
-                                                  for s in summaries], indent=1))
+    # the strong flag and value columns come last, and only when the strong subgroup was asked for
+    extra = [STRONG, "strong_value"] if any("strong_rule" in s for s in summaries) else []
+    write_text_atomic(out / "conditions.csv", _csv_text(
+        ["set", "method", "seed", "condition", "subgroup", *METRICS, *extra],
+        ([set_name, method, run["seed"], r["condition"], r["subgroup"], *[r[m] for m in METRICS],
+          *[r.get(k) for k in extra]]
+         for (set_name, method), runs in results.items() for run in runs for r in run["conditions"])))
+    write_text_atomic(out / "summary.csv", _csv_text(
+        ["set", "method", "group", "n", *[f"{m}_{s}" for m in METRICS for s in ("mean", "median")],
+         "fit_seconds_mean", "peak_rss_mib_max"],
+        ([s["set"], s["method"], group, vals["n"], *[vals[m][k] for m in METRICS for k in ("mean", "median")],
+          float(np.mean(s["fit_seconds"])), max(s["peak_rss_mib"])]
+         for s in summaries
+         for group, vals in [("overall", {"n": s["n_conditions"], **s["overall"]}), *s["subgroups"].items()])))
+    write_json_atomic(out / "summary.json", [{k: v for k, v in s.items() if k != "conditions"} for s in summaries],
+                      indent=1)
     from scouter_local.data import load_embeddings, prepare_data
 
     for set_name in dict.fromkeys(s["set"] for s in summaries):
-        plot_subgroups([s for s in summaries if s["set"] == set_name], out / f"subgroups_{set_name}.png")
+        of_set = [s for s in summaries if s["set"] == set_name]
+        plot_subgroups(of_set, out / f"subgroups_{set_name}.png")
+        plot_subgroups(of_set, out / f"subgroups_{set_name}_pearson_delta_top20.png", metric="pearson_delta_top20")
         first = {m: runs[0] for (sn, m), runs in results.items() if sn == set_name}
         data = prepare_data(data_path, options, db, load_embeddings(db, set_name))
         for cond in list(next(iter(first.values()))["predictions"])[:4]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gene_corpus import Corpus
+from gene_corpus.atomic import atomic_path, write_json_atomic
 from gene_corpus.documents import GO_UNINFORMATIVE
 from gene_corpus.errors import InputError
 from scouter_local.benchmark import run_benchmark
@@ -232,14 +233,6 @@ def _read_runs(bench_dir: Path, sets: Sequence[str], methods: Sequence[str],
     return summaries, runs
 
 
-def _atomic_json(path: Path, obj) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
-    return path
-
-
 # ---------------------------------------------------------------------------------------------- demo
 @dataclass
 class DemoResult:
@@ -422,7 +415,7 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
         result.report = {k: str(v) for k, v in write_demo_report(
             result, data, published=published if published.is_file() else None).items()}
     result.timings = {**stages.seconds, "total": stages.total}
-    _atomic_json(out / "report.json", result.to_dict())
+    write_json_atomic(out / "report.json", result.to_dict(), indent=1, default=str)
     return result
 
 
@@ -508,9 +501,8 @@ def _common_screen(data_path: Path, options: DataOptions, db: Path, sets: Sequen
     adata = ad.read_h5ad(data_path)
     spelled = np.array([normalize_condition(v, options) for v in adata.obs[options.condition_key].astype(str)])
     target = out / "screen_common.h5ad"
-    tmp = target.with_name(f".{target.name}.tmp.h5ad")
-    adata[~np.isin(spelled, dropped)].copy().write_h5ad(tmp)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        adata[~np.isin(spelled, dropped)].copy().write_h5ad(tmp)
     return target, dropped
 
 
@@ -602,5 +594,5 @@ def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: st
         result.timings = {**stages.seconds, "report": 0.0, "total": stages.total}
         result.report = {k: str(v) for k, v in write_comparison_report(result).items()}
     result.timings = {**stages.seconds, "total": stages.total}
-    _atomic_json(out / "comparison.json", result.to_dict())
+    write_json_atomic(out / "comparison.json", result.to_dict(), indent=1, default=str)
     return result

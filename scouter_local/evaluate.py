@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from gene_corpus.atomic import atomic_path, write_json_atomic, write_text_atomic
 from gene_corpus.errors import InputError
 from scouter_local.data import SUBGROUPS, DataOptions, PerturbationData, Split, load_embeddings, prepare_data, subgroup
 from scouter_local.model import load_model, read_manifest, train_model
 
 METRICS = ("normmse", "pearson_delta_top20", "pearson_delta_all", "direction_top20")
+#: Name of the extra subgroup of :class:`StrongTargets` (beside :data:`~scouter_local.data.SUBGROUPS`).
+STRONG = "strong"
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -65,18 +68,97 @@ def _summary(rows: Sequence[dict]) -> dict[str, dict[str, float | None]]:
 
 def summarize(rows: Sequence[dict], *, method: str) -> dict:
     """Per-condition rows → ``{"method", "n_conditions", "overall", "subgroups", "conditions"}``: mean and median of
-    each metric overall and per subgroup (undefined values left out)."""
+    each metric overall and per subgroup (undefined values left out).
+
+    Rows carrying a ``"strong"`` flag (see :class:`StrongTargets`) add the subgroup ``strong``: the rows whose flag
+    is true, reported even when there are none (``n`` 0), since it was asked for.
+    """
     groups = {}
     for g in SUBGROUPS:
         sel = [r for r in rows if r["subgroup"] == g]
         if sel:
             groups[g] = {"n": len(sel), **_summary(sel)}
+    if any(STRONG in r for r in rows):
+        sel = [r for r in rows if r.get(STRONG)]
+        groups[STRONG] = {"n": len(sel), **_summary(sel)}
     return {"method": method, "n_conditions": len(rows), "overall": _summary(rows), "subgroups": groups,
             "conditions": list(rows)}
 
 
+@dataclass(frozen=True)
+class StrongTargets:
+    """The extra subgroup ``strong``: conditions whose mean ``obs[key]`` exceeds ``above``.
+
+    E.g. ``key="signal_to_noise", above=1.1`` on the Replogle file: targets with a detectable effect.
+
+    Attributes
+    ----------
+    key
+        Numeric ``obs`` column of the perturbation file.
+    above
+        Threshold; a condition is strong when its value is strictly greater.
+    values
+        Condition (as spelled in the prepared data) → mean ``obs[key]`` over its rows (see
+        :func:`obs_condition_values`).
+    """
+
+    key: str
+    above: float
+    values: Mapping[str, float] = field(default_factory=dict)
+
+    def rule(self) -> dict:
+        """``{"key", "above"}``, recorded beside the results."""
+        return {"key": self.key, "above": self.above}
+
+    def row(self, condition: str) -> dict:
+        """``{"strong": bool, "strong_value": float | None}`` of one condition (no value: not strong)."""
+        value = self.values.get(condition)
+        if value is None or math.isnan(value):
+            return {STRONG: False, "strong_value": None}
+        return {STRONG: bool(value > self.above), "strong_value": float(value)}
+
+
+def read_obs_column(path: str | os.PathLike, key: str) -> pd.DataFrame:
+    """``obs`` of the h5ad ``path`` (read backed: no expression loaded), checked to hold the numeric column ``key``."""
+    import anndata as ad
+
+    path = Path(path)
+    try:
+        backed = ad.read_h5ad(path, backed="r")
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable h5ad file ({exc})") from exc
+    obs = backed.obs
+    backed.file.close()
+    if key not in obs:
+        raise InputError(f"{path}: --strong-key {key!r} not in obs (columns: {', '.join(map(str, obs))})")
+    if not pd.api.types.is_numeric_dtype(obs[key]) or pd.api.types.is_bool_dtype(obs[key]):
+        raise InputError(f"{path}: obs[{key!r}] is not numeric ({obs[key].dtype}); --strong-key needs a number "
+                         "per row, e.g. signal_to_noise")
+    return obs
+
+
+def obs_condition_values(path: str | os.PathLike, key: str, data: PerturbationData) -> dict[str, float]:
+    """Mean of the numeric column ``obs[key]`` of ``path`` per perturbed condition of ``data``.
+
+    Only ``obs`` is read (backed). ``data.rows`` (the file rows kept by :func:`prepare_data`) ties each row to its
+    condition as ``data`` spells it, after subsetting and renaming by the resolver (old symbols, Ensembl ids).
+
+    Returns
+    -------
+    Perturbed condition → mean of its non-missing values (NaN when all are missing).
+    """
+    obs = read_obs_column(path, key)
+    if len(data.rows) and int(data.rows.max()) >= len(obs):
+        raise InputError(f"{path}: has {len(obs)} rows but the data read from {data.source.get('path')} has row "
+                         f"{int(data.rows.max())}; pass the same file")
+    values = pd.Series(obs[key].to_numpy(dtype=np.float64, na_value=np.nan)[data.rows])
+    means = values.groupby(np.asarray(data.conditions, dtype=object), sort=False).mean()
+    return {c: float(means[c]) for c in data.perturbations}
+
+
 def evaluate_predictions(data: PerturbationData, predictions: Mapping[str, np.ndarray],
-                         train_conditions: Sequence[str], *, method: str) -> dict:
+                         train_conditions: Sequence[str], *, method: str,
+                         strong: StrongTargets | None = None) -> dict:
     """The ``evaluate`` JSON object of one method.
 
     Parameters
@@ -89,6 +171,8 @@ def evaluate_predictions(data: PerturbationData, predictions: Mapping[str, np.nd
         Conditions the method was trained on (they define the subgroups).
     method
         Method name recorded in the result.
+    strong
+        Adds the subgroup ``strong``, each condition's ``strong`` flag and ``strong_value``, and ``strong_rule``.
 
     Returns
     -------
@@ -100,28 +184,25 @@ def evaluate_predictions(data: PerturbationData, predictions: Mapping[str, np.nd
     for cond, pred in predictions.items():
         m = condition_metrics(data.condition_mean(cond), np.asarray(pred), control, data.de_genes[cond])
         rows.append({"condition": cond, "subgroup": subgroup(cond, train_conditions),
+                     **(strong.row(cond) if strong is not None else {}),
                      **{k: (None if math.isnan(v) else v) for k, v in m.items()}})
-    return summarize(rows, method=method)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    result = summarize(rows, method=method)
+    if strong is not None:
+        result["strong_rule"] = strong.rule()
+    return result
 
 
 def write_report(result: dict, json_path: str | os.PathLike) -> tuple[Path, Path]:
     """Write the result as JSON and its per-condition table as CSV beside it (same stem, ``.csv``)."""
     json_path = Path(json_path)
     csv_path = json_path.with_suffix(".csv")
-    _atomic_write(json_path, json.dumps(result, indent=2))
+    write_json_atomic(json_path, result)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["method", "condition", "subgroup", *METRICS])
     writer.writeheader()
     for row in result["conditions"]:
         writer.writerow({"method": result["method"], **row})
-    _atomic_write(csv_path, buf.getvalue())
+    write_text_atomic(csv_path, buf.getvalue())
     return json_path, csv_path
 
 
@@ -163,7 +244,7 @@ def plot_subgroups(results: Sequence[dict], path: str | os.PathLike, *, metric: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = ["overall"] + [g for g in SUBGROUPS if any(g in r["subgroups"] for r in results)]
+    groups = ["overall"] + [g for g in (*SUBGROUPS, STRONG) if any(g in r["subgroups"] for r in results)]
     width = 0.8 / max(len(results), 1)
     x = np.arange(len(groups))
     fig, ax = plt.subplots(figsize=(max(6, len(groups) * 1.6), 4))
@@ -186,11 +267,11 @@ def plot_subgroups(results: Sequence[dict], path: str | os.PathLike, *, metric: 
 def _save_figure(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp.{path.name}")
-    fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -270,20 +351,18 @@ def write_predictions(path: str | os.PathLike, conditions: Sequence[str], values
                       genes: Sequence[str]) -> Path:
     """Write ``(n_conditions, n_genes)`` predictions as CSV (rows: conditions) or h5ad (``obs['condition']``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp.{path.name}")
-    if path.suffix == ".h5ad":
-        import anndata as ad
-
-        adata = ad.AnnData(X=np.asarray(values, dtype=np.float32),
-                           obs=pd.DataFrame({"condition": list(conditions)}, index=list(conditions)),
-                           var=pd.DataFrame(index=pd.Index(list(genes), name="gene_name")))
-        adata.var_names_make_unique()
-        adata.write_h5ad(tmp)
-    elif path.suffix in (".csv", ".tsv"):
-        pd.DataFrame(values, index=pd.Index(conditions, name="condition"), columns=list(genes)).to_csv(
-            tmp, sep="\t" if path.suffix == ".tsv" else ",")
-    else:
+    if path.suffix not in (".h5ad", ".csv", ".tsv"):
         raise InputError(f"--out {path}: expected a .csv, .tsv or .h5ad file")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".h5ad":
+            import anndata as ad
+
+            adata = ad.AnnData(X=np.asarray(values, dtype=np.float32),
+                               obs=pd.DataFrame({"condition": list(conditions)}, index=list(conditions)),
+                               var=pd.DataFrame(index=pd.Index(list(genes), name="gene_name")))
+            adata.var_names_make_unique()
+            adata.write_h5ad(tmp)
+        else:
+            pd.DataFrame(values, index=pd.Index(conditions, name="condition"), columns=list(genes)).to_csv(
+                tmp, sep="\t" if path.suffix == ".tsv" else ",")
     return path

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from gene_corpus.atomic import atomic_path, write_text_atomic
 from scouter_local.data import SUBGROUPS, PerturbationData
 
 if TYPE_CHECKING:
@@ -256,9 +257,7 @@ class Document:
         folder.mkdir(parents=True, exist_ok=True)
         paths = {"markdown": folder / f"{stem}.md", "html": folder / f"{stem}.html"}
         for kind, path in paths.items():
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(self.to_markdown(folder) if kind == "markdown" else self.to_html(), encoding="utf-8")
-            os.replace(tmp, path)
+            write_text_atomic(path, self.to_markdown(folder) if kind == "markdown" else self.to_html())
         return paths
 
 
@@ -274,11 +273,11 @@ def _pyplot():
 
 def _save(fig, path: Path) -> Path:
     plt = _pyplot()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp.{path.name}")
-    fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -587,9 +586,8 @@ def write_comparison_report(result: ComparisonResult) -> dict[str, Path]:
     out = Path(result.out)
     table = comparison_table(result.summaries, result.quality)
     csv_path = out / "comparison.csv"
-    tmp = csv_path.with_name(".comparison.csv.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, csv_path)
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
     plot = plot_comparison(result.summaries, result.quality, out / "plots" / "comparison.png")
     grid = plot_normmse_grid(result.summaries, out / "plots" / "normmse_by_subgroup.png",
                              title="Mean NormMSE by subgroup, per embedding set and method")
