@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gene_corpus.atomic import atomic_path
+
 STAGES = ("load", "evaluate", "epoch")
 N_SINGLES, N_DOUBLES, CONTROL_SHARE = 100, 50, 0.1
 CHUNK = 10_000
@@ -195,7 +197,8 @@ def main(argv: list[str] | None = None) -> None:
         path = args.out / f"screen_{n_cells}x{args.genes}.h5ad"
         if not path.exists():
             t0 = time.perf_counter()
-            generate(path.with_suffix(".tmp.h5ad"), n_cells, args.genes, density=args.density).rename(path)
+            with atomic_path(path) as tmp:
+                generate(tmp, n_cells, args.genes, density=args.density)
             print(f"generated {path} ({path.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t0:.0f} s",
                   file=sys.stderr)
         for stage in args.stages.split(","):

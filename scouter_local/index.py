@@ -19,17 +19,21 @@ import difflib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from gene_corpus import Corpus
+from gene_corpus.atomic import atomic_dir
 from gene_corpus.errors import InputError
 from scouter_local.embedding_set import EmbeddingSet
-from scouter_local.embedding_store import _open, check_set_name, load_embedding_set, sidecar_dir
+from scouter_local.embedding_store import (
+    _open,
+    check_set_name,
+    load_embedding_set,
+    sidecar_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,18 +145,9 @@ class NeighborIndex:
         import faiss
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
-        old = path.parent / f".{path.name}.old-{os.getpid()}"
-        try:
+        with atomic_dir(path) as tmp:
             faiss.write_index(self.index, str(tmp / INDEX_FILE))
             (tmp / MANIFEST).write_text(json.dumps(self.manifest()))
-            if path.exists():
-                os.replace(path, old)
-            os.replace(tmp, path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(old, ignore_errors=True)
         return path
 
     @classmethod
