@@ -130,7 +130,9 @@ def _pooled(runs: list[dict]) -> dict:
     """Summary over all test conditions of several seeds (one method, one set)."""
     out = summarize([r for run in runs for r in run["conditions"]], method=runs[0]["method"])
     out.update(set=runs[0]["set"], fit_seconds=[r["fit_seconds"] for r in runs],
-               peak_rss_mib=[r["peak_rss_mib"] for r in runs])
+               peak_rss_mib=[r["peak_rss_mib"] for r in runs],
+               seeds={"seed": [r["seed"] for r in runs],
+                      **{m: [r["overall"][m]["mean"] for r in runs] for m in ("normmse", "pearson_delta_top20")}})
     if "strong_rule" in runs[0]:
         out["strong_rule"] = runs[0]["strong_rule"]
     return out
@@ -138,6 +140,12 @@ def _pooled(runs: list[dict]) -> dict:
 
 def _f(x: float | None, nd: int = 3) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
+
+
+def _seed_sd(values: list[float | None]) -> float | None:
+    """Standard deviation of the per-seed means (``None`` with fewer than two defined values)."""
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
 def _metric_cells(n: int, group: dict) -> str:
@@ -153,14 +161,15 @@ def format_table(summaries: list[dict]) -> str:
     from scouter_local.data import SUBGROUPS
 
     metrics_head = f"{'n':>4} {'NormMSE mean':>12} {'median':>7} {'PΔ20':>6} {'PΔall':>6} {'dir20':>6}"
-    head = (f"{'set':<18} {'method':<14} {metrics_head} " + " ".join(f"{g:>12}" for g in SUBGROUPS)
+    head = (f"{'set':<18} {'method':<14} {metrics_head} {'sd/seed':>7} " + " ".join(f"{g:>12}" for g in SUBGROUPS)
             + f" {'fit s (min-max)':>16} {'RSS MiB':>8}")
     lines = [head, "-" * len(head)]
     for s in summaries:
         sub = " ".join(f"{_f(s['subgroups'].get(g, {}).get('normmse', {}).get('mean')):>12}" for g in SUBGROUPS)
         fit = f"{min(s['fit_seconds']):.1f}-{max(s['fit_seconds']):.1f}"
-        lines.append(f"{s['set']:<18} {s['method']:<14} {_metric_cells(s['n_conditions'], s['overall'])} {sub} "
-                     f"{fit:>16} {max(s['peak_rss_mib']):>8.0f}")
+        sd = _f(_seed_sd(s["seeds"]["normmse"]))
+        lines.append(f"{s['set']:<18} {s['method']:<14} {_metric_cells(s['n_conditions'], s['overall'])} {sd:>7} "
+                     f"{sub} {fit:>16} {max(s['peak_rss_mib']):>8.0f}")
     strong = [s for s in summaries if STRONG in s["subgroups"]]
     if strong:
         rule = strong[0]["strong_rule"]
@@ -169,6 +178,7 @@ def format_table(summaries: list[dict]) -> str:
         for s in strong:
             group = s["subgroups"][STRONG]
             lines.append(f"{s['set']:<18} {s['method']:<14} {_metric_cells(group['n'], group)}")
+    lines.append("sd/seed: standard deviation of the per-seed mean NormMSE (the seeds' spread)")
     lines.append("reference (DESIGN.md, GenePT texts + MiniLM, Norman subset, 5 splits): scouter-learn NormMSE 0.715 "
                  "(median 0.475), train_mean 0.744 (0.578); 16-25 s and 750 MiB per split")
     return "\n".join(lines)
@@ -243,9 +253,10 @@ def _write_outputs(out: Path, summaries: list[dict], results: dict, data_path: s
          for (set_name, method), runs in results.items() for run in runs for r in run["conditions"])))
     write_text_atomic(out / "summary.csv", _csv_text(
         ["set", "method", "group", "n", *[f"{m}_{s}" for m in METRICS for s in ("mean", "median")],
-         "fit_seconds_mean", "peak_rss_mib_max"],
+         "fit_seconds_mean", "peak_rss_mib_max", "normmse_seed_sd"],
         ([s["set"], s["method"], group, vals["n"], *[vals[m][k] for m in METRICS for k in ("mean", "median")],
-          float(np.mean(s["fit_seconds"])), max(s["peak_rss_mib"])]
+          float(np.mean(s["fit_seconds"])), max(s["peak_rss_mib"]),
+          _seed_sd(s["seeds"]["normmse"]) if group == "overall" else None]
          for s in summaries
          for group, vals in [("overall", {"n": s["n_conditions"], **s["overall"]}), *s["subgroups"].items()])))
     write_json_atomic(out / "summary.json", [{k: v for k, v in s.items() if k != "conditions"} for s in summaries],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -126,11 +127,18 @@ def test_other_bad_input(norman_model, corpus_db, norman_path, tmp_path):
 
 def test_benchmark_command(norman_path, corpus_db, tmp_path):
     r = run("benchmark", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--methods",
-            "train_mean,additive", "--seeds", "3", "--out", tmp_path / "bench", *NORMAN_OPTS)
+            "train_mean,additive", "--seeds", "3,4", "--out", tmp_path / "bench", *NORMAN_OPTS)
     assert r.exit_code == 0, r.output
-    assert "train_mean" in r.output and "additive" in r.output and "RSS MiB" in r.output
+    assert "train_mean" in r.output and "additive" in r.output and "RSS MiB" in r.output and "sd/seed" in r.output
     summary = json.loads((tmp_path / "bench" / "summary.json").read_text())
-    assert {s["method"]: s["n_conditions"] for s in summary} == {"train_mean": 7, "additive": 7}
+    assert {s["method"]: s["n_conditions"] for s in summary} == {"train_mean": 14, "additive": 14}
+    for s in summary:  # the seeds' spread: per-seed means whose average over equal-sized seeds is the pooled mean
+        assert s["seeds"]["seed"] == [3, 4]
+        assert np.mean(s["seeds"]["normmse"]) == pytest.approx(s["overall"]["normmse"]["mean"])
+    rows = pd.read_csv(tmp_path / "bench" / "summary.csv")
+    overall = rows[rows["group"] == "overall"].set_index("method")["normmse_seed_sd"]
+    for s in summary:
+        assert overall[s["method"]] == pytest.approx(np.std(s["seeds"]["normmse"], ddof=1))
     assert (tmp_path / "bench" / "subgroups_minilm.png").exists()
 
 
