@@ -55,7 +55,8 @@ class CellMatrix:
     def read(self, rows: np.ndarray) -> np.ndarray | sp.csr_matrix:
         """``(len(rows), n_genes)`` rows in their stored kind (dense or CSR), normalised if asked.
 
-        ``rows`` are sorted file row indices; a backed file reads only the span they cover.
+        ``rows`` are file row indices, sorted for a backed file (read as contiguous slices of at most
+        :meth:`chunk_rows` rows); data in memory takes them in any order.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
@@ -78,7 +79,7 @@ class CellMatrix:
         return self._normalize(block) if self.target_sum is not None else block
 
     def dense(self, rows: np.ndarray) -> np.ndarray:
-        """``(len(rows), n_genes)`` dense ``float32`` rows (sorted file row indices)."""
+        """``(len(rows), n_genes)`` dense ``float32`` rows (see :meth:`read` for ``rows``)."""
         return to_dense(self.read(rows))
 
     def chunks(self, rows: np.ndarray, *, desc: str | None = None) -> Iterator[tuple[slice, np.ndarray | sp.csr_matrix]]:
