@@ -4,7 +4,7 @@ Tables (beside the corpus tables, in the same file):
 
 ``embedding_sets``
     one row per set: ``name``, ``set_key`` (hash of the vector identity + post-processing), ``raw_key`` (hash of
-    the vector identity: model fingerprint, pooling, prefix, max tokens, quantisation; or an imported file's
+    the vector identity: model fingerprint, pooling, prefix, max tokens, quantisation, long-text mode; or an imported file's
     sha256), ``spec`` (JSON), ``dim``, ``postprocess`` with its fitted parameters (``.npz`` bytes) and the raw
     content hash they were fitted on, ``fingerprint`` (as of the last complete write), ``updated_at``.
 ``embedding_vectors``
@@ -29,7 +29,6 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterable
@@ -40,9 +39,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gene_corpus import Corpus
+from gene_corpus.atomic import atomic_path
 from gene_corpus.errors import InputError
 from scouter_local.embedding_set import POSTPROCESS_MODES, EmbeddingSet, PostProcessor
-from scouter_local.encoders import Encoder, EncoderSpec, progress_bar, resolve_spec
+from scouter_local.encoders import (
+    DEFAULT_BATCH_TOKENS,
+    Encoder,
+    EncoderSpec,
+    progress_bar,
+    resolve_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +236,9 @@ class EmbedReport:
         same model/pooling/prefix/max tokens/quantisation, and merged from staged shard files.
     no_text
         Genes asked for that have no document (nothing to embed).
-    chunked
-        Texts longer than ``max_tokens``, embedded as the average of their chunks.
+    chunked, truncated
+        Texts longer than ``max_tokens``, embedded as the average of their chunks (``long_texts="chunk"``) or
+        from their first chunk only (``long_texts="truncate"``).
     dim, seconds, genes_per_s
         Vector size, wall time, computed genes per second of encoding.
     shard
@@ -247,6 +254,7 @@ class EmbedReport:
     merged: int = 0
     no_text: int = 0
     chunked: int = 0
+    truncated: int = 0
     dim: int | None = None
     seconds: float = 0.0
     genes_per_s: float | None = None
@@ -352,34 +360,24 @@ def _merge_shards(con, db_path, set_name: str, raw_key: str, todo: pd.DataFrame)
     return table.num_rows
 
 
-def _atomic_write(out: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``out``, then move it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix="".join(out.suffixes), dir=out.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _encode_groups(encoder: Encoder, docs: pd.DataFrame, batching: dict, write_every: int, progress: bool,
+                   sink) -> tuple[int, int, float]:
+    """Encode ``docs`` longest first in groups of ``write_every``, handing each group's table to ``sink``.
 
-
-def _encode_groups(encoder: Encoder, docs: pd.DataFrame, batch_size: int, write_every: int, progress: bool,
-                   sink) -> tuple[int, float]:
-    """Encode ``docs`` longest first in groups of ``write_every``, handing each group's table to ``sink``."""
+    Returns chunked texts, truncated texts and seconds spent encoding.
+    """
     order = np.argsort(-docs["text"].str.len().to_numpy(), kind="stable")
     docs = docs.iloc[order]
-    chunked, seconds = 0, 0.0
+    chunked, truncated, seconds = 0, 0, 0.0
     with progress_bar(len(docs), f"Embedding ({encoder.spec.model})", disable=not progress) as bar:
         for start in range(0, len(docs), write_every):
             group = docs.iloc[start:start + write_every]
             began = time.perf_counter()
-            vectors = encoder.encode(group["text"].tolist(), batch_size=batch_size, bar=bar)
+            vectors = encoder.encode(group["text"].tolist(), bar=bar, **batching)
             seconds += time.perf_counter() - began
-            chunked += encoder.stats.chunked
+            chunked, truncated = chunked + encoder.stats.chunked, truncated + encoder.stats.truncated
             sink(_vectors_table(group["entrez_id"], group["symbol"], group["text_sha256"], vectors))
-    return chunked, seconds
+    return chunked, truncated, seconds
 
 
 def embed_corpus(
@@ -392,7 +390,9 @@ def embed_corpus(
     query_prefix: str | None = None,
     max_tokens: int | None = None,
     quantize: str | None = None,
-    batch_size: int = 32,
+    long_texts: str = "chunk",
+    batch_size: int | None = None,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
     genes: Iterable[str | int] | None = None,
     postprocess: str | None = None,
     template: str = "genept",
@@ -411,14 +411,15 @@ def embed_corpus(
     db_path
         Corpus database (the set's tables are added to it).
     set_name
-        Name of the embedding set; a set keeps the model, pooling, prefix, max tokens, quantisation and
-        post-processing it was created with (another combination needs another name).
+        Name of the embedding set; a set keeps the model, pooling, prefix, max tokens, quantisation, long-text
+        mode and post-processing it was created with (another combination needs another name).
     model
         MODEL, see :mod:`scouter_local.encoders`.
-    pooling, prefix, query_prefix, max_tokens, quantize
+    pooling, prefix, query_prefix, max_tokens, quantize, long_texts
         See :func:`scouter_local.encoders.resolve_spec` for the defaults.
-    batch_size
-        Chunks per forward pass.
+    batch_size, batch_tokens
+        At most this many chunks (``None``: no bound) and padded tokens per forward pass; they change speed and
+        memory, not the vectors (beyond float rounding).
     genes
         Symbols / ids to embed (resolved through the corpus); ``None`` = every gene with a document.
     postprocess
@@ -448,19 +449,21 @@ def embed_corpus(
     check_set_name(set_name)
     if postprocess is not None and postprocess not in POSTPROCESS_MODES:
         raise InputError(f"post-processing {postprocess!r} is not one of {', '.join(POSTPROCESS_MODES)}")
-    if batch_size < 1:
-        raise InputError(f"batch size {batch_size} must be at least 1")
+    if batch_size is not None and batch_size < 1 or batch_tokens < 1:
+        raise InputError(f"batch size {batch_size} and batch tokens {batch_tokens} must be at least 1")
     began = time.perf_counter()
     spec = resolve_spec(model, pooling=pooling, prefix=prefix, query_prefix=query_prefix, max_tokens=max_tokens,
-                        quantize=quantize, allow_download=allow_download, trust_remote_code=trust_remote_code)
+                        quantize=quantize, long_texts=long_texts, allow_download=allow_download,
+                        trust_remote_code=trust_remote_code)
     raw_key = _sha(spec.identity())
     load = dict(device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    batching = dict(batch_size=batch_size, batch_tokens=batch_tokens)
     genes = None if genes is None else list(genes)
     distributed = shard is None and _shard_from_env() is not None
     shard = shard or _shard_from_env()
     own = None
     if shard is not None and shard[1] > 1:
-        own = report = _embed_shard(db_path, set_name, spec, raw_key, shard, genes, template, batch_size, write_every, load, progress)
+        own = report = _embed_shard(db_path, set_name, spec, raw_key, shard, genes, template, batching, write_every, load, progress)
         if not distributed:
             report.seconds = round(time.perf_counter() - began, 2)
             return report
@@ -496,7 +499,7 @@ def embed_corpus(
                 with _transaction(con):
                     _write_vectors(con, set_name, table)
 
-            report.chunked, seconds = _encode_groups(encoder, todo, batch_size, write_every, progress, sink)
+            report.chunked, report.truncated, seconds = _encode_groups(encoder, todo, batching, write_every, progress, sink)
             report.computed = len(todo)
             report.genes_per_s = round(len(todo) / seconds, 2) if seconds else None
         with _transaction(con):
@@ -504,6 +507,7 @@ def embed_corpus(
         report.dim = _set_row(con, set_name)["dim"]
     if own is not None:  # rank 0 also embedded its own shard before merging
         report.computed, report.chunked = report.computed + own.computed, report.chunked + own.chunked
+        report.truncated += own.truncated
     report.seconds = round(time.perf_counter() - began, 2)
     log.info("embedded set %s: %s", set_name, report.to_dict())
     return report
@@ -513,16 +517,17 @@ def _spec_mismatch(set_name: str, row: dict, spec: EncoderSpec, mode: str) -> st
     old = json.loads(row["spec"])
     if old.get("source") != "embed":
         return f"set {set_name!r} holds imported embeddings; embed into another --set name"
-    before = old["encoder"] | {"postprocess": old["postprocess"]}
+    before = {"long_texts": "chunk"} | old["encoder"] | {"postprocess": old["postprocess"]}
     now = spec.to_dict() | {"postprocess": mode}
     changed = [f"{k} {before.get(k)!r} -> {now[k]!r}" for k in ("model_fingerprint", "pooling", "prefix", "max_tokens",
-                                                                  "quantize", "postprocess") if before.get(k) != now[k]]
+                                                                  "quantize", "long_texts", "postprocess")
+               if before.get(k) != now[k]]
     return (f"set {set_name!r} was made with other settings ({'; '.join(changed)}); use another --set name "
             "(vectors already computed with the same model settings are reused)")
 
 
 def _embed_shard(db_path, set_name: str, spec: EncoderSpec, raw_key: str, shard: tuple[int, int], genes, template: str,
-                 batch_size: int, write_every: int, load: dict, progress: bool) -> EmbedReport:
+                 batching: dict, write_every: int, load: dict, progress: bool) -> EmbedReport:
     """Compute shard ``i/n`` of the missing genes and stage it as a parquet file (database opened read-only)."""
     index, count = shard
     with Corpus.open(db_path, read_only=True) as corpus:
@@ -539,12 +544,14 @@ def _embed_shard(db_path, set_name: str, spec: EncoderSpec, raw_key: str, shard:
     tables: list[pa.Table] = []
     if len(mine):
         encoder = Encoder(spec, **load)
-        report.chunked, seconds = _encode_groups(encoder, mine, batch_size, write_every, progress, tables.append)
+        report.chunked, report.truncated, seconds = _encode_groups(encoder, mine, batching, write_every, progress,
+                                                                   tables.append)
         report.computed, report.dim = len(mine), encoder.dim
         report.genes_per_s = round(len(mine) / seconds, 2) if seconds else None
     out = sidecar_dir(db_path, "shards") / set_name / f"{raw_key}-{index}of{count}.parquet"
     if tables:
-        _atomic_write(out, lambda tmp: pq.write_table(pa.concat_tables(tables), tmp))
+        with atomic_path(out) as tmp:
+            pq.write_table(pa.concat_tables(tables), tmp)
     return report
 
 
@@ -640,13 +647,15 @@ def export_embeddings(db_path: str | os.PathLike | Corpus, set_name: str, out: s
         frame = pd.DataFrame(emb.vectors, index=emb.symbols, columns=columns)
         frame = pd.concat([pd.DataFrame(np.zeros((1, emb.dim), np.float32), index=["ctrl"], columns=columns), frame])
         compression = "gzip" if out.suffix == ".gz" else None
-        _atomic_write(out, lambda tmp: frame.to_csv(tmp, float_format="%.9g", compression=compression))
+        with atomic_path(out) as tmp:
+            frame.to_csv(tmp, float_format="%.9g", compression=compression)
     else:
         table = pa.table({"entrez_id": emb.entrez_ids, "symbol": emb.symbols}
                          | {c: emb.vectors[:, i] for i, c in enumerate(columns)})
         meta = {"name": emb.name, "fingerprint": emb.fingerprint, "spec": emb.spec}
         table = table.replace_schema_metadata({"scouter_local": json.dumps(meta)})
-        _atomic_write(out, lambda tmp: pq.write_table(table, tmp))
+        with atomic_path(out) as tmp:
+            pq.write_table(table, tmp)
     return out
 
 

@@ -22,8 +22,6 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,14 +29,19 @@ from typing import Sequence
 
 import numpy as np
 
+from gene_corpus.atomic import atomic_dir
 from gene_corpus.errors import InputError
 
 log = logging.getLogger(__name__)
 
 POOLING_MODES = ("mean", "cls", "last")
 QUANTIZE_MODES = ("8bit", "4bit")
+#: What happens to texts longer than ``max_tokens``: average of all chunks, or only the first chunk.
+LONG_TEXT_MODES = ("chunk", "truncate")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEFAULT_MAX_TOKENS = 512
+#: Padded tokens per forward pass (rows x longest row); chunks are length-sorted so padding stays small.
+DEFAULT_BATCH_TOKENS = 8192
 #: Files whose bytes define a model (config + weights + tokenizer); anything else in the folder is ignored.
 _FINGERPRINT_PATTERNS = ("config.json", "*.safetensors", "*.bin", "*.pt", "*.gguf", "tokenizer*.json", "*.model",
                          "vocab.*", "merges.txt", "special_tokens_map.json", "1_Pooling/config.json",
@@ -196,24 +199,21 @@ def _gguf_folder(source: ModelSource, fingerprint: str) -> Path:
     from transformers import AutoModel, AutoTokenizer
 
     log.info("converting %s to a Hugging Face folder (once) in %s", source.gguf_path, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{fingerprint}-", dir=target.parent))
     try:
-        AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file).save_pretrained(tmp)
-        model = AutoModel.from_pretrained(source.path, gguf_file=source.gguf_file)
-        # transformers refuses save_pretrained on GGUF-loaded models; the tensors are plain de-quantised fp32
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors",
-                  metadata={"format": "pt"})
-        config = model.config.to_dict()
-        config.pop("quantization_config", None)
-        (tmp / "config.json").write_text(json.dumps(config | {"architectures": [type(model).__name__]}, indent=2))
-        (tmp / "scouter_local_source.json").write_text(json.dumps({"gguf": str(source.gguf_path), "fingerprint": fingerprint}))
-        os.replace(tmp, target)
-    except OSError:
+        with atomic_dir(target, overwrite=False) as tmp:
+            AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file).save_pretrained(tmp)
+            model = AutoModel.from_pretrained(source.path, gguf_file=source.gguf_file)
+            # transformers refuses save_pretrained on GGUF-loaded models; the tensors are plain de-quantised fp32
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors",
+                      metadata={"format": "pt"})
+            config = model.config.to_dict()
+            config.pop("quantization_config", None)
+            (tmp / "config.json").write_text(json.dumps(config | {"architectures": [type(model).__name__]}, indent=2))
+            (tmp / "scouter_local_source.json").write_text(json.dumps({"gguf": str(source.gguf_path),
+                                                                       "fingerprint": fingerprint}))
+    except FileExistsError:  # another process converted it meanwhile
         if not (target / "config.json").is_file():
             raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -235,7 +235,10 @@ class EncoderSpec:
     architecture
         ``model_type`` from its config, ``decoder`` whether it is a causal LM.
     pooling, prefix, query_prefix, max_tokens, quantize
-        Pooling mode, text prefixes for documents and queries, token budget per chunk, ``None``/``8bit``/``4bit``.
+        Pooling mode, text prefixes for documents and queries, token budget per chunk, ``None`` or one of
+        :data:`QUANTIZE_MODES`.
+    long_texts
+        ``chunk`` (average of all chunks of a text longer than ``max_tokens``) or ``truncate`` (its first chunk).
     """
 
     model: str
@@ -248,10 +251,16 @@ class EncoderSpec:
     max_tokens: int
     quantize: str | None
     load_path: str = field(compare=False)
+    long_texts: str = "chunk"
 
     def identity(self) -> dict:
-        """The fields that define the vectors (what the cache is keyed on)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("model", "load_path", "architecture", "decoder")}
+        """The fields that define the vectors (what the cache is keyed on).
+
+        ``long_texts`` enters only when it is not ``chunk``, so the keys of sets embedded before the option
+        existed (all chunked) stay the same.
+        """
+        skip = ("model", "load_path", "architecture", "decoder") + (("long_texts",) if self.long_texts == "chunk" else ())
+        return {k: v for k, v in asdict(self).items() if k not in skip}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -261,7 +270,10 @@ def _is_decoder(config: dict) -> bool:
     archs = config.get("architectures") or []
     if archs:
         return any(a.endswith(_DECODER_SUFFIXES) for a in archs)
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
 
     kind = config.get("model_type", "")
     return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
@@ -284,6 +296,7 @@ def resolve_spec(
     query_prefix: str | None = None,
     max_tokens: int | None = None,
     quantize: str | None = None,
+    long_texts: str = "chunk",
     allow_download: bool = False,
     trust_remote_code: bool = False,
 ) -> EncoderSpec:
@@ -303,6 +316,8 @@ def resolve_spec(
         raise InputError(f"pooling {pooling!r} is not one of {', '.join(POOLING_MODES)}")
     if quantize is not None and quantize not in QUANTIZE_MODES:
         raise InputError(f"quantize {quantize!r} is not one of {', '.join(QUANTIZE_MODES)}")
+    if long_texts not in LONG_TEXT_MODES:
+        raise InputError(f"long-text mode {long_texts!r} is not one of {', '.join(LONG_TEXT_MODES)}")
     if max_tokens is not None and max_tokens < 8:
         raise InputError(f"max tokens {max_tokens} is too small; use at least 8")
     source = resolve_model(model, allow_download=allow_download)
@@ -330,6 +345,7 @@ def resolve_spec(
         max_tokens=int(max_tokens or st_max or min(positions, DEFAULT_MAX_TOKENS)),
         quantize=quantize,
         load_path=str(folder),
+        long_texts=long_texts,
     )
 
 
@@ -347,7 +363,8 @@ def spec_from_stored(stored: dict, *, set_name: str = "", allow_download: bool =
         raise InputError(f"set {set_name!r} was imported from a file and has no model to embed text with; "
                          "use a set made by `scouter-local embed`")
     spec = resolve_spec(enc["model"], pooling=enc["pooling"], prefix=enc["prefix"], query_prefix=enc["query_prefix"],
-                        max_tokens=enc["max_tokens"], quantize=enc["quantize"], allow_download=allow_download,
+                        max_tokens=enc["max_tokens"], quantize=enc["quantize"],
+                        long_texts=enc.get("long_texts", "chunk"), allow_download=allow_download,
                         trust_remote_code=trust_remote_code)
     if spec.model_fingerprint != enc["model_fingerprint"]:
         raise InputError(f"model {enc['model']} changed since set {set_name!r} was embedded (fingerprint "
@@ -358,12 +375,15 @@ def spec_from_stored(stored: dict, *, set_name: str = "", allow_download: bool =
 # ---------------------------------------------------------------------------------------------- encoder
 @dataclass
 class EncodeStats:
-    """Counters of one :meth:`Encoder.encode` call: texts, those split into chunks, chunks and tokens run."""
+    """Counters of one :meth:`Encoder.encode` call: texts, those split into chunks or truncated, chunks run,
+    tokens run (padding excluded), padded tokens run (rows x longest row, summed over forward passes)."""
 
     texts: int = 0
     chunked: int = 0
+    truncated: int = 0
     chunks: int = 0
     tokens: int = 0
+    padded_tokens: int = 0
 
 
 def _pick_device(device: str | None) -> str:
@@ -412,8 +432,10 @@ class Encoder:
     Notes
     -----
     Texts are split into chunks of at most ``spec.max_tokens`` tokens (prefix and special tokens included) at
-    token boundaries; the vector of a chunked text is the token-count-weighted mean of its chunk vectors. Chunks
-    are sorted by length and run in ``torch.inference_mode``. Decoders are padded on the left with the EOS (or
+    token boundaries; the vector of a chunked text is the token-count-weighted mean of its chunk vectors
+    (``spec.long_texts == "truncate"`` keeps only the first chunk). Chunks are sorted by length and run in
+    ``torch.inference_mode`` in batches of at most ``batch_tokens`` padded tokens (short chunks share a forward
+    pass with many others; neighbours in length order pad little). Decoders are padded on the left with the EOS (or
     UNK) token as pad token and get position ids that ignore the padding, so ``last`` is each text's last token.
     """
 
@@ -476,6 +498,11 @@ class Encoder:
                 piece_texts.append(prefix + text)
                 owner.append(i)
                 continue
+            if self.spec.long_texts == "truncate":
+                self.stats.truncated += 1
+                piece_texts.append(prefix + text[offsets[0][0]:offsets[budget - 1][1]])
+                owner.append(i)
+                continue
             self.stats.chunked += 1
             for start in range(0, len(offsets), budget):
                 span = offsets[start:start + budget]
@@ -515,8 +542,8 @@ class Encoder:
         return summed / mask.sum(-1, keepdim=True)
 
     # -------------------------------------------------------------------------------------- encode
-    def encode(self, texts: Sequence[str], *, batch_size: int = 32, query: bool = False, progress: bool = False,
-               bar=None) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None, batch_tokens: int = DEFAULT_BATCH_TOKENS,
+               query: bool = False, progress: bool = False, bar=None) -> np.ndarray:
         """Embed texts.
 
         Parameters
@@ -524,7 +551,10 @@ class Encoder:
         texts
             ``n`` texts (the document prefix, or with ``query=True`` the query prefix, is prepended).
         batch_size
-            Chunks per forward pass.
+            At most this many chunks per forward pass (``None``: as many as ``batch_tokens`` allows).
+        batch_tokens
+            At most this many padded tokens (chunks x longest chunk) per forward pass; a chunk longer than this
+            runs alone.
         progress
             Show a tqdm bar in genes (a chunk advances it by its share of the text) and genes/s.
         bar
@@ -544,14 +574,15 @@ class Encoder:
         self.stats.chunks, self.stats.tokens = len(ids), int(weight.sum())
         share = 1.0 / np.bincount(owner, minlength=len(texts))[owner]  # each chunk is this fraction of its text
         order = np.argsort(-weight, kind="stable")
+        batches = token_batches(weight[order].astype(np.int64), batch_tokens, batch_size)
+        self.stats.padded_tokens = int(sum(weight[order[b.start]] * (b.stop - b.start) for b in batches))
         with contextlib.ExitStack() as stack:
             if bar is None:
                 bar = stack.enter_context(progress_bar(len(texts), "Embedding", disable=not progress))
             stack.enter_context(torch.inference_mode())
             stack.enter_context(warnings.catch_warnings())
             warnings.filterwarnings("ignore", message=".*inputs will be cast from.*")
-            for start in range(0, len(order), batch_size):
-                rows = order[start:start + batch_size]
+            for rows in (order[b] for b in batches):
                 batch = self._batch([ids[r] for r in rows])
                 hidden = self.model(**batch).last_hidden_state
                 pooled = self._pool(hidden, batch["attention_mask"]).float().cpu().numpy()
@@ -559,6 +590,33 @@ class Encoder:
                 bar.update(float(share[rows].sum()))
         out /= np.bincount(owner, weights=weight, minlength=len(texts))[:, None]
         return out.astype(np.float32)
+
+
+def token_batches(lengths: np.ndarray, batch_tokens: int, batch_size: int | None = None) -> list[slice]:
+    """Consecutive batches over lengths sorted longest first, each at most ``batch_tokens`` padded tokens.
+
+    Parameters
+    ----------
+    lengths
+        ``(n,)`` token counts in non-increasing order.
+    batch_tokens
+        Bound on rows x first (longest) row of a batch; a row longer than it forms a batch of its own.
+    batch_size
+        Bound on rows per batch (``None``: none).
+
+    Returns
+    -------
+    Slices covering ``0..n`` in order.
+    """
+    if batch_tokens < 1 or batch_size is not None and batch_size < 1:
+        raise InputError(f"batch tokens {batch_tokens} and batch size {batch_size} must be at least 1")
+    batches, start = [], 0
+    while start < len(lengths):
+        rows = max(1, batch_tokens // max(1, int(lengths[start])))
+        stop = min(len(lengths), start + min(rows, batch_size or rows))
+        batches.append(slice(start, stop))
+        start = stop
+    return batches
 
 
 def progress_bar(total: int, desc: str, *, disable: bool = False):

