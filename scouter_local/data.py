@@ -257,11 +257,15 @@ def _is_delta_file(adata: ad.AnnData, options: DataOptions) -> bool:
     return str(adata.uns.get("value", "")).startswith("delta_from_control")
 
 
-def _conditions(adata: ad.AnnData, rows: np.ndarray, options: DataOptions) -> np.ndarray:
-    """``(len(rows),)`` conditions spelled the GEARS way (each distinct raw value parsed once)."""
-    codes, uniques = pd.factorize(adata.obs[options.condition_key].to_numpy()[rows])
-    spelled = np.array([normalize_condition(str(u), options) for u in uniques], dtype=object)
-    return spelled[codes]
+def _map_each(values: np.ndarray, func: Callable[[object], str]) -> np.ndarray:
+    """``func`` of every value as an object array, computed once per distinct value."""
+    codes, uniques = pd.factorize(values)
+    return np.array([func(u) for u in uniques], dtype=object)[codes]
+
+
+def spell_conditions(adata: ad.AnnData, rows: np.ndarray, options: DataOptions) -> np.ndarray:
+    """``(len(rows),)`` conditions of ``adata``'s ``rows`` spelled the GEARS way (:func:`normalize_condition`)."""
+    return _map_each(adata.obs[options.condition_key].to_numpy()[rows], lambda u: normalize_condition(str(u), options))
 
 
 def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataOptions(), *,
@@ -287,7 +291,7 @@ def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataO
     adata = _open_anndata(path, backed)
     rows = _selected_rows(adata, options, path)
     is_delta = _is_delta_file(adata, options)
-    conditions = _conditions(adata, rows, options)
+    conditions = spell_conditions(adata, rows, options)
     genes = _gene_names(adata, options, path)
     where = f"{path} obs[{options.condition_key!r}]"
 
@@ -362,7 +366,8 @@ def compute_de_genes(stats: ConditionStats, genes: list[str], *,
     ``(de_genes, nonzero_genes)``: condition → sorted-by-rank ``int64`` gene indices, condition → gene indices.
     """
     perts = [c for c in stats.names if c != CTRL]
-    means = stats.mean[[stats.index(c) for c in perts]]
+    idx = [stats.index(c) for c in perts]
+    means = stats.mean[idx]
     nonzero = {c: np.flatnonzero(means[i] != 0) for i, c in enumerate(perts)}
     if is_delta:
         score = np.abs(means)
@@ -370,7 +375,7 @@ def compute_de_genes(stats: ConditionStats, genes: list[str], *,
     else:
         from scipy.stats import ttest_ind_from_stats
 
-        idx, ctrl = [stats.index(c) for c in perts], stats.index(CTRL)
+        ctrl = stats.index(CTRL)
         with np.errstate(invalid="ignore", divide="ignore"):
             score, _ = ttest_ind_from_stats(means, np.sqrt(stats.var[idx]), stats.n[idx][:, None],
                                             stats.mean[ctrl], np.sqrt(stats.var[ctrl]), stats.n[ctrl], equal_var=False)
@@ -458,8 +463,7 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
         raise InputError(f"no condition of {data.source.get('path', 'the data')} has all its genes in set {embeddings.name!r}")
 
     keep = np.isin(data.conditions, list(rename))
-    codes, uniques = pd.factorize(data.conditions[keep])
-    conditions = np.array([rename[c] for c in uniques], dtype=object)[codes]
+    conditions = _map_each(data.conditions[keep], rename.__getitem__)
     de = {}
     for old, new in rename.items():
         if old == CTRL:

@@ -484,7 +484,7 @@ def _common_screen(data_path: Path, options: DataOptions, db: Path, sets: Sequen
 
     import anndata as ad
 
-    from scouter_local.data import load_perturbation_data, normalize_condition, resolve_genes
+    from scouter_local.data import load_perturbation_data, resolve_genes, spell_conditions
     from scouter_local.embedding_store import load_embedding_set
 
     base = load_perturbation_data(data_path, options)
@@ -499,7 +499,7 @@ def _common_screen(data_path: Path, options: DataOptions, db: Path, sets: Sequen
         return data_path, []
     log.warning("left out for every set (some set has no embedding of their genes): %s", ", ".join(dropped))
     adata = ad.read_h5ad(data_path)
-    spelled = np.array([normalize_condition(v, options) for v in adata.obs[options.condition_key].astype(str)])
+    spelled = spell_conditions(adata, np.arange(adata.n_obs), options)
     target = out / "screen_common.h5ad"
     with atomic_path(target) as tmp:
         adata[~np.isin(spelled, dropped)].copy().write_h5ad(tmp)

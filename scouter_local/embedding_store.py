@@ -46,6 +46,7 @@ from scouter_local.encoders import (
     DEFAULT_BATCH_TOKENS,
     Encoder,
     EncoderSpec,
+    check_batching,
     progress_bar,
     resolve_spec,
 )
@@ -265,7 +266,7 @@ class EmbedReport:
         return dataclasses.asdict(self)
 
 
-def _shard_from_env() -> tuple[int, int] | None:
+def launcher_rank() -> tuple[int, int] | None:
     """``(rank, world size)`` inside ``accelerate launch`` / ``torchrun`` with more than one process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return (int(os.environ.get("RANK", "0")), world) if world > 1 else None
@@ -449,8 +450,7 @@ def embed_corpus(
     check_set_name(set_name)
     if postprocess is not None and postprocess not in POSTPROCESS_MODES:
         raise InputError(f"post-processing {postprocess!r} is not one of {', '.join(POSTPROCESS_MODES)}")
-    if batch_size is not None and batch_size < 1 or batch_tokens < 1:
-        raise InputError(f"batch size {batch_size} and batch tokens {batch_tokens} must be at least 1")
+    check_batching(batch_size, batch_tokens)  # before any model is loaded
     began = time.perf_counter()
     spec = resolve_spec(model, pooling=pooling, prefix=prefix, query_prefix=query_prefix, max_tokens=max_tokens,
                         quantize=quantize, long_texts=long_texts, allow_download=allow_download,
@@ -459,8 +459,8 @@ def embed_corpus(
     load = dict(device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     batching = dict(batch_size=batch_size, batch_tokens=batch_tokens)
     genes = None if genes is None else list(genes)
-    distributed = shard is None and _shard_from_env() is not None
-    shard = shard or _shard_from_env()
+    distributed = shard is None and launcher_rank() is not None
+    shard = shard or launcher_rank()
     own = None
     if shard is not None and shard[1] > 1:
         own = report = _embed_shard(db_path, set_name, spec, raw_key, shard, genes, template, batching, write_every, load, progress)

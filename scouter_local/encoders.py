@@ -592,6 +592,12 @@ class Encoder:
         return out.astype(np.float32)
 
 
+def check_batching(batch_size: int | None, batch_tokens: int) -> None:
+    """A batch size below 1 (``None`` is no bound) or a token budget below 1 is an :class:`InputError`."""
+    if batch_size is not None and batch_size < 1 or batch_tokens < 1:
+        raise InputError(f"batch size {batch_size} and batch tokens {batch_tokens} must be at least 1")
+
+
 def token_batches(lengths: np.ndarray, batch_tokens: int, batch_size: int | None = None) -> list[slice]:
     """Consecutive batches over lengths sorted longest first, each at most ``batch_tokens`` padded tokens.
 
@@ -608,8 +614,7 @@ def token_batches(lengths: np.ndarray, batch_tokens: int, batch_size: int | None
     -------
     Slices covering ``0..n`` in order.
     """
-    if batch_tokens < 1 or batch_size is not None and batch_size < 1:
-        raise InputError(f"batch tokens {batch_tokens} and batch size {batch_size} must be at least 1")
+    check_batching(batch_size, batch_tokens)
     batches, start = [], 0
     while start < len(lengths):
         rows = max(1, batch_tokens // max(1, int(lengths[start])))

@@ -34,6 +34,7 @@ from scouter_local import __version__
 from scouter_local.cells import to_dense
 from scouter_local.data import CTRL, SEP, PerturbationData, Split
 from scouter_local.embedding_set import EmbeddingSet
+from scouter_local.embedding_store import launcher_rank
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def seed_everything(seed: int) -> None:
 def _accelerator(device: str):
     """accelerate's ``Accelerator`` when this process is one of several (``accelerate launch`` / ``torchrun``,
     ``WORLD_SIZE > 1``), else ``None``. ``device="cpu"`` (or no CUDA) runs the processes on CPU (gloo)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+    if launcher_rank() is None:
         return None
     from accelerate import Accelerator
 
@@ -303,8 +304,10 @@ class _Pairs:
             order = order[order < n]
             if generator is not None:
                 order = order[torch.randperm(len(order), generator=generator)]
-            fetched = np.sort(order.numpy())
-            stored = self.cells.read(self.rows[fetched]) if self.cells.backed else None
+            fetched = stored = None
+            if self.cells.backed:  # one read per fetch, in file order
+                fetched = np.sort(order.numpy())
+                stored = self.cells.read(self.rows[fetched])
             chunks = list(torch.split(order, batch_size))
             if generator is not None and len(chunks) > 1 and len(chunks[-1]) < batch_size:
                 chunks = chunks[:-1]

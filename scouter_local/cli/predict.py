@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -89,6 +88,7 @@ def train_cmd(data_path, db, set_name, out, method, split, seed, test_ratio, val
     --condition-key condition --control control --single-format bare --subset dataset=norman19 --seed 1
     """
     from scouter_local.data import load_embeddings, make_split, prepare_data
+    from scouter_local.embedding_store import launcher_rank
     from scouter_local.model import check_model_dir, make_predictor, save_model, train_model
 
     _log_to_stderr()
@@ -99,7 +99,8 @@ def train_cmd(data_path, db, set_name, out, method, split, seed, test_ratio, val
     data = prepare_data(data_path, _options(**opts), db, embeddings)
     the_split = make_split(data, split, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio)
     predictor = train_model(data, embeddings, the_split, method=method, seed=seed, **config)
-    if int(os.environ.get("RANK", "0")) != 0:
+    rank = launcher_rank()
+    if rank is not None and rank[0] != 0:
         return  # one of several training processes (accelerate launch / torchrun): the first one saves
     de_genes = {c: [data.genes[i] for i in idx] for c, idx in data.de_genes.items()}
     save_model(predictor, out, split=the_split, data_source=data.source, excluded=data.excluded, overwrite=overwrite,
