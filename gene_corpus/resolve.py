@@ -3,9 +3,11 @@
 Precedence (first level with a match wins): current symbol (``exact``) > Entrez id (``entrez``) > Ensembl gene
 id (``ensembl``, version suffix ignored) > HGNC previous symbol (``previous``) > alias (``alias``). Matching is
 case-insensitive. A level that maps the query to several genes gives ``ambiguous`` with the candidates, never a
-silent pick; the one exception is a current symbol or an Ensembl id shared by several Entrez records (e.g. ``HBD``,
-``TEC``: a protein-coding gene and a phenotype locus; ``ENSG00000166848``: TERF2IP and the ncRNA LOC105371348),
-where a single protein-coding record wins and the others are still listed in ``candidates``.
+silent pick; the one exception is a current symbol or an Ensembl id shared by several Entrez records, where one
+record wins when it alone is preferred by, in turn: protein-coding, not a readthrough, not a provisional ``LOC``
+symbol (e.g. ``HBD``, ``TEC``: a protein-coding gene and a phenotype locus; ``ENSG00000166848``: TERF2IP and the
+ncRNA LOC105371348; ``ENSG00000115239``: ASB3 and the readthrough GPR75-ASB3; ``ENSG00000164185``: ZNF474 and
+LOC100505841). The others are still listed in ``candidates``; a tie (ARL17A / ARL17B) stays ``ambiguous``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 HOW = ("exact", "entrez", "ensembl", "previous", "alias", "ambiguous", "unknown")
 _LEVELS = ("exact", "entrez", "ensembl", "previous", "alias")
 _ENSEMBL = re.compile(r"^(ENSG\d+)(?:\.\d+)?$", re.IGNORECASE)
+_PROVISIONAL = re.compile(r"^LOC\d+$")
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,13 @@ def _matches(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.DataFrame
     try:
         return con.execute(
             """
-            SELECT q.pos, 'exact' AS level, g.entrez_id, g.symbol, g.gene_type
+            SELECT q.pos, 'exact' AS level, g.entrez_id, g.symbol, g.gene_type, g.name
             FROM _queries q JOIN genes g ON upper(g.symbol) = q.key
             UNION ALL
-            SELECT q.pos, 'entrez', g.entrez_id, g.symbol, g.gene_type
+            SELECT q.pos, 'entrez', g.entrez_id, g.symbol, g.gene_type, g.name
             FROM _queries q JOIN genes g ON g.entrez_id = q.entrez_key
             UNION ALL
-            SELECT q.pos, a.kind, g.entrez_id, g.symbol, g.gene_type
+            SELECT q.pos, a.kind, g.entrez_id, g.symbol, g.gene_type, g.name
             FROM _queries q JOIN aliases a ON a.alias_key = coalesce(q.ensembl_key, q.key)
                  JOIN genes g ON g.entrez_id = a.entrez_id
             """
@@ -94,14 +97,21 @@ def resolve_queries(
     keys["ensembl_key"] = keys["key"].map(lambda k: m.group(1) if (m := _ENSEMBL.match(k)) else None)
     keys["entrez_key"] = pd.array([int(k) if k.isdigit() and len(k) < 18 else None for k in keys["key"]], dtype="Int64")
     found = _matches(con, keys[["pos", "key", "ensembl_key", "entrez_key"]])
-    by_pos: dict[int, dict[str, dict[int, tuple[str, str]]]] = {}
-    for pos, level, entrez_id, symbol, gene_type in found.itertuples(index=False):
-        by_pos.setdefault(pos, {}).setdefault(level, {})[int(entrez_id)] = (symbol, gene_type)
+    by_pos: dict[int, dict[str, dict[int, tuple[str, tuple[bool, ...]]]]] = {}
+    for pos, level, entrez_id, symbol, gene_type, name in found.itertuples(index=False):
+        by_pos.setdefault(pos, {}).setdefault(level, {})[int(entrez_id)] = (symbol, _preference(symbol, gene_type, name))
     return [_pick(query, by_pos.get(pos, {}), suggest) for pos, query in enumerate(keys["query"])]
 
 
-def _pick(query: str, levels: dict[str, dict[int, tuple[str, str]]], suggest: "SymbolSuggester | None") -> Resolution:
-    """The first level with a match wins; ``levels`` maps level → {entrez_id: (symbol, gene_type)}."""
+def _preference(symbol: str, gene_type: str | None, name: str | None) -> tuple[bool, bool, bool]:
+    """Higher is preferred among records sharing a symbol or an Ensembl id."""
+    return (gene_type == "protein-coding", not str(name or "").endswith("readthrough"),
+            not _PROVISIONAL.match(symbol))
+
+
+def _pick(query: str, levels: dict[str, dict[int, tuple[str, tuple[bool, ...]]]],
+          suggest: "SymbolSuggester | None") -> Resolution:
+    """The first level with a match wins; ``levels`` maps level → {entrez_id: (symbol, preference)}."""
     for level in _LEVELS:
         hits = sorted(levels.get(level, {}).items())
         if not hits:
@@ -110,9 +120,10 @@ def _pick(query: str, levels: dict[str, dict[int, tuple[str, str]]], suggest: "S
             entrez_id, (symbol, _) = hits[0]
             return Resolution(query, entrez_id, symbol, level, [])
         symbols = [f"{symbol} ({entrez_id})" for entrez_id, (symbol, _) in hits]
-        coding = [(e, s) for e, (s, gene_type) in hits if gene_type == "protein-coding"]
-        if level in ("exact", "ensembl") and len(coding) == 1:
-            return Resolution(query, coding[0][0], coding[0][1], level, symbols)
+        best = max(rank for _, (_, rank) in hits)
+        top = [(e, s) for e, (s, rank) in hits if rank == best]
+        if level in ("exact", "ensembl") and len(top) == 1 and best[0]:
+            return Resolution(query, top[0][0], top[0][1], level, symbols)
         return Resolution(query, None, None, "ambiguous", symbols)
     return Resolution(query, None, None, "unknown", suggest(query) if suggest else [])
 

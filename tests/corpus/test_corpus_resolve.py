@@ -79,4 +79,10 @@ def test_ensembl_shared_with_an_ncrna_locus_picks_the_protein_coding_gene(corpus
     r = corpus.resolve_one("ENSG00000166848")
     assert (r.symbol, r.how) == ("TERF2IP", "ensembl")
     assert "LOC105371348 (105371348)" in r.candidates
-    assert corpus.resolve(["ENSG00000115239"])[0].how == "ambiguous"  # ASB3 and the readthrough GPR75-ASB3, both coding
+
+
+def test_ensembl_shared_by_coding_records_prefers_the_gene_over_readthrough_and_loc(corpus):
+    asb3, znf474, arl17 = corpus.resolve(["ENSG00000115239", "ENSG00000164185", "ENSG00000228696"])
+    assert (asb3.symbol, asb3.how) == ("ASB3", "ensembl") and "GPR75-ASB3 (100302652)" in asb3.candidates
+    assert (znf474.symbol, znf474.how) == ("ZNF474", "ensembl") and "LOC100505841 (100505841)" in znf474.candidates
+    assert arl17.how == "ambiguous" and {"ARL17A (51326)", "ARL17B (100506084)"} <= set(arl17.candidates)
