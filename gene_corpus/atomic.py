@@ -18,15 +18,17 @@ Example
 from __future__ import annotations
 
 import contextlib
+import csv
 import ctypes
 import ctypes.util
 import errno
 import functools
+import io
 import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +96,15 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None =
     """
     return write_text_atomic(path, json.dumps(obj, indent=indent, **dumps_kwargs))
 
+
+
+def write_csv_atomic(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Write a CSV table (``header`` line, then ``rows``) to ``path`` atomically; return ``path``."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return write_text_atomic(path, buf.getvalue())
 
 @functools.cache
 def _libc_renameat2():

@@ -8,8 +8,6 @@ share of top-20 genes whose predicted change has the observed sign.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 from dataclasses import dataclass, field
@@ -19,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from gene_corpus.atomic import atomic_path, write_json_atomic, write_text_atomic
+from gene_corpus.atomic import atomic_path, write_csv_atomic, write_json_atomic
 from gene_corpus.errors import InputError
 from scouter_local.data import SUBGROUPS, DataOptions, PerturbationData, Split, load_embeddings, prepare_data, subgroup
 from scouter_local.model import load_model, read_manifest, train_model
@@ -197,12 +195,9 @@ def write_report(result: dict, json_path: str | os.PathLike) -> tuple[Path, Path
     json_path = Path(json_path)
     csv_path = json_path.with_suffix(".csv")
     write_json_atomic(json_path, result)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["method", "condition", "subgroup", *METRICS])
-    writer.writeheader()
-    for row in result["conditions"]:
-        writer.writerow({"method": result["method"], **row})
-    write_text_atomic(csv_path, buf.getvalue())
+    write_csv_atomic(csv_path, ["method", "condition", "subgroup", *METRICS],
+                     ([result["method"], r["condition"], r["subgroup"], *[r[m] for m in METRICS]]
+                      for r in result["conditions"]))
     return json_path, csv_path
 
 

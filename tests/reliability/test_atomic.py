@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gene_corpus import atomic
-from gene_corpus.atomic import atomic_dir, atomic_path, write_json_atomic, write_text_atomic
+from gene_corpus.atomic import atomic_dir, atomic_path, write_csv_atomic, write_json_atomic, write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +40,15 @@ def test_text_and_json_replace_the_target(tmp_path):
     assert (tmp_path / "table.txt").read_text() == "a\n"
     assert _listing(tmp_path) == ["sub", "table.txt"] and _listing(tmp_path / "sub") == ["report.json"]
 
+
+
+def test_csv_rows_are_quoted_and_a_failing_row_writes_nothing(tmp_path):
+    target = tmp_path / "table.csv"
+    write_csv_atomic(target, ["condition", "value"], [["KLF1+ctrl", 0.5], ['a,"b"', None]])
+    assert target.read_text().splitlines() == ["condition,value", "KLF1+ctrl,0.5", '"a,""b""",']
+    with pytest.raises(ZeroDivisionError):
+        write_csv_atomic(target, ["x"], ([1 / n] for n in (1, 0)))
+    assert target.read_text().startswith("condition,value") and _listing(tmp_path) == ["table.csv"]
 
 def test_temp_path_is_beside_the_target_and_keeps_its_suffix(tmp_path):
     target = tmp_path / "pred.h5ad"
