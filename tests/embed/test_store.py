@@ -217,7 +217,7 @@ def test_two_processes_embed_shards_and_rank0_merges(corpus_db, subset, tmp_path
     genes = tmp_path / "genes.txt"
     genes.write_text("\n".join(map(str, subset[:6])))
     script = Path(sys.executable).parent / "scouter-local"
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script),
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
                           "embed", "--db", str(db), "--model", MINILM, "--set", "ddp",
                           "--genes", str(genes), "--json"], capture_output=True, text=True, timeout=600,
                          env=os.environ | {"SCOUTER_LOCAL_THREADS": "1"})

@@ -153,7 +153,7 @@ def test_two_processes_train_data_parallel(norman_path, corpus_db, norman_model,
 
     out = tmp_path / "ddp"
     script = Path(sys.executable).parent / "scouter-local"
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script),
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
                            "train", "--data", str(norman_path), "--db", str(corpus_db), "--set", "minilm",
                            "--out", str(out), "--seed", "2", "--method", "scouter", "--epochs", "2", "--device", "cpu",
                            *NORMAN_OPTS], capture_output=True, text=True, timeout=900,
