@@ -9,7 +9,6 @@ perturbation, values = change from control) have no control cells: their control
 from __future__ import annotations
 
 import json
-import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -25,8 +24,6 @@ from gene_corpus.errors import InputError
 from scouter_local.cells import CellMatrix, ConditionStats, condition_stats
 from scouter_local.embedding_set import EmbeddingSet
 
-log = logging.getLogger(__name__)
-
 CTRL = "ctrl"
 SEP = "+"
 N_TOP_DE = 20
@@ -34,6 +31,8 @@ SPLIT_KINDS = ("scouter", "simulation", "none")
 SUBGROUPS = ("single", "single_seen", "combo_seen0", "combo_seen1", "combo_seen2")
 #: Files larger than this are opened backed (only the selected rows are read into memory).
 BACKED_BYTES = 2 * 1024**3
+#: Conditions named in the "left out" warning (the rest are counted).
+_SHOWN_LEFT_OUT = 5
 
 
 @dataclass(frozen=True)
@@ -450,9 +449,11 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
         rename[c] = f"{new[0]}{SEP}{CTRL}" if len(new) == 1 else SEP.join(sorted(new))
     dropped = [c for c in data.perturbations if c not in rename]
     if dropped:
-        msg = "; ".join(f"{c}: {excluded[c]}" for c in dropped)
-        warnings.warn(f"{len(dropped)} condition(s) left out: {msg}", stacklevel=2)
-        log.warning("%d condition(s) left out: %s", len(dropped), msg)
+        shown = "; ".join(f"{c}: {excluded[c]}" for c in dropped[:_SHOWN_LEFT_OUT])
+        more = len(dropped) - _SHOWN_LEFT_OUT
+        warnings.warn(f"{len(dropped)} condition(s) left out: {shown}{f'; and {more} more' if more > 0 else ''} "
+                      f"(all are listed under 'excluded' in the model manifest and the evaluate JSON; to keep a "
+                      f"condition, embed its genes into set {embeddings.name!r})", stacklevel=2)
     if len(set(rename.values())) < len(rename):
         seen: dict[str, str] = {}
         for old, new in rename.items():

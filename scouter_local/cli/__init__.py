@@ -2,22 +2,29 @@
 
 Each command group lives in its own module and is registered here. Any :class:`InputError` (and the
 other user-facing failures listed in :func:`_user_error`) ends the command with one line ``error: …`` and
-exit status 1, never a traceback.
+exit status 1, never a traceback; a warning is one line ``warning: …``.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
 from gene_corpus.errors import InputError
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """``warnings.formatwarning`` for the command line: the message only, no source location."""
+    return f"warning: {message}\n"
+
+
 class _Group(click.Group):
-    """A click group that turns user errors into one line on stderr and exit status 1."""
+    """A click group that turns user errors into one line on stderr and exit status 1, warnings into one line."""
 
     def invoke(self, ctx: click.Context):
+        formatter, warnings.formatwarning = warnings.formatwarning, _one_line_warning
         try:
             return super().invoke(ctx)
         except InputError as exc:
@@ -26,6 +33,8 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("error: interrupted; nothing half-written was kept, rerun to resume", err=True)
             sys.exit(130)
+        finally:
+            warnings.formatwarning = formatter
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import pickle
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,6 +238,19 @@ def test_bad_input_gives_one_line_error(case: Case, bad: dict[str, str]) -> None
     assert not Path(bad["marker"]).exists(), f"{case.what}: a pickle ran code"
     print(f"{case.what}\t{line}")
 
+
+
+def test_left_out_conditions_are_one_warning_line_then_the_error(bad: dict[str, str]) -> None:
+    """In a real process (pytest does not swallow the warning): one ``warning:`` line naming 5 of the 33
+    conditions left out and what to do, no source location, then the one-line error."""
+    args = [a.format(**bad) for a in _train(*NORMAN19, set_name="actb")]
+    done = cli(*args)
+    assert done.returncode == 1
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 2 and "UserWarning" not in done.stderr, done.stderr
+    assert lines[0].startswith("warning: 33 condition(s) left out: ") and "; and 28 more (" in lines[0], lines[0]
+    assert len(re.findall(r"[\w-]+\+[\w-]+: gene ", lines[0])) == 5 and "embed its genes into set 'actb'" in lines[0]
+    assert lines[1] == _one_error_line(done.stderr)
 
 def test_sweep_size() -> None:
     """The sweep covers every kind of input the issue names (the count goes in the closing note)."""
