@@ -151,6 +151,13 @@ def neighbors_cmd(db, set_name, gene, text, k, candidates, index_kind, device, a
     if as_json:
         click.echo(json.dumps([n.to_dict() for n in found], indent=2))
         return
+    if gene is not None:
+        from gene_corpus import Corpus
+
+        with Corpus.open(db, read_only=True) as corpus:
+            r = corpus.resolve_one(gene)
+        if r.symbol and r.symbol.upper() != gene.strip().upper():  # an old symbol, alias or id: say which gene
+            click.echo(f"{gene} is {r.symbol} (Entrez {r.entrez_id}, by {r.how})", err=True)
     for n in found:
         click.echo(f"{n.rank:>3}  {n.symbol:<12} {n.cosine:.4f}  {n.name}")
 

@@ -30,6 +30,11 @@ def test_embed_neighbors_export_import(minilm_db, subset, tmp_path):
     assert result.exit_code == 0 and [r["rank"] for r in rows] == [1, 2, 3]
     assert set(rows[0]) == {"rank", "symbol", "entrez_id", "name", "cosine"}
 
+    result = _run("neighbors", "--db", str(db), "--set", "minilm", "6135", "-k", "3")  # an id: the table says whose
+    assert result.stderr == "6135 is RPL11 (Entrez 6135, by entrez)\n"
+    assert [line.split()[1] for line in result.stdout.splitlines()] == [r["symbol"] for r in rows]
+    assert _run("neighbors", "--db", str(db), "--set", "minilm", "rpl11", "-k", "3").stderr == ""
+
     result = _run("neighbors", "--db", str(db), "--set", "minilm", "RPL11", "--genes", "RPS19,RPL10,RPL12", "--json")
     assert {r["symbol"] for r in json.loads(result.stdout)} <= {"RPS19", "RPL10", "RPL12"}
 
