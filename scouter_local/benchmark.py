@@ -48,6 +48,11 @@ DEFAULT_RUNNER = "scouter_local.benchmark:fit_registry_method"
 LIGHT_METHODS = ("gene_delta", "no_change", "train_mean", "additive", "ridge", "knn")
 #: Runner of a method = (runner "module:function", method name passed to it).
 Runner = Callable[[PerturbationData, EmbeddingSet, Split, str, dict], tuple[dict[str, np.ndarray], float, list[str]]]
+#: Data file name → the reference line printed under its table (scouter-learn measured on that file).
+REFERENCES = {
+    "norman2019_mcfaline2023_subset.h5ad": "reference (scouter-learn 0.1.10 on this Norman subset, GenePT texts + MiniLM, "
+    "5 Scouter splits): NormMSE 0.715 (median 0.475), train_mean 0.744 (0.578); 16-25 s and 750 MiB per split",
+}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -153,9 +158,9 @@ def _metric_cells(n: int, group: dict) -> str:
             f"{_f(group['direction_top20']['mean']):>6}")
 
 
-def format_table(summaries: list[dict]) -> str:
+def format_table(summaries: list[dict], reference: str | None = None) -> str:
     """Plain-text table: one line per (set, method); summaries with a ``strong`` subgroup add a second block with
-    the same metrics on the strong conditions only."""
+    the same metrics on the strong conditions only; ``reference`` (e.g. :data:`REFERENCES`) is the last line."""
     from scouter_local.data import SUBGROUPS
 
     metrics_head = f"{'n':>4} {'NormMSE mean':>12} {'median':>7} {'PΔ20':>6} {'PΔall':>6} {'dir20':>6}"
@@ -177,8 +182,8 @@ def format_table(summaries: list[dict]) -> str:
             group = s["subgroups"][STRONG]
             lines.append(f"{s['set']:<18} {s['method']:<14} {_metric_cells(group['n'], group)}")
     lines.append("sd/seed: standard deviation of the per-seed mean NormMSE (the seeds' spread)")
-    lines.append("reference (DESIGN.md, GenePT texts + MiniLM, Norman subset, 5 splits): scouter-learn NormMSE 0.715 "
-                 "(median 0.475), train_mean 0.744 (0.578); 16-25 s and 750 MiB per split")
+    if reference:
+        lines.append(reference)
     return "\n".join(lines)
 
 
@@ -227,7 +232,7 @@ def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str
     for runs in results.values():
         summaries.append(_pooled(runs))
     _write_outputs(out, summaries, results, data_path, options, db)
-    table = format_table(summaries)
+    table = format_table(summaries, REFERENCES.get(Path(data_path).name))
     write_text_atomic(out / "table.txt", table + "\n")
     return table
 

@@ -31,6 +31,9 @@ SPLIT_KINDS = ("scouter", "simulation", "none")
 SUBGROUPS = ("single", "single_seen", "combo_seen0", "combo_seen1", "combo_seen2")
 #: Files larger than this are opened backed (only the selected rows are read into memory).
 BACKED_BYTES = 2 * 1024**3
+#: Labels that name control cells in common files (an error hint when --control is not set to them).
+_CONTROL_WORDS = frozenset({"control", "non-targeting", "nontargeting", "non-targeting-control", "nt", "negative",
+                            "scramble", "safe-targeting", "unperturbed"})
 #: Conditions named in the "left out" warning (the rest are counted).
 _SHOWN_LEFT_OUT = 5
 
@@ -203,6 +206,9 @@ def normalize_condition(raw: str, options: DataOptions) -> str:
     if not genes:
         raise InputError(f"condition {raw!r} names no gene (obs[{options.condition_key!r}])")
     if len(genes) == 1:
+        if raw.lower().replace("_", "-") in _CONTROL_WORDS:
+            raise InputError(f"condition {raw!r} in obs[{options.condition_key!r}] looks like the control label, "
+                             f"but the control is {options.control!r}; pass --control {raw}")
         if options.single_format == "gears" and SEP not in raw:
             raise InputError(
                 f"condition {raw!r} in obs[{options.condition_key!r}] is a bare gene, but singles are expected as "
@@ -453,7 +459,8 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
         more = len(dropped) - _SHOWN_LEFT_OUT
         warnings.warn(f"{len(dropped)} condition(s) left out: {shown}{f'; and {more} more' if more > 0 else ''} "
                       f"(all are listed under 'excluded' in the model manifest and the evaluate JSON; to keep a "
-                      f"condition, embed its genes into set {embeddings.name!r})", stacklevel=2)
+                      f"condition, embed its genes into set {embeddings.name!r}, after importing a text for genes "
+                      f"that have none: see scouter-local corpus show GENE)", stacklevel=2)
     if len(set(rename.values())) < len(rename):
         seen: dict[str, str] = {}
         for old, new in rename.items():
@@ -568,6 +575,9 @@ def simulation_split(conditions: list[str], *, seed: int = 1, train_gene_frac: f
 def make_split(data: PerturbationData, kind: str, *, seed: int = 24, test_ratio: float = 0.2,
                val_ratio: float = 0.1) -> Split:
     """Draw a split of ``data``'s conditions: ``scouter``, ``simulation``, ``none`` (all train) or a JSON file."""
+    for option, ratio in (("--test-ratio", test_ratio), ("--val-ratio", val_ratio)):
+        if not 0.0 <= ratio < 1.0:
+            raise InputError(f"{option} {ratio:g}: expected a fraction of the conditions in [0, 1), e.g. 0.2")
     perts = data.perturbations
     if kind == "scouter":
         split = scouter_split(perts, test_ratio=test_ratio, val_ratio=val_ratio, seed=seed)

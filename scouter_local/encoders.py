@@ -127,6 +127,8 @@ def resolve_model(model: str | os.PathLike, *, allow_download: bool = False) -> 
                 return ModelSource(spec, "gguf", path.resolve(), ggufs[0].name)
             raise InputError(f"model folder {path} has no config.json; pass a Hugging Face model folder or a .gguf file")
         return ModelSource(spec, "folder", path.resolve())
+    if path.suffix == ".gguf" or spec.startswith(("/", "./", "../", "~")):  # a path, never a hub id or package
+        raise InputError(f"model {spec!r}: no such file or folder; pass an existing model folder or .gguf file")
     packaged = _package_model(spec)
     if packaged is not None:
         return packaged

@@ -62,7 +62,8 @@ def embed(db, model, set_name, pooling, prefix, query_prefix, max_tokens, long_t
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
     where = f"staged shard {report.shard}" if report.shard else f"set {report.set_name}"
-    click.echo(f"{where}: {report.genes} genes, {report.computed} computed, {report.cached} cached, "
+    skipped = f" ({report.no_text} without a text, skipped)" if report.no_text else ""
+    click.echo(f"{where}: {report.genes} genes with a text{skipped}, {report.computed} computed, {report.cached} cached, "
                f"{report.reused} reused, {report.merged} merged, {report.chunked} chunked, {report.truncated} truncated, "
                f"dim {report.dim}, "
                f"{report.seconds:.1f} s" + (f" ({report.genes_per_s} genes/s)" if report.genes_per_s else ""))

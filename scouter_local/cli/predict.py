@@ -208,7 +208,9 @@ def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, v
                   strong_above, **opts):
     """Train and evaluate methods × embedding sets × seeds; print the table, save JSON/CSV and plots in --out.
 
-    Each run is a separate process, so its time and peak RSS are its own. With --strong-key and --strong-above,
+    Runs are separate processes: each Scouter (set, seed) has its own, while gene_delta and the baselines share one
+    process per seed (their fit time is per method, their peak RSS that of the shared process). With --strong-key
+    and --strong-above,
     the conditions whose obs value exceeds the threshold are also reported as the subgroup 'strong'.
 
     Example: scouter-local benchmark --data norman.h5ad --db corpus.duckdb --set minilm --methods scouter,train_mean

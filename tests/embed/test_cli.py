@@ -25,6 +25,10 @@ def test_embed_neighbors_export_import(minilm_db, subset, tmp_path):
     report = json.loads(result.stdout)
     assert (report["computed"], report["cached"], report["genes"]) == (0, 3, 3)
 
+    genes.write_text("RPL11\nC6orf62\n")  # C6orf62: known to the corpus, but no summary or GenePT text
+    result = _run("embed", "--db", str(db), "--model", MINILM, "--set", "minilm", "--genes", str(genes))
+    assert result.exit_code == 0 and "set minilm: 1 genes with a text (1 without a text, skipped), 0 computed, 1 cached" in result.stdout
+
     result = _run("neighbors", "--db", str(db), "--set", "minilm", "RPL11", "-k", "3", "--json")
     rows = json.loads(result.stdout)
     assert result.exit_code == 0 and [r["rank"] for r in rows] == [1, 2, 3]

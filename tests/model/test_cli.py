@@ -99,7 +99,7 @@ def test_replogle_split_none_then_other_file(replogle_files, corpus_db, tmp_path
 
 @pytest.mark.parametrize("args, match", [
     (["--condition-key", "cond"], "condition key 'cond' not in obs"),
-    (["--condition-key", "condition", "--control", "ctrl", "--single-format", "bare"], "no control cells"),
+    (["--condition-key", "condition", "--control", "ctrl", "--single-format", "bare"], "pass --control control"),
     (["--condition-key", "condition", "--control", "control"], "--single-format bare"),
     (["--split", "nonsense", *NORMAN_OPTS], "--split 'nonsense'"),
     (["--method", "gears", *NORMAN_OPTS], "expected one of"),
@@ -130,6 +130,7 @@ def test_benchmark_command(norman_path, corpus_db, tmp_path):
             "train_mean,additive", "--seeds", "3,4", "--out", tmp_path / "bench", *NORMAN_OPTS)
     assert r.exit_code == 0, r.output
     assert "train_mean" in r.output and "additive" in r.output and "RSS MiB" in r.output and "sd/seed" in r.output
+    assert r.output.rstrip().endswith("16-25 s and 750 MiB per split")  # this file's scouter-learn reference line
     summary = json.loads((tmp_path / "bench" / "summary.json").read_text())
     assert {s["method"]: s["n_conditions"] for s in summary} == {"train_mean": 14, "additive": 14}
     for s in summary:  # the seeds' spread: per-seed means whose average over equal-sized seeds is the pooled mean

@@ -98,8 +98,10 @@ def test_wrong_keys_are_one_line_errors(norman_path):
         load_perturbation_data(norman_path, DataOptions(condition_key="cond"))
     with pytest.raises(InputError, match="--subset key 'batch' not in obs"):
         load_perturbation_data(norman_path, DataOptions(subset=(("batch", "x"),)))
-    with pytest.raises(InputError, match="no control cells with value 'ctrl'"):
-        load_perturbation_data(norman_path, DataOptions(single_format="bare", subset=(("dataset", "norman19"),)))
+    for single_format in ("bare", "gears"):  # the file's control label is 'control': say so before anything else
+        with pytest.raises(InputError, match="'control' in obs\\['condition'\\] looks like the control label, but the "
+                                             "control is 'ctrl'; pass --control control"):
+            load_perturbation_data(norman_path, DataOptions(single_format=single_format))
 
 
 def test_h5ad_without_control_cells(norman_path, tmp_path):

@@ -112,6 +112,7 @@ def test_table_csv_and_plot_show_the_strong_subgroup(bench):
         assert float(line.split()[5]) == pytest.approx(s["subgroups"]["strong"]["pearson_delta_top20"]["mean"],
                                                       abs=5e-4)
     assert (out / "table.txt").read_text().strip() in output
+    assert "scouter-learn" not in output  # the Norman reference line belongs under Norman tables only
     with open(out / "summary.csv") as fh:
         groups = {(r["method"], r["group"]): int(r["n"]) for r in csv.DictReader(fh)}
     assert {m: groups[(m, "strong")] for m in summaries} == {m: s["subgroups"]["strong"]["n"]
