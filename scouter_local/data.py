@@ -31,7 +31,7 @@ SPLIT_KINDS = ("scouter", "simulation", "none")
 SUBGROUPS = ("single", "single_seen", "combo_seen0", "combo_seen1", "combo_seen2")
 #: Files larger than this are opened backed (only the selected rows are read into memory).
 BACKED_BYTES = 2 * 1024**3
-#: Labels that name control cells in common files (an error hint when --control is not set to them).
+#: Labels that name control cells in common files (named in the error when --control matches no row).
 _CONTROL_WORDS = frozenset({"control", "non-targeting", "nontargeting", "non-targeting-control", "nt", "negative",
                             "scramble", "safe-targeting", "unperturbed"})
 #: Conditions named in the "left out" warning (the rest are counted).
@@ -206,9 +206,6 @@ def normalize_condition(raw: str, options: DataOptions) -> str:
     if not genes:
         raise InputError(f"condition {raw!r} names no gene (obs[{options.condition_key!r}])")
     if len(genes) == 1:
-        if raw.lower().replace("_", "-") in _CONTROL_WORDS:
-            raise InputError(f"condition {raw!r} in obs[{options.condition_key!r}] looks like the control label, "
-                             f"but the control is {options.control!r}; pass --control {raw}")
         if options.single_format == "gears" and SEP not in raw:
             raise InputError(
                 f"condition {raw!r} in obs[{options.condition_key!r}] is a bare gene, but singles are expected as "
@@ -273,6 +270,17 @@ def spell_conditions(adata: ad.AnnData, rows: np.ndarray, options: DataOptions) 
     return _map_each(adata.obs[options.condition_key].to_numpy()[rows], lambda u: normalize_condition(str(u), options))
 
 
+def _check_control(values: np.ndarray, options: DataOptions, where: str) -> None:
+    """A one-line error when no value is ``options.control``, naming the control-like labels the file has."""
+    labels = {str(v).strip() for v in pd.unique(values)}
+    if options.control in labels:
+        return
+    likely = sorted(v for v in labels if v.lower().replace("_", "-") in _CONTROL_WORDS)
+    hint = f"this file has {', '.join(map(repr, likely))}: pass --control {likely[0]}" if likely else \
+        "pass --control (e.g. control, non-targeting)"
+    raise InputError(f"{where}: no control cells with value {options.control!r}; {hint}")
+
+
 def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataOptions(), *,
                            backed: bool | None = None) -> PerturbationData:
     """Read a perturbation h5ad into :class:`PerturbationData`: one chunked pass for statistics and DE genes.
@@ -296,17 +304,13 @@ def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataO
     adata = _open_anndata(path, backed)
     rows = _selected_rows(adata, options, path)
     is_delta = _is_delta_file(adata, options)
+    where = f"{path} obs[{options.condition_key!r}]"
+    if not is_delta:  # before spelling, so a wrong --control is named first
+        _check_control(adata.obs[options.condition_key].to_numpy()[rows], options, where)
     conditions = spell_conditions(adata, rows, options)
     genes = _gene_names(adata, options, path)
-    where = f"{path} obs[{options.condition_key!r}]"
-
-    if is_delta:
-        if (conditions == CTRL).any():
-            raise InputError(f"{where}: delta file has control rows {options.control!r}; deltas need no control")
-    elif not (conditions == CTRL).any():
-        raise InputError(
-            f"{where}: no control cells with value {options.control!r}; pass --control (e.g. control, non-targeting)"
-        )
+    if is_delta and (conditions == CTRL).any():
+        raise InputError(f"{where}: delta file has control rows {options.control!r}; deltas need no control")
 
     counts = pd.Series(conditions).value_counts()
     excluded: dict[str, str] = {}

@@ -99,8 +99,8 @@ def test_wrong_keys_are_one_line_errors(norman_path):
     with pytest.raises(InputError, match="--subset key 'batch' not in obs"):
         load_perturbation_data(norman_path, DataOptions(subset=(("batch", "x"),)))
     for single_format in ("bare", "gears"):  # the file's control label is 'control': say so before anything else
-        with pytest.raises(InputError, match="'control' in obs\\['condition'\\] looks like the control label, but the "
-                                             "control is 'ctrl'; pass --control control"):
+        with pytest.raises(InputError, match="no control cells with value 'ctrl'; this file has 'control': pass "
+                                             "--control control"):
             load_perturbation_data(norman_path, DataOptions(single_format=single_format))
 
 

@@ -75,7 +75,7 @@ CASES: list[Case] = [
     Case("condition: three genes", ("predict", "--model", "{model}", "--perturbation", "KLF1+SET+CEBPE", "--out", "{tmp}/p.csv"), "expected 'A', 'A+ctrl' or 'A+B'"),
     Case("condition: only ctrl", ("predict", "--model", "{model}", "--perturbation", "ctrl", "--out", "{tmp}/p.csv"), "expected 'A', 'A+ctrl' or 'A+B'"),
     Case("condition: --perturbation and --data together", ("predict", "--model", "{model}", "--perturbation", "KLF1", "--data", "{norman}", "--out", "{tmp}/p.csv"), "not both or neither"),
-    Case("condition: control label not given", _train("--condition-key", "condition", "--subset", "dataset=norman19"), "looks like the control label, but the control is 'ctrl'; pass --control control"),
+    Case("condition: control label not given", _train("--condition-key", "condition", "--subset", "dataset=norman19"), "no control cells with value 'ctrl'; this file has 'control': pass --control control"),
     Case("condition: test ratio out of range", _train(*NORMAN19, "--test-ratio", "1.5"), "--test-ratio 1.5: expected a fraction"),
     Case("condition: bare singles read as GEARS spelling", _train("--condition-key", "condition", "--control", "control", "--subset", "dataset=norman19"), "pass --single-format bare"),
     Case("condition: split file names an unknown condition", _train("--split", "{bad_split}", *NORMAN19), "'NOPE+ctrl' is not in the data"),
