@@ -97,7 +97,6 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None =
     return write_text_atomic(path, json.dumps(obj, indent=indent, **dumps_kwargs))
 
 
-
 def write_csv_atomic(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
     """Write a CSV table (``header`` line, then ``rows``) to ``path`` atomically; return ``path``."""
     buf = io.StringIO()
@@ -105,6 +104,7 @@ def write_csv_atomic(path: str | os.PathLike, header: Sequence[str], rows: Itera
     writer.writerow(header)
     writer.writerows(rows)
     return write_text_atomic(path, buf.getvalue())
+
 
 @functools.cache
 def _libc_renameat2():

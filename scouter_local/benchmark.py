@@ -241,19 +241,19 @@ def _write_outputs(out: Path, summaries: list[dict], results: dict, data_path: s
                    db) -> None:
     # the strong flag and value columns come last, and only when the strong subgroup was asked for
     extra = [STRONG, "strong_value"] if any("strong_rule" in s for s in summaries) else []
-    write_csv_atomic(out / "conditions.csv", 
-        ["set", "method", "seed", "condition", "subgroup", *METRICS, *extra],
-        ([set_name, method, run["seed"], r["condition"], r["subgroup"], *[r[m] for m in METRICS],
-          *[r.get(k) for k in extra]]
-         for (set_name, method), runs in results.items() for run in runs for r in run["conditions"]))
-    write_csv_atomic(out / "summary.csv", 
-        ["set", "method", "group", "n", *[f"{m}_{s}" for m in METRICS for s in ("mean", "median")],
-         "fit_seconds_mean", "peak_rss_mib_max", "normmse_seed_sd"],
-        ([s["set"], s["method"], group, vals["n"], *[vals[m][k] for m in METRICS for k in ("mean", "median")],
-          float(np.mean(s["fit_seconds"])), max(s["peak_rss_mib"]),
-          _seed_sd(s["seeds"]["normmse"]) if group == "overall" else None]
-         for s in summaries
-         for group, vals in [("overall", {"n": s["n_conditions"], **s["overall"]}), *s["subgroups"].items()]))
+    write_csv_atomic(out / "conditions.csv",
+                     ["set", "method", "seed", "condition", "subgroup", *METRICS, *extra],
+                     ([set_name, method, run["seed"], r["condition"], r["subgroup"], *[r[m] for m in METRICS],
+                       *[r.get(k) for k in extra]]
+                      for (set_name, method), runs in results.items() for run in runs for r in run["conditions"]))
+    write_csv_atomic(out / "summary.csv",
+                     ["set", "method", "group", "n", *[f"{m}_{s}" for m in METRICS for s in ("mean", "median")],
+                      "fit_seconds_mean", "peak_rss_mib_max", "normmse_seed_sd"],
+                     ([s["set"], s["method"], group, vals["n"], *[vals[m][k] for m in METRICS for k in ("mean", "median")],
+                       float(np.mean(s["fit_seconds"])), max(s["peak_rss_mib"]),
+                       _seed_sd(s["seeds"]["normmse"]) if group == "overall" else None]
+                      for s in summaries
+                      for group, vals in [("overall", {"n": s["n_conditions"], **s["overall"]}), *s["subgroups"].items()]))
     write_json_atomic(out / "summary.json", [{k: v for k, v in s.items() if k != "conditions"} for s in summaries],
                       indent=1)
     from scouter_local.data import load_embeddings, prepare_data

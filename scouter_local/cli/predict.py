@@ -210,8 +210,8 @@ def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, v
 
     Runs are separate processes: each Scouter (set, seed) has its own, while gene_delta and the baselines share one
     process per seed (their fit time is per method, their peak RSS that of the shared process). With --strong-key
-    and --strong-above,
-    the conditions whose obs value exceeds the threshold are also reported as the subgroup 'strong'.
+    and --strong-above, the conditions whose obs value exceeds the threshold are also reported as the subgroup
+    'strong'.
 
     Example: scouter-local benchmark --data norman.h5ad --db corpus.duckdb --set minilm --methods scouter,train_mean
     --seeds 1-5 --out bench --condition-key condition --control control --single-format bare --subset dataset=norman19
