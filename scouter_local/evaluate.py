@@ -21,6 +21,7 @@ from gene_corpus.atomic import atomic_path, write_csv_atomic, write_json_atomic
 from gene_corpus.errors import InputError
 from scouter_local.data import SUBGROUPS, DataOptions, PerturbationData, Split, load_embeddings, prepare_data, subgroup
 from scouter_local.model import load_model, read_manifest, train_model
+from scouter_local.report import pyplot, save_figure
 
 METRICS = ("normmse", "pearson_delta_top20", "pearson_delta_all", "direction_top20")
 #: Name of the extra subgroup of :class:`StrongTargets` (beside :data:`~scouter_local.data.SUBGROUPS`).
@@ -208,10 +209,7 @@ def plot_top20(data: PerturbationData, condition: str, predictions: Mapping[str,
                path: str | os.PathLike) -> Path:
     """Bar plot of observed and predicted changes (vs control) on the condition's top-20 DE genes, one bar
     group per gene and one bar per method (observed first), as Scouter's barplot shows them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     top = data.de_genes[condition]
     control = data.control_mean()
@@ -229,15 +227,12 @@ def plot_top20(data: PerturbationData, condition: str, predictions: Mapping[str,
     ax.set_title(f"{condition}: top-{len(top)} DE genes")
     ax.legend(fontsize=8, ncol=min(len(series), 4))
     fig.tight_layout()
-    return _save_figure(fig, Path(path))
+    return save_figure(fig, Path(path), dpi=120)
 
 
 def plot_subgroups(results: Sequence[dict], path: str | os.PathLike, *, metric: str = "normmse") -> Path:
     """Mean ``metric`` per subgroup (and overall), one bar per method; the no-change level is marked for NormMSE."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     groups = ["overall"] + [g for g in (*SUBGROUPS, STRONG) if any(g in r["subgroups"] for r in results)]
     width = 0.8 / max(len(results), 1)
@@ -256,18 +251,7 @@ def plot_subgroups(results: Sequence[dict], path: str | os.PathLike, *, metric: 
     ax.set_ylabel(f"mean {metric}")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save_figure(fig, Path(path))
-
-
-def _save_figure(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, Path(path), dpi=120)
 
 
 # ---------------------------------------------------------------------------------------------- model folders

@@ -262,7 +262,12 @@ class Document:
 
 
 # ---------------------------------------------------------------------------------------------- plots
-def _pyplot():
+#: ``Figure.savefig`` keywords of the report's figures.
+_SAVEFIG = {"dpi": 110, "format": "png", "bbox_inches": "tight"}
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,13 +276,17 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
-    plt = _pyplot()
+def save_figure(fig, path: Path, **savefig) -> Path:
+    """Write ``fig`` to ``path`` atomically with ``Figure.savefig(**savefig)``, then close it; return ``path``.
+
+    The format defaults to the suffix of ``path`` (``png`` without one), not that of the temporary file.
+    """
+    savefig.setdefault("format", path.suffix.lstrip(".") or "png")
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
+            fig.savefig(tmp, **savefig)
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
     return path
 
 
@@ -288,7 +297,7 @@ def plot_normmse_grid(summaries: Sequence[dict], path: str | os.PathLike, *, tit
     """
     from matplotlib.colors import TwoSlopeNorm
 
-    plt = _pyplot()
+    plt = pyplot()
     groups = [g for g in GROUPS if g == "overall" or any(g in s["subgroups"] for s in summaries)]
     labels = [f"{s.get('set', '')}: {s['method']}" if len({x.get('set') for x in summaries}) > 1 else s["method"]
               for s in summaries]
@@ -321,7 +330,7 @@ def plot_normmse_grid(summaries: Sequence[dict], path: str | os.PathLike, *, tit
     ax.xaxis.tick_top()
     ax.set_title(title, fontsize=11, pad=34)
     ax.set_xlabel("mean NormMSE per test condition (lower is better; 1.0 = predicting no change)", fontsize=9)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path), **_SAVEFIG)
 
 
 def plot_top20_panel(data: PerturbationData, conditions: Sequence[str], predictions: Mapping[str, Mapping[str, np.ndarray]],
@@ -343,7 +352,7 @@ def plot_top20_panel(data: PerturbationData, conditions: Sequence[str], predicti
     subgroups
         Condition → subgroup, shown in the panel title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     conditions = list(conditions)[:6]
     ncols = 2 if len(conditions) > 1 else 1
     nrows = int(np.ceil(len(conditions) / ncols))
@@ -375,13 +384,13 @@ def plot_top20_panel(data: PerturbationData, conditions: Sequence[str], predicti
         ax.set_visible(False)
     fig.suptitle("Top-20 DE genes of test conditions: observed (bars) vs predicted (markers)", fontsize=12)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path), **_SAVEFIG)
 
 
 def plot_comparison(summaries: Sequence[dict], quality: Mapping[str, dict], path: str | os.PathLike) -> Path:
     """Left: mean NormMSE per method, one bar per embedding set (median as a dot). Right: GO-BP neighbour share
     per set against random genes."""
-    plt = _pyplot()
+    plt = pyplot()
     sets = list(dict.fromkeys(s["set"] for s in summaries))
     methods = list(dict.fromkeys(s["method"] for s in summaries))
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(max(9, 1.6 * len(methods) + 6), 4.3),
@@ -424,7 +433,7 @@ def plot_comparison(summaries: Sequence[dict], quality: Mapping[str, dict], path
     bx.legend(fontsize=8)
     bx.set_title("Neighbour quality", fontsize=11)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path), **_SAVEFIG)
 
 
 # ---------------------------------------------------------------------------------------------- reports
