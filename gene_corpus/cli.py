@@ -12,7 +12,8 @@ from gene_corpus.corpus import Corpus
 from gene_corpus.documents import DEFAULT_TEMPLATE, TEMPLATES
 from gene_corpus.errors import InputError
 from gene_corpus.formats import FORMATS
-from gene_corpus.mygene import DEFAULT_URL, MyGeneClient, gene_records, pull
+from gene_corpus.mygene import DEFAULT_URL, MyGeneClient, pull
+from gene_corpus.mygene_records import gene_records
 
 db_option = click.option(
     "--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Corpus database (DuckDB file)."

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from gene_corpus import formats
 from gene_corpus.documents import DEFAULT_TEMPLATE, TEMPLATES, documents_sql, go_text_sql
 from gene_corpus.errors import InputError
+from gene_corpus.mygene_records import records_to_tables
 from gene_corpus.resolve import Resolution, SymbolSuggester, resolve_queries
 from gene_corpus.schema import DDL, KEYS, PROVENANCE, SCHEMA_VERSION, TEXT_SOURCES
 
@@ -594,8 +595,6 @@ class Corpus:
 
         Called inside the caller's transaction (file import or one pull batch).
         """
-        from gene_corpus.mygene import records_to_tables
-
         tables, unresolved = records_to_tables(records)
         changes = {
             "genes": self._upsert("genes", tables["genes"].assign(file_sha256=origin.file_sha256)),

@@ -1,4 +1,6 @@
-"""mygene.info as a source: record conversion, a batching/retrying client, and ``corpus pull``.
+"""mygene.info as a source: a batching/retrying client and ``corpus pull``.
+
+Records are turned into table rows by :mod:`gene_corpus.mygene_records`.
 
 The client speaks mygene's v3 API: ``POST /v3/query`` (``q`` = comma-separated queries, ``scopes``,
 ``fields``, ``species``; batches of at most 1,000, as ``querymany``) to map queries to Entrez ids, then
@@ -15,180 +17,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
-import duckdb
 import pandas as pd
 import requests
 from tqdm.auto import tqdm
 
 from gene_corpus.corpus import Corpus, ImportReport, Origin, utc_now
 from gene_corpus.errors import InputError
+from gene_corpus.mygene_records import FIELDS, entrez_id_of
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "https://mygene.info"
 SCOPES = "symbol,alias,entrezgene,ensembl.gene,retired"
-FIELDS = "symbol,name,summary,type_of_gene,alias,ensembl.gene,uniprot,entrezgene,go,map_location,genomic_pos.chr"
 BATCH = 1000
-_GO_KEYS = {"BP": "BP", "MF": "MF", "CC": "CC"}
-
-
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _entrez(record: dict) -> int | None:
-    for value in (record.get("entrezgene"), record.get("_id")):
-        if value is not None and str(value).isdigit():
-            return int(value)
-    return None
-
-
-def records_to_tables(records: Iterable[dict]) -> tuple[dict[str, pd.DataFrame], list[list[str]]]:
-    """Turn mygene gene records into corpus table rows.
-
-    Parameters
-    ----------
-    records
-        ``/v3/gene`` records (fields of :data:`FIELDS`).
-
-    Returns
-    -------
-    tables
-        ``genes`` (entrez_id, symbol, name, gene_type, chromosome, map_location, ensembl_ids, uniprot_ids),
-        ``aliases`` and ``ensembl`` (entrez_id, alias), ``summaries`` (entrez_id, text), ``go_terms``
-        (go_id, term, ontology, definition), ``go_annotations`` (entrez_id, go_id, evidence, ontology).
-    unresolved
-        ``[_id, reason]`` for records without an Entrez id.
-    """
-    genes, aliases, ensembl, summaries, terms, annotations, unresolved = [], [], [], [], [], [], []
-    for record in records:
-        entrez = _entrez(record)
-        if entrez is None:
-            unresolved.append([str(record.get("_id")), "mygene record without an Entrez id"])
-            continue
-        ens = [
-            g for e in _as_list(record.get("ensembl")) for g in _as_list(e.get("gene") if isinstance(e, dict) else e)
-        ]
-        uniprot = record.get("uniprot") or {}
-        uniprot_ids = (
-            [u for key in ("Swiss-Prot", "TrEMBL") for u in _as_list(uniprot.get(key))]
-            if isinstance(uniprot, dict)
-            else _as_list(uniprot)
-        )
-        chrom = [p.get("chr") for p in _as_list(record.get("genomic_pos")) if isinstance(p, dict) and p.get("chr")]
-        genes.append(
-            {
-                "entrez_id": entrez,
-                "symbol": record.get("symbol"),
-                "name": record.get("name"),
-                "gene_type": record.get("type_of_gene"),
-                "chromosome": chrom[0] if chrom else None,
-                "map_location": record.get("map_location"),
-                "ensembl_ids": ens,
-                "uniprot_ids": uniprot_ids,
-            }
-        )
-        aliases += [
-            {"entrez_id": entrez, "alias": a} for a in _as_list(record.get("alias")) if a != record.get("symbol")
-        ]
-        ensembl += [{"entrez_id": entrez, "alias": e} for e in ens]
-        if record.get("summary"):
-            summaries.append({"entrez_id": entrez, "text": record["summary"]})
-        for ontology, key in _GO_KEYS.items():
-            for item in _as_list((record.get("go") or {}).get(key)):
-                terms.append({"go_id": item["id"], "term": item.get("term"), "ontology": ontology, "definition": None})
-                annotations.append(
-                    {"entrez_id": entrez, "go_id": item["id"], "evidence": item.get("evidence"), "ontology": ontology}
-                )
-    frames = {
-        "genes": pd.DataFrame(
-            genes,
-            columns=[
-                "entrez_id",
-                "symbol",
-                "name",
-                "gene_type",
-                "chromosome",
-                "map_location",
-                "ensembl_ids",
-                "uniprot_ids",
-            ],
-        ),
-        "aliases": pd.DataFrame(aliases, columns=["entrez_id", "alias"]),
-        "ensembl": pd.DataFrame(ensembl, columns=["entrez_id", "alias"]),
-        "summaries": pd.DataFrame(summaries, columns=["entrez_id", "text"]),
-        "go_terms": pd.DataFrame(terms, columns=["go_id", "term", "ontology", "definition"]).drop_duplicates("go_id"),
-        "go_annotations": pd.DataFrame(annotations, columns=["entrez_id", "go_id", "evidence", "ontology"]),
-    }
-    for name in ("genes", "aliases", "ensembl", "summaries", "go_annotations"):
-        frames[name] = frames[name].astype({"entrez_id": "int64"})
-    return frames, unresolved
-
-
-def gene_records(con: duckdb.DuckDBPyConnection, entrez_ids: list[int] | None = None) -> list[dict]:
-    """Rebuild mygene-shaped records (fields of :data:`FIELDS`) from a corpus database, for export.
-
-    ``uniprot`` is written as a plain list: the corpus does not keep the Swiss-Prot/TrEMBL split.
-
-    Parameters
-    ----------
-    con
-        Corpus connection.
-    entrez_ids
-        Genes to export (``None``: every gene).
-    """
-    if entrez_ids is None:
-        entrez_ids = [e for (e,) in con.execute("SELECT entrez_id FROM genes").fetchall()]
-    con.register("_export_ids", pd.DataFrame({"entrez_id": pd.Series(list(entrez_ids), dtype="int64")}))
-    try:
-        genes = con.execute("SELECT * FROM genes SEMI JOIN _export_ids USING (entrez_id) ORDER BY entrez_id").df()
-        aliases = con.execute(
-            "SELECT entrez_id, alias FROM aliases SEMI JOIN _export_ids USING (entrez_id) "
-            "WHERE kind = 'alias' ORDER BY alias"
-        ).df()
-        summaries = con.execute(
-            "SELECT entrez_id, text FROM texts SEMI JOIN _export_ids USING (entrez_id) WHERE source = 'ncbi_summary'"
-        ).df()
-        go = con.execute(
-            "SELECT a.entrez_id, a.go_id, t.term, a.evidence, a.ontology FROM go_annotations a "
-            "SEMI JOIN _export_ids USING (entrez_id) LEFT JOIN go_terms t USING (go_id) "
-            "ORDER BY a.entrez_id, a.ontology, a.go_id, a.evidence"
-        ).df()
-    finally:
-        con.unregister("_export_ids")
-    alias_by = aliases.groupby("entrez_id")["alias"].agg(list).to_dict()
-    summary_by = dict(zip(summaries["entrez_id"], summaries["text"]))
-    go_by: dict[int, dict[str, list[dict]]] = {}
-    for entrez_id, go_id, term, evidence, ontology in go.itertuples(index=False):
-        go_by.setdefault(int(entrez_id), {}).setdefault(ontology, []).append(
-            {"id": go_id, "term": term, "evidence": evidence}
-        )
-    records = []
-    for gene in genes.itertuples(index=False):
-        entrez_id = int(gene.entrez_id)
-        record = {
-            "_id": str(entrez_id),
-            "entrezgene": entrez_id,
-            "symbol": gene.symbol,
-            "name": gene.name,
-            "type_of_gene": gene.gene_type,
-            "map_location": gene.map_location,
-        }
-        if gene.chromosome is not None:
-            record["genomic_pos"] = {"chr": gene.chromosome}
-        if alias_by.get(entrez_id):
-            record["alias"] = alias_by[entrez_id]
-        if gene.ensembl_ids is not None and len(gene.ensembl_ids):
-            record["ensembl"] = [{"gene": e} for e in gene.ensembl_ids]
-        if gene.uniprot_ids is not None and len(gene.uniprot_ids):
-            record["uniprot"] = list(gene.uniprot_ids)
-        if entrez_id in summary_by:
-            record["summary"] = summary_by[entrez_id]
-        if entrez_id in go_by:
-            record["go"] = go_by[entrez_id]
-        records.append({k: v for k, v in record.items() if v is not None})
-    return records
 
 
 @dataclass
@@ -352,7 +192,7 @@ def pull(corpus: Corpus, queries: Iterable[str], client: MyGeneClient, *, batch_
             query = str(hit.get("query"))
             if hit.get("notfound") or query not in ids_by_query:
                 continue
-            entrez = _entrez(hit)
+            entrez = entrez_id_of(hit)
             if entrez is None:
                 report.unresolved.append([query, f"hit {hit.get('_id')} has no Entrez id"])
             elif entrez not in ids_by_query[query]:
@@ -360,7 +200,7 @@ def pull(corpus: Corpus, queries: Iterable[str], client: MyGeneClient, *, batch_
         ids = sorted({e for found in ids_by_query.values() for e in found} - fetched)
         records = [r for i in range(0, len(ids), BATCH) for r in client.getgenes([str(e) for e in ids[i : i + BATCH]])]
         records = [r for r in records if not r.get("notfound")]
-        got = {e for e in map(_entrez, records) if e is not None}
+        got = {e for e in map(entrez_id_of, records) if e is not None}
         report.unresolved += [[str(e), "no record returned by /v3/gene"] for e in ids if e not in got]
         retrieved = utc_now()
         payload = json.dumps(records, sort_keys=True).encode()
