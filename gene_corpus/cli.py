@@ -12,7 +12,7 @@ from gene_corpus.corpus import Corpus
 from gene_corpus.documents import DEFAULT_TEMPLATE, TEMPLATES
 from gene_corpus.errors import InputError
 from gene_corpus.formats import FORMATS
-from gene_corpus.mygene import DEFAULT_URL, MyGeneClient, pull
+from gene_corpus.mygene import DEFAULT_URL, pull
 from gene_corpus.mygene_records import gene_records
 
 db_option = click.option(
@@ -109,11 +109,14 @@ def pull_command(
 ) -> None:
     """Fetch genes (summary, name, type, aliases, Ensembl, UniProt, GO) from mygene, resumably.
 
+    Uses the official mygene client; each batch of 1,000 genes is stored in its own transaction, so rerunning an
+    interrupted pull continues where it stopped.
+
     Example: scouter-local corpus pull --db genes.duckdb --genes perturbed_genes.txt --mygene-url http://mygene.internal
     """
     queries = _gene_list(symbols, genes_file)
     with Corpus.open(db) as c:
-        report = pull(c, queries, MyGeneClient(mygene_url, retries=retries, backoff=backoff))
+        report = pull(c, queries, url=mygene_url, retries=retries, backoff=backoff)
     if as_json:
         _echo_json(report.to_dict())
         return

@@ -1,11 +1,10 @@
-"""mygene.info as a source: a batching/retrying client and ``corpus pull``.
+"""``corpus pull``: genes from mygene.info (or an internal mirror) into a corpus, through the official client.
 
-Records are turned into table rows by :mod:`gene_corpus.mygene_records`.
-
-The client speaks mygene's v3 API: ``POST /v3/query`` (``q`` = comma-separated queries, ``scopes``,
-``fields``, ``species``; batches of at most 1,000, as ``querymany``) to map queries to Entrez ids, then
-``POST /v3/gene`` (``ids``, ``fields``) for the records. A hit list with ``notfound`` marks a miss; several hits
-for one query are a duplicate hit: every hit gene is fetched and the query is reported with its candidates.
+Each batch of at most :data:`BATCH` queries goes through ``mygene.MyGeneInfo``: ``querymany`` (``POST /v3/query``)
+maps symbols, aliases, Entrez or Ensembl ids to Entrez ids, ``getgenes`` (``POST /v3/gene``) fetches the records,
+and the batch is written in one transaction together with the queries it answered, so a pull stopped anywhere
+resumes where it stopped. A query without hit is reported as not found; several hits for one query are a
+duplicate hit: every hit gene is stored and the query is reported with its candidates.
 """
 
 from __future__ import annotations
@@ -15,10 +14,12 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
+from functools import partial
+from typing import Callable, Iterable
 
+import httpx
+import mygene
 import pandas as pd
-import requests
 from tqdm.auto import tqdm
 
 from gene_corpus.corpus import Corpus, ImportReport, Origin, utc_now
@@ -28,7 +29,10 @@ from gene_corpus.mygene_records import FIELDS, entrez_id_of
 log = logging.getLogger(__name__)
 DEFAULT_URL = "https://mygene.info"
 SCOPES = "symbol,alias,entrezgene,ensembl.gene,retired"
+#: Queries per batch: mygene.info answers at most 1,000 terms per POST.
 BATCH = 1000
+#: HTTP statuses worth another attempt (the others are the request's fault).
+TRANSIENT = (429, 500, 502, 503, 504)
 
 
 @dataclass
@@ -73,91 +77,62 @@ class PullReport:
         return asdict(self)
 
 
-class MyGeneClient:
-    """Minimal mygene.info v3 client: batched POSTs with retries and exponential backoff.
+def _one_line(text: str, limit: int = 200) -> str:
+    return " ".join(text.split())[:limit]
 
-    Parameters
-    ----------
-    url
-        Server root (``https://mygene.info`` or an internal mirror); ``/v3/...`` is appended.
-    retries
-        Attempts per request on connection errors, timeouts and HTTP 429/5xx.
-    backoff
-        First wait in seconds; doubled after each failed attempt (capped at 30 s).
-    timeout
-        Seconds per request.
+
+def _ask(call: Callable[[], object], endpoint: str, *, url: str, retries: int, backoff: float) -> list[dict]:
+    """Run one ``mygene`` client call, retrying what may pass (no connection, timeouts, HTTP 429/5xx).
+
+    Raises
+    ------
+    InputError
+        Another HTTP error, an answer that is not mygene.info's JSON list of objects, or failures on every attempt.
     """
-
-    RETRY_STATUS = (429, 500, 502, 503, 504)
-
-    def __init__(
-        self, url: str = DEFAULT_URL, *, retries: int = 5, backoff: float = 1.0, timeout: float = 60.0
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.retries = retries
-        self.backoff = backoff
-        self.timeout = timeout
-        self.session = requests.Session()
-
-    def post(self, endpoint: str, data: dict) -> list[dict]:
-        """POST form data to ``/v3/<endpoint>`` and return the JSON list, retrying transient failures.
-
-        Raises
-        ------
-        InputError
-            A non-transient HTTP error, a non-JSON answer, or transient failures on every attempt.
-        """
-        url = f"{self.url}/v3/{endpoint}"
-        last = ""
-        for attempt in range(self.retries):
-            try:
-                response = self.session.post(url, data=data, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code in self.RETRY_STATUS:
-                    last = f"HTTP {response.status_code}"
-                elif response.status_code != 200:
-                    raise InputError(
-                        f"mygene {url}: HTTP {response.status_code} ({response.text[:200]!r}); check --mygene-url"
-                    )
-                else:
-                    try:
-                        result = response.json()
-                    except ValueError:
-                        raise InputError(
-                            f"mygene {url}: answer is not JSON ({response.text[:120]!r}); check --mygene-url"
-                        ) from None
-                    if not isinstance(result, list):
-                        raise InputError(
-                            f"mygene {url}: expected a JSON list, got {type(result).__name__}; check --mygene-url"
-                        )
-                    return result
-            if attempt + 1 < self.retries:
-                wait = min(self.backoff * 2**attempt, 30.0)
-                log.warning("mygene %s: %s; retrying in %.1f s (%d/%d)", url, last, wait, attempt + 1, self.retries)
-                time.sleep(wait)
-        raise InputError(
-            f"mygene {url}: failed {self.retries} times ({last}); check --mygene-url or retry later "
-            "(finished batches are kept: rerun to resume)"
-        )
-
-    def querymany(self, queries: list[str], scopes: str = SCOPES, species: str = "human") -> list[dict]:
-        """Hits of one batch (≤ :data:`BATCH` queries): ``{query, _id, entrezgene, …}`` or ``{query, notfound}``."""
-        if len(queries) > BATCH:
-            raise ValueError(f"at most {BATCH} queries per batch, got {len(queries)}")
-        return self.post(
-            "query", {"q": ",".join(queries), "scopes": scopes, "fields": "entrezgene,symbol", "species": species}
-        )
-
-    def getgenes(self, ids: list[str]) -> list[dict]:
-        """Records of one batch (≤ :data:`BATCH` ids) with the fields of :data:`FIELDS`."""
-        if len(ids) > BATCH:
-            raise ValueError(f"at most {BATCH} ids per batch, got {len(ids)}")
-        return self.post("gene", {"ids": ",".join(ids), "fields": FIELDS, "species": "human"})
+    where = f"mygene {url}/v3/{endpoint}"
+    last = ""
+    for attempt in range(retries):
+        try:
+            answer = call()
+        except httpx.HTTPStatusError as exc:
+            status = exc.response.status_code
+            if status not in TRANSIENT:
+                raise InputError(
+                    f"{where}: HTTP {status} ({_one_line(exc.response.text)!r}); check url={url!r}"
+                ) from None
+            last = f"HTTP {status}"
+        except httpx.TransportError as exc:  # refused, unknown host, timeout, connection dropped
+            last = f"{type(exc).__name__}: {_one_line(str(exc))}"
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # the client could not read the answer
+            raise InputError(
+                f"{where}: the answer is not mygene.info's JSON list ({type(exc).__name__}: {_one_line(str(exc))}); "
+                f"check url={url!r}"
+            ) from None
+        else:
+            if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
+                raise InputError(f"{where}: the answer is not a JSON list of objects; check url={url!r}")
+            return answer
+        if attempt + 1 < retries:
+            wait = min(backoff * 2**attempt, 30.0)
+            log.warning("%s: %s; retrying in %.1f s (%d/%d)", where, last, wait, attempt + 1, retries)
+            time.sleep(wait)
+    raise InputError(
+        f"{where}: failed {retries} times ({last}); check url={url!r} or retry later "
+        "(finished batches are kept: rerun to resume)"
+    )
 
 
-def pull(corpus: Corpus, queries: Iterable[str], client: MyGeneClient, *, batch_size: int = BATCH) -> PullReport:
+def pull(
+    corpus: Corpus,
+    queries: Iterable[str],
+    *,
+    url: str = DEFAULT_URL,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    delay: float | None = None,
+    batch_size: int = BATCH,
+) -> PullReport:
     """Fetch genes from mygene into a corpus, one transaction per batch (an interrupted pull resumes).
 
     Parameters
@@ -165,28 +140,57 @@ def pull(corpus: Corpus, queries: Iterable[str], client: MyGeneClient, *, batch_
     corpus
         A writable :class:`~gene_corpus.corpus.Corpus`.
     queries
-        Symbols, aliases, Entrez or Ensembl ids.
-    client
-        The mygene client (server URL, retries).
+        Symbols, aliases, Entrez or Ensembl ids (human genes).
+    url
+        mygene.info or an internal mirror (the API root, with or without its ``/v3``).
+    retries
+        Attempts per request on connection failures, timeouts and HTTP 429/5xx.
+    backoff
+        First wait between attempts in seconds; doubled after each failed attempt (at most 30 s).
+    timeout
+        Seconds to wait for a server that does not answer.
+    delay
+        Pause of the ``mygene`` client after each request, in seconds (``None``: the client's own, 1 s).
     batch_size
-        Queries per ``/v3/query`` batch (≤ :data:`BATCH`).
+        Queries per batch and transaction (1 to :data:`BATCH`).
 
     Returns
     -------
     :class:`PullReport`; misses and duplicate hits are listed, never dropped silently.
     """
     corpus.check_writable()
+    if not 1 <= batch_size <= BATCH:
+        raise InputError(f"batch_size={batch_size}: mygene.info takes 1 to {BATCH} queries per request")
     wanted = list(dict.fromkeys(q.strip() for q in queries if q.strip()))
     if not wanted:
-        raise InputError("no genes to pull; pass symbols or --genes FILE")
-    report = PullReport(url=client.url, queries=len(wanted))
-    done = {q for (q,) in corpus.con.execute("SELECT query FROM mygene_queries WHERE url = ?", [client.url]).fetchall()}
+        raise InputError("queries: no genes to pull; pass symbols, aliases, Entrez or Ensembl ids")
+    url = url.rstrip("/").removesuffix("/v3")
+    report = PullReport(url=url, queries=len(wanted))
+    done = {q for (q,) in corpus.con.execute("SELECT query FROM mygene_queries WHERE url = ?", [url]).fetchall()}
     todo = [q for q in wanted if q not in done]
     report.already_pulled = len(wanted) - len(todo)
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    client = mygene.MyGeneInfo()
+    client.url = f"{url}/v3"
+    if delay is not None:
+        client.delay = delay
+    with httpx.Client(timeout=timeout) as http:
+        # the client builds an httpx client that waits for ever unless one is set up: give it one with a timeout
+        client.http_client, client.http_client_setup = http, True
+        _pull_batches(corpus, batches, client, partial(_ask, url=url, retries=retries, backoff=backoff), report)
+    return report
+
+
+def _pull_batches(
+    corpus: Corpus, batches: list[list[str]], client: mygene.MyGeneInfo, ask: Callable, report: PullReport
+) -> None:
+    """Query, fetch and store each batch in its own transaction, filling ``report``."""
     fetched: set[int] = set()  # genes already fetched by this pull (a later batch's hit may repeat one)
     for batch in tqdm(batches, desc="mygene pull", unit="batch", disable=None):
-        hits = client.querymany(batch)
+        hits = ask(
+            partial(client.querymany, batch, scopes=SCOPES, fields="entrezgene,symbol", species="human", verbose=False),
+            "query",
+        )
         ids_by_query: dict[str, list[int]] = {q: [] for q in batch}
         for hit in hits:
             query = str(hit.get("query"))
@@ -198,14 +202,16 @@ def pull(corpus: Corpus, queries: Iterable[str], client: MyGeneClient, *, batch_
             elif entrez not in ids_by_query[query]:
                 ids_by_query[query].append(entrez)
         ids = sorted({e for found in ids_by_query.values() for e in found} - fetched)
-        records = [r for i in range(0, len(ids), BATCH) for r in client.getgenes([str(e) for e in ids[i : i + BATCH]])]
+        records = (
+            ask(partial(client.getgenes, ids, fields=FIELDS, species="human", verbose=False), "gene") if ids else []
+        )
         records = [r for r in records if not r.get("notfound")]
         got = {e for e in map(entrez_id_of, records) if e is not None}
         report.unresolved += [[str(e), "no record returned by /v3/gene"] for e in ids if e not in got]
         retrieved = utc_now()
         payload = json.dumps(records, sort_keys=True).encode()
         sha = hashlib.sha256(payload).hexdigest()
-        origin = Origin(sha, f"{client.url}/v3/gene", f"mygene.info v3 at {client.url}", retrieved)
+        origin = Origin(sha, f"{report.url}/v3/gene", f"mygene.info v3 at {report.url}", retrieved)
         batch_report = ImportReport(path=origin.origin, format="mygene-pull", sha256=sha, rows_read=len(records))
         with corpus.transaction():
             if (
@@ -234,7 +240,7 @@ def pull(corpus: Corpus, queries: Iterable[str], client: MyGeneClient, *, batch_
             rows = pd.DataFrame(
                 {
                     "query": list(ids_by_query),
-                    "url": client.url,
+                    "url": report.url,
                     "entrez_ids": list(ids_by_query.values()),
                     "status": ["found" if found else "notfound" for found in ids_by_query.values()],
                     "retrieved_at": retrieved,
@@ -257,4 +263,3 @@ def pull(corpus: Corpus, queries: Iterable[str], client: MyGeneClient, *, batch_
                 report.found += 1
                 if len(found) > 1:
                     report.duplicates[query] = found
-    return report
