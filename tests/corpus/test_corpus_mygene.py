@@ -259,6 +259,18 @@ def test_server_that_does_not_answer_times_out(tmp_path, server):
         _pull(tmp_path / "slow.duckdb", server.url, ["TP53"], retries=1, timeout=0.2)
 
 
+def test_batches_hold_at_most_1000_queries(tmp_path, server):
+    queries = ["CDK2"] + [f"NOTAGENE{i}" for i in range(1000)]
+    report = _pull(tmp_path / "big.duckdb", server.url, queries)
+    assert (report.queries, report.found, len(report.notfound)) == (1001, 1, 1000)
+    # one batch (query, then its genes) after the other; the second batch finds no gene to fetch
+    assert [(r.path, len(r.form.get("q", "").split(","))) for r in server.requests] == [
+        ("/v3/query/", 1000),
+        ("/v3/gene/", 1),
+        ("/v3/query/", 1),
+    ]
+
+
 def test_batch_size_is_checked(tmp_path, server):
     with pytest.raises(InputError, match="batch_size=1001: mygene.info takes 1 to 1000"):
         _pull(tmp_path / "b.duckdb", server.url, batch_size=1001)
