@@ -49,7 +49,8 @@ def main() -> None:
 def _register() -> None:
     import importlib
 
-    for module in ("gene_corpus.cli", "scouter_local.cli.embed", "scouter_local.cli.predict", "scouter_local.cli.demo"):
+    for module in ("gene_corpus.cli", "scouter_local.cli.embed", "scouter_local.cli.predict", "scouter_local.cli.demo",
+                   "scouter_local.cli.bundle"):
         for command in importlib.import_module(module).COMMANDS:
             main.add_command(command)
 
