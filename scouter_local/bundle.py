@@ -341,18 +341,24 @@ def _pip(args: list[str], what: str, *, env: dict | None = None) -> None:
 
 
 def _build_project_wheel(root: Path, dest: Path) -> Path:
-    """Build scouter-local's wheel from the checkout's files (tracked and untracked, not ignored) in a clean copy.
+    """Build scouter-local's wheel in a clean copy of the checkout: its tracked files as they are on disk, plus
+    untracked (not ignored) files inside its top-level Python packages (new modules not yet added to git).
 
-    The copy keeps setuptools' ``build/`` and ``*.egg-info`` folders (and stale files in them) out of the checkout.
+    The copy keeps setuptools' ``build/`` and ``*.egg-info`` folders (and stale files in them) out of the checkout,
+    and leaves out untracked folders such as a bundle built inside the checkout.
     """
-    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            capture_output=True, check=True).stdout.decode().split("\0")
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "-t", "--cached", "--others",
+                             "--exclude-standard"], capture_output=True, check=True).stdout.decode().split("\0")
     source = dest / "source"
-    for name in filter(None, listed):
+    for tag, _, name in (entry.partition(" ") for entry in listed if entry):
+        if tag == "?" and not (root / name.split("/")[0] / "__init__.py").is_file():
+            continue
         if (root / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / name, source / name)
-    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    # setuptools here (checked against pyproject's build requirements) saves fetching it into an isolated build env
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation",
+                                                                             "--check-build-dependencies"]
     _pip(["wheel", "--no-deps", *isolation, "--wheel-dir", str(dest), str(source)], "building the scouter-local wheel")
     return next(dest.glob("*.whl"))
 
