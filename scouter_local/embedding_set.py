@@ -15,6 +15,9 @@ import numpy as np
 from gene_corpus.errors import InputError
 
 POSTPROCESS_MODES = ("none", "center", "whiten")
+#: What each kind of set (its ``spec['source']``) holds, for messages.
+SET_SOURCES = {"embed": "text embeddings of a model", "import": "embeddings imported from a file",
+               "go": "GO-annotation vectors", "combine": "a combination of other sets"}
 
 
 class PostProcessor:
@@ -103,8 +106,9 @@ class EmbeddingSet:
     name
         Set name, as given to ``scouter-local embed --set``.
     fingerprint
-        Hash of (model fingerprint, pooling, prefix, max tokens, post-processing, gene keys, vectors); a model
-        or index built on one set refuses another.
+        Hash of how the set was made (model fingerprint, pooling, prefix, max tokens, post-processing; an imported
+        file's sha256; the GO inputs and parameters; the fingerprints of combined sets), its gene keys and
+        vectors; a model or index built on one set refuses another.
     symbols
         Current gene symbol of each row, length ``n_genes``.
     entrez_ids
@@ -112,7 +116,8 @@ class EmbeddingSet:
     vectors
         ``(n_genes, dim)`` float32.
     spec
-        How the set was made (model, pooling, prefix, …), as stored with it.
+        How the set was made (model, pooling, prefix, …), as stored with it; ``spec['source']`` is a key of
+        :data:`SET_SOURCES`.
     postprocessor
         The fitted post-processing already applied to ``vectors`` (apply it to new query vectors too).
     """

@@ -38,10 +38,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gene_corpus import Corpus
+from gene_corpus import Corpus, Resolution
 from gene_corpus.atomic import atomic_path
 from gene_corpus.errors import InputError
-from scouter_local.embedding_set import POSTPROCESS_MODES, EmbeddingSet, PostProcessor
+from scouter_local.embedding_set import POSTPROCESS_MODES, SET_SOURCES, EmbeddingSet, PostProcessor
 from scouter_local.encoders import (
     DEFAULT_BATCH_TOKENS,
     Encoder,
@@ -187,6 +187,42 @@ def _finalise(con, set_name: str) -> str:
     _run(con, "UPDATE embedding_sets SET postprocess_params = ?, fitted_on = ?, fingerprint = ?, dim = ?, updated_at = ? "
                 "WHERE name = ?", [params, content, fingerprint, int(raw.shape[1]) if len(raw) else None, _now(), set_name])
     return fingerprint
+
+
+def check_set_source(row: dict | None, set_name: str, source: str, verb: str) -> None:
+    """Refuse to write a set of another kind (``spec['source']``) under an existing name: the name is taken.
+
+    ``verb`` says what the user should do into another name (``embed``, ``import``, ...).
+    """
+    held = json.loads(row["spec"]).get("source") if row is not None else None
+    if held is not None and held != source:
+        raise InputError(f"set {set_name!r} holds {SET_SOURCES.get(held, held)}; {verb} into another --set name")
+
+
+def write_whole_set(con, set_name: str, *, raw_key: str, spec: dict, table: pa.Table) -> str:
+    """Replace a set whole (row, vectors and fingerprint) in one transaction; no post-processing.
+
+    Parameters
+    ----------
+    raw_key
+        Hash of what defines the vectors (inputs and parameters); a later run with the same key is a cache hit.
+    spec
+        How the set was made (stored as JSON; ``source`` says which kind of set).
+    table
+        From :func:`_vectors_table`: one row per gene.
+
+    Returns
+    -------
+    The set's new fingerprint.
+    """
+    _ensure_tables(con)
+    with _transaction(con):
+        _run(con, "DELETE FROM embedding_vectors WHERE set_name = ?", [set_name])
+        _run(con, "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, postprocess, updated_at) "
+                  "VALUES (?, ?, ?, ?, 'none', ?)", [set_name, _sha({"raw": raw_key, "postprocess": "none"}), raw_key,
+                                                     json.dumps(spec), _now()])
+        _write_vectors(con, set_name, table)
+        return _finalise(con, set_name)
 
 
 def _transaction(con):
@@ -619,7 +655,8 @@ def list_embedding_sets(db_path: str | os.PathLike | Corpus) -> pd.DataFrame:
             return pd.DataFrame(columns=["name", "genes", "dim", "postprocess", "model", "fingerprint", "updated_at"])
         frame = corpus.con.execute(
             "SELECT s.name, count(v.entrez_id) AS genes, s.dim, s.postprocess, "
-            "coalesce(json_extract_string(s.spec, '$.encoder.model'), json_extract_string(s.spec, '$.file')) AS model, "
+            "coalesce(json_extract_string(s.spec, '$.encoder.model'), json_extract_string(s.spec, '$.file'), "
+            "json_extract_string(s.spec, '$.made_from')) AS model, "
             "s.fingerprint, s.updated_at FROM embedding_sets s LEFT JOIN embedding_vectors v ON v.set_name = s.name "
             "GROUP BY ALL ORDER BY s.name").df()
     return frame
@@ -810,9 +847,7 @@ def import_embeddings(db_path: str | os.PathLike, set_name: str, path: str | os.
     with Corpus.open(db_path, read_only=False) as corpus:
         con = corpus.con
         _ensure_tables(con)
-        row = _set_row(con, set_name)
-        if row is not None and json.loads(row["spec"]).get("source") != "import":
-            raise InputError(f"set {set_name!r} holds computed embeddings; import into another --set name")
+        check_set_source(_set_row(con, set_name), set_name, "import", "import")
         if entrez is None or (entrez < 0).any():
             resolved = corpus.resolve(symbols)
             ids = np.asarray([r.entrez_id if r.entrez_id is not None else -1 for r in resolved], dtype=np.int64)
@@ -833,12 +868,6 @@ def import_embeddings(db_path: str | os.PathLike, set_name: str, path: str | os.
         raw_key = _sha({"import": file_sha})
         spec = {"source": "import", "file": str(path), "file_sha256": file_sha, "format": fmt, "postprocess": "none"}
         table = _vectors_table(entrez[keep], [s for s, k in zip(symbols, keep) if k], [None] * int(keep.sum()), vectors[keep])
-        with _transaction(con):
-            _run(con, "DELETE FROM embedding_vectors WHERE set_name = ?", [set_name])
-            _run(con, "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, postprocess, updated_at) "
-                        "VALUES (?, ?, ?, ?, 'none', ?)", [set_name, _sha({"raw": raw_key, "postprocess": "none"}), raw_key,
-                                                            json.dumps(spec), _now()])
-            _write_vectors(con, set_name, table)
-            fingerprint = _finalise(con, set_name)
+        fingerprint = write_whole_set(con, set_name, raw_key=raw_key, spec=spec, table=table)
     return EmbeddingImportReport(set_name, str(path), fmt, rows, int(keep.sum()), unresolved, duplicates, skipped_ctrl,
                                  int(vectors.shape[1]), fingerprint)

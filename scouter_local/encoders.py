@@ -31,6 +31,7 @@ import numpy as np
 
 from gene_corpus.atomic import atomic_dir
 from gene_corpus.errors import InputError
+from scouter_local.embedding_set import SET_SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -358,11 +359,13 @@ def spec_from_stored(stored: dict, *, set_name: str = "", allow_download: bool =
     Raises
     ------
     InputError
-        The set was imported (no model), or the model's files no longer match its fingerprint.
+        The set was not made by a text model (imported, GO, combined), or the model's files no longer match its
+        fingerprint.
     """
     enc = stored.get("encoder")
     if not enc:
-        raise InputError(f"set {set_name!r} was imported from a file and has no model to embed text with; "
+        held = SET_SOURCES.get(stored.get("source"), "vectors made without a text model")
+        raise InputError(f"set {set_name!r} holds {held} and has no model to embed text with; "
                          "use a set made by `scouter-local embed`")
     spec = resolve_spec(enc["model"], pooling=enc["pooling"], prefix=enc["prefix"], query_prefix=enc["query_prefix"],
                         max_tokens=enc["max_tokens"], quantize=enc["quantize"],

