@@ -134,21 +134,36 @@ def pull_command(
 
 @corpus.command("resolve")
 @db_option
-@click.argument("queries", nargs=-1, required=True)
+@click.argument("queries", nargs=-1)
+@genes_file_option
+@click.option("--unresolved", is_flag=True, help="Show only the unknown and ambiguous genes.")
 @json_option
-def resolve_command(db: Path, queries: tuple[str, ...], as_json: bool) -> None:
+def resolve_command(
+    db: Path, queries: tuple[str, ...], genes_file: Path | None, unresolved: bool, as_json: bool
+) -> None:
     """Resolve symbols, aliases, previous symbols, Ensembl or Entrez ids to Entrez id + current symbol.
+
+    Genes come as arguments, from a --genes file (then a count of each kind of match follows on stderr), or both.
 
     Example: scouter-local corpus resolve --db genes.duckdb KIAA1804 ENSG00000141510 7157 --json
     """
+    from collections import Counter
+
+    queries = _gene_list(queries, genes_file)
+    if not queries:
+        raise InputError("no genes to resolve; pass SYMBOL_OR_ID ... or --genes FILE")
     with Corpus.open(db, read_only=True) as c:
         resolutions = c.resolve(queries)
+    shown = [r for r in resolutions if r.entrez_id is None] if unresolved else resolutions
     if as_json:
-        _echo_json([r.to_dict() for r in resolutions])
-        return
-    for r in resolutions:
-        extra = f"\t{', '.join(r.candidates)}" if r.candidates else ""
-        click.echo(f"{r.query}\t{r.entrez_id if r.entrez_id is not None else '-'}\t{r.symbol or '-'}\t{r.how}{extra}")
+        _echo_json([r.to_dict() for r in shown])
+    else:
+        for r in shown:
+            extra = f"\t{', '.join(r.candidates)}" if r.candidates else ""
+            click.echo(f"{r.query}\t{r.entrez_id if r.entrez_id is not None else '-'}\t{r.symbol or '-'}\t{r.how}{extra}")
+    if genes_file is not None and not as_json:
+        counts = Counter(r.how for r in resolutions).most_common()
+        click.echo(f"{genes_file}: {len(resolutions)} genes, " + ", ".join(f"{n} {how}" for how, n in counts), err=True)
 
 
 @corpus.command("show")

@@ -30,6 +30,7 @@ import os
 import pickle
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -78,6 +79,8 @@ SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 EXPORT_FORMATS = ("scouter-csv", "parquet")
 IMPORT_FORMATS = ("csv", "parquet", "pickle")
 _ORDER = "ORDER BY entrez_id < 0, entrez_id, symbol"
+#: Left-out genes of a gene list named in its warning; the rest are counted.
+SHOWN_LEFT_OUT = 5
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -247,14 +250,62 @@ def read_gene_list(path: str | os.PathLike) -> list[str]:
     return genes
 
 
-def _resolve_ids(corpus: Corpus, genes: Iterable[str | int]) -> list[int]:
-    """Entrez ids of ``genes``; the first unknown or ambiguous gene raises with close matches."""
-    genes = [str(g) for g in genes]
-    resolved = corpus.resolve(genes)
-    for r in resolved:
-        if r.entrez_id is None:
-            corpus.resolve_one(r.query)  # raises the one-line error with "did you mean"
-    return list(dict.fromkeys(r.entrez_id for r in resolved))
+def _left_out_note(r: Resolution, reason: str | None) -> str:
+    if reason:
+        return f"{r.query} ({reason})"
+    if r.how == "ambiguous":
+        return f"{r.query} (ambiguous: {', '.join(r.candidates)})"
+    return f"{r.query} (unknown" + (f"; did you mean {', '.join(r.candidates)}?)" if r.candidates else ")")
+
+
+def resolve_gene_list(corpus: Corpus, genes: Iterable[str | int], *, within: Iterable[int] | None = None,
+                      within_name: str = "", source: str | None = None) -> tuple[list[int], list[str]]:
+    """Resolve a whole gene list; leave out unknown and ambiguous entries with one warning that names them.
+
+    Parameters
+    ----------
+    corpus
+        The corpus whose resolver is used.
+    genes
+        Symbols, aliases, previous symbols, Ensembl or Entrez ids.
+    within, within_name
+        Also leave out genes whose Entrez id is not among ``within`` (e.g. the genes of an embedding set,
+        named ``within_name`` in the warning).
+    source
+        The file the list came from, named in the warning and in its hint (``None``: genes given inline).
+
+    Returns
+    -------
+    ``(entrez ids, left out)``: the ids of the resolved genes in list order without repeats, and the entries
+    left out. One :class:`UserWarning` names the first :data:`SHOWN_LEFT_OUT` left-out entries (with the
+    candidates of ambiguous ones and close symbols of unknown ones), counts the rest and says how to list them.
+
+    Raises
+    ------
+    InputError
+        No gene of the list is usable.
+    """
+    genes = [str(g).strip() for g in genes]
+    keep = None if within is None else {int(e) for e in within}
+    ids: list[int] = []
+    left_out: list[str] = []
+    notes: list[str] = []
+    for r in corpus.resolve(genes):
+        if r.entrez_id is not None and (keep is None or r.entrez_id in keep):
+            ids.append(r.entrez_id)
+            continue
+        left_out.append(r.query)
+        notes.append(_left_out_note(r, None if r.entrez_id is None else f"{r.symbol}, not in set {within_name}"))
+    listing = f"scouter-local corpus resolve --db {corpus.path} --unresolved " + (f"--genes {source}" if source else "GENE ...")
+    if not ids:
+        raise InputError(f"none of the {len(genes)} genes{f' of {source}' if source else ''} is usable: "
+                         f"{'; '.join(notes[:SHOWN_LEFT_OUT])}; see `{listing}`")
+    if notes:
+        more = len(notes) - SHOWN_LEFT_OUT
+        warnings.warn(f"{len(notes)} of {len(genes)} genes{f' of {source}' if source else ''} left out: "
+                      f"{'; '.join(notes[:SHOWN_LEFT_OUT])}{f'; and {more} more' if more > 0 else ''} (the other "
+                      f"{len(genes) - len(notes)} are used; list every one left out with `{listing}`)", stacklevel=3)
+    return list(dict.fromkeys(ids)), left_out
 
 
 # ---------------------------------------------------------------------------------------------- embed
@@ -273,6 +324,8 @@ class EmbedReport:
         same model/pooling/prefix/max tokens/quantisation, and merged from staged shard files.
     no_text
         Genes asked for that have no document (nothing to embed).
+    left_out
+        Genes asked for that the corpus does not know or cannot tell apart (unknown, ambiguous): not embedded.
     chunked, truncated
         Texts longer than ``max_tokens``, embedded as the average of their chunks (``long_texts="chunk"``) or
         from their first chunk only (``long_texts="truncate"``).
@@ -290,6 +343,7 @@ class EmbedReport:
     reused: int = 0
     merged: int = 0
     no_text: int = 0
+    left_out: list[str] = dataclasses.field(default_factory=list)
     chunked: int = 0
     truncated: int = 0
     dim: int | None = None
@@ -331,14 +385,16 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
-def _documents(corpus: Corpus, template: str, genes: Iterable[str | int] | None) -> tuple[pd.DataFrame, int]:
-    """Documents to embed (sorted by entrez id) and the number of requested genes without one."""
-    ids = None if genes is None else _resolve_ids(corpus, genes)
+def _documents(corpus: Corpus, template: str, genes: Iterable[str | int] | None,
+               source: str | None) -> tuple[pd.DataFrame, int, list[str]]:
+    """Documents to embed (sorted by entrez id), the number of requested genes without one, and the requested
+    genes left out as unknown or ambiguous (see :func:`resolve_gene_list`)."""
+    ids, left_out = (None, []) if genes is None else resolve_gene_list(corpus, genes, source=source)
     docs = corpus.documents(template=template, entrez_ids=ids)[["entrez_id", "symbol", "text", "text_sha256"]]
     missing = 0 if ids is None else len(set(ids) - set(docs["entrez_id"]))
     if missing:
         log.warning("%d requested genes have no document text and are skipped", missing)
-    return docs.reset_index(drop=True), missing
+    return docs.reset_index(drop=True), missing, left_out
 
 
 def _missing(con, set_name: str, docs: pd.DataFrame) -> pd.DataFrame:
@@ -431,6 +487,7 @@ def embed_corpus(
     batch_size: int | None = None,
     batch_tokens: int = DEFAULT_BATCH_TOKENS,
     genes: Iterable[str | int] | None = None,
+    genes_source: str | None = None,
     postprocess: str | None = None,
     template: str = "genept",
     device: str | None = None,
@@ -458,7 +515,11 @@ def embed_corpus(
         At most this many chunks (``None``: no bound) and padded tokens per forward pass; they change speed and
         memory, not the vectors (beyond float rounding).
     genes
-        Symbols / ids to embed (resolved through the corpus); ``None`` = every gene with a document.
+        Symbols / ids to embed (resolved through the corpus); ``None`` = every gene with a document. Unknown
+        and ambiguous entries are left out with one warning (:func:`resolve_gene_list`) and listed in the
+        report's ``left_out``.
+    genes_source
+        Where ``genes`` came from (a file name), named in that warning.
     postprocess
         ``none``, ``center`` or ``whiten``, fitted on all vectors of the set after each run (default: the set's,
         ``none`` for a new set).
@@ -481,7 +542,8 @@ def embed_corpus(
     Raises
     ------
     InputError
-        Bad set name, model, option, unknown gene, or a set that exists with another specification.
+        Bad set name, model or option, a gene list of which no gene is known, or a set that exists with another
+        specification.
     """
     check_set_name(set_name)
     if postprocess is not None and postprocess not in POSTPROCESS_MODES:
@@ -499,7 +561,8 @@ def embed_corpus(
     shard = shard or launcher_rank()
     own = None
     if shard is not None and shard[1] > 1:
-        own = report = _embed_shard(db_path, set_name, spec, raw_key, shard, genes, template, batching, write_every, load, progress)
+        own = report = _embed_shard(db_path, set_name, spec, raw_key, shard, (genes, genes_source), template, batching,
+                                    write_every, load, progress)
         if not distributed:
             report.seconds = round(time.perf_counter() - began, 2)
             return report
@@ -510,12 +573,18 @@ def embed_corpus(
         con = corpus.con
         _ensure_tables(con)
         row = _set_row(con, set_name)
+        check_set_source(row, set_name, "embed", "embed")
         mode = postprocess or (row["postprocess"] if row else "none")
         set_key = _sha({"raw": raw_key, "postprocess": mode})
         if row is not None and row["set_key"] != set_key:
             raise InputError(_spec_mismatch(set_name, row, spec, mode))
-        docs, no_text = _documents(corpus, template, genes)
-        report = EmbedReport(set_name, spec.model, genes=len(docs), no_text=no_text)
+        if own is None:  # a rank that embedded its shard has warned about the gene list already
+            docs, no_text, left_out = _documents(corpus, template, genes, genes_source)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                docs, no_text, left_out = _documents(corpus, template, genes, genes_source)
+        report = EmbedReport(set_name, spec.model, genes=len(docs), no_text=no_text, left_out=left_out)
         stored = {"encoder": spec.to_dict(), "postprocess": mode, "template": template, "source": "embed"}
         with _transaction(con):
             _run(con, "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, dim, postprocess, "
@@ -551,8 +620,6 @@ def embed_corpus(
 
 def _spec_mismatch(set_name: str, row: dict, spec: EncoderSpec, mode: str) -> str:
     old = json.loads(row["spec"])
-    if old.get("source") != "embed":
-        return f"set {set_name!r} holds imported embeddings; embed into another --set name"
     before = {"long_texts": "chunk"} | old["encoder"] | {"postprocess": old["postprocess"]}
     now = spec.to_dict() | {"postprocess": mode}
     changed = [f"{k} {before.get(k)!r} -> {now[k]!r}" for k in ("model_fingerprint", "pooling", "prefix", "max_tokens",
@@ -562,16 +629,17 @@ def _spec_mismatch(set_name: str, row: dict, spec: EncoderSpec, mode: str) -> st
             "(vectors already computed with the same model settings are reused)")
 
 
-def _embed_shard(db_path, set_name: str, spec: EncoderSpec, raw_key: str, shard: tuple[int, int], genes, template: str,
-                 batching: dict, write_every: int, load: dict, progress: bool) -> EmbedReport:
-    """Compute shard ``i/n`` of the missing genes and stage it as a parquet file (database opened read-only)."""
+def _embed_shard(db_path, set_name: str, spec: EncoderSpec, raw_key: str, shard: tuple[int, int], genes: tuple,
+                 template: str, batching: dict, write_every: int, load: dict, progress: bool) -> EmbedReport:
+    """Compute shard ``i/n`` of the missing genes (``genes``: list or ``None``, and where it came from) and stage
+    it as a parquet file (database opened read-only)."""
     index, count = shard
     with Corpus.open(db_path, read_only=True) as corpus:
-        docs, no_text = _documents(corpus, template, genes)
+        docs, no_text, left_out = _documents(corpus, template, *genes)
         todo = _missing(corpus.con, set_name, docs)
     mine = todo.iloc[index::count]
-    report = EmbedReport(set_name, spec.model, genes=len(docs), no_text=no_text, cached=len(docs) - len(todo),
-                         shard=f"{index}/{count}")
+    report = EmbedReport(set_name, spec.model, genes=len(docs), no_text=no_text, left_out=left_out,
+                         cached=len(docs) - len(todo), shard=f"{index}/{count}")
     if "WORLD_SIZE" in os.environ and load["device"] is None:
         import torch
 
@@ -646,6 +714,21 @@ def load_embedding_set(db_path: str | os.PathLike | Corpus, set_name: str) -> Em
         spec=json.loads(row["spec"]),
         postprocessor=processor,
     )
+
+
+def set_genes(db_path: str | os.PathLike | Corpus, set_name: str) -> np.ndarray:
+    """``(n_genes,)`` int64 Entrez ids of a set's genes (``-1`` for genes without one), without loading vectors.
+
+    Raises
+    ------
+    InputError
+        Unknown set.
+    """
+    with _open(db_path) as corpus:
+        if _set_row(corpus.con, set_name) is None:
+            raise _unknown_set(corpus.con, set_name, corpus.path)
+        return corpus.con.execute(f"SELECT entrez_id FROM embedding_vectors WHERE set_name = ? {_ORDER}",
+                                  [set_name]).df()["entrez_id"].to_numpy(np.int64)
 
 
 def list_embedding_sets(db_path: str | os.PathLike | Corpus) -> pd.DataFrame:

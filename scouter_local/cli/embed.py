@@ -34,7 +34,8 @@ _set = click.option("--set", "set_name", required=True, help="Embedding set name
 @click.option("--batch-tokens", default=DEFAULT_BATCH_TOKENS, show_default=True, type=int,
               help="At most this many padded tokens (chunks x longest chunk) per forward pass.")
 @click.option("--genes", "genes_file", type=click.Path(exists=True, dir_okay=False),
-              help="File of genes to embed (one per line); default every gene with a document.")
+              help="File of genes to embed (one per line); default every gene with a document. Unknown or "
+              "ambiguous genes are left out with one warning.")
 @click.option("--template", default="genept", show_default=True, help="Corpus document template.")
 @click.option("--device", help="cpu, cuda, cuda:N, mps or auto (device_map='auto'); default CUDA if present, else CPU.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
@@ -55,7 +56,8 @@ def embed(db, model, set_name, pooling, prefix, query_prefix, max_tokens, long_t
     report = embed_corpus(db, set_name, model, pooling=pooling, prefix=prefix, query_prefix=query_prefix,
                           max_tokens=max_tokens, long_texts=long_texts, quantize=quantize, batch_size=batch_size,
                           batch_tokens=batch_tokens,
-                          genes=read_gene_list(genes_file) if genes_file else None, postprocess=postprocess,
+                          genes=read_gene_list(genes_file) if genes_file else None, genes_source=genes_file,
+                          postprocess=postprocess,
                           template=template, device=device, dtype=dtype, shard=parse_shard(shard),
                           allow_download=allow_download, trust_remote_code=trust_remote_code)
     if as_json:
@@ -198,8 +200,16 @@ def neighbors_cmd(db, set_name, gene, text, k, candidates, index_kind, device, a
     """
     from scouter_local.index import neighbors
 
+    if candidates:  # a list with bad entries: one warning, the rest used (as Entrez ids)
+        from gene_corpus import Corpus
+        from scouter_local.embedding_store import resolve_gene_list, set_genes
+
+        with Corpus.open(db, read_only=True) as corpus:
+            ids, _ = resolve_gene_list(corpus, [g for g in candidates.split(",") if g.strip()],
+                                       within=set_genes(corpus, set_name), within_name=set_name)
+        candidates = ",".join(map(str, ids))
     found = neighbors(db, set_name, gene=gene, text=text, k=k, kind=index_kind, device=device,
-                      candidates=[g.strip() for g in candidates.split(",") if g.strip()] if candidates else None)
+                      candidates=candidates.split(",") if candidates else None)
     if as_json:
         click.echo(json.dumps([n.to_dict() for n in found], indent=2))
         return

@@ -86,3 +86,34 @@ def test_ensembl_shared_by_coding_records_prefers_the_gene_over_readthrough_and_
     assert (asb3.symbol, asb3.how) == ("ASB3", "ensembl") and "GPR75-ASB3 (100302652)" in asb3.candidates
     assert (znf474.symbol, znf474.how) == ("ZNF474", "ensembl") and "LOC100505841 (100505841)" in znf474.candidates
     assert arl17.how == "ambiguous" and {"ARL17A (51326)", "ARL17B (100506084)"} <= set(arl17.candidates)
+
+
+def test_resolve_a_gene_file_from_the_command_line(full_db, data_dir, tmp_path):
+    """`corpus resolve --genes FILE` on the GenePT key list: 1,912 genes resolve, 3 are listed by --unresolved."""
+    import json
+
+    from click.testing import CliRunner
+
+    from scouter_local.cli import main
+
+    def run(*args):
+        return CliRunner().invoke(main, ["corpus", "resolve", "--db", str(full_db), *map(str, args)])
+
+    keys = list(json.loads((data_dir / "gene_text/genept_ncbi_uniprot_perturbed_genes.json").read_text()))
+    genes = tmp_path / "genept_keys.txt"
+    genes.write_text("\n".join(keys) + "\n")
+    result = run("--genes", genes, "--unresolved", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [(r["query"], r["how"]) for r in out] == [("AC118549.1", "unknown"), ("QARS", "ambiguous"), ("RHOXF2BB", "unknown")]
+    assert out[1]["candidates"] == ["EPRS1 (2058)", "QARS1 (5859)"] and "RHOXF2B" in out[2]["candidates"]
+
+    result = run("KIAA1804", "--genes", genes)  # arguments first, then the file
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1916 and lines[0] == "KIAA1804\t84451\tMAP3K21\talias"
+    assert sum(line.split("\t")[1] != "-" for line in lines) == 1913
+    assert result.stderr.startswith(f"{genes}: 1916 genes, ") and "1 ambiguous" in result.stderr
+    assert "2 unknown" in result.stderr
+
+    result = run()
+    assert result.exit_code == 1 and result.output == "error: no genes to resolve; pass SYMBOL_OR_ID ... or --genes FILE\n"

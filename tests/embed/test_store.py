@@ -100,10 +100,14 @@ def test_new_set_reuses_vectors_and_fits_postprocessing(minilm_db, subset, tmp_p
     np.testing.assert_allclose(white.postprocessor.transform(raw.vectors[:3]), white.vectors[:3], atol=1e-5)
 
 
-def test_unknown_gene_is_a_one_line_error_with_close_matches(minilm_db, tmp_path):
+def test_unknown_gene_is_left_out_with_close_matches(minilm_db, tmp_path):
     db = copy_db(minilm_db, tmp_path)
-    with pytest.raises(InputError, match="'RPL1l'.*did you mean RPL") as info:
-        embed_corpus(db, "minilm", MINILM, genes=["RPL11", "RPL1l"], progress=False)
+    with pytest.warns(UserWarning, match="1 of 2 genes left out: RPL1l \\(unknown; did you mean RPL") as record:
+        report = embed_corpus(db, "minilm", MINILM, genes=["RPL11", "RPL1l"], progress=False)
+    assert len(record) == 1 and "\n" not in str(record[0].message)
+    assert (report.genes, report.cached, report.left_out) == (1, 1, ["RPL1l"])
+    with pytest.raises(InputError, match="none of the 1 genes is usable: RPL1l \\(unknown; did you mean RPL") as info:
+        embed_corpus(db, "minilm", MINILM, genes=["RPL1l"], progress=False)
     assert "\n" not in str(info.value)
 
 
