@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scouter_local.benchmark import parse_seeds, run_benchmark
+from scouter_local.benchmarking import parse_seeds, run_benchmark
 from scouter_local.data import CTRL, DataOptions, PerturbationData, Split
 from scouter_local.embedding_set import EmbeddingSet
 

@@ -140,20 +140,20 @@ def run_stage(stage: str, path: Path) -> dict:
         data = resolve_genes(data, emb, lambda qs: [_Found(q, symbol=q) for q in qs])
         t0 = time.perf_counter()
         if stage == "evaluate":
-            from scouter_local.evaluate import evaluate_predictions
-            from scouter_local.model import train_model
+            from scouter_local.evaluation import evaluate_predictions
+            from scouter_local.training import train
 
             split = make_split(data, "scouter", seed=1)
-            model = train_model(data, emb, split, method="gene_delta")
+            model = train(data, emb, split=split, method="gene_delta")
             result = evaluate_predictions(data, dict(zip(split.test, model.predict(split.test))), split.train,
                                           method="gene_delta")
             out["fit_evaluate_s"] = round(time.perf_counter() - t0, 2)
             out["test_normmse"] = round(result["overall"]["normmse"]["mean"], 3)
         else:
             from scouter_local.data import Split
-            from scouter_local.model import train_model
+            from scouter_local.training import train
 
-            model = train_model(data, emb, Split(train=data.perturbations, val=[], test=[]), method="scouter",
+            model = train(data, emb, split=Split(train=data.perturbations, val=[], test=[]), method="scouter",
                                 epochs=1, seed=1)
             out["epoch_s"] = round(model.history_[0]["seconds"], 2)
             out["epoch_cells_per_s"] = round(int((data.conditions != "ctrl").sum()) / model.history_[0]["seconds"])

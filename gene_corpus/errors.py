@@ -1,9 +1,11 @@
 """The one exception type users see as a one-line ``error: …`` message."""
 
 
-class InputError(Exception):
-    """Bad input from the user: a file, gene, field, model or option.
+class InputError(ValueError):
+    """Bad input from the user: a file, gene, field, model or parameter.
 
-    The message is one line that names what was wrong (file and line, gene, column …) and what to do.
-    The command line prints it as ``error: <message>`` and exits 1; no traceback is shown.
+    The message is one line that names what was wrong (file and line, gene, column …) and what to do. A parameter
+    is named as the library spells it (``control='control'``); the command line prints the message as
+    ``error: <message>`` with each parameter translated to its flag (``--control control``) and exits 1, with no
+    traceback.
     """

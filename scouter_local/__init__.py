@@ -1,13 +1,61 @@
-"""scouter-local: offline prediction of transcriptional responses to unseen genetic perturbations."""
+"""scouter-local: offline prediction of transcriptional responses to unseen genetic perturbations.
 
-import os
+The public API, in the order of the flow (``import scouter_local as sl``)::
 
-# Offline by default: nothing reaches a model hub unless a command is given --allow-download.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    sl.Corpus                      # gene corpus (DuckDB): import, resolve, documents
+    sl.embed, sl.load_embedding_set, sl.neighbors
+    sl.perturbation_data, sl.prepare_data, sl.DataOptions, sl.PRESETS, sl.make_split
+    sl.train, sl.predict, sl.evaluate, sl.benchmark, sl.save_model, sl.load_model
+    sl.settings, sl.InputError
 
-from gene_corpus.errors import InputError  # noqa: E402
+Names are imported on first use, so ``import scouter_local`` (and the command line's ``--help``) loads neither
+torch nor pandas. Nothing reaches a model hub unless a command is given ``--allow-download``: the hub libraries'
+offline variables are set on import (:data:`settings.offline <scouter_local.runtime.Settings>`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from scouter_local.runtime import settings
 
 __version__ = "0.1.0"
-__all__ = ["InputError", "__version__"]
+
+settings.apply_offline()
+
+#: Public name → ``module`` or ``module:attribute`` it comes from.
+_PUBLIC = {
+    "Corpus": "gene_corpus.corpus",
+    "InputError": "gene_corpus.errors",
+    "embed": "scouter_local.embedding_store:embed_corpus",
+    "load_embedding_set": "scouter_local.embedding_store",
+    "neighbors": "scouter_local.index",
+    "NeighborIndex": "scouter_local.index",
+    "DataOptions": "scouter_local.data",
+    "PRESETS": "scouter_local.data",
+    "PerturbationData": "scouter_local.data",
+    "Split": "scouter_local.data",
+    "perturbation_data": "scouter_local.data",
+    "read_perturbation_data": "scouter_local.data",
+    "prepare_data": "scouter_local.data",
+    "make_split": "scouter_local.data",
+    "train": "scouter_local.training",
+    "predict": "scouter_local.prediction",
+    "Evaluation": "scouter_local.evaluation",
+    "evaluate": "scouter_local.evaluation",
+    "benchmark": "scouter_local.benchmarking:run_benchmark",
+    "save_model": "scouter_local.predictors.checkpoint",
+    "load_model": "scouter_local.predictors.checkpoint",
+}
+__all__ = sorted([*_PUBLIC, "settings", "__version__"])
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'scouter_local' has no attribute {name!r}")
+    module, _, attribute = _PUBLIC[name].partition(":")
+    return getattr(importlib.import_module(module), attribute or name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -13,7 +13,8 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import anndata as ad
 import numpy as np
@@ -22,10 +23,9 @@ import pandas as pd
 from gene_corpus.atomic import write_json_atomic
 from gene_corpus.errors import InputError
 from scouter_local.cells import CellMatrix, ConditionStats, condition_stats
+from scouter_local.conditions import CTRL, condition_of, genes_in, genes_of, is_single, spell_condition
 from scouter_local.embedding_set import EmbeddingSet
 
-CTRL = "ctrl"
-SEP = "+"
 N_TOP_DE = 20
 SPLIT_KINDS = ("scouter", "simulation", "none")
 SUBGROUPS = ("single", "single_seen", "combo_seen0", "combo_seen1", "combo_seen2")
@@ -85,7 +85,7 @@ class PerturbationData:
     """Control and perturbed cells (or pseudo-bulk deltas) of one file, with per-condition statistics.
 
     The expression stays where it is (in memory, or backed in the h5ad file) and is read in chunks; everything
-    summarised per condition (means, variances, DE genes) is computed once by :func:`load_perturbation_data`.
+    summarised per condition (means, variances, DE genes) is computed once by :func:`perturbation_data`.
 
     Attributes
     ----------
@@ -192,27 +192,9 @@ def parse_subset(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise InputError(f"--subset {item!r}: expected KEY=VALUE, e.g. dataset=norman19")
+            raise InputError(f"subset item {item!r}: expected KEY=VALUE, e.g. dataset=norman19")
         out.append((key, value))
     return tuple(out)
-
-
-def normalize_condition(raw: str, options: DataOptions) -> str:
-    """Spell one raw condition the GEARS way: ``ctrl``, ``A+ctrl`` or ``A+B`` (genes sorted)."""
-    raw = str(raw).strip()
-    if raw == options.control:
-        return CTRL
-    genes = [g.strip() for g in raw.split(SEP) if g.strip() and g.strip() != CTRL]
-    if not genes:
-        raise InputError(f"condition {raw!r} names no gene (obs[{options.condition_key!r}])")
-    if len(genes) == 1:
-        if options.single_format == "gears" and SEP not in raw:
-            raise InputError(
-                f"condition {raw!r} in obs[{options.condition_key!r}] is a bare gene, but singles are expected as "
-                f"'A+ctrl'; pass --single-format bare for files that spell singles 'A'"
-            )
-        return f"{genes[0]}{SEP}{CTRL}"
-    return SEP.join(sorted(genes))
 
 
 def _open_anndata(path: Path, backed: bool | None) -> ad.AnnData:
@@ -228,28 +210,30 @@ def _open_anndata(path: Path, backed: bool | None) -> ad.AnnData:
         raise InputError(f"{path}: not a readable h5ad file ({exc})") from exc
 
 
-def _selected_rows(adata: ad.AnnData, options: DataOptions, path: Path) -> np.ndarray:
+def _columns(frame: pd.DataFrame) -> str:
+    return ", ".join(map(str, frame.columns))
+
+
+def _selected_rows(adata: ad.AnnData, options: DataOptions, where: str) -> np.ndarray:
     """Sorted rows kept by ``options.subset``; the condition key is checked."""
     keep = np.ones(adata.n_obs, dtype=bool)
     for key, value in options.subset:
         if key not in adata.obs:
-            raise InputError(f"{path}: --subset key {key!r} not in obs (columns: {', '.join(map(str, adata.obs))})")
+            raise InputError(f"{where}: `subset` key {key!r} not in obs (columns: {_columns(adata.obs)})")
         keep &= adata.obs[key].astype(str).to_numpy() == value
         if not keep.any():
-            raise InputError(f"{path}: no row has obs[{key!r}] == {value!r}")
+            raise InputError(f"{where}: no row has obs[{key!r}] == {value!r}")
     if options.condition_key not in adata.obs:
-        raise InputError(
-            f"{path}: condition key {options.condition_key!r} not in obs (columns: {', '.join(map(str, adata.obs))}); "
-            "pass --condition-key"
-        )
+        raise InputError(f"{where}: condition key {options.condition_key!r} not in obs (columns: "
+                         f"{_columns(adata.obs)}); pass condition_key=COLUMN")
     return np.flatnonzero(keep)
 
 
-def _gene_names(adata: ad.AnnData, options: DataOptions, path: Path) -> list[str]:
+def _gene_names(adata: ad.AnnData, options: DataOptions, where: str) -> list[str]:
     if options.gene_key is None:
         return [str(g) for g in adata.var_names]
     if options.gene_key not in adata.var:
-        raise InputError(f"{path}: gene key {options.gene_key!r} not in var (columns: {', '.join(map(str, adata.var))})")
+        raise InputError(f"{where}: gene key {options.gene_key!r} not in var (columns: {_columns(adata.var)})")
     return [str(g) for g in adata.var[options.gene_key]]
 
 
@@ -266,8 +250,12 @@ def _map_each(values: np.ndarray, func: Callable[[object], str]) -> np.ndarray:
 
 
 def spell_conditions(adata: ad.AnnData, rows: np.ndarray, options: DataOptions) -> np.ndarray:
-    """``(len(rows),)`` conditions of ``adata``'s ``rows`` spelled the GEARS way (:func:`normalize_condition`)."""
-    return _map_each(adata.obs[options.condition_key].to_numpy()[rows], lambda u: normalize_condition(str(u), options))
+    """``(len(rows),)`` conditions of ``adata``'s ``rows`` spelled the GEARS way
+    (:func:`~scouter_local.conditions.spell_condition`)."""
+    where = f"obs[{options.condition_key!r}]"
+    return _map_each(adata.obs[options.condition_key].to_numpy()[rows],
+                     lambda u: spell_condition(u, control=options.control, single_format=options.single_format,
+                                               where=where))
 
 
 def _check_control(values: np.ndarray, options: DataOptions, where: str) -> None:
@@ -276,39 +264,48 @@ def _check_control(values: np.ndarray, options: DataOptions, where: str) -> None
     if options.control in labels:
         return
     likely = sorted(v for v in labels if v.lower().replace("_", "-") in _CONTROL_WORDS)
-    hint = f"this file has {', '.join(map(repr, likely))}: pass --control {likely[0]}" if likely else \
-        "pass --control (e.g. control, non-targeting)"
+    hint = f"this file has {', '.join(map(repr, likely))}: pass control={likely[0]!r}" if likely else \
+        "pass control=LABEL (e.g. control, non-targeting)"
     raise InputError(f"{where}: no control cells with value {options.control!r}; {hint}")
 
 
-def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataOptions(), *,
-                           backed: bool | None = None) -> PerturbationData:
-    """Read a perturbation h5ad into :class:`PerturbationData`: one chunked pass for statistics and DE genes.
+def perturbation_data(adata: ad.AnnData, options: DataOptions = DataOptions(), *,
+                      path: str | os.PathLike | None = None) -> PerturbationData:
+    """Conditions, per-condition statistics and DE genes of a perturbation screen held in an AnnData.
+
+    ``adata.X`` is read in chunks (dense, sparse or backed); nothing is copied or written.
 
     Parameters
     ----------
-    path
-        The h5ad file.
+    adata
+        ``(n_cells, n_genes)`` expression (or ``(n_perturbations, n_genes)`` pseudo-bulk deltas) with the condition
+        in ``obs[options.condition_key]``.
     options
-        Column names and spellings of this file (see :class:`DataOptions`).
-    backed
-        Keep ``X`` on disk and read it in chunks (peak memory bounded whatever the number of cells); ``None``:
-        files above :data:`BACKED_BYTES`.
+        Column names and spellings of this screen (see :class:`DataOptions` and :data:`PRESETS`).
+    path
+        The h5ad file ``adata`` was read from, recorded so that a saved model can read it again.
 
     Returns
     -------
-    PerturbationData with conditions spelled ``ctrl`` / ``A+ctrl`` / ``A+B``; statistics, DE genes and nonzero
-    genes per condition filled; ``excluded`` lists conditions left out by ``min_cells``.
+    :class:`PerturbationData` with conditions spelled ``ctrl`` / ``A+ctrl`` / ``A+B``; statistics, DE genes and
+    nonzero genes per condition filled; ``excluded`` lists conditions left out by ``min_cells``.
+
+    Examples
+    --------
+    >>> import anndata as ad
+    >>> adata = ad.read_h5ad(find_data_dir() / PRESETS["norman"].file)
+    >>> data = perturbation_data(adata, PRESETS["norman"].options)
+    >>> len(data.perturbations), data.n_genes, data.perturbations[:2]
+    (33, 500, ['KLF1+MAP2K6', 'CEBPE+RUNX1T1'])
     """
-    path = Path(path)
-    adata = _open_anndata(path, backed)
-    rows = _selected_rows(adata, options, path)
+    where = str(path) if path is not None else "adata"
+    rows = _selected_rows(adata, options, where)
     is_delta = _is_delta_file(adata, options)
-    where = f"{path} obs[{options.condition_key!r}]"
-    if not is_delta:  # before spelling, so a wrong --control is named first
+    where = f"{where} obs[{options.condition_key!r}]"
+    if not is_delta:  # before spelling, so a wrong control label is named first
         _check_control(adata.obs[options.condition_key].to_numpy()[rows], options, where)
     conditions = spell_conditions(adata, rows, options)
-    genes = _gene_names(adata, options, path)
+    genes = _gene_names(adata, options, where)
     if is_delta and (conditions == CTRL).any():
         raise InputError(f"{where}: delta file has control rows {options.control!r}; deltas need no control")
 
@@ -319,16 +316,14 @@ def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataO
     if len(small):
         if options.min_cells is None:
             c, n = small.index[0], int(small.iloc[0])
-            raise InputError(
-                f"{where}: condition {c!r} has {n} cell(s), at least {min_cells} needed; pass --min-cells N to leave "
-                "such conditions out"
-            )
+            raise InputError(f"{where}: condition {c!r} has {n} cell(s), at least {min_cells} needed; pass "
+                             "min_cells=N to leave such conditions out")
         for c, n in small.items():
-            excluded[str(c)] = f"only {int(n)} cell(s), fewer than --min-cells {options.min_cells}"
+            excluded[str(c)] = f"only {int(n)} cell(s), fewer than min_cells={options.min_cells}"
         keep = ~np.isin(conditions, list(small.index))
         rows, conditions = rows[keep], conditions[keep]
         if not is_delta and not (conditions == CTRL).any():
-            raise InputError(f"{where}: control has fewer than --min-cells {options.min_cells} cells")
+            raise InputError(f"{where}: control has fewer than min_cells={options.min_cells} cells")
 
     cells = CellMatrix(adata.X)
     if options.normalize:
@@ -337,26 +332,27 @@ def load_perturbation_data(path: str | os.PathLike, options: DataOptions = DataO
     elif not is_delta:
         head = cells.dense(rows[:100])
         if head.size and float(head.max()) > 50 and np.allclose(head, np.round(head)):
-            warnings.warn(f"{path}: values look like raw counts; pass --normalize to log1p-normalise them", stacklevel=2)
+            warnings.warn(f"{where}: values look like raw counts; pass normalize=True to log1p-normalise them",
+                          stacklevel=2)
 
-    stats = condition_stats(cells, rows, conditions, desc=f"reading {path.name}")
+    stats = condition_stats(cells, rows, conditions, desc=f"reading {Path(path).name if path else 'adata'}")
     de, nonzero = compute_de_genes(stats, genes, is_delta=is_delta)
-    return PerturbationData(
-        cells=cells,
-        rows=rows,
-        conditions=conditions,
-        stats=stats,
-        genes=genes,
-        is_delta=is_delta,
-        de_genes=de,
-        nonzero_genes=nonzero,
-        excluded=excluded,
-        source={"path": str(path.resolve()), "options": options.to_json()},
-    )
+    return PerturbationData(cells=cells, rows=rows, conditions=conditions, stats=stats, genes=genes,
+                            is_delta=is_delta, de_genes=de, nonzero_genes=nonzero, excluded=excluded,
+                            source={"path": str(Path(path).resolve()) if path is not None else None,
+                                    "options": options.to_json()})
+
+
+def read_perturbation_data(path: str | os.PathLike, options: DataOptions = DataOptions(), *,
+                           backed: bool | None = None) -> PerturbationData:
+    """:func:`perturbation_data` of an h5ad file, read backed (``X`` streamed from disk, memory bounded whatever
+    the number of cells) when ``backed`` or, by default, when the file is larger than :data:`BACKED_BYTES`."""
+    path = Path(path)
+    return perturbation_data(_open_anndata(path, backed), options, path=path)
 
 
 def _perturbed_gene_idx(condition: str, genes: list[str]) -> np.ndarray:
-    names = {g for g in condition.split(SEP) if g != CTRL}
+    names = set(genes_of(condition))
     return np.array([i for i, g in enumerate(genes) if g in names], dtype=np.int64)
 
 
@@ -411,7 +407,7 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
     Parameters
     ----------
     data
-        Data read by :func:`load_perturbation_data`.
+        Data read by :func:`perturbation_data`.
     embeddings
         The embedding set the model will use.
     resolve
@@ -421,7 +417,7 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
     -------
     A new :class:`PerturbationData` whose ``gene_rows`` maps current symbol → embedding row.
     """
-    tokens = sorted({g for c in data.perturbations for g in c.split(SEP) if g != CTRL})
+    tokens = genes_in(data.perturbations)
     by_entrez = {int(e): i for i, e in enumerate(embeddings.entrez_ids) if int(e) >= 0}
     by_symbol = embeddings.rows()
     canonical: dict[str, str] = {}
@@ -450,13 +446,13 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
     excluded = dict(data.excluded)
     rename: dict[str, str] = {CTRL: CTRL}
     for c in data.perturbations:
-        genes = [g for g in c.split(SEP) if g != CTRL]
+        genes = genes_of(c)
         lost = [missing[g] for g in genes if g in missing]
         if lost:
             excluded[c] = "; ".join(lost)
             continue
         new = [canonical[g] for g in genes]
-        rename[c] = f"{new[0]}{SEP}{CTRL}" if len(new) == 1 else SEP.join(sorted(new))
+        rename[c] = condition_of(new)
     dropped = [c for c in data.perturbations if c not in rename]
     if dropped:
         shown = "; ".join(f"{c}: {excluded[c]}" for c in dropped[:_SHOWN_LEFT_OUT])
@@ -543,22 +539,14 @@ def scouter_split(conditions: list[str], *, test_ratio: float = 0.2, val_ratio: 
     return Split(train=train, val=val, test=test, kind="scouter", seed=seed)
 
 
-def _genes_of(conds: Sequence[str]) -> np.ndarray:
-    return np.unique([g for c in np.unique(list(conds)) for g in c.split(SEP) if g != CTRL])
-
-
-def _is_single(c: str) -> bool:
-    return c.endswith(SEP + CTRL)
-
-
 def _simulation_part(perts: list[str], train_gene_frac: float, combo_seen2_train_frac: float, seed: int):
-    genes = _genes_of(perts)
+    genes = np.array(genes_in(perts), dtype=object)
     rng = np.random.RandomState(seed)
     train_genes = set(rng.choice(genes, int(len(genes) * train_gene_frac), replace=False))
-    singles = [p for p in perts if _is_single(p)]
-    combos = [p for p in perts if not _is_single(p)]
-    n_seen = {p: sum(g in train_genes for g in p.split(SEP)) for p in combos}
-    train = [p for p in singles if p.split(SEP)[0] in train_genes]
+    singles = [p for p in perts if is_single(p)]
+    combos = [p for p in perts if not is_single(p)]
+    n_seen = {p: sum(g in train_genes for g in genes_of(p)) for p in combos}
+    train = [p for p in singles if genes_of(p)[0] in train_genes]
     seen2 = np.array(sorted(p for p in combos if n_seen[p] == 2), dtype=object)
     rng = np.random.RandomState(seed)
     seen2_train = list(rng.choice(seen2, int(len(seen2) * combo_seen2_train_frac), replace=False)) if len(seen2) else []
@@ -579,9 +567,9 @@ def simulation_split(conditions: list[str], *, seed: int = 1, train_gene_frac: f
 def make_split(data: PerturbationData, kind: str, *, seed: int = 24, test_ratio: float = 0.2,
                val_ratio: float = 0.1) -> Split:
     """Draw a split of ``data``'s conditions: ``scouter``, ``simulation``, ``none`` (all train) or a JSON file."""
-    for option, ratio in (("--test-ratio", test_ratio), ("--val-ratio", val_ratio)):
+    for option, ratio in (("test_ratio", test_ratio), ("val_ratio", val_ratio)):
         if not 0.0 <= ratio < 1.0:
-            raise InputError(f"{option} {ratio:g}: expected a fraction of the conditions in [0, 1), e.g. 0.2")
+            raise InputError(f"{option}={ratio:g}: expected a fraction of the conditions in [0, 1), e.g. 0.2")
     perts = data.perturbations
     if kind == "scouter":
         split = scouter_split(perts, test_ratio=test_ratio, val_ratio=val_ratio, seed=seed)
@@ -592,7 +580,7 @@ def make_split(data: PerturbationData, kind: str, *, seed: int = 24, test_ratio:
     elif kind.endswith(".json"):
         path = Path(kind)
         if not path.exists():
-            raise InputError(f"--split {kind}: no such file")
+            raise InputError(f"split={kind!r}: no such file")
         try:
             split = Split.from_json(json.loads(path.read_text()), where=str(path))
         except json.JSONDecodeError as exc:
@@ -601,7 +589,7 @@ def make_split(data: PerturbationData, kind: str, *, seed: int = 24, test_ratio:
         if unknown:
             raise InputError(f"{path}: condition {unknown[0]!r} is not in the data (spell it as 'A+ctrl' / 'A+B')")
     else:
-        raise InputError(f"--split {kind!r}: expected one of {', '.join(SPLIT_KINDS)} or a .json file")
+        raise InputError(f"split={kind!r}: expected one of {', '.join(SPLIT_KINDS)} or a .json file")
     if not split.train:
         raise InputError(f"split {kind!r} leaves no training condition")
     return split
@@ -610,8 +598,8 @@ def make_split(data: PerturbationData, kind: str, *, seed: int = 24, test_ratio:
 def subgroup(condition: str, train_conditions: Sequence[str]) -> str:
     """Label a condition by what training saw: ``single`` (gene unseen), ``single_seen`` (gene only inside a
     training combination), ``combo_seen0/1/2`` (how many of its genes appear in training conditions)."""
-    seen = set(_genes_of(train_conditions))
-    genes = [g for g in condition.split(SEP) if g != CTRL]
+    seen = set(genes_in(train_conditions))
+    genes = genes_of(condition)
     if len(genes) == 1:
         return "single_seen" if genes[0] in seen else "single"
     return f"combo_seen{sum(g in seen for g in genes)}"
@@ -625,16 +613,107 @@ def load_embeddings(db: str | os.PathLike, set_name: str) -> EmbeddingSet:
     from scouter_local.embedding_store import load_embedding_set
 
     if not Path(db).exists():
-        raise InputError(f"--db {db}: no such database; build it with scouter-local corpus import")
+        raise InputError(f"db={str(db)!r}: no such database; build it with scouter-local corpus import")
     return load_embedding_set(db, set_name)
 
 
-def prepare_data(path: str | os.PathLike, options: DataOptions, db: str | os.PathLike,
+def prepare_data(source: ad.AnnData | str | os.PathLike, options: DataOptions, db: str | os.PathLike,
                  embeddings: EmbeddingSet, *, backed: bool | None = None) -> PerturbationData:
-    """Read ``path`` (see :func:`load_perturbation_data`) and resolve its perturbed genes through the corpus in
-    ``db`` onto ``embeddings``."""
+    """Read a screen (an AnnData in memory, or an h5ad file: see :func:`perturbation_data`) and resolve its
+    perturbed genes through the corpus in ``db`` onto ``embeddings``; ``db`` is recorded in ``source``."""
     from gene_corpus.corpus import Corpus
 
-    data = load_perturbation_data(path, options, backed=backed)
+    if isinstance(source, ad.AnnData):
+        data = perturbation_data(source, options)
+    else:
+        data = read_perturbation_data(source, options, backed=backed)
+    data.source["db"] = str(Path(db).resolve())
     with Corpus.open(db, read_only=True) as corpus:
         return resolve_genes(data, embeddings, corpus.resolve)
+
+
+def condition_rows(condition: str, gene_rows: Mapping[str, int], embeddings: EmbeddingSet) -> list[int]:
+    """Embedding rows of the genes of ``condition``: from ``gene_rows`` (the resolver's map), else by symbol.
+
+    A gene without a row is an :class:`InputError` that says how to get one.
+    """
+    rows, by_symbol = [], None
+    for g in genes_of(condition):
+        row = gene_rows.get(g)
+        if row is None:
+            by_symbol = by_symbol or embeddings.rows()
+            row = by_symbol.get(g)
+        if row is None:
+            raise InputError(f"gene {g} (condition {condition!r}) has no embedding in set {embeddings.name!r}; "
+                             "resolve it to a current symbol (scouter-local corpus resolve) or embed it first")
+        rows.append(int(row))
+    if not rows:
+        raise InputError(f"condition {condition!r} names no gene; expected 'A+ctrl' or 'A+B'")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- presets
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A screen of the data folder and how to read it.
+
+    Attributes
+    ----------
+    file
+        Path relative to the data folder.
+    options
+        Its :class:`DataOptions`.
+    strong_key
+        Numeric ``obs`` column telling strong perturbations from noise (``None``: none).
+    """
+
+    file: str
+    options: DataOptions
+    strong_key: str | None = None
+
+    def path(self, data_dir: str | os.PathLike | None = None) -> Path:
+        """The file in ``data_dir`` (default :func:`find_data_dir`)."""
+        return Path(data_dir if data_dir is not None else find_data_dir()) / self.file
+
+
+#: The real screens of ``../shared/data`` (see its MANIFEST.md) and the options their layouts need.
+PRESETS = {
+    "norman": Preset("perturbseq/norman2019_mcfaline2023_subset.h5ad",
+                     DataOptions(condition_key="condition", control="control", single_format="bare",
+                                 subset=(("dataset", "norman19"),))),
+    "replogle": Preset("perturbseq/replogle2022_k562_pseudobulk_delta.h5ad",
+                       DataOptions(condition_key="target_ensembl", single_format="bare"), strong_key="signal_to_noise"),
+    "papalexi": Preset("perturbseq/papalexi2021_thp1_subset.h5ad",
+                       DataOptions(condition_key="target", control="non-targeting", single_format="bare",
+                                   normalize=True)),
+}
+#: Files a data folder must hold for the corpus and the demo.
+REQUIRED_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz",
+                  "gene_text/refseq_summaries_human.tsv.gz", PRESETS["norman"].file)
+
+
+def find_data_dir(given: str | os.PathLike | None = None) -> Path:
+    """The data folder: ``given``, else ``$SCOUTER_DATA_DIR``, else ``../shared/data`` from the current directory or
+    the repository root.
+
+    Raises
+    ------
+    InputError
+        ``given`` lacks a required file, or no default folder exists.
+    """
+    given = given if given is not None else os.environ.get("SCOUTER_DATA_DIR")
+    if given is not None:
+        path = Path(given).expanduser()
+        missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
+        if missing:
+            raise InputError(f"data_dir={str(path)!r}: {missing[0]} is missing; pass the folder holding gene_ids/, "
+                             "gene_text/, go/ and perturbseq/ (the project's ../shared/data)")
+        return path.resolve()
+    root = Path(__file__).resolve().parents[1]
+    for candidate in (Path.cwd() / ".." / "shared" / "data", root.parent / "shared" / "data"):
+        if all((candidate / f).is_file() for f in REQUIRED_FILES):
+            return candidate.resolve()
+    raise InputError("no data folder at ../shared/data (from here or from the repository root); pass "
+                     "data_dir=DIR, the folder holding gene_ids/, gene_text/, go/ and perturbseq/")

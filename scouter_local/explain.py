@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from gene_corpus.errors import InputError
-from scouter_local.data import CTRL, SEP, subgroup
+from scouter_local.conditions import genes_of
+from scouter_local.data import condition_rows, subgroup
 from scouter_local.embedding_set import EmbeddingSet
 from scouter_local.index import Neighbor, NeighborIndex
 
@@ -70,27 +71,6 @@ class Explanation:
         return asdict(self)
 
 
-def _genes(condition: str) -> list[str]:
-    return [g for g in condition.split(SEP) if g != CTRL]
-
-
-def _rows(condition: str, gene_rows: Mapping[str, int], embeddings: EmbeddingSet) -> list[int]:
-    by_symbol = None
-    rows = []
-    for g in _genes(condition):
-        row = gene_rows.get(g)
-        if row is None:
-            by_symbol = by_symbol or embeddings.rows()
-            row = by_symbol.get(g)
-        if row is None:
-            raise InputError(f"gene {g} (condition {condition!r}) has no embedding in set {embeddings.name!r}; "
-                             "resolve it to a current symbol (scouter-local corpus resolve) or embed it first")
-        rows.append(int(row))
-    if not rows:
-        raise InputError(f"condition {condition!r} names no gene; expected 'A+ctrl' or 'A+B'")
-    return rows
-
-
 def _unit(x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -135,11 +115,11 @@ def explain(conditions: Sequence[str], embeddings: EmbeddingSet, train_condition
     if not train_conditions:
         raise InputError("no training condition to explain predictions with")
     vectors = embeddings.vectors
-    train_rows = [_rows(c, gene_rows, embeddings) for c in train_conditions]
+    train_rows = [condition_rows(c, gene_rows, embeddings) for c in train_conditions]
     trained = _unit(np.stack([vectors[r].sum(axis=0) for r in train_rows]))
     index = faiss.IndexFlatIP(trained.shape[1])
     index.add(trained)
-    query_rows = [_rows(c, gene_rows, embeddings) for c in conditions]
+    query_rows = [condition_rows(c, gene_rows, embeddings) for c in conditions]
     if not query_rows:
         return []
     queries = _unit(np.stack([vectors[r].sum(axis=0) for r in query_rows]))
@@ -147,8 +127,8 @@ def explain(conditions: Sequence[str], embeddings: EmbeddingSet, train_condition
 
     gene_index = NeighborIndex.build(embeddings, kind="flat")
     candidates = np.unique([r for rows in train_rows for r in rows])
-    genes = list(dict.fromkeys(g for c in conditions for g in _genes(c)))
-    rows_of = {g: r for c, rows in zip(conditions, query_rows) for g, r in zip(_genes(c), rows)}
+    genes = list(dict.fromkeys(g for c in conditions for g in genes_of(c)))
+    rows_of = {g: r for c, rows in zip(conditions, query_rows) for g, r in zip(genes_of(c), rows)}
     near_genes = dict(zip(genes, gene_index.search(vectors[[rows_of[g] for g in genes]], k, candidates=candidates,
                                                    exclude=[rows_of[g] for g in genes])))
     train_set = set(train_conditions)
@@ -161,14 +141,14 @@ def explain(conditions: Sequence[str], embeddings: EmbeddingSet, train_condition
             subgroup=subgroup(c, train_conditions),
             trained=c in train_set,
             nearest=[TrainedNeighbor(i, t, round(s, 6)) for i, (t, s) in enumerate(found, 1)],
-            genes={g: near_genes[g] for g in _genes(c)},
-            gene_sources={g: gene_sources.get(g, "prior") for g in _genes(c)} if gene_sources is not None else {},
+            genes={g: near_genes[g] for g in genes_of(c)},
+            gene_sources={g: gene_sources.get(g, "prior") for g in genes_of(c)} if gene_sources is not None else {},
         ))
     return out
 
 
 def explain_predictor(predictor, conditions: Sequence[str], *, k: int = DEFAULT_K) -> list[Explanation]:
-    """:func:`explain` for a fitted :class:`~scouter_local.model.Predictor` (its embeddings, training conditions,
+    """:func:`explain` for a fitted :class:`~scouter_local.predictors.base.Predictor` (its embeddings, training conditions,
     gene rows and, where it keeps one, its per-gene ``gene_source_``)."""
     predictor._check_fitted()
     return explain(conditions, predictor.embeddings_, predictor.train_conditions_, predictor.gene_rows_, k=k,

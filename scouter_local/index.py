@@ -303,9 +303,9 @@ def neighbors(db_path: str | os.PathLike, set_name: str, *, gene: str | None = N
               device: str | None = None) -> list[Neighbor]:
     """What ``scouter-local neighbors`` prints: neighbours of one gene (resolved through the corpus) or a text."""
     if (gene is None) == (text is None):
-        raise InputError("give either a GENE or --text, not both or neither")
+        raise InputError("give either a `gene` or a `text`, not both or neither")
     if text is not None and not text.strip():
-        raise InputError("--text is empty; describe what to look for, e.g. --text 'erythroid transcription factor'")
+        raise InputError("`text` is empty; describe what to look for, e.g. text='erythroid transcription factor'")
     nn = NeighborIndex.open(db_path, set_name, kind=kind)
     with Corpus.open(db_path, read_only=True) as corpus:
         if gene is not None:

@@ -1,4 +1,8 @@
-"""Shared test fixtures: the real data folder beside the project (../shared/data)."""
+"""Shared test fixtures: the real data folder beside the project (../shared/data).
+
+Without the data folder, tests that need it skip with the reason, except under ``CI=true``, where the session
+stops at once with one clear message: CI must never pass by skipping.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,19 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("SCOUTER_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 
+def _data_present() -> bool:
+    return (DATA_DIR / "MANIFEST.md").exists()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI", "").lower() == "true" and not _data_present():
+        raise pytest.UsageError(f"CI=true but the real data folder {DATA_DIR} is absent: put the project's shared "
+                                "data beside the checkout (../shared/data) or set SCOUTER_DATA_DIR")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The real data folder (``../shared/data``); tests that need it skip only where it is absent."""
-    if not (DATA_DIR / "MANIFEST.md").exists():
+    """The real data folder (``../shared/data``); tests that need it skip only where it is absent (never in CI)."""
+    if not _data_present():
         pytest.skip(f"real data folder {DATA_DIR} is absent (set SCOUTER_DATA_DIR)")
     return DATA_DIR

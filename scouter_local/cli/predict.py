@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gene_corpus.errors import InputError
-from scouter_local.model import DEFAULT_METHOD
+from scouter_local.predictors import DEFAULT_METHOD
 
 SPLIT_HELP = "scouter (random condition split), simulation (GEARS), none (all train) or a split JSON file"
 
@@ -87,9 +87,11 @@ def train_cmd(data_path, db, set_name, out, method, split, seed, test_ratio, val
     Example: scouter-local train --data norman.h5ad --db corpus.duckdb --set minilm --out m1
     --condition-key condition --control control --single-format bare --subset dataset=norman19 --seed 1
     """
-    from scouter_local.data import load_embeddings, make_split, prepare_data
-    from scouter_local.embedding_store import launcher_rank
-    from scouter_local.model import check_model_dir, make_predictor, save_model, train_model
+    from scouter_local.data import load_embeddings, prepare_data
+    from scouter_local.predictors import make_predictor
+    from scouter_local.predictors.checkpoint import check_model_dir, save_model
+    from scouter_local.runtime import launcher_rank
+    from scouter_local.training import train
 
     _log_to_stderr()
     config = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "device": device}.items() if v is not None}
@@ -97,32 +99,15 @@ def train_cmd(data_path, db, set_name, out, method, split, seed, test_ratio, val
     check_model_dir(out, overwrite=overwrite)
     embeddings = load_embeddings(db, set_name)
     data = prepare_data(data_path, _options(**opts), db, embeddings)
-    the_split = make_split(data, split, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio)
-    predictor = train_model(data, embeddings, the_split, method=method, seed=seed, **config)
+    predictor = train(data, embeddings, method=method, split=split, seed=seed, test_ratio=test_ratio,
+                      val_ratio=val_ratio, **config)
     rank = launcher_rank()
     if rank is not None and rank[0] != 0:
         return  # one of several training processes (accelerate launch / torchrun): the first one saves
-    de_genes = {c: [data.genes[i] for i in idx] for c, idx in data.de_genes.items()}
-    save_model(predictor, out, split=the_split, data_source=data.source, excluded=data.excluded, overwrite=overwrite,
-               extra={"db": str(Path(db).resolve()), "de_genes": de_genes})
+    save_model(predictor, out, overwrite=overwrite)
+    the_split = predictor.split_
     click.echo(f"trained {method} on {len(the_split.train)} conditions (val {len(the_split.val)}, test "
                f"{len(the_split.test)}, left out {len(data.excluded)}) → {out}")
-
-
-def _parse_perturbation(text: str, resolve) -> str:
-    """``"A+B"`` / ``"A"`` / ``"A+ctrl"`` → canonical condition with current symbols (through the corpus)."""
-    from scouter_local.data import CTRL, SEP
-
-    genes = [g.strip() for g in text.split(SEP) if g.strip() and g.strip() != CTRL]
-    if not genes or len(genes) > 2:
-        raise InputError(f"--perturbation {text!r}: expected 'A', 'A+ctrl' or 'A+B'")
-    current = []
-    for g, r in zip(genes, resolve(genes)):
-        if r.how in ("unknown", "ambiguous"):
-            hint = f" (candidates: {', '.join(map(str, r.candidates[:5]))})" if r.candidates else ""
-            raise InputError(f"--perturbation {text!r}: gene {g} is {r.how} in the corpus{hint}")
-        current.append(r.symbol)
-    return f"{current[0]}{SEP}{CTRL}" if len(current) == 1 else SEP.join(sorted(current))
 
 
 @click.command("predict")
@@ -136,29 +121,24 @@ def predict_cmd(model_dir, perturbation, data_path, db, out):
 
     Example: scouter-local predict --model m1 --perturbation KLF1+MAP2K6 --perturbation IER5L --out pred.csv
     """
-    from gene_corpus.corpus import Corpus
-    from scouter_local.data import DataOptions, load_embeddings, prepare_data
-    from scouter_local.evaluate import write_predictions
-    from scouter_local.model import load_model, read_manifest
+    from scouter_local.data import DataOptions, prepare_data
+    from scouter_local.prediction import predict, write_predictions
+    from scouter_local.predictors.checkpoint import load_model
 
     if bool(perturbation) == bool(data_path):
         raise InputError("pass either --perturbation (repeatable) or --data, not both or neither")
-    manifest = read_manifest(model_dir)
-    db = db or manifest["db"]
-    embeddings = load_embeddings(db, manifest["embedding"]["name"])
+    predictor = load_model(model_dir, db=db)
     if data_path:
-        data = prepare_data(data_path, DataOptions.from_json(manifest["data"]["options"]), db, embeddings)
-        conditions = data.perturbations
-    else:
-        with Corpus.open(db, read_only=True) as corpus:
-            conditions = list(dict.fromkeys(_parse_perturbation(p, corpus.resolve) for p in perturbation))
-    predictor = load_model(model_dir, embeddings)
-    write_predictions(out, conditions, predictor.predict(conditions), predictor.genes_)
-    click.echo(f"predicted {len(conditions)} condition(s) → {out}")
-    if perturbation:
+        source = predictor.data_source_
+        data = prepare_data(data_path, DataOptions.from_json(source["options"]), source["db"], predictor.embeddings_)
+        perturbation = data.perturbations
+    predictions = predict(predictor, perturbation)
+    write_predictions(predictions, out)
+    click.echo(f"predicted {predictions.n_obs} condition(s) → {out}")
+    if not data_path:
         from scouter_local.explain import explain_predictor, format_explanations
 
-        click.echo(format_explanations(explain_predictor(predictor, conditions)))
+        click.echo(format_explanations(explain_predictor(predictor, list(predictions.obs["condition"]))))
 
 
 @click.command("evaluate")
@@ -173,17 +153,50 @@ def evaluate_cmd(model_dir, data_path, db, json_out, plots):
 
     Example: scouter-local evaluate --model m1 --json m1/eval.json --plots m1/plots
     """
-    from scouter_local.evaluate import evaluate_model, write_report
+    from scouter_local.evaluation import evaluate, write_report
+    from scouter_local.plotting import write_evaluation_plots
+    from scouter_local.predictors import BASELINES
 
-    result = evaluate_model(model_dir, data_path=data_path, db=db, plots=plots)
+    result = evaluate(model_dir, data_path, db=db, baselines=BASELINES)
     json_path, csv_path = write_report(result, json_out)
-    o = result["overall"]["normmse"]
-    click.echo(f"{result['method']}: {result['n_conditions']} conditions, NormMSE mean {_fmt(o['mean'])} median "
-               f"{_fmt(o['median'])} → {json_path}, {csv_path}")
+    if plots is not None:
+        write_evaluation_plots(result, plots)
+    overall = result.summary.loc["overall"]
+    click.echo(f"{result.method}: {result.n} conditions, NormMSE mean {overall['normmse_mean']:.3f} median "
+               f"{overall['normmse_median']:.3f} → {json_path}, {csv_path}")
 
 
-def _fmt(x) -> str:
-    return "-" if x is None else f"{x:.3f}"
+shuffles_option = click.option(
+    "--shuffles", type=int, default=5, show_default=True,
+    help="Row-permuted copies of each embedding set fitted beside every embedding-using method (the control that "
+         "says whether the embeddings carry signal); 0 turns it off.")
+
+
+def strong_options(f):
+    """``--strong-key``/``--strong-above`` (the extra group ``strong``) and ``--noise-key`` (pseudo-bulk ceiling)."""
+    decorators = [
+        click.option("--strong-key", default=None, metavar="COLUMN",
+                     help="Numeric obs column; conditions whose mean value exceeds --strong-above form the extra "
+                          "group 'strong' (e.g. signal_to_noise)."),
+        click.option("--strong-above", type=float, default=None, metavar="X",
+                     help="Threshold of --strong-key (strictly greater), e.g. 1.1."),
+        click.option("--noise-key", default=None, metavar="COLUMN",
+                     help="Numeric obs column with each row's signal-to-noise ratio (effect energy / expected noise "
+                          "energy): the noise ceiling of a pseudo-bulk file (single-cell files need none)."),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+def strong_targets(strong_key: str | None, strong_above: float | None):
+    """The ``strong`` rule of the two options, or ``None``; one given without the other is an error."""
+    from scouter_local.evaluation import StrongTargets
+
+    if (strong_key is None) != (strong_above is None):
+        raise InputError("`strong_key` and `strong_above` go together, e.g. strong_key=signal_to_noise "
+                         "strong_above=1.1")
+    return StrongTargets(strong_key, strong_above) if strong_key is not None else None
 
 
 @click.command("benchmark")
@@ -198,41 +211,37 @@ def _fmt(x) -> str:
 @click.option("--val-ratio", type=float, default=0.1, show_default=True)
 @click.option("--epochs", type=int, default=None, help="Scouter: maximum epochs (default 40).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for results and plots.")
-@click.option("--strong-key", default=None, metavar="COLUMN",
-              help="Numeric obs column; conditions whose mean value exceeds --strong-above form the extra "
-                   "subgroup 'strong' (e.g. signal_to_noise).")
-@click.option("--strong-above", type=float, default=None, metavar="X",
-              help="Threshold of --strong-key (strictly greater), e.g. 1.1.")
+@shuffles_option
+@strong_options
 @data_options
-def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, val_ratio, epochs, out, strong_key,
-                  strong_above, **opts):
+def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, val_ratio, epochs, out, shuffles,
+                  strong_key, strong_above, noise_key, **opts):
     """Train and evaluate methods × embedding sets × seeds; print the table, save JSON/CSV and plots in --out.
 
     Runs are separate processes: each Scouter (set, seed) has its own, while gene_delta and the baselines share one
-    process per seed (their fit time is per method, their peak RSS that of the shared process). With --strong-key
-    and --strong-above, the conditions whose obs value exceeds the threshold are also reported as the subgroup
-    'strong'.
+    process per seed (their fit time is per method, their peak memory that of the shared process). Every
+    embedding-using method is also fitted on --shuffles row-permuted copies of the set (the 'real vs shuffled'
+    block: does the set carry signal here?). The 'ceiling' row is what a perfect predictor of each condition's
+    true mean would score given its cells' noise. With --strong-key and --strong-above, the conditions whose obs
+    value exceeds the threshold are also reported as the group 'strong'.
 
     Example: scouter-local benchmark --data norman.h5ad --db corpus.duckdb --set minilm --methods scouter,train_mean
     --seeds 1-5 --out bench --condition-key condition --control control --single-format bare --subset dataset=norman19
 
     Example: scouter-local benchmark --data replogle2022_k562_pseudobulk_delta.h5ad --db corpus.duckdb --set minilm
     --methods gene_delta,train_mean,ridge,knn --seeds 1-5 --out bench_k562 --condition-key target_ensembl
-    --single-format bare --strong-key signal_to_noise --strong-above 1.1
+    --single-format bare --strong-key signal_to_noise --strong-above 1.1 --noise-key signal_to_noise
     """
-    from scouter_local.benchmark import parse_seeds, run_benchmark
-    from scouter_local.evaluate import StrongTargets
+    from scouter_local.benchmarking import parse_seeds, run_benchmark
 
-    if (strong_key is None) != (strong_above is None):
-        raise InputError("--strong-key and --strong-above go together, e.g. --strong-key signal_to_noise "
-                         "--strong-above 1.1")
+    strong = strong_targets(strong_key, strong_above)
     _log_to_stderr()
-    table = run_benchmark(data_path, _options(**opts), db=db, set_names=[s for s in set_names.split(",") if s],
+    bench = run_benchmark(data_path, _options(**opts), db=db, set_names=[s for s in set_names.split(",") if s],
                           methods=[m for m in methods.split(",") if m], seeds=parse_seeds(seeds), split=split,
                           test_ratio=test_ratio, val_ratio=val_ratio, out=out,
-                          config={"epochs": epochs} if epochs else {},
-                          strong=StrongTargets(strong_key, strong_above) if strong_key is not None else None)
-    click.echo(table)
+                          config={"epochs": epochs} if epochs else {}, strong=strong, shuffles=shuffles,
+                          noise_key=noise_key)
+    click.echo(bench.table)
 
 
 COMMANDS = [train_cmd, predict_cmd, evaluate_cmd, benchmark_cmd]

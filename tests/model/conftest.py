@@ -95,9 +95,9 @@ def norman_split(norman):
 @pytest.fixture(scope="session")
 def scouter_fit(norman, embeddings, norman_split):
     """Scouter trained 3 epochs on split seed 1 (small but real)."""
-    from scouter_local.model import train_model
+    from scouter_local.training import train
 
-    return train_model(norman, embeddings, norman_split, method="scouter", seed=1, epochs=3)
+    return train(norman, embeddings, split=norman_split, method="scouter", seed=1, epochs=3)
 
 
 def subset_h5ad(src: Path, dst: Path, keep: np.ndarray) -> Path:

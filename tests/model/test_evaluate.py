@@ -8,15 +8,9 @@ import json
 import pytest
 
 from scouter_local.data import SUBGROUPS, Split
-from scouter_local.evaluate import (
-    METRICS,
-    condition_metrics,
-    evaluate_predictions,
-    plot_subgroups,
-    plot_top20,
-    write_report,
-)
-from scouter_local.model import train_model
+from scouter_local.evaluation import METRICS, condition_metrics, evaluate_predictions, write_report
+from scouter_local.plotting import group_grid, save_figure, top20
+from scouter_local.training import train
 
 #: Training conditions chosen so that the test conditions cover every subgroup.
 TRAIN = ["KLF1+ctrl", "MAP2K6+ctrl", "MAPK1+ctrl", "MAP2K3+SLC38A2"]
@@ -29,7 +23,7 @@ def results(norman, embeddings):
     split = Split(train=TRAIN, val=[], test=list(TEST))
     out = {}
     for method in ("no_change", "train_mean", "additive"):
-        model = train_model(norman, embeddings, split, method=method)
+        model = train(norman, embeddings, split=split, method=method)
         out[method] = evaluate_predictions(norman, dict(zip(split.test, model.predict(split.test))),
                                            model.train_conditions_, method=method)
     return out
@@ -49,7 +43,9 @@ def test_metrics_by_hand(norman):
 
 
 def test_evaluate_json_shape_and_subgroups(results):
-    r = results["no_change"]
+    frame = results["no_change"].conditions
+    assert list(frame.columns[:2]) == ["condition", "subgroup"] and len(frame) == 5
+    r = results["no_change"].to_dict()
     assert set(r) >= {"method", "n_conditions", "overall", "subgroups", "conditions"}
     assert r["n_conditions"] == 5
     assert set(r["overall"]) == set(METRICS)
@@ -64,8 +60,9 @@ def test_evaluate_json_shape_and_subgroups(results):
 
 
 def test_additive_beats_no_change_on_seen_combinations(results):
-    add = results["additive"]["subgroups"]["combo_seen2"]["normmse"]["mean"]
-    assert add < 0.5 < results["no_change"]["subgroups"]["combo_seen2"]["normmse"]["mean"]
+    add = results["additive"].summary.at["combo_seen2", "normmse_mean"]
+    assert add < 0.5 < results["no_change"].summary.at["combo_seen2", "normmse_mean"]
+    assert results["additive"].mean("normmse", "combo_seen2") == pytest.approx(add)
 
 
 def test_report_files(results, tmp_path):
@@ -77,7 +74,7 @@ def test_report_files(results, tmp_path):
 
 def test_plots(norman, results, tmp_path):
     preds = {"additive": norman.control_mean() + 1e-3, "train_mean": norman.condition_mean("KLF1+ctrl")}
-    p1 = plot_top20(norman, "KLF1+MAP2K6", preds, tmp_path / "top20.png")
-    p2 = plot_subgroups(list(results.values()), tmp_path / "sub.png")
+    p1 = save_figure(top20(norman, "KLF1+MAP2K6", preds).figure, tmp_path / "top20.png")
+    p2 = save_figure(group_grid(results).figure, tmp_path / "sub.png")
     for p in (p1, p2):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000

@@ -13,16 +13,10 @@ import torch
 from gene_corpus.errors import InputError
 from scouter_local.data import Split
 from scouter_local.embedding_set import EmbeddingSet
-from scouter_local.model import (
-    METHODS,
-    _Pairs,
-    load_model,
-    make_predictor,
-    save_model,
-    train_model,
-)
-
-BASELINES = ("no_change", "train_mean", "additive", "ridge", "knn")
+from scouter_local.predictors import BASELINES, METHODS, make_predictor
+from scouter_local.predictors.checkpoint import load_model, save_model
+from scouter_local.predictors.scouter import _Pairs
+from scouter_local.training import train
 
 
 def test_registry_has_scouter_and_baselines():
@@ -55,9 +49,9 @@ def test_early_stopping_restores_best_weights(scouter_fit, norman, norman_split,
 
 def test_seeded_training_is_reproducible(norman, embeddings, norman_split):
     small = Split(train=norman_split.train[:3], val=norman_split.val[:1], test=norman_split.test)
-    a = train_model(norman, embeddings, small, method="scouter", seed=3, epochs=1).predict(small.test)
-    b = train_model(norman, embeddings, small, method="scouter", seed=3, epochs=1).predict(small.test)
-    c = train_model(norman, embeddings, small, method="scouter", seed=4, epochs=1).predict(small.test)
+    a = train(norman, embeddings, split=small, method="scouter", seed=3, epochs=1).predict(small.test)
+    b = train(norman, embeddings, split=small, method="scouter", seed=3, epochs=1).predict(small.test)
+    c = train(norman, embeddings, split=small, method="scouter", seed=4, epochs=1).predict(small.test)
     assert np.array_equal(a, b) and not np.allclose(a, c)
 
 
@@ -74,17 +68,17 @@ def test_training_streamed_from_backed_file(norman_path, norman_options, corpus_
     assert backed.cells.backed and not whole.cells.backed
     monkeypatch.setattr(_Pairs, "block_rows", 1)
     monkeypatch.setattr(_Pairs, "fetch_rows", 10**9)
-    a = train_model(whole, embeddings, small, method="scouter", seed=3, epochs=2)
-    b = train_model(backed, embeddings, small, method="scouter", seed=3, epochs=2)
+    a = train(whole, embeddings, split=small, method="scouter", seed=3, epochs=2)
+    b = train(backed, embeddings, split=small, method="scouter", seed=3, epochs=2)
     assert [r["loss"] for r in a.history_] == [r["loss"] for r in b.history_]
     assert np.array_equal(a.predict(small.test), b.predict(small.test))
 
     monkeypatch.setattr(_Pairs, "block_rows", 16)
     monkeypatch.setattr(_Pairs, "fetch_rows", 100)
-    train = backed.subset(small.train)
-    pairs = _Pairs(train, a, np.random.RandomState(0))
+    part = backed.subset(small.train)
+    pairs = _Pairs(part, a, np.random.RandomState(0))
     seen = np.concatenate([true.numpy() for _, _, true, _, _ in pairs.batches(10**6, None, torch.device("cpu"))])
-    expected = train.expression(train.conditions != "ctrl")
+    expected = part.expression(part.conditions != "ctrl")
     assert seen.shape == expected.shape and np.array_equal(seen, expected)  # unshuffled: file order, all cells
     shuffled = [true for _, _, true, _, _ in pairs.batches(32, torch.Generator().manual_seed(0), torch.device("cpu"))]
     assert len(shuffled) > 3 and sum(len(t) for t in shuffled) > 0.8 * len(expected)
@@ -92,7 +86,7 @@ def test_training_streamed_from_backed_file(norman_path, norman_options, corpus_
 
 def test_fewer_cells_than_batch_size(norman, embeddings):
     tiny = Split(train=["KLF1+ctrl", "MAP2K6+ctrl"], val=["MAPK1+ctrl"], test=["KLF1+MAP2K6"])
-    model = train_model(norman, embeddings, tiny, method="scouter", seed=1, epochs=2, batch_size=512)  # 200 cells < 512
+    model = train(norman, embeddings, split=tiny, method="scouter", seed=1, epochs=2, batch_size=512)  # 200 cells < 512
     assert all(np.isfinite(r["loss"]) for r in model.history_)
     assert np.isfinite(model.predict(tiny.test)).all()
 
@@ -102,7 +96,7 @@ def test_baselines(norman, embeddings, norman_split):
                   test=["KLF1+MAP2K6", "IER5L+ctrl"])
     ctrl = norman.control_mean()
     delta = {c: norman.condition_mean(c) - ctrl for c in split.train}
-    preds = {m: train_model(norman, embeddings, split, method=m).predict(split.test) for m in BASELINES}
+    preds = {m: train(norman, embeddings, split=split, method=m).predict(split.test) for m in BASELINES}
     assert np.allclose(preds["no_change"], ctrl)
     assert np.allclose(preds["train_mean"][0], np.mean([norman.condition_mean(c) for c in split.train], axis=0), atol=1e-6)
     assert np.allclose(preds["additive"][0], ctrl + delta["KLF1+ctrl"] + delta["MAP2K6+ctrl"], atol=1e-5)
@@ -116,9 +110,8 @@ def test_baselines(norman, embeddings, norman_split):
 
 @pytest.mark.parametrize("method", ["scouter", *BASELINES])
 def test_checkpoint_round_trip(method, scouter_fit, norman, embeddings, norman_split, tmp_path):
-    model = scouter_fit if method == "scouter" else train_model(norman, embeddings, norman_split, method=method)
-    out = save_model(model, tmp_path / method, split=norman_split, data_source=norman.source,
-                     extra={"db": "corpus.duckdb"})
+    model = scouter_fit if method == "scouter" else train(norman, embeddings, split=norman_split, method=method)
+    out = save_model(model, tmp_path / method)
     state = torch.load(out / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     manifest = json.loads((out / "manifest.json").read_text())
@@ -130,14 +123,14 @@ def test_checkpoint_round_trip(method, scouter_fit, norman, embeddings, norman_s
 
 
 def test_checkpoint_refuses_other_embeddings_or_gene_order(scouter_fit, norman, embeddings, norman_split, tmp_path):
-    out = save_model(scouter_fit, tmp_path / "m", split=norman_split, data_source=norman.source)
+    out = save_model(scouter_fit, tmp_path / "m")
     other = replace(embeddings, name="other", fingerprint="0" * 32)
     with pytest.raises(InputError, match="trained with embedding set 'minilm'"):
         load_model(out, other)
     with pytest.raises(InputError, match="in another order"):
         load_model(out, embeddings, genes=norman.genes[::-1])
     with pytest.raises(InputError, match="exists and is not empty"):
-        save_model(scouter_fit, out, split=norman_split, data_source=norman.source)
+        save_model(scouter_fit, out)
 
 
 def test_unknown_gene_at_prediction(scouter_fit):
@@ -151,7 +144,7 @@ def test_pseudobulk_trains_without_split(replogle_files, corpus_db, embeddings):
     data = prepare_data(replogle_files[0], DataOptions(condition_key="target_ensembl", single_format="bare"),
                         corpus_db, embeddings)
     split = make_split(data, "none")
-    model = train_model(data, embeddings, split, method="scouter", seed=1, epochs=3)  # one row per condition, batch > rows
+    model = train(data, embeddings, split=split, method="scouter", seed=1, epochs=3)  # one row per condition, batch > rows
     assert len(model.history_) == 3 and all(r["val_loss"] is None for r in model.history_)
     pred = model.predict(data.perturbations[:3])
     assert pred.shape == (3, data.n_genes) and np.isfinite(pred).all()

@@ -34,7 +34,7 @@ def test_report_plots_are_real_images_linked_and_embedded(demo_run):
     out = demo_run["out"]
     md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     plots = sorted((out / "plots").glob("*.png"))
-    assert {p.name for p in plots} >= {"normmse_by_subgroup.png", "top20_seed1.png"}
+    assert {p.name for p in plots} >= {"normmse_by_subgroup.png", "top20_seed1.png", "signal.png"}
     for p in plots:
         height, width = mpimg.imread(p).shape[:2]
         assert height > 300 and width > 500
@@ -62,7 +62,7 @@ def test_rerun_reuses_corpus_and_embeddings(demo_run, data_dir):
     result = run_demo(data_dir, demo_run["out"], seeds=[1], screens=["norman"], methods=("train_mean",))
     assert result.imported == []
     assert result.embed["computed"] == 0 and result.embed["cached"] == demo_run["report"]["embed"]["genes"]
-    assert [s["method"] for s in result.summaries] == ["train_mean"]
+    assert [r.method for r in result.results] == ["train_mean", "ceiling"]
     assert "| train_mean |" in (demo_run["out"] / "report.md").read_text()
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from gene_corpus.errors import InputError
 from scouter_local.data import make_split, prepare_data
-from scouter_local.demo import NORMAN_FILE, NORMAN_OPTIONS
+from scouter_local.data import PRESETS
 from scouter_local.embedding_store import load_embedding_set
 from scouter_local.explain import explain, explain_predictor, format_explanations
-from scouter_local.model import train_model
+from scouter_local.training import train
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def norman(demo_db, data_dir):
     emb = load_embedding_set(demo_db, "minilm")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = prepare_data(data_dir / NORMAN_FILE, NORMAN_OPTIONS, demo_db, emb)
+        data = prepare_data(PRESETS["norman"].path(data_dir), PRESETS["norman"].options, demo_db, emb)
     return emb, data, make_split(data, "scouter", seed=1)
 
 
@@ -55,7 +55,7 @@ def test_trained_condition_is_flagged_and_not_its_own_neighbour(norman):
 
 def test_explain_predictor_reports_gene_sources(norman):
     emb, data, split = norman
-    model = train_model(data, emb, split, method="gene_delta")
+    model = train(data, emb, split=split, method="gene_delta")
     out = explain_predictor(model, split.test, k=2)
     for e in out:
         for gene, source in e.gene_sources.items():

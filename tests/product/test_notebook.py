@@ -25,5 +25,8 @@ def test_quickstart_notebook_executes(data_dir, tmp_path, monkeypatch):
     outputs = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                         for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert "MAP3K21" in outputs and "alias" in outputs
-    assert "gene_delta" in outputs and "normmse mean" in outputs
-    assert "nearest trained perturbations" in outputs
+    assert "source file: None" in outputs  # the screen came from an AnnData in memory, no h5ad in between
+    assert "AnnData object with n_obs × n_vars = 4 × 500" in outputs and "layers: 'delta'" in outputs
+    assert "gene_delta" in outputs and "normmse_mean" in outputs and "train_mean" in outputs
+    assert "nearest trained perturbations" in outputs and "reloaded model, all 33 conditions" in outputs
+    assert not list(ROOT.glob("notebooks/*.h5ad"))

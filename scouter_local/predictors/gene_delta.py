@@ -26,10 +26,10 @@ import torch
 
 from gene_corpus.errors import InputError
 from scouter_local.data import PerturbationData
-from scouter_local.model import Predictor, condition_genes, register
+from scouter_local.conditions import genes_of
+from scouter_local.predictors.base import Predictor
 
 
-@register
 class GeneDeltaPredictor(Predictor):
     """Control + sum of per-gene deltas (trained single, derived from combinations, or a prior).
 
@@ -77,8 +77,8 @@ class GeneDeltaPredictor(Predictor):
     def _fit(self, train: PerturbationData, val: PerturbationData | None) -> None:
         ctrl = self.control_mean_.astype(np.float64)
         deltas = {c: train.condition_mean(c).astype(np.float64) - ctrl for c in train.perturbations}
-        singles = {condition_genes(c)[0]: d for c, d in deltas.items() if len(condition_genes(c)) == 1}
-        combos = {c: d for c, d in deltas.items() if len(condition_genes(c)) > 1}
+        singles = {genes_of(c)[0]: d for c, d in deltas.items() if len(genes_of(c)) == 1}
+        combos = {c: d for c, d in deltas.items() if len(genes_of(c)) > 1}
 
         mean_all = np.mean(list(deltas.values()), axis=0)
         mean_single = np.mean(list(singles.values()), axis=0) if singles else mean_all
@@ -87,7 +87,7 @@ class GeneDeltaPredictor(Predictor):
 
         derived: dict[str, list[np.ndarray]] = {}
         for c, d in combos.items():
-            genes = condition_genes(c)
+            genes = genes_of(c)
             for g in genes:
                 if g in singles:
                     continue
@@ -111,7 +111,7 @@ class GeneDeltaPredictor(Predictor):
         return np.stack([self.gene_deltas_[index[g]] if g in index else self.prior_delta_ for g in genes])
 
     def _predict(self, conditions: list[str]) -> np.ndarray:
-        return np.stack([self.control_mean_ + self.gene_delta(condition_genes(c)).sum(axis=0) for c in conditions])
+        return np.stack([self.control_mean_ + self.gene_delta(genes_of(c)).sum(axis=0) for c in conditions])
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"gene_deltas": torch.from_numpy(self.gene_deltas_), "prior_delta": torch.from_numpy(self.prior_delta_)}

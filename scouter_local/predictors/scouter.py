@@ -1,26 +1,18 @@
-"""Perturbation-response predictors: the estimator interface, Scouter, the method registry and checkpoints.
+"""Scouter (Zhu & Li, Nat Comput Sci 2025): a control cell's encoding plus the summed gene embeddings → perturbed cell.
 
-Every method is a :class:`Predictor`: ``fit(train, embeddings, val=None)`` then ``predict(conditions)`` →
-``(n_conditions, n_genes)`` mean predicted expression. ``METHODS`` maps method names to classes; the command
-line and the benchmark use only this registry. A model folder holds ``manifest.json`` (config, gene order,
-embedding fingerprint, data options, split, version) and ``model.pt`` (tensors only, loaded with
-``weights_only=True``).
+The network is an MLP encoder of a control cell and an MLP generator of [encoding, perturbation embedding];
+training uses GEARS's autofocus + direction-aware loss, per condition, with early stopping that restores a real
+copy of the best epoch's weights (scouter-learn keeps the last epoch). Cells are streamed from memory or from a
+backed h5ad, and several processes (``accelerate launch`` / ``torchrun``) train one model data-parallel.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
-import json
 import logging
-import os
-import pickle
-import random
 import time
-from abc import ABC, abstractmethod
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -28,53 +20,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from gene_corpus.atomic import atomic_dir
 from gene_corpus.errors import InputError
-from scouter_local import __version__
 from scouter_local.cells import to_dense
-from scouter_local.data import CTRL, SEP, PerturbationData, Split
-from scouter_local.embedding_set import EmbeddingSet
-from scouter_local.embedding_store import launcher_rank
+from scouter_local.conditions import CTRL
+from scouter_local.data import PerturbationData
+from scouter_local.predictors.base import Predictor
+from scouter_local.runtime import launcher_rank, settings
 
 log = logging.getLogger(__name__)
-
-MANIFEST = "manifest.json"
-WEIGHTS = "model.pt"
-FORMAT_VERSION = 1
-MAX_THREADS = 2
-
-METHODS: dict[str, type["Predictor"]] = {}
-#: The method `train` uses unless told otherwise: the best one found on the Norman benchmark (issue #5).
-DEFAULT_METHOD = "gene_delta"
-
-
-def register(cls: type["Predictor"]) -> type["Predictor"]:
-    """Class decorator adding a :class:`Predictor` to :data:`METHODS` under ``cls.name``."""
-    METHODS[cls.name] = cls
-    return cls
-
-
-def method_params(method: str) -> set[str]:
-    """Constructor options of a registered method."""
-    if method not in METHODS:
-        raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
-    return set(inspect.signature(METHODS[method]).parameters)
-
-
-def make_predictor(method: str, **config: Any) -> "Predictor":
-    """Instantiate a registered method; an unknown name or option is an :class:`InputError`."""
-    unknown = set(config) - method_params(method)
-    if unknown:
-        raise InputError(f"method {method!r} takes no option {', '.join(sorted(unknown))}; "
-                         f"it takes {', '.join(sorted(method_params(method)))}")
-    return METHODS[method](**config)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _accelerator(device: str):
@@ -85,113 +38,6 @@ def _accelerator(device: str):
     from accelerate import Accelerator
 
     return Accelerator(cpu=device == "cpu" or not torch.cuda.is_available())
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto``: CUDA when present, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def condition_genes(condition: str) -> list[str]:
-    """Genes of ``A+B`` / ``A+ctrl`` (``ctrl`` dropped)."""
-    return [g for g in condition.split(SEP) if g != CTRL]
-
-
-class Predictor(ABC):
-    """Estimator interface shared by Scouter, the baselines and any later method.
-
-    Fitted attributes (trailing ``_``): ``genes_`` readout gene order, ``control_cells_`` ``(n_ctrl, n_genes)``,
-    ``control_mean_`` ``(n_genes,)``, ``gene_rows_`` current symbol → embedding row, ``train_conditions_``,
-    ``embeddings_`` the :class:`EmbeddingSet` used, ``is_delta_``.
-    """
-
-    name: ClassVar[str]
-    #: Upper bound on stored control cells (sampled), to keep checkpoints small.
-    max_control_cells: ClassVar[int] = 2000
-
-    def __init__(self, *, seed: int = 24) -> None:
-        self.seed = seed
-
-    # -- interface ------------------------------------------------------------------------------------
-    def fit(self, train: PerturbationData, embeddings: EmbeddingSet, *, val: PerturbationData | None = None):
-        """Fit on the perturbed conditions of ``train`` (``val`` only steers early stopping). Returns ``self``."""
-        seed_everything(self.seed)
-        conds = train.perturbations
-        if not conds:
-            raise InputError("training data has no perturbed condition")
-        self.genes_ = list(train.genes)
-        self.control_cells_ = train.sample_cells(CTRL, self.max_control_cells, self.seed)
-        self.control_mean_ = train.control_mean().astype(np.float32)
-        self.gene_rows_ = dict(train.gene_rows)
-        self.train_conditions_ = list(conds)
-        self.embeddings_ = embeddings
-        self.is_delta_ = train.is_delta
-        self._fit(train, val)
-        return self
-
-    def predict(self, conditions: list[str]) -> np.ndarray:
-        """``(n_conditions, n_genes)`` mean predicted expression (deltas for delta data) of each condition."""
-        self._check_fitted()
-        if not conditions:
-            return np.zeros((0, len(self.genes_)), dtype=np.float32)
-        for c in conditions:
-            self.embedding_rows(c)  # every gene must have an embedding row
-        return np.asarray(self._predict(list(conditions)), dtype=np.float32)
-
-    def get_config(self) -> dict:
-        """Constructor arguments (JSON-serialisable)."""
-        return {"seed": self.seed}
-
-    @abstractmethod
-    def _fit(self, train: PerturbationData, val: PerturbationData | None) -> None: ...
-
-    @abstractmethod
-    def _predict(self, conditions: list[str]) -> np.ndarray: ...
-
-    def _state(self) -> dict[str, torch.Tensor]:
-        """Learned tensors beyond the shared fitted attributes (saved in ``model.pt``)."""
-        return {}
-
-    def _meta(self) -> dict:
-        """Learned JSON-serialisable values (gene lists, chosen alpha …; saved in the manifest)."""
-        return {}
-
-    def _load_state(self, state: dict[str, torch.Tensor], meta: dict) -> None:
-        """Restore :meth:`_state` and :meth:`_meta` (shared fitted attributes are already set)."""
-
-    # -- helpers --------------------------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "genes_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
-
-    def embedding_rows(self, condition: str) -> list[int]:
-        """Embedding rows of the genes of ``condition``; a gene without a row is an :class:`InputError`."""
-        rows = []
-        symbol_rows = None
-        for g in condition_genes(condition):
-            row = self.gene_rows_.get(g)
-            if row is None:
-                symbol_rows = symbol_rows or self.embeddings_.rows()
-                row = symbol_rows.get(g)
-            if row is None:
-                raise InputError(
-                    f"gene {g} (condition {condition!r}) has no embedding in set {self.embeddings_.name!r}; "
-                    "resolve it to a current symbol (scouter-local corpus resolve) or embed it first"
-                )
-            rows.append(row)
-        if not rows:
-            raise InputError(f"condition {condition!r} names no gene; expected 'A+ctrl' or 'A+B'")
-        return rows
-
-    def condition_embedding(self, conditions: list[str]) -> np.ndarray:
-        """``(n_conditions, dim)`` sum of the perturbed genes' embeddings (``ctrl`` adds zero, as in Scouter)."""
-        vecs = self.embeddings_.vectors
-        return np.stack([vecs[self.embedding_rows(c)].sum(axis=0) for c in conditions]).astype(np.float32)
-
-
-# ================================================================================================ Scouter
 
 
 class ScouterNet(nn.Module):
@@ -325,7 +171,6 @@ class _Pairs:
                        torch.from_numpy(true).to(device), self.mask[ci].to(device), ci.to(device))
 
 
-@register
 class ScouterPredictor(Predictor):
     """Scouter (Zhu & Li 2025): a control cell's encoding plus the summed gene embeddings → perturbed cell.
 
@@ -341,7 +186,7 @@ class ScouterPredictor(Predictor):
                  lr_decay: float = 0.9, loss_gamma: float = 0.0, loss_lambda: float = 0.5, patience: int = 5,
                  min_delta: float = 1e-3, grad_clip: float = 1.0, n_pred: int = 300,
                  encoder: tuple[int, ...] = (2048, 512, 64), generator: tuple[int, ...] = (2048,),
-                 device: str = "auto") -> None:
+                 device: str | None = None) -> None:
         super().__init__(seed=seed)
         self.epochs, self.batch_size, self.lr, self.lr_decay = epochs, batch_size, lr, lr_decay
         self.loss_gamma, self.loss_lambda, self.patience, self.min_delta = loss_gamma, loss_lambda, patience, min_delta
@@ -356,7 +201,7 @@ class ScouterPredictor(Predictor):
                 "device": self.device}
 
     def _build(self) -> None:
-        self.device_ = pick_device(self.device)
+        self.device_ = torch.device(settings.torch_device(self.device))
         self.net_ = ScouterNet(len(self.genes_), self.embeddings_.dim, self.encoder, self.generator).to(self.device_)
 
     def _loss(self, emb: torch.Tensor, ctrl: torch.Tensor, true: torch.Tensor, mask: torch.Tensor,
@@ -365,7 +210,7 @@ class ScouterPredictor(Predictor):
         return gears_loss(pred, true, ctrl, mask, ci, gamma=self.loss_gamma, lambda_=self.loss_lambda)
 
     def _fit(self, train: PerturbationData, val: PerturbationData | None) -> None:
-        torch.set_num_threads(min(MAX_THREADS, torch.get_num_threads()))
+        settings.apply_threads()
         self._build()
         pairs = _Pairs(train, self, np.random.RandomState(self.seed))
         if len(pairs) < 2:
@@ -374,7 +219,7 @@ class ScouterPredictor(Predictor):
         gen = torch.Generator().manual_seed(self.seed)
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)
-        acc, net, part = _accelerator(self.device), self.net_, (0, 1)
+        acc, net, part = _accelerator(self.device_.type), self.net_, (0, 1)
         if acc is not None:  # one of several processes: DDP through accelerate, batches dealt round-robin
             self.device_, part = acc.device, (acc.process_index, acc.num_processes)
             self.net_, opt = acc.prepare(net.to(acc.device), opt)
@@ -448,129 +293,3 @@ class ScouterPredictor(Predictor):
         self._build()
         self.net_.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
         self.net_.eval()
-
-
-# ================================================================================================ checkpoints
-
-
-def check_model_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """``path`` as a folder a model may be written to: absent, empty, or ``overwrite``; else :class:`InputError`."""
-    path = Path(path)
-    if path.exists() and not overwrite and (not path.is_dir() or any(path.iterdir())):
-        raise InputError(f"{path} exists and is not empty; choose another --out or pass --overwrite")
-    return path
-
-
-def save_model(predictor: Predictor, path: str | os.PathLike, *, split: Split, data_source: dict,
-               excluded: dict[str, str] | None = None, overwrite: bool = False, extra: dict | None = None) -> Path:
-    """Write a model folder: ``manifest.json`` + ``model.pt`` (tensors only); written to a temp folder first.
-
-    Parameters
-    ----------
-    predictor
-        A fitted predictor.
-    path
-        Folder to create; an existing one is an error unless ``overwrite``.
-    split
-        The split it was trained on (also written as ``split.json``).
-    data_source
-        ``PerturbationData.source`` of the training data (path + options), replayed by ``evaluate``.
-    excluded
-        Conditions left out (condition → reason), recorded in the manifest.
-    """
-    predictor._check_fitted()
-    path = check_model_dir(path, overwrite=overwrite)
-    emb = predictor.embeddings_
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "scouter_local_version": __version__,
-        "method": predictor.name,
-        "config": predictor.get_config(),
-        "genes": predictor.genes_,
-        "is_delta": predictor.is_delta_,
-        "embedding": {"name": emb.name, "fingerprint": emb.fingerprint, "dim": emb.dim, "spec": emb.spec},
-        "gene_rows": predictor.gene_rows_,
-        "train_conditions": predictor.train_conditions_,
-        "data": data_source,
-        "split": split.to_json(),
-        "excluded": excluded or {},
-        "fitted": predictor._meta(),
-        "history": getattr(predictor, "history_", []),
-        **(extra or {}),
-    }
-    state = {"control_cells": torch.from_numpy(predictor.control_cells_),
-             "control_mean": torch.from_numpy(predictor.control_mean_), **predictor._state()}
-    with atomic_dir(path) as tmp:
-        torch.save(state, tmp / WEIGHTS)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        (tmp / "split.json").write_text(json.dumps(split.to_json(), indent=2))
-    return path
-
-
-def read_manifest(path: str | os.PathLike) -> dict:
-    """The manifest of a model folder; a missing or foreign folder is an :class:`InputError`."""
-    path = Path(path)
-    file = path / MANIFEST
-    if not file.exists():
-        raise InputError(f"{path}: not a model folder (no {MANIFEST}); train one with scouter-local train")
-    try:
-        manifest = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{file}: not valid JSON ({exc.__class__.__name__}); the model folder is damaged, retrain") from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{file}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}; retrain")
-    return manifest
-
-
-def load_model(path: str | os.PathLike, embeddings: EmbeddingSet, *, genes: list[str] | None = None) -> Predictor:
-    """Load a model folder onto ``embeddings`` (must be the set it was trained with).
-
-    Parameters
-    ----------
-    path
-        Model folder written by :func:`save_model`.
-    embeddings
-        The embedding set; another fingerprint is an :class:`InputError`.
-    genes
-        Readout gene order of the data to predict; another order is an :class:`InputError`.
-    """
-    path = Path(path)
-    manifest = read_manifest(path)
-    want = manifest["embedding"]
-    if embeddings.fingerprint != want["fingerprint"]:
-        raise InputError(
-            f"{path}: trained with embedding set {want['name']!r} (fingerprint {want['fingerprint'][:12]}), "
-            f"got {embeddings.name!r} ({embeddings.fingerprint[:12]}); use the same set"
-        )
-    if genes is not None and list(genes) != manifest["genes"]:
-        raise InputError(
-            f"{path}: expected {len(manifest['genes'])} readout genes in the model's order, got {len(genes)} "
-            f"{'in another order' if sorted(genes) == sorted(manifest['genes']) else 'different genes'}"
-        )
-    predictor = make_predictor(manifest["method"], **manifest["config"])
-    try:
-        state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        raise InputError(f"{path / WEIGHTS}: not a readable tensor file ({str(exc).splitlines()[0][:120]}); "
-                         "the model folder is damaged or not ours, retrain") from exc
-    predictor.genes_ = list(manifest["genes"])
-    predictor.control_cells_ = state.pop("control_cells").numpy()
-    predictor.control_mean_ = state.pop("control_mean").numpy()
-    predictor.gene_rows_ = {k: int(v) for k, v in manifest["gene_rows"].items()}
-    predictor.train_conditions_ = list(manifest["train_conditions"])
-    predictor.embeddings_ = embeddings
-    predictor.is_delta_ = bool(manifest["is_delta"])
-    predictor.history_ = manifest.get("history", [])
-    predictor._load_state(state, manifest.get("fitted", {}))
-    return predictor
-
-
-def train_model(data: PerturbationData, embeddings: EmbeddingSet, split: Split, *, method: str = DEFAULT_METHOD,
-                **config: Any) -> Predictor:
-    """Fit ``method`` on the training conditions of ``split`` (its val conditions steer early stopping)."""
-    val = data.subset(split.val) if split.val else None
-    return make_predictor(method, **config).fit(data.subset(split.train), embeddings, val=val)
-
-
-from scouter_local import baselines as _baselines  # noqa: E402,F401  (registers the baselines in METHODS)
-from scouter_local import response_model as _response_model  # noqa: E402,F401  (registers gene_delta)

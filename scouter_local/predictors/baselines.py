@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from scouter_local.data import PerturbationData
-from scouter_local.model import Predictor, condition_genes, register
+from scouter_local.conditions import genes_of
+from scouter_local.predictors.base import Predictor
 
 
 def _deltas(train: PerturbationData, conditions: list[str]) -> np.ndarray:
@@ -22,12 +23,11 @@ def _deltas(train: PerturbationData, conditions: list[str]) -> np.ndarray:
 
 def _single_deltas(train: PerturbationData) -> tuple[list[str], np.ndarray]:
     """Genes with a trained single condition and their ``(n, n_genes)`` deltas."""
-    singles = [c for c in train.perturbations if len(condition_genes(c)) == 1]
+    singles = [c for c in train.perturbations if len(genes_of(c)) == 1]
     deltas = _deltas(train, singles) if singles else np.zeros((0, train.n_genes), dtype=np.float32)
-    return [condition_genes(c)[0] for c in singles], deltas
+    return [genes_of(c)[0] for c in singles], deltas
 
 
-@register
 class NoChange(Predictor):
     """Predicts the control mean for every condition (NormMSE 1 by construction)."""
 
@@ -40,7 +40,6 @@ class NoChange(Predictor):
         return np.tile(self.control_mean_, (len(conditions), 1))
 
 
-@register
 class TrainMean(Predictor):
     """Predicts the mean of the training conditions' mean profiles."""
 
@@ -75,7 +74,6 @@ class _SingleDeltaPredictor(Predictor):
         self.single_genes_, self.single_deltas_ = list(meta["single_genes"]), state["single_deltas"].numpy()
 
 
-@register
 class Additive(_SingleDeltaPredictor):
     """Control + sum of the deltas of the condition's genes measured as trained singles (an untrained gene adds 0)."""
 
@@ -85,13 +83,12 @@ class Additive(_SingleDeltaPredictor):
         index = {g: i for i, g in enumerate(self.single_genes_)}
         out = np.tile(self.control_mean_, (len(conditions), 1))
         for k, c in enumerate(conditions):
-            for g in condition_genes(c):
+            for g in genes_of(c):
                 if g in index:
                     out[k] += self.single_deltas_[index[g]]
         return out
 
 
-@register
 class KNN(_SingleDeltaPredictor):
     """Control + per gene the mean delta of its ``k`` nearest trained single genes (cosine), summed over genes."""
 
@@ -112,14 +109,13 @@ class KNN(_SingleDeltaPredictor):
         ref /= np.linalg.norm(ref, axis=1, keepdims=True).clip(1e-12)
         k = min(self.k, len(ref))
         for i, c in enumerate(conditions):
-            for g in condition_genes(c):
+            for g in genes_of(c):
                 q = self.condition_embedding([f"{g}+ctrl"])[0]
                 sim = ref @ (q / max(np.linalg.norm(q), 1e-12))
                 out[i] += self.single_deltas_[np.argsort(-sim, kind="stable")[:k]].mean(axis=0)
         return out
 
 
-@register
 class Ridge(Predictor):
     """Ridge regression from the summed gene embedding to the delta; alpha chosen by leave-one-out CV."""
 

@@ -1,0 +1,151 @@
+"""Model folders: ``manifest.json`` (config, gene order, embedding fingerprint, data source and options, split,
+version), ``model.pt`` (tensors only, loaded with ``weights_only=True``) and ``split.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import torch
+
+from gene_corpus.atomic import atomic_dir
+from gene_corpus.errors import InputError
+from scouter_local import __version__
+from scouter_local.data import Split, load_embeddings
+from scouter_local.embedding_set import EmbeddingSet
+from scouter_local.predictors import make_predictor
+from scouter_local.predictors.base import Predictor
+
+MANIFEST = "manifest.json"
+WEIGHTS = "model.pt"
+SPLIT_FILE = "split.json"
+FORMAT_VERSION = 1
+
+
+def check_model_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """``path`` as a folder a model may be written to: absent, empty, or ``overwrite``; else :class:`InputError`."""
+    path = Path(path)
+    if path.exists() and not overwrite and (not path.is_dir() or any(path.iterdir())):
+        raise InputError(f"{path} exists and is not empty; choose another out=DIR or pass overwrite=True")
+    return path
+
+
+def save_model(predictor: Predictor, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a model folder (``manifest.json``, ``model.pt``, ``split.json``), through a temporary folder.
+
+    Everything the folder needs is carried by the fitted ``predictor`` (see :func:`~scouter_local.training.train`):
+    the split, the data source and options, the DE genes and the conditions left out.
+
+    Parameters
+    ----------
+    predictor
+        A fitted predictor.
+    path
+        Folder to create; an existing non-empty one is an error unless ``overwrite``.
+    """
+    predictor._check_fitted()
+    path = check_model_dir(path, overwrite=overwrite)
+    emb = predictor.embeddings_
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "scouter_local_version": __version__,
+        "method": predictor.name,
+        "config": predictor.get_config(),
+        "genes": predictor.genes_,
+        "is_delta": predictor.is_delta_,
+        "embedding": {"name": emb.name, "fingerprint": emb.fingerprint, "dim": emb.dim, "spec": emb.spec},
+        "gene_rows": predictor.gene_rows_,
+        "train_conditions": predictor.train_conditions_,
+        "data": predictor.data_source_,
+        "db": predictor.data_source_.get("db"),
+        "split": predictor.split_.to_json(),
+        "excluded": predictor.excluded_,
+        "de_genes": predictor.de_genes_,
+        "fitted": predictor._meta(),
+        "history": getattr(predictor, "history_", []),
+    }
+    state = {"control_cells": torch.from_numpy(predictor.control_cells_),
+             "control_mean": torch.from_numpy(predictor.control_mean_), **predictor._state()}
+    with atomic_dir(path) as tmp:
+        torch.save(state, tmp / WEIGHTS)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        (tmp / SPLIT_FILE).write_text(json.dumps(predictor.split_.to_json(), indent=2))
+    return path
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of a model folder; a missing or foreign folder is an :class:`InputError`."""
+    path = Path(path)
+    file = path / MANIFEST
+    if not file.exists():
+        raise InputError(f"{path}: not a model folder (no {MANIFEST}); train one with scouter-local train")
+    try:
+        manifest = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file}: not valid JSON ({exc.__class__.__name__}); the model folder is damaged, retrain") from exc
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"{file}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}; retrain")
+    return manifest
+
+
+def model_embeddings(manifest: dict, db: str | os.PathLike | None = None) -> EmbeddingSet:
+    """The embedding set a model was trained with, from ``db`` (default: the database recorded at training)."""
+    db = db or manifest.get("db")
+    if db is None:
+        raise InputError(f"model trained with embedding set {manifest['embedding']['name']!r} from no recorded "
+                         "database; pass db=DB (the corpus database holding that set)")
+    return load_embeddings(db, manifest["embedding"]["name"])
+
+
+def load_model(path: str | os.PathLike, embeddings: EmbeddingSet | None = None, *, db: str | os.PathLike | None = None,
+               genes: list[str] | None = None) -> Predictor:
+    """Load a model folder.
+
+    Parameters
+    ----------
+    path
+        Model folder written by :func:`save_model`.
+    embeddings
+        The embedding set it was trained with (another fingerprint is an :class:`InputError`); default: read
+        from ``db``.
+    db
+        Corpus database holding the set; default: the one recorded at training.
+    genes
+        Readout gene order of the data to predict; another order is an :class:`InputError`.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    embeddings = embeddings if embeddings is not None else model_embeddings(manifest, db)
+    want = manifest["embedding"]
+    if embeddings.fingerprint != want["fingerprint"]:
+        raise InputError(
+            f"{path}: trained with embedding set {want['name']!r} (fingerprint {want['fingerprint'][:12]}), "
+            f"got {embeddings.name!r} ({embeddings.fingerprint[:12]}); use the same set"
+        )
+    if genes is not None and list(genes) != manifest["genes"]:
+        raise InputError(
+            f"{path}: expected {len(manifest['genes'])} readout genes in the model's order, got {len(genes)} "
+            f"{'in another order' if sorted(genes) == sorted(manifest['genes']) else 'different genes'}"
+        )
+    predictor = make_predictor(manifest["method"], **manifest["config"])
+    try:
+        state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        raise InputError(f"{path / WEIGHTS}: not a readable tensor file ({str(exc).splitlines()[0][:120]}); "
+                         "the model folder is damaged or not ours, retrain") from exc
+    predictor.genes_ = list(manifest["genes"])
+    predictor.control_cells_ = state.pop("control_cells").numpy()
+    predictor.control_mean_ = state.pop("control_mean").numpy()
+    predictor.gene_rows_ = {k: int(v) for k, v in manifest["gene_rows"].items()}
+    predictor.train_conditions_ = list(manifest["train_conditions"])
+    predictor.embeddings_ = embeddings
+    predictor.is_delta_ = bool(manifest["is_delta"])
+    predictor.split_ = Split.from_json(manifest["split"])
+    predictor.data_source_ = {**manifest["data"], "db": str(Path(db).resolve()) if db else manifest.get("db")}
+    predictor.de_genes_ = manifest.get("de_genes", {})
+    predictor.excluded_ = manifest.get("excluded", {})
+    predictor.history_ = manifest.get("history", [])
+    predictor._load_state(state, manifest.get("fitted", {}))
+    return predictor

@@ -1,0 +1,87 @@
+"""One settings object for the whole package: CPU threads, compute device, offline mode; and the launcher's rank.
+
+>>> from scouter_local.runtime import settings
+>>> settings.offline, settings.device
+(True, 'auto')
+
+``settings.threads`` starts from ``$SCOUTER_LOCAL_THREADS`` (else the usable cores, at most 8) and is applied to
+torch by :meth:`Settings.apply_threads` wherever torch computes (embedding, training, benchmark runs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+#: Environment variables that keep transformers and huggingface_hub from reaching a model hub.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _default_threads() -> int:
+    env = os.environ.get("SCOUTER_LOCAL_THREADS")
+    return max(1, int(env)) if env else max(1, min(_usable_cores(), 8))
+
+
+@dataclass
+class Settings:
+    """Package-wide settings.
+
+    Attributes
+    ----------
+    threads
+        Torch intra-op threads on CPU.
+    device
+        ``auto`` (CUDA when torch sees a GPU, else CPU), ``cpu``, ``cuda`` or ``cuda:N``; the default of every
+        ``device`` parameter.
+    offline
+        Keep transformers / huggingface_hub from reaching a hub (their offline variables are set on import);
+        a model is fetched only with an explicit ``allow_download=True``.
+    """
+
+    threads: int = field(default_factory=_default_threads)
+    device: str = "auto"
+    offline: bool = True
+
+    def apply_offline(self) -> None:
+        """Set the hub libraries' offline variables (a value the user already exported is kept)."""
+        if self.offline:
+            for name in OFFLINE_VARIABLES:
+                os.environ.setdefault(name, "1")
+            os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+    def apply_threads(self, threads: int | None = None) -> int:
+        """Set torch's intra-op threads to ``threads`` (default :attr:`threads`); returns the number set."""
+        import torch
+
+        n = max(1, threads or self.threads)
+        torch.set_num_threads(n)
+        return n
+
+    def torch_device(self, device: str | None = None) -> str:
+        """The torch device name for ``device`` (default :attr:`device`): ``auto`` → ``cuda`` or ``cpu``."""
+        import torch
+
+        from gene_corpus.errors import InputError
+
+        device = device or self.device
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"device {device} requested but torch sees no CUDA GPU; use device='cpu'")
+        if device.split(":")[0] not in DEVICES:
+            raise InputError(f"device {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")
+        return device
+
+
+settings = Settings()
+
+
+def launcher_rank() -> tuple[int, int] | None:
+    """``(rank, world size)`` inside ``accelerate launch`` / ``torchrun`` with more than one process, else ``None``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ.get("RANK", "0")), world) if world > 1 else None
