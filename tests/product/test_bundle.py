@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from packaging.requirements import Requirement
 
 from scouter_local.cli import main
 from scouter_local.install_bundle import check_manifest, sha256_file
@@ -80,11 +81,11 @@ def test_small_bundle_layout(small_bundle):
     with zipfile.ZipFile(wheels[0]) as archive:
         metadata = archive.read(f"scouter_local-{info['version']}.dist-info/METADATA").decode()
         assert "scouter_local/install_bundle.py" in archive.namelist()
-    requires = {line.split(":", 1)[1].split(";")[0].replace(" ", "") for line in metadata.splitlines()
+    requires = {Requirement(line.split(":", 1)[1]) for line in metadata.splitlines()
                 if line.startswith("Requires-Dist:") and "extra ==" not in line}
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert requires == {d.replace(" ", "") for d in declared}
+    assert requires == {Requirement(d) for d in declared}
 
 
 @needs_netns
