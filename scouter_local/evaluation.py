@@ -301,6 +301,9 @@ def noise_ceiling(data: PerturbationData, conditions: Sequence[str], train_condi
     Var(obs − ctrl)) (the attenuation of a correlation by measurement noise, the across-gene variance of the true
     change estimated as observed minus noise); direction ≈ mean Φ(|obs − ctrl| / √(var/n)).
 
+    The top-20 genes are chosen on the same noisy means, so a perfect predictor's realised error there is somewhat
+    above this (selection on noise): the ceiling is the metric's noise floor, not a score a method must reach.
+
     Pseudo-bulk deltas keep no variance; with ``noise`` (condition → signal-to-noise ratio: observed effect energy
     over expected noise energy on all genes), Pearson Δ on all genes ≈ √(1 − 1/snr); the other metrics and files
     without ``noise`` have no ceiling (``None`` is returned when nothing can be computed).
