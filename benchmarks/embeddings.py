@@ -106,18 +106,11 @@ METHODS = {"naive": "naive transformers loop", "sentence-transformers": "Sentenc
            "ours-truncate": "ours, long texts truncated", "ours-chunk": "ours, long texts chunked"}
 
 
-def _peak_rss_mib() -> float:
-    """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss`` it does not count the forking parent)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (the benchmark measures memory on Linux only)")
-
-
 def _worker(method: str, model: str, texts_file: Path) -> dict:
     """Load ``model`` for ``method``, warm it up on 4 texts, time embedding every text; seconds, tokens, peak RSS."""
     import torch
 
+    from scouter_local.benchmarking import own_peak_rss_mib
     from scouter_local.encoders import Encoder, resolve_spec
 
     texts = json.loads(texts_file.read_text())
@@ -158,7 +151,7 @@ def _worker(method: str, model: str, texts_file: Path) -> dict:
     tokens = run(texts)
     seconds = time.perf_counter() - began
     return {"seconds": seconds, "tokens": tokens, "threads": torch.get_num_threads(),
-            "rss_mib": _peak_rss_mib()}
+            "rss_mib": own_peak_rss_mib()}
 
 
 def throughput(model: str, texts: list[str], methods: list[str], repeats: int, workdir: Path) -> dict[str, dict]:

@@ -4,16 +4,17 @@ A synthetic screen in the real (Norman/GEARS) layout is generated chunk by chunk
 never dense and never whole in memory: ``obs['condition']`` with ``control``, singles ``A`` and doubles ``A+B``,
 ``var_names`` gene symbols, sparse CSR log1p values (about ``--density`` of the entries nonzero), and a real
 effect of every perturbation on 20 genes, so DE genes are meaningful. Each stage then runs in its own process
-on the file opened backed (its peak RSS is its own):
+on the file opened backed; its peak RSS is its own (``VmHWM``, :func:`scouter_local.benchmarking.own_peak_rss_mib`:
+``ru_maxrss`` would carry over the parent's memory):
 
 ``load``
-    :func:`scouter_local.data.load_perturbation_data` with ``backed=True``: one chunked pass over the cells for
+    :func:`scouter_local.data.read_perturbation_data` with ``backed=True``: one chunked pass over the cells for
     per-condition statistics, then DE genes from them (``de_s`` times the DE step alone).
 ``evaluate``
     load + a seeded Scouter split + ``gene_delta`` (the default method) fitted on the training conditions +
     the evaluation of the test conditions (``evaluate_predictions``).
 ``epoch``
-    load + one epoch of :class:`scouter_local.model.ScouterPredictor` streamed from the file over every
+    load + one epoch of :class:`scouter_local.predictors.scouter.ScouterPredictor` streamed from the file over every
     perturbed cell (random 384-d gene embeddings; the embedding model is not what is measured). Skipped above
     ``--max-epoch-cells`` (a CPU epoch runs at a few hundred cells/s).
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -121,15 +121,16 @@ def _options():
 
 def run_stage(stage: str, path: Path) -> dict:
     """Run one stage on ``path`` (opened backed) in this process; return seconds, cells/s and peak RSS (GiB)."""
+    from scouter_local.benchmarking import own_peak_rss_mib
     from scouter_local.data import (
         compute_de_genes,
-        load_perturbation_data,
+        read_perturbation_data,
         make_split,
         resolve_genes,
     )
 
     began = time.perf_counter()
-    data = load_perturbation_data(path, _options(), backed=True)
+    data = read_perturbation_data(path, _options(), backed=True)
     out: dict = {"stage": stage, "cells": int(data.n_obs), "load_s": round(time.perf_counter() - began, 2)}
     t0 = time.perf_counter()
     compute_de_genes(data.stats, data.genes, is_delta=False)
@@ -148,7 +149,7 @@ def run_stage(stage: str, path: Path) -> dict:
             result = evaluate_predictions(data, dict(zip(split.test, model.predict(split.test))), split.train,
                                           method="gene_delta")
             out["fit_evaluate_s"] = round(time.perf_counter() - t0, 2)
-            out["test_normmse"] = round(result["overall"]["normmse"]["mean"], 3)
+            out["test_normmse"] = round(result.mean("normmse"), 3)
         else:
             from scouter_local.data import Split
             from scouter_local.training import train
@@ -159,7 +160,7 @@ def run_stage(stage: str, path: Path) -> dict:
             out["epoch_cells_per_s"] = round(int((data.conditions != "ctrl").sum()) / model.history_[0]["seconds"])
     seconds = time.perf_counter() - began
     out |= {"seconds": round(seconds, 2), "cells_per_s": round(out["cells"] / seconds),
-            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+            "peak_rss_gib": round(own_peak_rss_mib() / 1024, 2)}
     return out
 
 
