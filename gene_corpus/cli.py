@@ -7,13 +7,9 @@ from pathlib import Path
 
 import click
 
-from gene_corpus.atomic import atomic_path
-from gene_corpus.corpus import Corpus
 from gene_corpus.documents import DEFAULT_TEMPLATE, TEMPLATES
 from gene_corpus.errors import InputError
 from gene_corpus.formats import FORMATS
-from gene_corpus.mygene import DEFAULT_URL, pull
-from gene_corpus.mygene_records import gene_records
 
 db_option = click.option(
     "--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Corpus database (DuckDB file)."
@@ -32,13 +28,9 @@ def _echo_json(obj) -> None:
 
 
 def _gene_list(genes: tuple[str, ...], genes_file: Path | None) -> list[str]:
-    out = list(genes)
-    if genes_file is not None:
-        if not genes_file.is_file():
-            raise InputError(f"{genes_file}: no such file (--genes); pass a file with one gene per line")
-        for line in genes_file.read_text().splitlines():
-            out += line.split("#", 1)[0].replace(",", " ").split()
-    return out
+    from gene_corpus.gene_lists import read_gene_list
+
+    return list(genes) + (read_gene_list(genes_file) if genes_file is not None else [])
 
 
 @click.group("corpus")
@@ -66,6 +58,8 @@ def import_command(
 
     Example: scouter-local corpus import --db genes.duckdb ../shared/data/gene_ids/gene_info_human.tsv.gz ../shared/data/gene_text/refseq_summaries_human.tsv.gz
     """
+    from gene_corpus.corpus import Corpus
+
     with Corpus.open(db) as c:
         reports = c.import_files(files, fmt, source_version=source_version)
         stats = c.stats()
@@ -88,7 +82,8 @@ def import_command(
 @db_option
 @click.argument("symbols", nargs=-1)
 @genes_file_option
-@click.option("--mygene-url", default=DEFAULT_URL, show_default=True, help="mygene.info server or internal mirror.")
+@click.option("--mygene-url", "url", default=None,
+              help="mygene.info server or internal mirror (default: the public https://mygene.info).")
 @click.option("--retries", default=5, show_default=True, type=click.IntRange(1, 20), help="Attempts per request.")
 @click.option(
     "--backoff",
@@ -102,7 +97,7 @@ def pull_command(
     db: Path,
     symbols: tuple[str, ...],
     genes_file: Path | None,
-    mygene_url: str,
+    url: str | None,
     retries: int,
     backoff: float,
     as_json: bool,
@@ -114,9 +109,12 @@ def pull_command(
 
     Example: scouter-local corpus pull --db genes.duckdb --genes perturbed_genes.txt --mygene-url http://mygene.internal
     """
+    from gene_corpus.corpus import Corpus
+    from gene_corpus.mygene import pull
+
     queries = _gene_list(symbols, genes_file)
     with Corpus.open(db) as c:
-        report = pull(c, queries, url=mygene_url, retries=retries, backoff=backoff)
+        report = pull(c, queries, retries=retries, backoff=backoff, **({"url": url} if url else {}))
     if as_json:
         _echo_json(report.to_dict())
         return
@@ -149,6 +147,8 @@ def resolve_command(
     """
     from collections import Counter
 
+    from gene_corpus.corpus import Corpus
+
     queries = _gene_list(queries, genes_file)
     if not queries:
         raise InputError("no genes to resolve; pass SYMBOL_OR_ID ... or --genes FILE")
@@ -176,6 +176,8 @@ def show_command(db: Path, gene: str, template: str, as_json: bool) -> None:
 
     Example: scouter-local corpus show --db genes.duckdb KIAA1804
     """
+    from gene_corpus.corpus import Corpus
+
     with Corpus.open(db, read_only=True) as c:
         shown = c.show(gene, template)
     if as_json:
@@ -209,6 +211,8 @@ def stats_command(db: Path, as_json: bool) -> None:
 
     Example: scouter-local corpus stats --db genes.duckdb --json
     """
+    from gene_corpus.corpus import Corpus
+
     with Corpus.open(db, read_only=True) as c:
         stats = c.stats()
     if as_json:
@@ -243,9 +247,14 @@ def export_command(db: Path, fmt: str, out: Path, symbols: tuple[str, ...], gene
 
     Example: scouter-local corpus export --db genes.duckdb --format mygene-jsonl --out genes.jsonl TP53 KIAA1804
     """
+    from gene_corpus.atomic import atomic_path
+    from gene_corpus.corpus import Corpus
+    from gene_corpus.gene_lists import resolve_gene_list
+    from gene_corpus.mygene_records import gene_records
+
     queries = _gene_list(symbols, genes_file)
     with Corpus.open(db, read_only=True) as c:
-        ids = [c.resolve_one(q).entrez_id for q in queries] if queries else None
+        ids = resolve_gene_list(c, queries, source=str(genes_file) if genes_file else None)[0] if queries else None
         records = gene_records(c.con, ids)
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(record, sort_keys=True) + "\n" for record in records)

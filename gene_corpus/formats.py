@@ -16,10 +16,12 @@ import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from gene_corpus.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,8 @@ def read(path: Path, fmt: str | None = None) -> tuple[str, pd.DataFrame, bytes]:
 
 
 def _read_tsv(path: Path, text: str) -> pd.DataFrame:
+    import pandas as pd
+
     lines = text.split("\n")
     n_fields = lines[0].count("\t") + 1
     for lineno, line in enumerate(lines[1:], start=2):
@@ -220,6 +224,8 @@ def _read_tsv(path: Path, text: str) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path, data: bytes) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         table = pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several types for damaged files
@@ -242,6 +248,8 @@ def _no_duplicate_keys(path: Path):
 
 
 def _read_genept_json(path: Path, text: str) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         obj = json.loads(text, object_pairs_hook=_no_duplicate_keys(path))
     except json.JSONDecodeError as exc:
@@ -255,6 +263,8 @@ def _read_genept_json(path: Path, text: str) -> pd.DataFrame:
 
 
 def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
+    import pandas as pd
+
     records = []
     for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -304,6 +314,8 @@ def clean_uniprot_function(text: str) -> str:
 
 def _read_uniprot_dat(path: Path, text: str) -> pd.DataFrame:
     """UniProtKB flat file (``.dat``): one row per entry with accession, gene names, GeneIDs and FUNCTION."""
+    import pandas as pd
+
     rows: list[dict] = []
     entry: dict | None = None
     in_function = False

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import anndata as ad
@@ -22,6 +22,7 @@ import pandas as pd
 
 from gene_corpus.atomic import write_json_atomic
 from gene_corpus.errors import InputError
+from gene_corpus.gene_lists import name_some
 from scouter_local.cells import CellMatrix, ConditionStats, condition_stats
 from scouter_local.conditions import CTRL, condition_of, genes_in, genes_of, is_single, spell_condition
 from scouter_local.embedding_set import EmbeddingSet
@@ -34,8 +35,6 @@ BACKED_BYTES = 2 * 1024**3
 #: Labels that name control cells in common files (named in the error when --control matches no row).
 _CONTROL_WORDS = frozenset({"control", "non-targeting", "nontargeting", "non-targeting-control", "nt", "negative",
                             "scramble", "safe-targeting", "unperturbed"})
-#: Conditions named in the "left out" warning (the rest are counted).
-_SHOWN_LEFT_OUT = 5
 
 
 @dataclass(frozen=True)
@@ -397,6 +396,20 @@ def compute_de_genes(stats: ConditionStats, genes: list[str], *,
 # ---------------------------------------------------------------------------------------------- genes → embeddings
 
 
+#: How to give a left-out gene a vector, by how the set was made.
+_KEEP_HINT = {
+    "embed": "embed its genes into set {set!r}, after importing a text for genes that have none: see scouter-local "
+             "corpus show GENE",
+    "import": "add its genes to the file imported as set {set!r} and import it again",
+    "go": "import GO annotations of its genes (gene2go) and build set {set!r} again with scouter-local embeddings go",
+    "combine": "give its genes a vector in every set combined into set {set!r}, then combine them again",
+}
+
+
+def _keep_hint(embeddings: EmbeddingSet) -> str:
+    return _KEEP_HINT.get(embeddings.spec.get("source"), _KEEP_HINT["embed"]).format(set=embeddings.name)
+
+
 def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Resolver) -> PerturbationData:
     """Map each perturbed gene to a row of ``embeddings`` and respell conditions with current symbols.
 
@@ -455,12 +468,9 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
         rename[c] = condition_of(new)
     dropped = [c for c in data.perturbations if c not in rename]
     if dropped:
-        shown = "; ".join(f"{c}: {excluded[c]}" for c in dropped[:_SHOWN_LEFT_OUT])
-        more = len(dropped) - _SHOWN_LEFT_OUT
-        warnings.warn(f"{len(dropped)} condition(s) left out: {shown}{f'; and {more} more' if more > 0 else ''} "
+        warnings.warn(f"{len(dropped)} condition(s) left out: {name_some([f'{c}: {excluded[c]}' for c in dropped])} "
                       f"(all are listed under 'excluded' in the model manifest and the evaluate JSON; to keep a "
-                      f"condition, embed its genes into set {embeddings.name!r}, after importing a text for genes "
-                      f"that have none: see scouter-local corpus show GENE)", stacklevel=2)
+                      f"condition, {_keep_hint(embeddings)})", stacklevel=2)
     if len(set(rename.values())) < len(rename):
         seen: dict[str, str] = {}
         for old, new in rename.items():

@@ -39,9 +39,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gene_corpus import Corpus, Resolution
+from gene_corpus import Corpus
 from gene_corpus.atomic import atomic_path
 from gene_corpus.errors import InputError
+from gene_corpus.gene_lists import resolve_gene_list
 from scouter_local.embedding_set import POSTPROCESS_MODES, SET_SOURCES, EmbeddingSet, PostProcessor
 from scouter_local.encoders import (
     DEFAULT_BATCH_TOKENS,
@@ -51,6 +52,7 @@ from scouter_local.encoders import (
     progress_bar,
     resolve_spec,
 )
+from scouter_local.runtime import launcher_rank
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +82,11 @@ EXPORT_FORMATS = ("scouter-csv", "parquet")
 IMPORT_FORMATS = ("csv", "parquet", "pickle")
 _ORDER = "ORDER BY entrez_id < 0, entrez_id, symbol"
 #: Left-out genes of a gene list named in its warning; the rest are counted.
-SHOWN_LEFT_OUT = 5
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _sha(payload) -> str:
+def content_key(payload) -> str:
+    """32-hex SHA-256 key of bytes, or of a JSON-serialisable value (keys sorted)."""
     data = payload if isinstance(payload, bytes) else json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(data).hexdigest()[:32]
 
@@ -120,7 +122,8 @@ def _ensure_tables(con) -> None:
     _run(con, DDL)
 
 
-def _set_row(con, name: str) -> dict | None:
+def set_row(con, name: str) -> dict | None:
+    """The ``embedding_sets`` row of set ``name`` as a dict (``None`` when there is no such set)."""
     if not _has_tables(con):
         return None
     cur = con.execute("SELECT * FROM embedding_sets WHERE name = ?", [name])
@@ -134,7 +137,8 @@ def _unknown_set(con, name: str, db_path) -> InputError:
     return InputError(f"embedding set {name!r} is not in {db_path} ({have}); create it with `scouter-local embed --set {name}`")
 
 
-def _vectors_table(entrez_ids, symbols, shas, vectors: np.ndarray) -> pa.Table:
+def vectors_table(entrez_ids, symbols, shas, vectors: np.ndarray) -> pa.Table:
+    """Rows of ``embedding_vectors`` as an Arrow table: ``(n,)`` ids, symbols, text hashes and ``(n, dim)`` vectors."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     return pa.table({
         "entrez_id": pa.array(np.asarray(entrez_ids, dtype=np.int64)),
@@ -177,12 +181,12 @@ def _content_hash(keys: pd.DataFrame, raw: np.ndarray) -> str:
 
 
 def _set_fingerprint(set_key: str, content: str, params: bytes | None) -> str:
-    return _sha(f"{set_key}:{content}:".encode() + (params or b""))
+    return content_key(f"{set_key}:{content}:".encode() + (params or b""))
 
 
 def _finalise(con, set_name: str) -> str:
     """Refit the set's post-processing on all its raw vectors and store it with the new fingerprint (in a transaction)."""
-    row = _set_row(con, set_name)
+    row = set_row(con, set_name)
     keys, raw = _read_raw(con, set_name)
     content = _content_hash(keys, raw)
     params = PostProcessor(row["postprocess"]).fit(raw).to_bytes() if len(raw) else None
@@ -212,7 +216,7 @@ def write_whole_set(con, set_name: str, *, raw_key: str, spec: dict, table: pa.T
     spec
         How the set was made (stored as JSON; ``source`` says which kind of set).
     table
-        From :func:`_vectors_table`: one row per gene.
+        From :func:`vectors_table`: one row per gene.
 
     Returns
     -------
@@ -222,7 +226,7 @@ def write_whole_set(con, set_name: str, *, raw_key: str, spec: dict, table: pa.T
     with _transaction(con):
         _run(con, "DELETE FROM embedding_vectors WHERE set_name = ?", [set_name])
         _run(con, "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, postprocess, updated_at) "
-                  "VALUES (?, ?, ?, ?, 'none', ?)", [set_name, _sha({"raw": raw_key, "postprocess": "none"}), raw_key,
+                  "VALUES (?, ?, ?, ?, 'none', ?)", [set_name, content_key({"raw": raw_key, "postprocess": "none"}), raw_key,
                                                      json.dumps(spec), _now()])
         _write_vectors(con, set_name, table)
         return _finalise(con, set_name)
@@ -237,75 +241,6 @@ def _transaction(con):
             _run(con, "ROLLBACK" if exc_type else "COMMIT")
 
     return _Tx()
-
-
-def read_gene_list(path: str | os.PathLike) -> list[str]:
-    """Genes from a file: one per line (or comma-separated), ``#`` starts a comment, blank lines skipped."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"gene list {path} does not exist")
-    genes = [g.strip() for line in path.read_text().splitlines() for g in line.split("#")[0].split(",") if g.strip()]
-    if not genes:
-        raise InputError(f"gene list {path} names no genes; write one symbol or Entrez id per line")
-    return genes
-
-
-def _left_out_note(r: Resolution, reason: str | None) -> str:
-    if reason:
-        return f"{r.query} ({reason})"
-    if r.how == "ambiguous":
-        return f"{r.query} (ambiguous: {', '.join(r.candidates)})"
-    return f"{r.query} (unknown" + (f"; did you mean {', '.join(r.candidates)}?)" if r.candidates else ")")
-
-
-def resolve_gene_list(corpus: Corpus, genes: Iterable[str | int], *, within: Iterable[int] | None = None,
-                      within_name: str = "", source: str | None = None) -> tuple[list[int], list[str]]:
-    """Resolve a whole gene list; leave out unknown and ambiguous entries with one warning that names them.
-
-    Parameters
-    ----------
-    corpus
-        The corpus whose resolver is used.
-    genes
-        Symbols, aliases, previous symbols, Ensembl or Entrez ids.
-    within, within_name
-        Also leave out genes whose Entrez id is not among ``within`` (e.g. the genes of an embedding set,
-        named ``within_name`` in the warning).
-    source
-        The file the list came from, named in the warning and in its hint (``None``: genes given inline).
-
-    Returns
-    -------
-    ``(entrez ids, left out)``: the ids of the resolved genes in list order without repeats, and the entries
-    left out. One :class:`UserWarning` names the first :data:`SHOWN_LEFT_OUT` left-out entries (with the
-    candidates of ambiguous ones and close symbols of unknown ones), counts the rest and says how to list them.
-
-    Raises
-    ------
-    InputError
-        No gene of the list is usable.
-    """
-    genes = [str(g).strip() for g in genes]
-    keep = None if within is None else {int(e) for e in within}
-    ids: list[int] = []
-    left_out: list[str] = []
-    notes: list[str] = []
-    for r in corpus.resolve(genes):
-        if r.entrez_id is not None and (keep is None or r.entrez_id in keep):
-            ids.append(r.entrez_id)
-            continue
-        left_out.append(r.query)
-        notes.append(_left_out_note(r, None if r.entrez_id is None else f"{r.symbol}, not in set {within_name}"))
-    listing = f"scouter-local corpus resolve --db {corpus.path} --unresolved " + (f"--genes {source}" if source else "GENE ...")
-    if not ids:
-        raise InputError(f"none of the {len(genes)} genes{f' of {source}' if source else ''} is usable: "
-                         f"{'; '.join(notes[:SHOWN_LEFT_OUT])}; see `{listing}`")
-    if notes:
-        more = len(notes) - SHOWN_LEFT_OUT
-        warnings.warn(f"{len(notes)} of {len(genes)} genes{f' of {source}' if source else ''} left out: "
-                      f"{'; '.join(notes[:SHOWN_LEFT_OUT])}{f'; and {more} more' if more > 0 else ''} (the other "
-                      f"{len(genes) - len(notes)} are used; list every one left out with `{listing}`)", stacklevel=3)
-    return list(dict.fromkeys(ids)), left_out
 
 
 # ---------------------------------------------------------------------------------------------- embed
@@ -354,12 +289,6 @@ class EmbedReport:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def launcher_rank() -> tuple[int, int] | None:
-    """``(rank, world size)`` inside ``accelerate launch`` / ``torchrun`` with more than one process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return (int(os.environ.get("RANK", "0")), world) if world > 1 else None
 
 
 def _wait_for_all_ranks() -> bool:
@@ -469,7 +398,7 @@ def _encode_groups(encoder: Encoder, docs: pd.DataFrame, batching: dict, write_e
             vectors = encoder.encode(group["text"].tolist(), bar=bar, **batching)
             seconds += time.perf_counter() - began
             chunked, truncated = chunked + encoder.stats.chunked, truncated + encoder.stats.truncated
-            sink(_vectors_table(group["entrez_id"], group["symbol"], group["text_sha256"], vectors))
+            sink(vectors_table(group["entrez_id"], group["symbol"], group["text_sha256"], vectors))
     return chunked, truncated, seconds
 
 
@@ -553,7 +482,7 @@ def embed_corpus(
     spec = resolve_spec(model, pooling=pooling, prefix=prefix, query_prefix=query_prefix, max_tokens=max_tokens,
                         quantize=quantize, long_texts=long_texts, allow_download=allow_download,
                         trust_remote_code=trust_remote_code)
-    raw_key = _sha(spec.identity())
+    raw_key = content_key(spec.identity())
     load = dict(device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     batching = dict(batch_size=batch_size, batch_tokens=batch_tokens)
     genes = None if genes is None else list(genes)
@@ -572,10 +501,10 @@ def embed_corpus(
     with Corpus.open(db_path, read_only=False) as corpus:
         con = corpus.con
         _ensure_tables(con)
-        row = _set_row(con, set_name)
+        row = set_row(con, set_name)
         check_set_source(row, set_name, "embed", "embed")
         mode = postprocess or (row["postprocess"] if row else "none")
-        set_key = _sha({"raw": raw_key, "postprocess": mode})
+        set_key = content_key({"raw": raw_key, "postprocess": mode})
         if row is not None and row["set_key"] != set_key:
             raise InputError(_spec_mismatch(set_name, row, spec, mode))
         if own is None:  # a rank that embedded its shard has warned about the gene list already
@@ -609,7 +538,7 @@ def embed_corpus(
             report.genes_per_s = round(len(todo) / seconds, 2) if seconds else None
         with _transaction(con):
             report.fingerprint = _finalise(con, set_name)
-        report.dim = _set_row(con, set_name)["dim"]
+        report.dim = set_row(con, set_name)["dim"]
     if own is not None:  # rank 0 also embedded its own shard before merging
         report.computed, report.chunked = report.computed + own.computed, report.chunked + own.chunked
         report.truncated += own.truncated
@@ -691,7 +620,7 @@ def load_embedding_set(db_path: str | os.PathLike | Corpus, set_name: str) -> Em
     """
     with _open(db_path) as corpus:
         con = corpus.con
-        row = _set_row(con, set_name)
+        row = set_row(con, set_name)
         if row is None:
             raise _unknown_set(con, set_name, corpus.path)
         keys, raw = _read_raw(con, set_name)
@@ -725,7 +654,7 @@ def set_genes(db_path: str | os.PathLike | Corpus, set_name: str) -> np.ndarray:
         Unknown set.
     """
     with _open(db_path) as corpus:
-        if _set_row(corpus.con, set_name) is None:
+        if set_row(corpus.con, set_name) is None:
             raise _unknown_set(corpus.con, set_name, corpus.path)
         return corpus.con.execute(f"SELECT entrez_id FROM embedding_vectors WHERE set_name = ? {_ORDER}",
                                   [set_name]).df()["entrez_id"].to_numpy(np.int64)
@@ -930,7 +859,7 @@ def import_embeddings(db_path: str | os.PathLike, set_name: str, path: str | os.
     with Corpus.open(db_path, read_only=False) as corpus:
         con = corpus.con
         _ensure_tables(con)
-        check_set_source(_set_row(con, set_name), set_name, "import", "import")
+        check_set_source(set_row(con, set_name), set_name, "import", "import")
         if entrez is None or (entrez < 0).any():
             resolved = corpus.resolve(symbols)
             ids = np.asarray([r.entrez_id if r.entrez_id is not None else -1 for r in resolved], dtype=np.int64)
@@ -948,9 +877,9 @@ def import_embeddings(db_path: str | os.PathLike, set_name: str, path: str | os.
         if unresolved:
             log.warning("%s: %d symbols not in the corpus kept as-is: %s", path, len(unresolved), unresolved[:5])
         file_sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        raw_key = _sha({"import": file_sha})
+        raw_key = content_key({"import": file_sha})
         spec = {"source": "import", "file": str(path), "file_sha256": file_sha, "format": fmt, "postprocess": "none"}
-        table = _vectors_table(entrez[keep], [s for s, k in zip(symbols, keep) if k], [None] * int(keep.sum()), vectors[keep])
+        table = vectors_table(entrez[keep], [s for s, k in zip(symbols, keep) if k], [None] * int(keep.sum()), vectors[keep])
         fingerprint = write_whole_set(con, set_name, raw_key=raw_key, spec=spec, table=table)
     return EmbeddingImportReport(set_name, str(path), fmt, rows, int(keep.sum()), unresolved, duplicates, skipped_ctrl,
                                  int(vectors.shape[1]), fingerprint)

@@ -36,6 +36,7 @@ import numpy as np
 from gene_corpus.atomic import atomic_dir
 from gene_corpus.errors import InputError
 from scouter_local.embedding_set import SET_SOURCES
+from scouter_local.runtime import settings
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,6 @@ _DECODER_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 #: A distribution holding one part of a split model zip, and the part file it ships.
 _PART_PACKAGE = re.compile(r"^(?P<stem>.+)-part-(?P<n>\d{3})$")
 _ZIP_PART = re.compile(r"\.zip\.\d{3}$")
-
-
-def default_threads() -> int:
-    """Torch intra-op threads: ``$SCOUTER_LOCAL_THREADS`` or the usable cores, at most 8."""
-    env = os.environ.get("SCOUTER_LOCAL_THREADS")
-    if env:
-        return max(1, int(env))
-    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
 
 
 def _canonical(name: str) -> str:
@@ -497,18 +490,6 @@ class EncodeStats:
     padded_tokens: int = 0
 
 
-def _pick_device(device: str | None) -> str:
-    import torch
-
-    if device in (None, ""):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
-        raise InputError(f"device {device!r} is not cpu, cuda, cuda:N, mps or auto")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {device} requested but torch sees no CUDA GPU; use --device cpu")
-    return device
-
-
 def _pick_dtype(dtype: str, device: str):
     import torch
 
@@ -536,7 +517,7 @@ class Encoder:
     dtype
         ``auto`` = fp32 on CPU, bf16 (fp16 without bf16 support) on CUDA.
     threads
-        Torch intra-op threads on CPU (default :func:`default_threads`).
+        Torch intra-op threads on CPU (default ``settings.threads``, :mod:`scouter_local.runtime`).
     trust_remote_code
         Passed to transformers (already checked by :func:`resolve_spec`).
 
@@ -552,12 +533,11 @@ class Encoder:
 
     def __init__(self, spec: EncoderSpec, *, device: str | None = None, dtype: str = "auto", threads: int | None = None,
                  trust_remote_code: bool = False) -> None:
-        import torch
         from transformers import AutoModel, AutoTokenizer
 
         self.spec = spec
-        self.device = _pick_device(device)
-        torch.set_num_threads(threads or default_threads())
+        self.device = device if device == "auto" else settings.torch_device(device)
+        settings.apply_threads(threads)
         self.dtype = _pick_dtype(dtype, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(spec.load_path, trust_remote_code=trust_remote_code)
         if self.tokenizer.pad_token is None:

@@ -32,12 +32,12 @@ from gene_corpus import Corpus
 from gene_corpus.documents import GO_UNINFORMATIVE
 from gene_corpus.errors import InputError
 from scouter_local.embedding_store import (
-    _set_row,
-    _sha,
-    _vectors_table,
     check_set_name,
     check_set_source,
+    content_key,
     load_embedding_set,
+    set_row,
+    vectors_table,
     write_whole_set,
 )
 
@@ -212,7 +212,7 @@ def go_embedding_set(db_path: str | os.PathLike, set_name: str, *, dim: int = GO
 
     with Corpus.open(db_path, read_only=False) as corpus, \
             tqdm(total=4, unit="step", desc=f"GO set {set_name}", disable=not progress) as bar:
-        row = _set_row(corpus.con, set_name)
+        row = set_row(corpus.con, set_name)
         check_set_source(row, set_name, "go", "make the GO set")
         if row is not None and json.loads(row["spec"])["go"] != params:
             old = json.loads(row["spec"])["go"]
@@ -223,8 +223,8 @@ def go_embedding_set(db_path: str | os.PathLike, set_name: str, *, dim: int = GO
         if pairs.empty:
             raise InputError(f"{corpus.path} holds no GO annotations of {', '.join(ontologies)}; import the go folder "
                              "first: scouter-local corpus import --db DB ../shared/data/go")
-        inputs = _sha(pd.util.hash_pandas_object(pairs, index=False).to_numpy().tobytes())
-        raw_key = _sha({"go": params, "inputs": inputs})
+        inputs = content_key(pd.util.hash_pandas_object(pairs, index=False).to_numpy().tobytes())
+        raw_key = content_key({"go": params, "inputs": inputs})
         if _cached(row, raw_key):
             bar.update(3)
             return _report_from_row(row, began)
@@ -234,7 +234,7 @@ def go_embedding_set(db_path: str | os.PathLike, set_name: str, *, dim: int = GO
         stats = {"genes": len(ids), "terms": int(pairs["go_id"].nunique()), "explained_variance": round(explained, 4)}
         spec = {"source": "go", "made_from": f"GO {'+'.join(ontologies)} (TF-IDF, SVD {vectors.shape[1]})",
                 "go": params, "inputs_sha256": inputs, "postprocess": "none", "stats": stats}
-        table = _vectors_table(ids, symbols.fillna("").astype(str).tolist(), [None] * len(ids), vectors)
+        table = vectors_table(ids, symbols.fillna("").astype(str).tolist(), [None] * len(ids), vectors)
         fingerprint = write_whole_set(corpus.con, set_name, raw_key=raw_key, spec=spec, table=table)
         bar.update()
     return KnowledgeSetReport(set_name, "go", dim=int(vectors.shape[1]), computed=True, fingerprint=fingerprint,
@@ -275,8 +275,8 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
         raise InputError(f"set {set_name!r} is one of the parts; name the combined set differently")
     with Corpus.open(db_path, read_only=False) as corpus:
         parts = [load_embedding_set(corpus, name) for name in set_names]
-        raw_key = _sha({"combine": [[p.name, p.fingerprint] for p in parts]})
-        row = _set_row(corpus.con, set_name)
+        raw_key = content_key({"combine": [[p.name, p.fingerprint] for p in parts]})
+        row = set_row(corpus.con, set_name)
         check_set_source(row, set_name, "combine", "combine")
         if row is not None and [p["name"] for p in json.loads(row["spec"])["parts"]] != set_names:
             made = "+".join(p["name"] for p in json.loads(row["spec"])["parts"])
@@ -301,7 +301,7 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
                 "parts": [{"name": p.name, "fingerprint": p.fingerprint, "dim": p.dim, "genes": len(p.entrez_ids)}
                           for p in parts],
                 "postprocess": "none", "stats": stats}
-        table = _vectors_table(common, symbols, [None] * len(common), vectors)
+        table = vectors_table(common, symbols, [None] * len(common), vectors)
         fingerprint = write_whole_set(corpus.con, set_name, raw_key=raw_key, spec=spec, table=table)
     return KnowledgeSetReport(set_name, "combine", dim=int(vectors.shape[1]), computed=True, fingerprint=fingerprint,
                               seconds=round(time.perf_counter() - began, 2), **stats)

@@ -11,6 +11,7 @@ torch by :meth:`Settings.apply_threads` wherever torch computes (embedding, trai
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 #: Environment variables that keep transformers and huggingface_hub from reaching a model hub.
@@ -63,7 +64,8 @@ class Settings:
         return n
 
     def torch_device(self, device: str | None = None) -> str:
-        """The torch device name for ``device`` (default :attr:`device`): ``auto`` → ``cuda`` or ``cpu``."""
+        """The torch device for ``device`` (default :attr:`device`): ``auto`` → ``cuda`` when torch sees a GPU,
+        else ``cpu``; ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` are checked and kept."""
         import torch
 
         from gene_corpus.errors import InputError
@@ -71,10 +73,10 @@ class Settings:
         device = device or self.device
         if device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
+        if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+            raise InputError(f"device={device!r}: expected one of {', '.join(DEVICES)}, cuda:N or mps")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise InputError(f"device {device} requested but torch sees no CUDA GPU; use device='cpu'")
-        if device.split(":")[0] not in DEVICES:
-            raise InputError(f"device {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")
         return device
 
 

@@ -62,7 +62,7 @@ def _flag_words(match: re.Match) -> str:
     flag = max(option.opts, key=len)
     value = match[2]
     # what to type is unquoted (pass --control control); a value being reported stays quoted (--split 'random')
-    instruction = match.string[:match.start()].endswith(("pass ", "e.g. "))
+    instruction = match.string[:match.start()].endswith(("pass ", "use ", "e.g. "))
     if instruction and value[:1] in "'\"" and value[-1:] == value[:1] and " " not in value:
         value = value[1:-1]
     if option.is_flag:

@@ -107,7 +107,7 @@ def compare_models(db, set_names, models, templates, data_path, data_dir, method
     from scouter_local.cli.predict import strong_targets
     from scouter_local.comparison import compare_models as run
     from scouter_local.data import PRESETS
-    from scouter_local.embedding_store import read_gene_list
+    from gene_corpus.gene_lists import read_gene_list
 
     _log_to_stderr()
     if data_path is None:

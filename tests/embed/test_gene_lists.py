@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from gene_corpus import Corpus
 from scouter_local.cli import main
-from scouter_local.embedding_store import load_embedding_set, resolve_gene_list
+from gene_corpus.gene_lists import resolve_gene_list
+from scouter_local.embedding_store import load_embedding_set
 
 from .conftest import MINILM, copy_db
 

@@ -151,7 +151,7 @@ def test_combined_set_has_unit_blocks_on_common_genes(go_db, tmp_path, monkeypat
     def must_not_run(*args, **kwargs):
         raise AssertionError("a cached combined set was recomputed")
 
-    monkeypatch.setattr(knowledge_sets, "_vectors_table", must_not_run)
+    monkeypatch.setattr(knowledge_sets, "vectors_table", must_not_run)
     again = _run("embeddings", "combine", "--db", db, "--sets", "minilm,go", "--set", "minilm_go")
     assert again.exit_code == 0 and again.stdout.startswith("set minilm_go: cached"), again.output
     monkeypatch.undo()
