@@ -149,7 +149,7 @@ def _match_columns(path: Path, columns: set[str], container: str) -> str:
         if fmt.container == container and set(fmt.columns) <= columns:
             return fmt.name
     shown = ", ".join(sorted(columns))[:200]
-    raise InputError(f"{path}: unknown format (columns: {shown}); expected one of {', '.join(FORMATS)}; pass --format")
+    raise InputError(f"{path}: unknown format (columns: {shown}); expected one of {', '.join(FORMATS)}; pass `fmt`")
 
 
 def read(path: Path, fmt: str | None = None) -> tuple[str, pd.DataFrame, bytes]:

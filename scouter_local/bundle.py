@@ -385,7 +385,7 @@ def _torch_requirement(torch: str | None, torch_index: str | None, target: Targe
         if not wheel.is_file() or not wheel.name.startswith("torch-"):
             raise InputError(f"torch wheel {wheel}: no such torch-*.whl file; pass a torch wheel or a version")
         if torch_index is not None:
-            raise InputError("pass either a torch wheel file or --torch-index, not both")
+            raise InputError("pass either a `torch` wheel file or a `torch_index`, not both")
         return str(wheel.resolve())
     version = torch or importlib.metadata.version("torch").split("+")[0]
     if not re.fullmatch(r"\d+(\.\d+)*", version):
@@ -407,8 +407,8 @@ def _warn_cuda(wheels: Path, *, explicit: bool) -> str:
     if cuda and not explicit:
         size = sum(w.stat().st_size for w in cuda) / 2**20
         warnings.warn(f"{torch_wheel} from your package index is a CUDA build ({len(cuda)} nvidia wheels, "
-                      f"{size:.0f} MiB); for CPU only, build again with --torch-index "
-                      "https://download.pytorch.org/whl/cpu", stacklevel=2)
+                      f"{size:.0f} MiB); for CPU only, build again with "
+                      "torch_index=https://download.pytorch.org/whl/cpu", stacklevel=2)
     return torch_wheel
 
 

@@ -203,7 +203,7 @@ def check_set_source(row: dict | None, set_name: str, source: str, verb: str) ->
     """
     held = json.loads(row["spec"]).get("source") if row is not None else None
     if held is not None and held != source:
-        raise InputError(f"set {set_name!r} holds {SET_SOURCES.get(held, held)}; {verb} into another --set name")
+        raise InputError(f"set {set_name!r} holds {SET_SOURCES.get(held, held)}; {verb} into another `set_name`")
 
 
 def write_whole_set(con, set_name: str, *, raw_key: str, spec: dict, table: pa.Table) -> str:

@@ -234,7 +234,7 @@ def resolve_model(model: str | os.PathLike, *, allow_download: bool = False) -> 
         return packaged
     if not allow_download:
         raise InputError(f"model {spec!r} is not a local folder, .gguf file or installed package; "
-                         "install it, pass a path, or add --allow-download to fetch it from the Hugging Face hub")
+                         "install it, pass a path, or add allow_download=True to fetch it from the Hugging Face hub")
     from huggingface_hub import snapshot_download
 
     try:
@@ -428,7 +428,7 @@ def resolve_spec(
     config = _read_json(folder / "config.json")
     if config.get("auto_map") and not trust_remote_code:
         raise InputError(f"model {source.spec} runs its own code (auto_map in config.json); "
-                         "review it and pass --trust-remote-code to allow it")
+                         "review it and pass trust_remote_code=True to allow it")
     decoder = _is_decoder(config) or bool(source.gguf_file and config.get("model_type") not in ("bert", "nomic-bert"))
     prompts = _read_json(folder / "config_sentence_transformers.json").get("prompts") or {}
     doc_prefix = prefix if prefix is not None else prompts.get("document", prompts.get("passage", ""))

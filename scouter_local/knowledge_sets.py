@@ -217,7 +217,7 @@ def go_embedding_set(db_path: str | os.PathLike, set_name: str, *, dim: int = GO
         if row is not None and json.loads(row["spec"])["go"] != params:
             old = json.loads(row["spec"])["go"]
             changed = "; ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in params.items() if old.get(k) != v)
-            raise InputError(f"set {set_name!r} was made with other settings ({changed}); use another --set name")
+            raise InputError(f"set {set_name!r} was made with other settings ({changed}); use another `set_name`")
         pairs = go_gene_terms(corpus, ontologies)
         bar.update()
         if pairs.empty:
@@ -270,7 +270,7 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
     set_names = [n.strip() for n in set_names if n.strip()]
     if len(set_names) < 2 or len(set(set_names)) < len(set_names):
         raise InputError(f"combine needs two or more different sets, got {','.join(set_names) or 'none'} "
-                         "(e.g. --sets minilm,go)")
+                         "(e.g. set_names=minilm,go)")
     if set_name in set_names:
         raise InputError(f"set {set_name!r} is one of the parts; name the combined set differently")
     with Corpus.open(db_path, read_only=False) as corpus:
@@ -280,7 +280,7 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
         check_set_source(row, set_name, "combine", "combine")
         if row is not None and [p["name"] for p in json.loads(row["spec"])["parts"]] != set_names:
             made = "+".join(p["name"] for p in json.loads(row["spec"])["parts"])
-            raise InputError(f"set {set_name!r} combines {made}, not {'+'.join(set_names)}; use another --set name")
+            raise InputError(f"set {set_name!r} combines {made}, not {'+'.join(set_names)}; use another `set_name`")
         if _cached(row, raw_key):
             return _report_from_row(row, began)
         common = parts[0].entrez_ids[parts[0].entrez_ids >= 0]

