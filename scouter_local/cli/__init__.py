@@ -9,6 +9,7 @@ the library's parameter names (``control='control'``) translated to the command 
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
 import re
@@ -39,15 +40,42 @@ def _walk(command: click.Command):
         yield from _walk(sub)
 
 
-@functools.cache
-def flags() -> dict[str, click.Parameter]:
-    """Library parameter name → the option (or argument) that passes it, over every command (first one wins)."""
+#: The command running now (set by every command's callback), whose parameters are translated first.
+_RUNNING: contextvars.ContextVar[click.Command | None] = contextvars.ContextVar("running", default=None)
+
+
+def _params(commands) -> dict[str, click.Parameter]:
     out: dict[str, click.Parameter] = {}
-    for command in _walk(main):
+    for command in commands:
         for param in command.params:
             if param.name and (isinstance(param, click.Argument) or param.opts[0].startswith("--")):
                 out.setdefault(param.name, param)
     return out
+
+
+def flags() -> dict[str, click.Parameter]:
+    """Library parameter name → the option (or argument) that passes it: the running command's own, then those
+    of every other command (first one wins)."""
+    running = _RUNNING.get()
+    return {**_all_params(), **(_params([running]) if running is not None else {})}
+
+
+@functools.cache
+def _all_params() -> dict[str, click.Parameter]:
+    return _params(_walk(main))
+
+
+def _tracked(command: click.Command) -> click.Command:
+    """``command`` with a callback that records it as the running command (for :func:`flags`)."""
+    callback = command.callback
+    if callback is not None:
+        @functools.wraps(callback)
+        def run(*args, **kwargs):
+            _RUNNING.set(command)
+            return callback(*args, **kwargs)
+
+        command.callback = run
+    return command
 
 
 def _shown(param: click.Parameter) -> str:
@@ -112,3 +140,5 @@ def main() -> None:
 for _module in COMMAND_MODULES:
     for _command in importlib.import_module(_module).COMMANDS:
         main.add_command(_command)
+for _command in _walk(main):
+    _tracked(_command)
