@@ -157,6 +157,10 @@ class PerturbationData:
             return np.zeros(self.n_genes, dtype=np.float32)
         return self.condition_mean(CTRL)
 
+    def mean_profile(self) -> np.ndarray:
+        """``(n_genes,)`` mean of the perturbed conditions' mean profiles (what ``train_mean`` predicts)."""
+        return np.mean([self.condition_mean(c) for c in self.perturbations], axis=0).astype(np.float32)
+
     def condition_mean(self, condition: str) -> np.ndarray:
         """``(n_genes,)`` mean observed profile of one condition."""
         if condition not in self.stats:

@@ -46,7 +46,7 @@ class TrainMean(Predictor):
     name = "train_mean"
 
     def _fit(self, train, val):
-        self.train_mean_ = np.mean([train.condition_mean(c) for c in train.perturbations], axis=0).astype(np.float32)
+        self.train_mean_ = train.mean_profile()
 
     def _predict(self, conditions):
         return np.tile(self.train_mean_, (len(conditions), 1))

@@ -53,16 +53,26 @@ class ScouterNet(nn.Module):
         Hidden widths of the encoder, then its output width: ``(2048, 512, 64)``.
     generator
         Hidden widths of the generator: ``(2048,)``.
+    use_control
+        ``False`` for delta data: every control input is the zero vector, so there is no encoder (an encoder of a
+        constant input carries no information, and its BatchNorm layers, seeing constant batches, would divide
+        by a running variance that decays to 0 and turn prediction-time encodings into noise).
     """
 
     def __init__(self, n_genes: int, embedding_dim: int, encoder: tuple[int, ...] = (2048, 512, 64),
-                 generator: tuple[int, ...] = (2048,)) -> None:
+                 generator: tuple[int, ...] = (2048,), *, use_control: bool = True) -> None:
         super().__init__()
-        self.encoder = _mlp(n_genes, encoder[:-1], encoder[-1])
-        self.generator = _mlp(encoder[-1] + embedding_dim, generator, n_genes)
+        self.encoder = _mlp(n_genes, encoder[:-1], encoder[-1]) if use_control else None
+        self.generator = _mlp(embedding_dim + (encoder[-1] if use_control else 0), generator, n_genes)
+        if not use_control:  # output = offset (the training mean delta, set by the caller) + a residual, 0 at start
+            self.register_buffer("offset", torch.zeros(n_genes))
+            nn.init.zeros_(self.generator[-1].weight)
+            nn.init.zeros_(self.generator[-1].bias)
 
     def forward(self, perturbation: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
         """``perturbation`` ``(batch, dim)`` summed embeddings, ``control`` ``(batch, n_genes)`` → ``(batch, n_genes)``."""
+        if self.encoder is None:
+            return self.offset + self.generator(perturbation)
         return self.generator(torch.cat([perturbation, self.encoder(control)], dim=-1))
 
 
@@ -176,13 +186,23 @@ class ScouterPredictor(Predictor):
 
     Defaults are scouter-learn 0.1.10's ``Scouter.train``: 40 epochs, batch 256, Adam lr 1e-3 with exponential
     decay 0.9 per epoch, gradient norm clipped at 1, loss gamma 0 / lambda 0.5, early stopping after 5 epochs
-    without a validation-loss gain above 1e-3 — here restoring a real copy of the best weights. Prediction is
-    the mean over ``n_pred`` sampled control cells.
+    without a validation-loss gain above 1e-3 — here restoring a real copy of the best weights, the untrained
+    start included. Prediction is the mean over ``n_pred`` sampled control cells.
+
+    Delta data (one row per perturbation, control = zero vector) has no control cell to encode: the network is
+    the generator alone, predicting a residual on the training mean delta that starts at 0 (so the untrained
+    model is ``train_mean``), its BatchNorm statistics are re-estimated before each evaluation
+    (:meth:`_precise_batchnorm`), and ``lr=None`` means :attr:`delta_lr` instead of 1e-3: at 1e-3 the residual
+    spreads as much as the deltas themselves after 3 Adam steps (sd 0.135 vs 0.133 on the Replogle K562 screen),
+    i.e. it memorises the few hundred rows at once.
     """
 
     name = "scouter"
+    #: Adam learning rate on delta data when ``lr`` is None (chosen on the Replogle K562 screen, issue #11: the only
+    #: pseudo-bulk screen at hand; 1e-3 is Scouter's own for single cells).
+    delta_lr: ClassVar[float] = 1e-5
 
-    def __init__(self, *, seed: int = 24, epochs: int = 40, batch_size: int = 256, lr: float = 1e-3,
+    def __init__(self, *, seed: int = 24, epochs: int = 40, batch_size: int = 256, lr: float | None = None,
                  lr_decay: float = 0.9, loss_gamma: float = 0.0, loss_lambda: float = 0.5, patience: int = 5,
                  min_delta: float = 1e-3, grad_clip: float = 1.0, n_pred: int = 300,
                  encoder: tuple[int, ...] = (2048, 512, 64), generator: tuple[int, ...] = (2048,),
@@ -202,7 +222,8 @@ class ScouterPredictor(Predictor):
 
     def _build(self) -> None:
         self.device_ = torch.device(settings.torch_device(self.device))
-        self.net_ = ScouterNet(len(self.genes_), self.embeddings_.dim, self.encoder, self.generator).to(self.device_)
+        self.net_ = ScouterNet(len(self.genes_), self.embeddings_.dim, self.encoder, self.generator,
+                               use_control=not self.is_delta_).to(self.device_)
 
     def _loss(self, emb: torch.Tensor, ctrl: torch.Tensor, true: torch.Tensor, mask: torch.Tensor,
               ci: torch.Tensor) -> torch.Tensor:
@@ -212,18 +233,23 @@ class ScouterPredictor(Predictor):
     def _fit(self, train: PerturbationData, val: PerturbationData | None) -> None:
         settings.apply_threads()
         self._build()
+        if self.is_delta_:
+            self.net_.offset.copy_(torch.from_numpy(train.mean_profile()))
         pairs = _Pairs(train, self, np.random.RandomState(self.seed))
         if len(pairs) < 2:
             raise InputError("training needs at least 2 perturbed cells (rows)")
         val_pairs = _Pairs(val, self, np.random.RandomState(self.seed)) if val is not None and val.perturbations else None
         gen = torch.Generator().manual_seed(self.seed)
-        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
+        lr = self.lr if self.lr is not None else self.delta_lr if self.is_delta_ else 1e-3
+        opt = torch.optim.Adam(self.net_.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)
         acc, net, part = _accelerator(self.device_.type), self.net_, (0, 1)
         if acc is not None:  # one of several processes: DDP through accelerate, batches dealt round-robin
             self.device_, part = acc.device, (acc.process_index, acc.num_processes)
             self.net_, opt = acc.prepare(net.to(acc.device), opt)
         best, best_state, best_epoch, stale = np.inf, None, 0, 0
+        if val_pairs is not None and len(val_pairs) > 1:  # the untrained start (epoch 0) is a candidate too
+            best, best_state = self._val_loss(net, pairs, val_pairs), copy.deepcopy(net.state_dict())
         self.history_: list[dict] = []
         for epoch in range(1, self.epochs + 1):
             t0 = time.perf_counter()
@@ -250,10 +276,7 @@ class ScouterPredictor(Predictor):
                 total = acc.reduce(total.to(acc.device), "sum").cpu()
             row = {"epoch": epoch, "loss": float(total[0] / total[1]), "val_loss": None, "processes": part[1]}
             if val_pairs is not None and len(val_pairs) > 1:
-                self.net_.eval()
-                with torch.no_grad():
-                    row["val_loss"] = float(np.mean([self._loss(*b).item()
-                                                     for b in val_pairs.batches(self.batch_size, None, self.device_)]))
+                row["val_loss"] = self._val_loss(net, pairs, val_pairs)
             row["seconds"] = time.perf_counter() - t0
             self.history_.append(row)
             vl = row["val_loss"]
@@ -271,8 +294,42 @@ class ScouterPredictor(Predictor):
         self.net_ = net  # the module itself, not its DDP wrapper
         if best_state is not None:
             self.net_.load_state_dict(best_state)
+        else:
+            self._precise_batchnorm(self.net_, pairs)
         self.best_epoch_ = best_epoch if best_state is not None else len(self.history_)
         self.net_.eval()
+
+    def _val_loss(self, net: nn.Module, pairs: _Pairs, val_pairs: _Pairs) -> float:
+        """Mean loss over the batches of ``val_pairs`` in eval mode (after :meth:`_precise_batchnorm` on ``pairs``)."""
+        self._precise_batchnorm(net, pairs)
+        self.net_.eval()
+        with torch.no_grad():
+            return float(np.mean([self._loss(*b).item()
+                                  for b in val_pairs.batches(self.batch_size, None, self.device_)]))
+
+    def _precise_batchnorm(self, net: nn.Module, pairs: _Pairs) -> None:
+        """Delta data: re-estimate the BatchNorm running statistics of ``net``'s current weights as the plain
+        average of the batch statistics over one seeded, shuffled pass of ``pairs`` ("precise BN").
+
+        With one row per perturbation an epoch is a few batches, so the running averages kept during training
+        (momentum 0.1) still weigh their initial values by 0.9^steps (0.28 after 12 steps, against a true variance
+        near 0.004): eval mode would flatten the generator's hidden layer and the residual would hardly depend on
+        the perturbation. Single-cell data trains hundreds of steps and keeps Scouter's running averages.
+        """
+        if not self.is_delta_:
+            return
+        layers = [m for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
+        momenta = [m.momentum for m in layers]
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+        net.train()
+        with torch.no_grad():
+            for emb, ctrl, *_ in pairs.batches(self.batch_size, torch.Generator().manual_seed(self.seed), self.device_):
+                net(emb, ctrl)
+        for m, momentum in zip(layers, momenta):
+            m.momentum = momentum
+        net.eval()
 
     def _predict(self, conditions: list[str]) -> np.ndarray:
         rng = np.random.RandomState(self.seed)
@@ -291,5 +348,10 @@ class ScouterPredictor(Predictor):
 
     def _load_state(self, state: dict[str, torch.Tensor], meta: dict) -> None:
         self._build()
-        self.net_.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+        try:
+            self.net_.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+        except RuntimeError as exc:  # e.g. a Scouter model of delta data saved while it still had an encoder
+            detail = (str(exc).splitlines()[1:] or [str(exc)])[0].strip()
+            raise InputError(f"the saved Scouter weights are of another network ({detail[:100]}); "
+                             "retrain the model with this version") from exc
         self.net_.eval()
