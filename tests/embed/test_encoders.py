@@ -121,12 +121,51 @@ def test_poolings_differ(minilm_encoder, texts):
     assert _cos(cls, mean).max() < 0.99
 
 
-@pytest.mark.parametrize("quantize, floor", [("8bit", 0.98), ("4bit", 0.85)])
-def test_bitsandbytes_quantisation_runs_on_cpu(minilm_encoder, texts, quantize, floor):
+def _bnb_cpu_unsupported(quantize: str) -> str | None:
+    """Why this bitsandbytes cannot run ``quantize`` layers on CPU (``None`` when it can): a tiny layer is
+    quantised and run, as the model's layers will be."""
+    import torch
+
+    try:
+        import bitsandbytes as bnb
+
+        layer = bnb.nn.Linear8bitLt(8, 8, has_fp16_weights=False) if quantize == "8bit" else \
+            bnb.nn.Linear4bit(8, 8, quant_type="nf4")
+        layer.to("cpu")(torch.randn(2, 8))
+    except Exception as exc:  # any failure here is the library's, not ours: say which and skip
+        return f"bitsandbytes cannot run {quantize} layers on CPU here: {type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.mark.parametrize("quantize, layer, stored, floor", [("8bit", "Linear8bitLt", "int8", 0.98),
+                                                            ("4bit", "Linear4bit", "uint8", 0.85)])
+def test_bitsandbytes_quantisation_loads_quantised_layers_on_cpu(minilm_encoder, texts, quantize, layer, stored,
+                                                                 floor):
+    import torch
+
+    reason = _bnb_cpu_unsupported(quantize)
+    if reason:
+        pytest.skip(reason)
+    import bitsandbytes as bnb
+
     spec = resolve_spec(MINILM, quantize=quantize)
     assert spec.model_fingerprint == minilm_encoder.spec.model_fingerprint and spec.identity() != minilm_encoder.spec.identity()
-    quantised = Encoder(spec, device="cpu").encode(texts[:4])
-    assert _cos(quantised, minilm_encoder.encode(texts[:4])).min() > floor
+    encoder = Encoder(spec, device="cpu")
+    plain = {n: m for n, m in minilm_encoder.model.named_modules() if isinstance(m, torch.nn.Linear)}
+    linear = {n: m for n, m in encoder.model.named_modules() if isinstance(m, torch.nn.Linear)}
+    assert len(plain) == 37 and linear.keys() == plain.keys()  # every linear layer of the 6 BERT blocks + pooler
+    assert {type(m) for m in linear.values()} == {getattr(bnb.nn, layer)}
+    for name, m in linear.items():
+        weight = m.weight
+        assert weight.dtype == getattr(torch, stored) and weight.device.type == "cpu"
+        if quantize == "8bit":  # one int8 per weight
+            assert weight.shape == plain[name].weight.shape
+        else:  # NF4: two weights per byte, with their quantisation state
+            assert weight.numel() * 2 == plain[name].weight.numel() and weight.quant_state is not None
+    quantised = encoder.encode(texts[:4])
+    exact = minilm_encoder.encode(texts[:4])
+    assert _cos(quantised, exact).min() > floor
+    assert np.abs(quantised - exact).max() > 1e-4  # the quantised weights are what computed the vectors
 
 
 def test_fingerprint_depends_on_bytes(tmp_path):
