@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -171,3 +172,78 @@ def test_two_processes_train_data_parallel(norman_path, corpus_db, norman_model,
     r = run("predict", "--model", out, "--perturbation", "KLF1+MAP2K6", "--out", tmp_path / "p.csv")
     assert r.exit_code == 0, r.output
     assert pd.read_csv(tmp_path / "p.csv", index_col=0).notna().all().all()
+
+
+def _torchrun(args: list, timeout: float) -> tuple[int | None, str]:
+    """``torchrun --standalone --nproc_per_node 2 ARGS`` with one torch thread per process; ``(exit status or
+    None on timeout, stderr)``. On timeout the launcher and its workers (each in a session of its own) are killed."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ | {"OMP_NUM_THREADS": "1", "SCOUTER_LOCAL_THREADS": "1"})
+    try:
+        _, err = proc.communicate(timeout=timeout)
+        return proc.returncode, err
+    except subprocess.TimeoutExpired:
+        launcher = psutil.Process(proc.pid)
+        for p in [*launcher.children(recursive=True), launcher]:
+            p.kill()
+        return None, proc.communicate()[1]
+
+
+DDP_SCRIPT = Path(__file__).with_name("ddp_train.py")
+#: Tolerance of data-parallel vs one-process training, justified in the test's docstring.
+DDP_MIN_CORRELATION, DDP_MAX_NORMMSE_GAP = 0.93, 0.25
+
+
+@pytest.mark.slow
+def test_two_processes_train_the_model_one_process_trains(norman_path, corpus_db, norman, embeddings, tmp_path):
+    """Two processes with batch 114 each train what one process with batch 228 trains, within a stated tolerance.
+
+    Why they should agree: with the same seed both start from the same weights and draw the same permutation of
+    cells; dealt round-robin, batches 2i and 2i+1 of 114 cells are exactly batch i of 228 of the single run
+    (2,280 training cells: 20 and 10 whole batches), and DDP averages their gradients. What differs is only
+    BatchNorm's statistics (per 114-cell half) and the loss's per-condition means (per half), so the predicted
+    deltas of the test conditions after 4 epochs correlate at 0.968 (measured), against 0.51 between two
+    single-process runs with different seeds and 0.90 when each process trains on its own half without the
+    gradient all-reduce (then the ranks' weights also differ by up to 15). Checked: the ranks hold identical
+    weights, the deltas correlate at >= 0.93, and test NormMSE is within 25 % of the single run's (measured 12 %).
+    """
+    import torch
+
+    from scouter_local.data import make_split
+    from scouter_local.evaluation import evaluate_predictions
+    from scouter_local.training import train
+
+    out = tmp_path / "ddp"
+    status, stderr = _torchrun([DDP_SCRIPT, norman_path, corpus_db, out, 2, 2, 4, 114], timeout=600)
+    assert status == 0, stderr[-3000:]
+    ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])  # one model, kept in step on both ranks
+    saved = np.load(out / "predictions.npz")
+    assert saved["processes"].tolist() == [2, 2, 2, 2]
+
+    split = make_split(norman, "scouter", seed=2)
+    single = train(norman, embeddings, method="scouter", split=split, seed=2, epochs=4, batch_size=228, device="cpu")
+    ctrl = norman.control_mean()
+    ddp = {c: saved[c] for c in split.test}
+    one = dict(zip(split.test, single.predict(split.test)))
+    r = np.corrcoef(np.ravel([ddp[c] - ctrl for c in split.test]), np.ravel([one[c] - ctrl for c in split.test]))[0, 1]
+    assert r >= DDP_MIN_CORRELATION
+    scores = [evaluate_predictions(norman, p, split.train, method="scouter").mean("normmse") for p in (ddp, one)]
+    assert abs(scores[0] - scores[1]) <= DDP_MAX_NORMMSE_GAP * scores[1], scores
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="CPU data parallel hangs when the ranks get unequal numbers of batches: "
+                   "accelerate's join_uneven_inputs does nothing on CPU (see the fix proposed for "
+                   "scouter_local/predictors/scouter.py); remove this mark once it is fixed")
+def test_two_processes_with_an_odd_number_of_batches_finish(norman_path, corpus_db, tmp_path):
+    """2,280 training cells in batches of 128 make 17 batches: one process gets 9, the other 8."""
+    status, stderr = _torchrun([DDP_SCRIPT, norman_path, corpus_db, tmp_path / "odd", 2, 2, 1, 128], timeout=90)
+    assert status == 0, stderr[-3000:]
