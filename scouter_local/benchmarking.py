@@ -117,7 +117,7 @@ def run_one(spec: dict) -> list[dict]:
 
     ``spec`` keys: ``data``, ``options``, ``db``, ``set``, ``methods`` (name → runner ``module:function``),
     ``split``, ``seed``, ``test_ratio``, ``val_ratio``, ``config``, ``shuffles``, ``ceiling``, optional ``strong``
-    (``{"key", "above"}``) and ``noise_key``. The peak memory of each entry is that of this process.
+    (``{"key", "above"}``). The peak memory of each entry is that of this process.
     """
     from scouter_local.data import load_embeddings, make_split, prepare_data
 
@@ -148,9 +148,7 @@ def run_one(spec: dict) -> list[dict]:
                 entry["shuffled"].append(scored.conditions[["condition", *METRICS]].to_dict("records"))
         results.append(entry)
     if spec.get("ceiling"):
-        noise = obs_condition_values(spec["data"], spec["noise_key"], data, parameter="noise_key") \
-            if spec.get("noise_key") else None
-        ceiling = noise_ceiling(data, split.test, split.train, noise=noise, strong=strong)
+        ceiling = noise_ceiling(data, split.test, split.train, noise=data.noise or None, strong=strong)
         if ceiling is not None:
             results.append({**ceiling.to_dict(), "set": spec["set"], "seed": spec["seed"], "split": split.to_json(),
                             "is_delta": data.is_delta, "fit_seconds": 0.0, "predictions": {}})
@@ -277,14 +275,24 @@ def _gap_cell(r: MethodResult, block: str, metric: str) -> str:
     return f"{value:>+9.2f}" if value is not None else f"{'-':>9}"
 
 
-_GAP_LABEL = {"normmse": "gap NMSE", "pearson_delta_top20": "gap PΔ20"}
+_GAP_LABEL = {"normmse": "gap NMSE", "pearson_delta_top20": "gap PΔ20", "pearson_delta_all": "gap PΔall"}
+
+
+def gap_metric(results: Sequence[MethodResult], signal_metric: str) -> str:
+    """The metric whose gap to the ceiling the table shows: the signal metric, or Pearson Δ on all genes where the
+    ceiling has only that one (pseudo-bulk deltas with a noise column)."""
+    ceiling = next((r for r in results if r.method == CEILING), None)
+    if ceiling is not None and ceiling.evaluation.mean(signal_metric) is None:
+        return "pearson_delta_all"
+    return signal_metric
 
 
 def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: Sequence[str] = ()) -> str:
     """Plain-text table: one line per (set, method) with the noise ceiling among them; summaries with a ``strong``
     group add a second block on the strong conditions; then the real-vs-shuffled embedding block."""
+    gap = gap_metric(results, signal_metric)
     metrics_head = f"{'n':>4} {'NormMSE mean':>12} {'median':>7} {'PΔ20':>6} {'PΔall':>6} {'dir20':>6}"
-    gap_head = f"{_GAP_LABEL[signal_metric]:>9}"
+    gap_head = f"{_GAP_LABEL[gap]:>9}"
     head = (f"{'set':<18} {'method':<14} {metrics_head} {'sd/seed':>7} {gap_head} "
             + " ".join(f"{g:>12}" for g in SUBGROUPS) + f" {'fit s (min-max)':>16} {'RSS MiB':>8}")
     lines = [head, "-" * len(head)]
@@ -293,7 +301,7 @@ def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: 
         sub = " ".join(f"{_f(summary.at[g, 'normmse_mean'] if g in summary.index else None):>12}" for g in SUBGROUPS)
         fit = f"{min(x['fit_seconds'] for x in r.runs):.1f}-{max(x['fit_seconds'] for x in r.runs):.1f}"
         lines.append(f"{r.set:<18} {r.method:<14} {_metric_cells(summary.loc['overall'])} "
-                     f"{_f(_seed_sd(r.seed_means('normmse'))):>7} {_gap_cell(r, 'overall', signal_metric)} {sub} "
+                     f"{_f(_seed_sd(r.seed_means('normmse'))):>7} {_gap_cell(r, 'overall', gap)} {sub} "
                      f"{fit:>16} {max(x['peak_rss_mib'] for x in r.runs):>8.0f}")
     strong = [r for r in results if STRONG in r.evaluation.groups]
     if strong:
@@ -302,7 +310,7 @@ def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: 
         lines += ["", f"strong targets: mean obs[{rule['key']!r}] > {rule['above']:g}", head, "-" * len(head)]
         for r in strong:
             lines.append(f"{r.set:<18} {r.method:<14} {_metric_cells(r.evaluation.summary.loc[STRONG])} "
-                         f"{_gap_cell(r, STRONG, signal_metric)}")
+                         f"{_gap_cell(r, STRONG, gap)}")
     tested = [(r, block, s) for r in results for block, s in r.signal.items()]
     if tested:
         n_shuffles = len(tested[0][0].shuffled)
@@ -314,7 +322,7 @@ def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: 
             lines.append(f"{r.set:<18} {r.method:<14} {block:<8} {s['metric']:<20} {_f(s['real']):>7} "
                          f"{_f(s['shuffled']):>8} {_f(s['delta'], 3):>7} {_f(s['p_value'], 4):>7}  {s['verdict']}")
     lines.append("sd/seed: standard deviation of the per-seed mean NormMSE (the seeds' spread); gap: share of the gap "
-                 f"from train_mean to the noise ceiling closed on mean {signal_metric}")
+                 f"from train_mean to the noise ceiling closed on mean {gap}")
     lines += list(notes)
     return "\n".join(lines)
 
@@ -337,7 +345,7 @@ def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str
                   set_names: Sequence[str], methods: Sequence[str], seeds: Sequence[int], out: str | os.PathLike,
                   split: str = "scouter", test_ratio: float = 0.2, val_ratio: float = 0.1, config: dict | None = None,
                   runners: dict[str, str] | None = None, strong: StrongTargets | None = None,
-                  shuffles: int = DEFAULT_SHUFFLES, noise_key: str | None = None) -> Benchmark:
+                  shuffles: int = DEFAULT_SHUFFLES) -> Benchmark:
     """Run every (set, method, seed) in its own process, write results to ``out``; return the table and results.
 
     Parameters
@@ -349,9 +357,9 @@ def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str
         ``obs[key]`` of ``data_path`` for its own conditions.
     shuffles
         Row-permuted copies of each set fitted beside every embedding-using method (0: no control).
-    noise_key
-        Numeric ``obs`` column with each row's signal-to-noise ratio: the noise ceiling of a pseudo-bulk delta file
-        (single-cell files need none: their ceiling comes from the cells' variances).
+
+    The noise ceiling of single cells comes from their variances; that of a pseudo-bulk delta file from its noise
+    column (``options.noise_key``), without which it has none.
     """
     runners = runners or {}
     unknown = [m for m in methods if m not in METHODS and m not in runners]
@@ -361,8 +369,8 @@ def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str
         raise InputError(f"shuffles={shuffles}: expected 0 (no control) or more permutations, e.g. 5")
     if strong is not None:
         read_obs_column(data_path, strong.key)  # a missing or non-numeric column fails before any run
-    if noise_key is not None:
-        read_obs_column(data_path, noise_key, parameter="noise_key")
+    if options.noise_key is not None:
+        read_obs_column(data_path, options.noise_key, parameter="noise_key")
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     data_path = str(Path(data_path).resolve())
@@ -375,7 +383,7 @@ def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str
         spec = {"data": data_path, "options": options.to_json(), "db": str(Path(db).resolve()), "set": set_name,
                 "methods": {m: runners.get(m, DEFAULT_RUNNER) for m in group}, "split": split, "seed": seed,
                 "test_ratio": test_ratio, "val_ratio": val_ratio, "config": config or {}, "shuffles": shuffles,
-                "ceiling": group is groups[-1], "noise_key": noise_key,
+                "ceiling": group is groups[-1],
                 "strong": strong.rule() if strong is not None else None}
         for run in _spawn(spec):
             log.info("%s %s seed %d: NormMSE %s, %.1f s, %.0f MiB", set_name, run["method"], seed,

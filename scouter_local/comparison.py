@@ -122,7 +122,7 @@ def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: st
                    templates: Sequence[str] = ("genept",), methods: Sequence[str] = COMPARE_METHODS,
                    seeds: Sequence[int] = (1, 2), k: int = GO_K, genes: Sequence[str] = (),
                    postprocess: str | None = None, epochs: int | None = None, shuffles: int = DEFAULT_SHUFFLES,
-                   strong: StrongTargets | None = None, noise_key: str | None = None) -> ComparisonResult:
+                   strong: StrongTargets | None = None) -> ComparisonResult:
     """Train the same predictors on several embedding sets of one screen and score each set's neighbours.
 
     Parameters
@@ -141,9 +141,9 @@ def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: st
         :func:`~scouter_local.embedding_store.embed_corpus`).
     methods, seeds, epochs
         Predictors, split seeds and maximum Scouter epochs.
-    shuffles, strong, noise_key
+    shuffles, strong
         As :func:`~scouter_local.benchmarking.run_benchmark`: shuffled-embedding controls per run, the ``strong``
-        group, the noise column of pseudo-bulk files.
+        group.
     k
         Neighbours per gene for the GO neighbour quality.
 
@@ -191,7 +191,7 @@ def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: st
         data_path, result.dropped = _common_screen(Path(data_path), options, Path(db), sets, out)
         bench = run_benchmark(data_path, options, db=db, set_names=sets, methods=list(methods), seeds=list(seeds),
                               out=bench_dir, config={"epochs": epochs} if epochs else {}, shuffles=shuffles,
-                              strong=strong, noise_key=noise_key)
+                              strong=strong)
         order = {(s, m): i for i, (s, m) in enumerate((s, m) for s in sets for m in methods)}
         result.results = sorted(bench.results, key=lambda r: order.get((r.set, r.method), len(order)))
 

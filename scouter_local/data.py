@@ -60,6 +60,10 @@ class DataOptions:
     min_cells
         ``None``: a condition with fewer than 2 cells is an error; ``N``: conditions with fewer than ``N``
         cells are left out (listed in ``excluded``).
+    noise_key
+        Numeric ``obs`` column with each row's signal-to-noise ratio (observed effect energy over expected noise
+        energy, e.g. ``signal_to_noise`` of the Replogle file): how reliable each pseudo-bulk row is (``gene_delta``
+        weighs its cross-validation by it; the benchmark's noise ceiling uses it). Single cells need none.
     """
 
     condition_key: str = "condition"
@@ -70,6 +74,7 @@ class DataOptions:
     delta: bool | None = None
     normalize: bool = False
     min_cells: int | None = None
+    noise_key: str | None = None
 
     def to_json(self) -> dict:
         return {**asdict(self), "subset": [list(kv) for kv in self.subset]}
@@ -110,6 +115,8 @@ class PerturbationData:
         Current gene symbol → row of the embedding set (filled by :func:`resolve_genes`).
     source
         ``{"path": …, "options": …}`` of the file read.
+    noise
+        Condition → mean of ``obs[options.noise_key]`` over its rows (empty without a noise column).
     """
 
     cells: CellMatrix
@@ -123,6 +130,7 @@ class PerturbationData:
     excluded: dict[str, str] = field(default_factory=dict)
     gene_rows: dict[str, int] = field(default_factory=dict)
     source: dict = field(default_factory=dict)
+    noise: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_genes(self) -> int:
@@ -156,6 +164,30 @@ class PerturbationData:
         if self.is_delta:
             return np.zeros(self.n_genes, dtype=np.float32)
         return self.condition_mean(CTRL)
+
+    def sampling_variance(self, condition: str) -> np.ndarray:
+        """``(n_genes,)`` variance of the observed mean profile of ``condition`` (cells' variance / count); zeros for
+        pseudo-bulk deltas, which keep no variance."""
+        if self.is_delta:
+            return np.zeros(self.n_genes)
+        i = self.stats.index(condition)
+        return self.stats.var[i].astype(np.float64) / self.stats.n[i]
+
+    def reliability(self, conditions: Sequence[str]) -> np.ndarray:
+        """``(len(conditions),)`` share of each condition's observed change from control that is signal, in [0, 1]:
+        ``1 - 1/snr`` from the noise column; for single cells ``1 - Σ sampling variance (condition and control) /
+        ||observed change||²``; 1 for pseudo-bulk rows without a noise column."""
+        out = np.ones(len(conditions))
+        for i, c in enumerate(conditions):
+            if self.noise:
+                snr = self.noise.get(c, np.nan)
+                out[i] = 1.0 - 1.0 / snr if snr > 0 else 0.0
+            elif not self.is_delta:
+                change = self.condition_mean(c).astype(np.float64) - self.control_mean()
+                energy = float(change @ change)
+                noise = float(np.nansum(self.sampling_variance(c) + self.sampling_variance(CTRL)))
+                out[i] = 1.0 - noise / energy if energy > 0 else 0.0
+        return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
 
     def mean_profile(self) -> np.ndarray:
         """``(n_genes,)`` mean of the perturbed conditions' mean profiles (what ``train_mean`` predicts)."""
@@ -272,6 +304,21 @@ def _check_control(values: np.ndarray, options: DataOptions, where: str) -> None
     raise InputError(f"{where}: no control cells with value {options.control!r}; {hint}")
 
 
+def _condition_noise(adata: ad.AnnData, options: DataOptions, rows: np.ndarray, conditions: np.ndarray,
+                     where: str) -> dict[str, float]:
+    """Mean of the numeric ``obs[options.noise_key]`` per perturbed condition."""
+    key = options.noise_key
+    if key not in adata.obs:
+        raise InputError(f"{where}: noise_key={key!r} not in obs (columns: {_columns(adata.obs)})")
+    column = adata.obs[key]
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        raise InputError(f"{where}: obs[{key!r}] is not numeric ({column.dtype}); noise_key needs a signal-to-noise "
+                         "ratio per row, e.g. signal_to_noise")
+    values = pd.Series(column.to_numpy(dtype=np.float64, na_value=np.nan)[rows])
+    means = values.groupby(np.asarray(conditions, dtype=object), sort=False).mean()
+    return {str(c): float(v) for c, v in means.items() if c != CTRL}
+
+
 def perturbation_data(adata: ad.AnnData, options: DataOptions = DataOptions(), *,
                       path: str | os.PathLike | None = None) -> PerturbationData:
     """Conditions, per-condition statistics and DE genes of a perturbation screen held in an AnnData.
@@ -301,14 +348,14 @@ def perturbation_data(adata: ad.AnnData, options: DataOptions = DataOptions(), *
     >>> len(data.perturbations), data.n_genes, data.perturbations[:2]
     (33, 500, ['KLF1+MAP2K6', 'CEBPE+RUNX1T1'])
     """
-    where = str(path) if path is not None else "adata"
-    rows = _selected_rows(adata, options, where)
+    label = str(path) if path is not None else "adata"
+    rows = _selected_rows(adata, options, label)
     is_delta = _is_delta_file(adata, options)
-    where = f"{where} obs[{options.condition_key!r}]"
+    where = f"{label} obs[{options.condition_key!r}]"
     if not is_delta:  # before spelling, so a wrong control label is named first
         _check_control(adata.obs[options.condition_key].to_numpy()[rows], options, where)
     conditions = spell_conditions(adata, rows, options)
-    genes = _gene_names(adata, options, where)
+    genes = _gene_names(adata, options, label)
     if is_delta and (conditions == CTRL).any():
         raise InputError(f"{where}: delta file has control rows {options.control!r}; deltas need no control")
 
@@ -338,10 +385,11 @@ def perturbation_data(adata: ad.AnnData, options: DataOptions = DataOptions(), *
             warnings.warn(f"{where}: values look like raw counts; pass normalize=True to log1p-normalise them",
                           stacklevel=2)
 
+    noise = _condition_noise(adata, options, rows, conditions, label) if options.noise_key else {}
     stats = condition_stats(cells, rows, conditions, desc=f"reading {Path(path).name if path else 'adata'}")
     de, nonzero = compute_de_genes(stats, genes, is_delta=is_delta)
     return PerturbationData(cells=cells, rows=rows, conditions=conditions, stats=stats, genes=genes,
-                            is_delta=is_delta, de_genes=de, nonzero_genes=nonzero, excluded=excluded,
+                            is_delta=is_delta, de_genes=de, nonzero_genes=nonzero, excluded=excluded, noise=noise,
                             source={"path": str(Path(path).resolve()) if path is not None else None,
                                     "options": options.to_json()})
 
@@ -493,6 +541,7 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
         extra = _perturbed_gene_idx(new, data.genes)
         de[new] = data.de_genes[old][~np.isin(data.de_genes[old], extra)]
     nonzero = {rename[k]: v for k, v in data.nonzero_genes.items() if k in rename}
+    noise = {rename[k]: v for k, v in data.noise.items() if k in rename}
     return replace(
         data,
         rows=data.rows[keep],
@@ -502,6 +551,7 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
         nonzero_genes=nonzero,
         excluded=excluded,
         gene_rows=gene_rows,
+        noise=noise,
     )
 
 

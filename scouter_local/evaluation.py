@@ -239,8 +239,7 @@ def read_obs_column(path: str | os.PathLike, key: str, *, parameter: str = "stro
     return obs
 
 
-def obs_condition_values(path: str | os.PathLike, key: str, data: PerturbationData, *,
-                         parameter: str = "strong_key") -> dict[str, float]:
+def obs_condition_values(path: str | os.PathLike, key: str, data: PerturbationData) -> dict[str, float]:
     """Mean of the numeric column ``obs[key]`` of ``path`` per perturbed condition of ``data``.
 
     Only ``obs`` is read (backed). ``data.rows`` (the file rows kept by :func:`prepare_data`) ties each row to its
@@ -250,7 +249,7 @@ def obs_condition_values(path: str | os.PathLike, key: str, data: PerturbationDa
     -------
     Perturbed condition → mean of its non-missing values (NaN when all are missing).
     """
-    obs = read_obs_column(path, key, parameter=parameter)
+    obs = read_obs_column(path, key)
     if len(data.rows) and int(data.rows.max()) >= len(obs):
         raise InputError(f"{path}: has {len(obs)} rows but the data read from {data.source.get('path')} has row "
                          f"{int(data.rows.max())}; pass the same file")

@@ -55,8 +55,10 @@ class Explanation:
     genes
         Gene of the condition → the trained genes nearest to it (the gene itself left out).
     gene_sources
-        Gene → where the predictor's estimate for it came from (e.g. ``single``, ``combination``, ``prior``);
-        empty when the predictor keeps no such record.
+        Gene → where the predictor's estimate for it came from (``single``, ``combination``, ``neighbours``,
+        ``prior``); empty when the predictor keeps no such record.
+    gene_weights
+        Gene estimated from ``neighbours`` → the trained genes it borrows from and their weights, heaviest first.
     """
 
     condition: str
@@ -65,6 +67,7 @@ class Explanation:
     nearest: list[TrainedNeighbor]
     genes: dict[str, list[Neighbor]]
     gene_sources: dict[str, str] = field(default_factory=dict)
+    gene_weights: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (neighbours as ``{rank, condition|symbol, …, cosine}``)."""
@@ -79,7 +82,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def explain(conditions: Sequence[str], embeddings: EmbeddingSet, train_conditions: Sequence[str],
             gene_rows: Mapping[str, int], *, k: int = DEFAULT_K,
-            gene_sources: Mapping[str, str] | None = None) -> list[Explanation]:
+            evidence: Mapping[str, Mapping] | None = None) -> list[Explanation]:
     """Nearest trained conditions and trained genes of each queried condition.
 
     Parameters
@@ -95,8 +98,9 @@ def explain(conditions: Sequence[str], embeddings: EmbeddingSet, train_condition
         genes missing here are looked up by symbol.
     k
         Neighbours per condition and per gene.
-    gene_sources
-        Optional gene → source of the predictor's per-gene estimate; genes absent from it are ``prior``.
+    evidence
+        Optional gene → ``{"source", "neighbours": [(gene, weight), …]}`` of the predictor's per-gene estimate
+        (``GeneDeltaPredictor.evidence``).
 
     Returns
     -------
@@ -142,17 +146,21 @@ def explain(conditions: Sequence[str], embeddings: EmbeddingSet, train_condition
             trained=c in train_set,
             nearest=[TrainedNeighbor(i, t, round(s, 6)) for i, (t, s) in enumerate(found, 1)],
             genes={g: near_genes[g] for g in genes_of(c)},
-            gene_sources={g: gene_sources.get(g, "prior") for g in genes_of(c)} if gene_sources is not None else {},
+            gene_sources={g: evidence[g]["source"] for g in genes_of(c)} if evidence is not None else {},
+            gene_weights={g: list(evidence[g]["neighbours"]) for g in genes_of(c)
+                          if evidence is not None and evidence[g]["neighbours"]},
         ))
     return out
 
 
 def explain_predictor(predictor, conditions: Sequence[str], *, k: int = DEFAULT_K) -> list[Explanation]:
-    """:func:`explain` for a fitted :class:`~scouter_local.predictors.base.Predictor` (its embeddings, training conditions,
-    gene rows and, where it keeps one, its per-gene ``gene_source_``)."""
+    """:func:`explain` for a fitted :class:`~scouter_local.predictors.base.Predictor` (its embeddings, training
+    conditions, gene rows and, where it keeps one, the evidence of its per-gene estimates)."""
     predictor._check_fitted()
+    evidence = predictor.evidence([g for c in conditions for g in genes_of(c)]) \
+        if hasattr(predictor, "evidence") else None
     return explain(conditions, predictor.embeddings_, predictor.train_conditions_, predictor.gene_rows_, k=k,
-                   gene_sources=getattr(predictor, "gene_source_", None))
+                   evidence=evidence)
 
 
 def format_explanations(explanations: Sequence[Explanation], *, k: int = 3) -> str:
@@ -166,7 +174,9 @@ def format_explanations(explanations: Sequence[Explanation], *, k: int = 3) -> s
         near = ", ".join(f"{n.condition} {n.cosine:.3f}" for n in e.nearest[:k]) or "-"
         lines.append(f"{e.condition} ({status}): nearest trained perturbations {near}")
         for gene, neighbours in e.genes.items():
-            source = f" [estimate from {e.gene_sources[gene]}]" if gene in e.gene_sources else ""
+            weights = ", ".join(f"{g} {w:.2f}" for g, w in e.gene_weights.get(gene, [])[:k])
+            source = (f" [estimate from {e.gene_sources[gene]}{': ' + weights if weights else ''}]"
+                      if gene in e.gene_sources else "")
             lines.append(f"    {gene}{source}: nearest trained genes "
                          + (", ".join(f"{n.symbol} {n.cosine:.3f}" for n in neighbours[:k]) or "-"))
     return "\n".join(lines)

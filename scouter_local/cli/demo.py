@@ -88,7 +88,7 @@ def demo(data_dir, out, seeds, model, set_name, screens, epochs, shuffles) -> No
 @strong_options
 @data_options
 def compare_models(db, set_names, models, templates, data_path, data_dir, methods, seeds, epochs, k, genes_file,
-                   postprocess, out, shuffles, strong_key, strong_above, noise_key, **opts) -> None:
+                   postprocess, out, shuffles, strong_key, strong_above, **opts) -> None:
     """Which open model should we use here? The same predictors trained on several embedding sets of one screen.
 
     Prints per set and method NormMSE, Pearson delta, direction accuracy, the test against the same method on
@@ -117,7 +117,7 @@ def compare_models(db, set_names, models, templates, data_path, data_dir, method
     result = run(data_path, options, db=db, out=out, set_names=_split_list(set_names), models=list(models),
                  templates=list(templates) or ["genept"], methods=_split_list((methods,)), seeds=parse_seeds(seeds),
                  k=k, genes=read_gene_list(genes_file) if genes_file else (), postprocess=postprocess, epochs=epochs,
-                 shuffles=shuffles, strong=strong_targets(strong_key, strong_above), noise_key=noise_key)
+                 shuffles=shuffles, strong=strong_targets(strong_key, strong_above))
     click.echo(result.table)
     click.echo(f"total {result.timings['total'] / 60:.1f} min")
     click.echo(f"report: {result.report['html']}")

@@ -49,18 +49,22 @@ def data_options(f):
         click.option("--normalize", is_flag=True, help="normalize_total + log1p raw counts first."),
         click.option("--min-cells", type=int, default=None,
                      help="Leave out conditions with fewer cells (default: such a condition is an error)."),
+        click.option("--noise-key", default=None, metavar="COLUMN",
+                     help="Numeric obs column with each row's signal-to-noise ratio (effect energy / expected noise "
+                          "energy), for pseudo-bulk files: weighs gene_delta's cross-validation and gives the "
+                          "benchmark's noise ceiling (single cells need none)."),
     ]
     for d in reversed(decorators):
         f = d(f)
     return f
 
 
-def _options(condition_key, control, single_format, subset, gene_key, delta, normalize, min_cells):
+def _options(condition_key, control, single_format, subset, gene_key, delta, normalize, min_cells, noise_key):
     from scouter_local.data import DataOptions, parse_subset
 
     return DataOptions(condition_key=condition_key, control=control, single_format=single_format,
                        subset=parse_subset(subset), gene_key=gene_key, delta=delta, normalize=normalize,
-                       min_cells=min_cells)
+                       min_cells=min_cells, noise_key=noise_key)
 
 
 @click.command("train")
@@ -172,16 +176,13 @@ shuffles_option = click.option(
 
 
 def strong_options(f):
-    """``--strong-key``/``--strong-above`` (the extra group ``strong``) and ``--noise-key`` (pseudo-bulk ceiling)."""
+    """``--strong-key``/``--strong-above``: the extra group ``strong``."""
     decorators = [
         click.option("--strong-key", default=None, metavar="COLUMN",
                      help="Numeric obs column; conditions whose mean value exceeds --strong-above form the extra "
                           "group 'strong' (e.g. signal_to_noise)."),
         click.option("--strong-above", type=float, default=None, metavar="X",
                      help="Threshold of --strong-key (strictly greater), e.g. 1.1."),
-        click.option("--noise-key", default=None, metavar="COLUMN",
-                     help="Numeric obs column with each row's signal-to-noise ratio (effect energy / expected noise "
-                          "energy): the noise ceiling of a pseudo-bulk file (single-cell files need none)."),
     ]
     for d in reversed(decorators):
         f = d(f)
@@ -214,7 +215,7 @@ def strong_targets(strong_key: str | None, strong_above: float | None):
 @strong_options
 @data_options
 def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, val_ratio, epochs, out, shuffles,
-                  strong_key, strong_above, noise_key, **opts):
+                  strong_key, strong_above, **opts):
     """Train and evaluate methods × embedding sets × seeds; print the table, save JSON/CSV and plots in --out.
 
     Runs are separate processes: each Scouter (set, seed) has its own, while gene_delta and the baselines share one
@@ -238,8 +239,7 @@ def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, v
     bench = run_benchmark(data_path, _options(**opts), db=db, set_names=[s for s in set_names.split(",") if s],
                           methods=[m for m in methods.split(",") if m], seeds=parse_seeds(seeds), split=split,
                           test_ratio=test_ratio, val_ratio=val_ratio, out=out,
-                          config={"epochs": epochs} if epochs else {}, strong=strong, shuffles=shuffles,
-                          noise_key=noise_key)
+                          config={"epochs": epochs} if epochs else {}, strong=strong, shuffles=shuffles)
     click.echo(bench.table)
 
 

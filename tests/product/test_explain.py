@@ -59,10 +59,31 @@ def test_explain_predictor_reports_gene_sources(norman):
     out = explain_predictor(model, split.test, k=2)
     for e in out:
         for gene, source in e.gene_sources.items():
-            assert source == ("prior" if gene not in model.known_genes_ else model.gene_source_[gene])
+            if gene in model.known_genes_:
+                assert source == model.gene_source_[gene] and gene not in e.gene_weights
+            else:  # an unseen gene: the prior, or neighbour evidence with its weights
+                assert source == ("neighbours" if model.neighbour_["lambda"] > 0 else "prior")
+                assert (gene in e.gene_weights) == (source == "neighbours")
     text = format_explanations(out, k=2)
     assert text.count("nearest trained perturbations") == len(split.test)
     assert "estimate from" in text
+
+
+def test_explanation_lists_neighbour_weights(norman):
+    """A model that uses neighbour evidence (λ forced above 0) lists the trained genes an unseen gene borrows
+    from, with the weights it gives them, heaviest first."""
+    emb, data, split = norman
+    model = train(data, emb, split=split, method="gene_delta")
+    model.neighbour_ = {**model.neighbour_, "k": 3, "tau": 0.1, "lambda": 0.5}
+    unseen = next(c for c in split.test if c.endswith("+ctrl") and c.split("+")[0] not in model.known_genes_)
+    (e,) = explain_predictor(model, [unseen], k=3)
+    gene = unseen.split("+")[0]
+    weights = e.gene_weights[gene]
+    assert e.gene_sources[gene] == "neighbours" and len(weights) == 3
+    assert sum(w for _, w in weights) == pytest.approx(1.0, abs=1e-3)
+    assert [w for _, w in weights] == sorted((w for _, w in weights), reverse=True)
+    line = next(ln for ln in format_explanations([e], k=3).splitlines() if ln.startswith(f"    {gene} ["))
+    assert f"[estimate from neighbours: {weights[0][0]} {weights[0][1]:.2f}" in line
 
 
 def test_gene_without_embedding_is_input_error(norman):

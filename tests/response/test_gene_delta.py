@@ -1,4 +1,7 @@
-"""gene_delta on real Norman 2019 cells: fits, predicts, survives save/load and beats train_mean on validation."""
+"""gene_delta on real Norman 2019 cells: the structure of its predictions, its manifest, save/load.
+
+Whether it beats the baselines is measured by ``benchmark`` on test conditions not used for choosing anything,
+never asserted here."""
 
 from __future__ import annotations
 
@@ -55,20 +58,7 @@ def fitted(norman, embeddings, split) -> GeneDeltaPredictor:
     return train(norman, embeddings, split=split, method="gene_delta", seed=SEED)
 
 
-def _val_normmse(data, predictor, split) -> float:
-    preds = dict(zip(split.val, predictor.predict(split.val)))
-    return evaluate_predictions(data, preds, predictor.train_conditions_, method=predictor.name).mean("normmse")
-
-
-def test_beats_train_mean_and_no_change_on_validation(norman, embeddings, split, fitted):
-    assert split.val, "the Scouter split must hold validation conditions"
-    ours = _val_normmse(norman, fitted, split)
-    for baseline in ("train_mean", "no_change"):
-        other = _val_normmse(norman, train(norman, embeddings, split=split, method=baseline, seed=SEED), split)
-        assert ours < other, f"gene_delta NormMSE {ours:.3f} is not below {baseline} {other:.3f} on validation"
-
-
-def test_structure_of_predictions(norman, split, fitted):
+def test_structure_of_predictions(norman, embeddings, split, fitted):
     ctrl = fitted.control_mean_
     singles = {genes_of(c)[0] for c in split.train if len(genes_of(c)) == 1}
     # a trained single is predicted as its observed mean
@@ -82,18 +72,28 @@ def test_structure_of_predictions(norman, split, fitted):
     # genes of training combinations without their single get a delta from those combinations
     combo_only = {g for c in split.train for g in genes_of(c)} - singles
     assert combo_only and all(fitted.gene_source_[g] == "combination" for g in combo_only)
-    # a gene training never saw gets the prior: the average of train_mean's and the mean single's change
+    # without neighbour evidence a gene training never saw gets the prior: the average of train_mean's and the mean
+    # single's change
     unseen = [c for c in split.test if len(genes_of(c)) == 1 and genes_of(c)[0] not in fitted.gene_source_]
     assert unseen
     deltas = np.stack([norman.condition_mean(c) - ctrl for c in split.train])
     single_deltas = np.stack([norman.condition_mean(c) - ctrl for c in split.train if genes_of(c)[0] in singles
                               and len(genes_of(c)) == 1])
-    np.testing.assert_allclose(fitted.predict(unseen[:1])[0] - ctrl,
+    prior_only = train(norman, embeddings, split=split, method="gene_delta", seed=SEED, neighbours=False)
+    np.testing.assert_allclose(prior_only.predict(unseen[:1])[0] - ctrl,
                                0.5 * deltas.mean(0) + 0.5 * single_deltas.mean(0), atol=1e-4)
+    # with it (the default), the estimate is the prior plus lambda times the centred neighbour evidence
+    lam, evidence = fitted.neighbour_["lambda"], fitted.neighbour_evidence([genes_of(unseen[0])[0]])[0]
+    pool = fitted.gene_deltas_[: len(singles)]
+    np.testing.assert_allclose(fitted.predict(unseen[:1])[0] - ctrl,
+                               fitted.prior_delta_ + lam * (evidence @ pool - pool.mean(0)), atol=1e-4)
 
 
 def test_save_load_round_trip(tmp_path, norman, embeddings, split, fitted):
     path = save_model(fitted, tmp_path / "model")
+    fitted_meta = json.loads((path / "manifest.json").read_text())["fitted"]
+    assert set(fitted_meta["neighbour"]) >= {"k", "tau", "lambda", "score", "prior_score", "gain", "gain_se"}
+    assert fitted_meta["cv_curve"]["0"] == pytest.approx(fitted_meta["neighbour"]["prior_score"])
     loaded = load_model(path, embeddings, genes=norman.genes)
     assert isinstance(loaded, GeneDeltaPredictor) and loaded.get_config() == fitted.get_config()
     conds = split.test + split.val
