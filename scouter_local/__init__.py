@@ -10,7 +10,7 @@ The public API, in the order of the flow (``import scouter_local as sl``)::
 
 Names are imported on first use, so ``import scouter_local`` (and the command line's ``--help``) loads neither
 torch nor pandas. Nothing reaches a model hub unless a command is given ``--allow-download``: the hub libraries'
-offline variables are set on import (:data:`settings.offline <scouter_local.runtime.Settings>`).
+offline variables are set on import (:meth:`~scouter_local.runtime.Settings.apply_environment`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from scouter_local.runtime import settings
 
 __version__ = "0.1.0"
 
-settings.apply_offline()
+settings.apply_environment()
 
 #: Public name → ``module`` or ``module:attribute`` it comes from.
 _PUBLIC = {

@@ -4,8 +4,8 @@ each embedding-using method beside its shuffled-embedding control, and the noise
 :func:`run_benchmark` prints a table and writes ``runs/*.json``, ``conditions.csv``, ``summary.csv``,
 ``summary.json``, ``table.txt`` and plots to the output folder, each file atomically. A run is
 ``python -m scouter_local.benchmarking SPEC_JSON``; its runner is ``module:function`` (default
-:func:`fit_registry_method`), so other implementations (e.g. scouter-learn in ``benchmarks/fidelity.py``) are
-measured the same way on the same data, split and embeddings.
+:func:`fit_registry_method`), so another implementation can be measured the same way on the same data, split and
+embeddings (``benchmarks/fidelity.py`` instead times whole ``train`` processes against scouter-learn's script).
 
 The control: the same method fitted on the same genes with their vectors row-permuted (``shuffles`` seeded
 permutations among the screen's genes) and scored on the same test conditions; :func:`~scouter_local.evaluation.

@@ -48,12 +48,15 @@ class Settings:
     device: str = "auto"
     offline: bool = True
 
-    def apply_offline(self) -> None:
-        """Set the hub libraries' offline variables (a value the user already exported is kept)."""
+    def apply_environment(self) -> None:
+        """Set, before torch or a hub library is imported (a value the user already exported is kept): the hub
+        libraries' offline variables, and OpenMP threads that sleep rather than spin while they wait (on a busy
+        machine spinning threads made a CPU training epoch 11× slower, with identical results)."""
         if self.offline:
             for name in OFFLINE_VARIABLES:
                 os.environ.setdefault(name, "1")
             os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     def apply_threads(self, threads: int | None = None) -> int:
         """Set torch's intra-op threads to ``threads`` (default :attr:`threads`); returns the number set."""
