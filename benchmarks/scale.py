@@ -72,20 +72,24 @@ def generate(path: Path, n_cells: int, n_genes: int, *, density: float = 0.1, se
     effects = np.zeros((len(conds), n_genes), np.float32)  # each perturbation moves 20 genes up or down
     for i in range(1, len(conds)):
         effects[i, rng.choice(n_genes, 20, replace=False)] = rng.choice([-1.0, 1.0], 20) * rng.uniform(0.5, 2.0, 20)
-    obs = pd.DataFrame({"condition": pd.Categorical.from_codes(labels, conds), "dataset": "synthetic"},
-                       index=[f"c{i}" for i in range(n_cells)])
+    obs = pd.DataFrame(
+        {"condition": pd.Categorical.from_codes(labels, conds), "dataset": "synthetic"},
+        index=[f"c{i}" for i in range(n_cells)],
+    )
     var = pd.DataFrame(index=[f"G{i:05d}" for i in range(n_genes)])
     ad.AnnData(obs=obs, var=var).write_h5ad(path)
     rate = rng.gamma(2.0, 1.0, n_genes).astype(np.float32)  # per-gene expression level
     with h5py.File(path, "a") as f:
         for start in range(0, n_cells, CHUNK):
-            lab = labels[start:start + CHUNK]
+            lab = labels[start : start + CHUNK]
             expressed = rng.random((len(lab), n_genes), dtype=np.float32) < density
             counts = rng.poisson(np.maximum(rate + effects[lab], 0.05)[expressed]).astype(np.float32)
             mask = expressed.copy()
             mask[expressed] = counts > 0
-            chunk = sp.csr_matrix((np.log1p(counts[counts > 0]), np.nonzero(mask)[1],
-                                   np.r_[0, np.cumsum(mask.sum(axis=1))]), shape=(len(lab), n_genes))
+            chunk = sp.csr_matrix(
+                (np.log1p(counts[counts > 0]), np.nonzero(mask)[1], np.r_[0, np.cumsum(mask.sum(axis=1))]),
+                shape=(len(lab), n_genes),
+            )
             if start == 0:
                 write_elem(f, "X", chunk)
             else:
@@ -109,8 +113,9 @@ def _embeddings(genes: list[str], dim: int = 384):
     from scouter_local.embedding_set import EmbeddingSet
 
     vectors = np.random.default_rng(1).normal(size=(len(genes), dim)).astype(np.float32)
-    return EmbeddingSet(name="random", fingerprint="random", symbols=genes, entrez_ids=np.full(len(genes), -1),
-                        vectors=vectors)
+    return EmbeddingSet(
+        name="random", fingerprint="random", symbols=genes, entrez_ids=np.full(len(genes), -1), vectors=vectors
+    )
 
 
 def _options():
@@ -124,8 +129,8 @@ def run_stage(stage: str, path: Path) -> dict:
     from scouter_local.benchmarking import own_peak_rss_mib
     from scouter_local.data import (
         compute_de_genes,
-        read_perturbation_data,
         make_split,
+        read_perturbation_data,
         resolve_genes,
     )
 
@@ -146,21 +151,26 @@ def run_stage(stage: str, path: Path) -> dict:
 
             split = make_split(data, "scouter", seed=1)
             model = train(data, emb, split=split, method="gene_delta")
-            result = evaluate_predictions(data, dict(zip(split.test, model.predict(split.test))), split.train,
-                                          method="gene_delta")
+            result = evaluate_predictions(
+                data, dict(zip(split.test, model.predict(split.test))), split.train, method="gene_delta"
+            )
             out["fit_evaluate_s"] = round(time.perf_counter() - t0, 2)
             out["test_normmse"] = round(result.mean("normmse"), 3)
         else:
             from scouter_local.data import Split
             from scouter_local.training import train
 
-            model = train(data, emb, split=Split(train=data.perturbations, val=[], test=[]), method="scouter",
-                                epochs=1, seed=1)
+            model = train(
+                data, emb, split=Split(train=data.perturbations, val=[], test=[]), method="scouter", epochs=1, seed=1
+            )
             out["epoch_s"] = round(model.history_[0]["seconds"], 2)
             out["epoch_cells_per_s"] = round(int((data.conditions != "ctrl").sum()) / model.history_[0]["seconds"])
     seconds = time.perf_counter() - began
-    out |= {"seconds": round(seconds, 2), "cells_per_s": round(out["cells"] / seconds),
-            "peak_rss_gib": round(own_peak_rss_mib() / 1024, 2)}
+    out |= {
+        "seconds": round(seconds, 2),
+        "cells_per_s": round(out["cells"] / seconds),
+        "peak_rss_gib": round(own_peak_rss_mib() / 1024, 2),
+    }
     return out
 
 
@@ -181,8 +191,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--genes", type=int, default=5000)
     parser.add_argument("--density", type=float, default=0.1, help="Share of nonzero entries.")
     parser.add_argument("--stages", default=",".join(STAGES))
-    parser.add_argument("--max-epoch-cells", type=int, default=300_000,
-                        help="Skip the training-epoch stage above this many cells.")
+    parser.add_argument(
+        "--max-epoch-cells", type=int, default=300_000, help="Skip the training-epoch stage above this many cells."
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="Seconds per stage.")
     parser.add_argument("--out", type=Path, default=Path("bench_scale"))
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
@@ -200,25 +211,33 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             with atomic_path(path) as tmp:
                 generate(tmp, n_cells, args.genes, density=args.density)
-            print(f"generated {path} ({path.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t0:.0f} s",
-                  file=sys.stderr)
+            print(
+                f"generated {path} ({path.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t0:.0f} s",
+                file=sys.stderr,
+            )
         for stage in args.stages.split(","):
             if stage == "epoch" and n_cells > args.max_epoch_cells:
                 row = {"stage": stage, "error": f"skipped: more than --max-epoch-cells {args.max_epoch_cells}"}
             else:
                 row = _child(stage, path, args.timeout)
-            rows.append({"n_cells": n_cells, "n_genes": args.genes, "file_gib": round(path.stat().st_size / 2**30, 2),
-                         **row})
+            rows.append(
+                {"n_cells": n_cells, "n_genes": args.genes, "file_gib": round(path.stat().st_size / 2**30, 2), **row}
+            )
             print(json.dumps(rows[-1]), file=sys.stderr)
     (args.out / "scale.json").write_text(json.dumps(rows, indent=2))
     header = f"{'cells':>9} {'stage':<6} {'seconds':>8} {'cells/s':>9} {'peak RSS GiB':>13}  note"
     print(header)
     print("-" * len(header))
     for r in rows:
-        note = r.get("error") or ", ".join(f"{k} {r[k]}" for k in ("load_s", "de_s", "fit_evaluate_s", "test_normmse", "epoch_s",
-                                                                  "epoch_cells_per_s") if k in r)
-        print(f"{r['n_cells']:>9} {r['stage']:<6} {r.get('seconds', '-'):>8} {r.get('cells_per_s', '-'):>9} "
-              f"{r.get('peak_rss_gib', '-'):>13}  {note}")
+        note = r.get("error") or ", ".join(
+            f"{k} {r[k]}"
+            for k in ("load_s", "de_s", "fit_evaluate_s", "test_normmse", "epoch_s", "epoch_cells_per_s")
+            if k in r
+        )
+        print(
+            f"{r['n_cells']:>9} {r['stage']:<6} {r.get('seconds', '-'):>8} {r.get('cells_per_s', '-'):>9} "
+            f"{r.get('peak_rss_gib', '-'):>13}  {note}"
+        )
 
 
 if __name__ == "__main__":

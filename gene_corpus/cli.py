@@ -37,7 +37,8 @@ def _gene_list(genes: tuple[str, ...], genes_file: Path | None) -> list[str]:
 def corpus() -> None:
     """Gene text corpus: import files or pull mygene, resolve symbols, show documents.
 
-    Example: scouter-local corpus import --db genes.duckdb ../shared/data/gene_ids ../shared/data/gene_text ../shared/data/go
+    Example: scouter-local corpus import --db genes.duckdb ../shared/data/gene_ids ../shared/data/gene_text
+    ../shared/data/go
     """
 
 
@@ -56,7 +57,8 @@ def import_command(
 
     Formats are detected by header; identifier files are imported first. Re-importing a file changes nothing.
 
-    Example: scouter-local corpus import --db genes.duckdb ../shared/data/gene_ids/gene_info_human.tsv.gz ../shared/data/gene_text/refseq_summaries_human.tsv.gz
+    Example: scouter-local corpus import --db genes.duckdb ../shared/data/gene_ids/gene_info_human.tsv.gz
+    ../shared/data/gene_text/refseq_summaries_human.tsv.gz
     """
     from gene_corpus.corpus import Corpus
 
@@ -82,8 +84,12 @@ def import_command(
 @db_option
 @click.argument("symbols", nargs=-1)
 @genes_file_option
-@click.option("--mygene-url", "url", default=None,
-              help="mygene.info server or internal mirror (default: the public https://mygene.info).")
+@click.option(
+    "--mygene-url",
+    "url",
+    default=None,
+    help="mygene.info server or internal mirror (default: the public https://mygene.info).",
+)
 @click.option("--retries", default=5, show_default=True, type=click.IntRange(1, 20), help="Attempts per request.")
 @click.option(
     "--backoff",
@@ -160,7 +166,9 @@ def resolve_command(
     else:
         for r in shown:
             extra = f"\t{', '.join(r.candidates)}" if r.candidates else ""
-            click.echo(f"{r.query}\t{r.entrez_id if r.entrez_id is not None else '-'}\t{r.symbol or '-'}\t{r.how}{extra}")
+            click.echo(
+                f"{r.query}\t{r.entrez_id if r.entrez_id is not None else '-'}\t{r.symbol or '-'}\t{r.how}{extra}"
+            )
     if genes_file is not None and not as_json:
         counts = Counter(r.how for r in resolutions).most_common()
         click.echo(f"{genes_file}: {len(resolutions)} genes, " + ", ".join(f"{n} {how}" for how, n in counts), err=True)
@@ -185,7 +193,8 @@ def show_command(db: Path, gene: str, template: str, as_json: bool) -> None:
         return
     click.echo(f"{shown['symbol']} (Entrez {shown['entrez_id']}, {shown['how']} match for {gene}): {shown['name']}")
     click.echo(
-        f"  type {shown['gene_type']}, chromosome {shown['chromosome']}, Ensembl {', '.join(shown['ensembl_ids']) or '-'}"
+        f"  type {shown['gene_type']}, chromosome {shown['chromosome']}, "
+        f"Ensembl {', '.join(shown['ensembl_ids']) or '-'}"
     )
     for kind, names in shown["aliases"].items():
         click.echo(f"  {kind}: {', '.join(names[:15])}{' …' if len(names) > 15 else ''}")
@@ -199,7 +208,8 @@ def show_command(db: Path, gene: str, template: str, as_json: bool) -> None:
         click.echo(f"  {doc['text']}")
     for t in shown["texts"]:
         click.echo(
-            f"text {t['source']}: from {t['origin']} ({t['source_version']}, retrieved {t['retrieved_at']}, key {t['source_key']})"
+            f"text {t['source']}: from {t['origin']} ({t['source_version']}, retrieved {t['retrieved_at']}, "
+            f"key {t['source_key']})"
         )
 
 
@@ -228,7 +238,8 @@ def stats_command(db: Path, as_json: bool) -> None:
     for kind, n in stats["aliases_by_kind"].items():
         click.echo(f"  aliases {kind}: {n}")
     click.echo(
-        f"  GO annotations: {stats['go_annotations']}, GO terms: {stats['go_terms']}, unresolved source rows: {stats['unresolved']}"
+        f"  GO annotations: {stats['go_annotations']}, GO terms: {stats['go_terms']}, "
+        f"unresolved source rows: {stats['unresolved']}"
     )
     for f in stats["files"]:
         click.echo(f"  file {f['name']} ({f['format']}): {f['rows_read']} rows, sha256 {f['sha256'][:12]}")

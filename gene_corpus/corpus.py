@@ -410,7 +410,8 @@ class Corpus:
         no_symbol = genes["symbol"].isna()
         if no_symbol.any():
             report.notes.append(
-                f"{int(no_symbol.sum())} rows without a symbol (e.g. Entrez {genes.loc[no_symbol, 'entrez_id'].iloc[0]}): "
+                f"{int(no_symbol.sum())} rows without a symbol "
+                f"(e.g. Entrez {genes.loc[no_symbol, 'entrez_id'].iloc[0]}): "
                 "texts kept, documents only once a gene id file names these genes"
             )
         return {"genes": self._upsert("genes", genes[~no_symbol], update=False), "texts": self._upsert("texts", texts)}
@@ -696,7 +697,8 @@ class Corpus:
             raise InputError(f"gene {query!r} is not a known symbol, alias, Ensembl or Entrez id in {self.path}{hint}")
         if r.how == "ambiguous":
             raise InputError(
-                f"gene {query!r} is ambiguous: it may be {', '.join(r.candidates)}; pass the Entrez id or current symbol"
+                f"gene {query!r} is ambiguous: it may be {', '.join(r.candidates)}; "
+                "pass the Entrez id or current symbol"
             )
         return r
 
@@ -719,7 +721,8 @@ class Corpus:
         if ontology not in ONTOLOGIES:
             raise InputError(f"unknown GO ontology {ontology!r}; expected one of {', '.join(ONTOLOGIES)}")
         return self.con.execute(
-            "SELECT DISTINCT entrez_id, go_id FROM go_annotations WHERE ontology = ? AND evidence <> 'ND' ORDER BY entrez_id, go_id",
+            "SELECT DISTINCT entrez_id, go_id FROM go_annotations WHERE ontology = ? AND evidence <> 'ND' "
+            "ORDER BY entrez_id, go_id",
             [ontology],
         ).df()
 
@@ -754,7 +757,8 @@ class Corpus:
         info = self.gene_info([r.entrez_id]).iloc[0]
         doc = self.documents(template, [r.entrez_id])
         texts = self.con.execute(
-            "SELECT source, text, sha256, source_key, origin, source_version, CAST(retrieved_at AS VARCHAR) AS retrieved_at "
+            "SELECT source, text, sha256, source_key, origin, source_version, "
+            "CAST(retrieved_at AS VARCHAR) AS retrieved_at "
             "FROM texts WHERE entrez_id = ? ORDER BY source",
             [r.entrez_id],
         ).df()

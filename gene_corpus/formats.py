@@ -211,7 +211,8 @@ def _read_tsv(path: Path, text: str) -> pd.DataFrame:
     for lineno, line in enumerate(lines[1:], start=2):
         if line.strip() and line.count("\t") + 1 != n_fields:
             raise InputError(
-                f"{path} line {lineno}: {line.count(chr(9)) + 1} fields, the header has {n_fields}; fix or re-export that line"
+                f"{path} line {lineno}: {line.count(chr(9)) + 1} fields, the header has {n_fields}; "
+                "fix or re-export that line"
             )
     try:
         table = pd.read_csv(

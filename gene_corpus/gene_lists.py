@@ -47,8 +47,14 @@ def _left_out_note(r: Resolution, reason: str | None) -> str:
     return f"{r.query} (unknown" + (f"; did you mean {', '.join(r.candidates)}?)" if r.candidates else ")")
 
 
-def resolve_gene_list(corpus: Corpus, genes: Iterable[str | int], *, within: Iterable[int] | None = None,
-                      within_name: str = "", source: str | None = None) -> tuple[list[int], list[str]]:
+def resolve_gene_list(
+    corpus: Corpus,
+    genes: Iterable[str | int],
+    *,
+    within: Iterable[int] | None = None,
+    within_name: str = "",
+    source: str | None = None,
+) -> tuple[list[int], list[str]]:
     """Resolve a whole gene list; leave out unknown and ambiguous entries with one warning that names them.
 
     Parameters
@@ -85,12 +91,19 @@ def resolve_gene_list(corpus: Corpus, genes: Iterable[str | int], *, within: Ite
             continue
         left_out.append(r.query)
         notes.append(_left_out_note(r, None if r.entrez_id is None else f"{r.symbol}, not in set {within_name}"))
-    listing = f"scouter-local corpus resolve --db {corpus.path} --unresolved " + (f"--genes {source}" if source else "GENE ...")
+    listing = f"scouter-local corpus resolve --db {corpus.path} --unresolved " + (
+        f"--genes {source}" if source else "GENE ..."
+    )
     if not ids:
-        raise InputError(f"none of the {len(genes)} genes{f' of {source}' if source else ''} is usable: "
-                         f"{name_some(notes)}; see `{listing}`")
+        raise InputError(
+            f"none of the {len(genes)} genes{f' of {source}' if source else ''} is usable: "
+            f"{name_some(notes)}; see `{listing}`"
+        )
     if notes:
-        warnings.warn(f"{len(notes)} of {len(genes)} genes{f' of {source}' if source else ''} left out: "
-                      f"{name_some(notes)} (the other {len(genes) - len(notes)} are used; list every one left out "
-                      f"with `{listing}`)", stacklevel=3)
+        warnings.warn(
+            f"{len(notes)} of {len(genes)} genes{f' of {source}' if source else ''} left out: "
+            f"{name_some(notes)} (the other {len(genes) - len(notes)} are used; list every one left out "
+            f"with `{listing}`)",
+            stacklevel=3,
+        )
     return list(dict.fromkeys(ids)), left_out

@@ -99,18 +99,21 @@ def resolve_queries(
     found = _matches(con, keys[["pos", "key", "ensembl_key", "entrez_key"]])
     by_pos: dict[int, dict[str, dict[int, tuple[str, tuple[bool, ...]]]]] = {}
     for pos, level, entrez_id, symbol, gene_type, name in found.itertuples(index=False):
-        by_pos.setdefault(pos, {}).setdefault(level, {})[int(entrez_id)] = (symbol, _preference(symbol, gene_type, name))
+        by_pos.setdefault(pos, {}).setdefault(level, {})[int(entrez_id)] = (
+            symbol,
+            _preference(symbol, gene_type, name),
+        )
     return [_pick(query, by_pos.get(pos, {}), suggest) for pos, query in enumerate(keys["query"])]
 
 
 def _preference(symbol: str, gene_type: str | None, name: str | None) -> tuple[bool, bool, bool]:
     """Higher is preferred among records sharing a symbol or an Ensembl id."""
-    return (gene_type == "protein-coding", not str(name or "").endswith("readthrough"),
-            not _PROVISIONAL.match(symbol))
+    return (gene_type == "protein-coding", not str(name or "").endswith("readthrough"), not _PROVISIONAL.match(symbol))
 
 
-def _pick(query: str, levels: dict[str, dict[int, tuple[str, tuple[bool, ...]]]],
-          suggest: "SymbolSuggester | None") -> Resolution:
+def _pick(
+    query: str, levels: dict[str, dict[int, tuple[str, tuple[bool, ...]]]], suggest: "SymbolSuggester | None"
+) -> Resolution:
     """The first level with a match wins; ``levels`` maps level → {entrez_id: (symbol, preference)}."""
     for level in _LEVELS:
         hits = sorted(levels.get(level, {}).items())

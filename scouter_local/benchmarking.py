@@ -56,7 +56,8 @@ DEFAULT_RUNNER = "scouter_local.benchmarking:fit_registry_method"
 LIGHT_METHODS = ("gene_delta", "no_change", "train_mean", "additive", "ridge", "knn")
 #: Shuffled-embedding copies of each set per run, by default.
 DEFAULT_SHUFFLES = 5
-#: Runner of a method: ``(data, embeddings, split, method, config) → (test predictions, fit seconds, train conditions)``.
+#: Runner of a method: ``(data, embeddings, split, method, config)`` → ``(test predictions, fit seconds,
+#: train conditions)``.
 Runner = Callable[[PerturbationData, EmbeddingSet, Split, str, dict], tuple[dict[str, np.ndarray], float, list[str]]]
 
 
@@ -83,8 +84,9 @@ def own_peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
-def fit_registry_method(data: PerturbationData, embeddings: EmbeddingSet, split: Split, method: str,
-                        config: dict) -> tuple[dict[str, np.ndarray], float, list[str]]:
+def fit_registry_method(
+    data: PerturbationData, embeddings: EmbeddingSet, split: Split, method: str, config: dict
+) -> tuple[dict[str, np.ndarray], float, list[str]]:
     """Fit a :data:`~scouter_local.predictors.METHODS` entry on the split; return test predictions, fit seconds and
     the training conditions."""
     from scouter_local.predictors import method_params
@@ -102,8 +104,12 @@ def shuffled_embeddings(embeddings: EmbeddingSet, data: PerturbationData, seed: 
     rows = np.unique(list(data.gene_rows.values()))
     vectors = embeddings.vectors.copy()
     vectors[rows] = embeddings.vectors[np.random.default_rng(seed).permutation(rows)]
-    return dataclasses.replace(embeddings, vectors=vectors, name=f"{embeddings.name}~shuffled{seed}",
-                               fingerprint=f"{embeddings.fingerprint}~shuffled{seed}")
+    return dataclasses.replace(
+        embeddings,
+        vectors=vectors,
+        name=f"{embeddings.name}~shuffled{seed}",
+        fingerprint=f"{embeddings.fingerprint}~shuffled{seed}",
+    )
 
 
 def _load_runner(spec: str) -> Runner:
@@ -127,8 +133,9 @@ def run_one(spec: dict) -> list[dict]:
     if spec.get("strong"):
         key = spec["strong"]["key"]
         strong = StrongTargets(key, spec["strong"]["above"], obs_condition_values(spec["data"], key, data))
-    split = make_split(data, spec["split"], seed=spec["seed"], test_ratio=spec["test_ratio"],
-                       val_ratio=spec["val_ratio"])
+    split = make_split(
+        data, spec["split"], seed=spec["seed"], test_ratio=spec["test_ratio"], val_ratio=spec["val_ratio"]
+    )
     if not split.test:
         raise InputError(f"split {spec['split']!r} has no test condition to benchmark on")
     config = {"seed": spec["seed"], **spec["config"]}
@@ -137,8 +144,15 @@ def run_one(spec: dict) -> list[dict]:
         runner = _load_runner(runner_name)
         predictions, seconds, train_conditions = runner(data, embeddings, split, method, config)
         result = evaluate_predictions(data, predictions, train_conditions, method=method, strong=strong)
-        entry = {**result.to_dict(), "set": spec["set"], "seed": spec["seed"], "split": split.to_json(),
-                 "is_delta": data.is_delta, "fit_seconds": seconds, "predictions": {c: np.asarray(p).tolist() for c, p in predictions.items()}}
+        entry = {
+            **result.to_dict(),
+            "set": spec["set"],
+            "seed": spec["seed"],
+            "split": split.to_json(),
+            "is_delta": data.is_delta,
+            "fit_seconds": seconds,
+            "predictions": {c: np.asarray(p).tolist() for c, p in predictions.items()},
+        }
         if method in EMBEDDING_METHODS and runner_name == DEFAULT_RUNNER:
             entry["shuffled"] = []
             for k in range(spec.get("shuffles", 0)):
@@ -150,8 +164,17 @@ def run_one(spec: dict) -> list[dict]:
     if spec.get("ceiling"):
         ceiling = noise_ceiling(data, split.test, split.train, noise=data.noise or None, strong=strong)
         if ceiling is not None:
-            results.append({**ceiling.to_dict(), "set": spec["set"], "seed": spec["seed"], "split": split.to_json(),
-                            "is_delta": data.is_delta, "fit_seconds": 0.0, "predictions": {}})
+            results.append(
+                {
+                    **ceiling.to_dict(),
+                    "set": spec["set"],
+                    "seed": spec["seed"],
+                    "split": split.to_json(),
+                    "is_delta": data.is_delta,
+                    "fit_seconds": 0.0,
+                    "predictions": {},
+                }
+            )
     rss = own_peak_rss_mib()
     for r in results:
         r["peak_rss_mib"] = rss
@@ -159,13 +182,18 @@ def run_one(spec: dict) -> list[dict]:
 
 
 def _spawn(spec: dict) -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    proc = subprocess.run([sys.executable, "-m", "scouter_local.benchmarking", json.dumps(spec)], capture_output=True,
-                          text=True, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "scouter_local.benchmarking", json.dumps(spec)], capture_output=True, text=True, env=env
+    )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise InputError(f"benchmark run {','.join(spec['methods'])} seed {spec['seed']} on set {spec['set']} "
-                         f"failed: {tail}")
+        raise InputError(
+            f"benchmark run {','.join(spec['methods'])} seed {spec['seed']} on set {spec['set']} failed: {tail}"
+        )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -209,12 +237,17 @@ class MethodResult:
         per_seed = [Evaluation.from_dict(r) for r in runs]
         evaluation = Evaluation.pooled(per_seed, seeds=seeds)
         n_shuffles = min((len(r.get("shuffled", [])) for r in runs), default=0)
-        shuffled = [Evaluation.pooled([Evaluation.from_rows(r["shuffled"][k], method=r["method"]) for r in runs],
-                                      seeds=seeds) for k in range(n_shuffles)]
+        shuffled = [
+            Evaluation.pooled([Evaluation.from_rows(r["shuffled"][k], method=r["method"]) for r in runs], seeds=seeds)
+            for k in range(n_shuffles)
+        ]
         result = cls(runs[0]["set"], runs[0]["method"], runs, per_seed, evaluation, shuffled)
         if shuffled:
-            result.signal = {block: signal_test(evaluation, shuffled, metric=signal_metric, group=block)
-                             for block in ("overall", STRONG) if block in evaluation.groups}
+            result.signal = {
+                block: signal_test(evaluation, shuffled, metric=signal_metric, group=block)
+                for block in ("overall", STRONG)
+                if block in evaluation.groups
+            }
         return result
 
     def seed_means(self, metric: str) -> list[float | None]:
@@ -223,11 +256,16 @@ class MethodResult:
     def to_json(self) -> dict:
         """The ``summary.json`` entry: the pooled evaluation (no conditions), ``set``, ``fit_seconds``,
         ``peak_rss_mib``, ``seeds``, and where computed ``signal`` and ``gap_closed``."""
-        out = {**self.evaluation.to_dict(conditions=False), "set": self.set,
-               "fit_seconds": [r["fit_seconds"] for r in self.runs],
-               "peak_rss_mib": [r["peak_rss_mib"] for r in self.runs],
-               "seeds": {"seed": [r["seed"] for r in self.runs],
-                         **{m: self.seed_means(m) for m in ("normmse", "pearson_delta_top20")}}}
+        out = {
+            **self.evaluation.to_dict(conditions=False),
+            "set": self.set,
+            "fit_seconds": [r["fit_seconds"] for r in self.runs],
+            "peak_rss_mib": [r["peak_rss_mib"] for r in self.runs],
+            "seeds": {
+                "seed": [r["seed"] for r in self.runs],
+                **{m: self.seed_means(m) for m in ("normmse", "pearson_delta_top20")},
+            },
+        }
         if self.signal:
             out["signal"] = self.signal
         if self.gap_closed:
@@ -245,9 +283,16 @@ def _add_gaps(results: list[MethodResult]) -> None:
         for r in of_set.values():
             if r.method == CEILING:
                 continue
-            r.gap_closed = {block: {m: gap_closed(r.evaluation.mean(m, block), base.evaluation.mean(m, block),
-                                                  top.evaluation.mean(m, block)) for m in METRICS}
-                            for block in ("overall", STRONG) if block in r.evaluation.groups}
+            r.gap_closed = {
+                block: {
+                    m: gap_closed(
+                        r.evaluation.mean(m, block), base.evaluation.mean(m, block), top.evaluation.mean(m, block)
+                    )
+                    for m in METRICS
+                }
+                for block in ("overall", STRONG)
+                if block in r.evaluation.groups
+            }
 
 
 # ---------------------------------------------------------------------------------------------- table
@@ -265,9 +310,11 @@ def _seed_sd(values: Sequence[float | None]) -> float | None:
 
 def _metric_cells(row: pd.Series) -> str:
     """``n``, NormMSE mean and median, mean Pearson Δ top-20 / all, mean direction accuracy of one summary row."""
-    return (f"{int(row['n']):>4} {_f(row['normmse_mean']):>12} {_f(row['normmse_median']):>7} "
-            f"{_f(row['pearson_delta_top20_mean']):>6} {_f(row['pearson_delta_all_mean']):>6} "
-            f"{_f(row['direction_top20_mean']):>6}")
+    return (
+        f"{int(row['n']):>4} {_f(row['normmse_mean']):>12} {_f(row['normmse_median']):>7} "
+        f"{_f(row['pearson_delta_top20_mean']):>6} {_f(row['pearson_delta_all_mean']):>6} "
+        f"{_f(row['direction_top20_mean']):>6}"
+    )
 
 
 def _gap_cell(r: MethodResult, block: str, metric: str) -> str:
@@ -293,36 +340,54 @@ def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: 
     gap = gap_metric(results, signal_metric)
     metrics_head = f"{'n':>4} {'NormMSE mean':>12} {'median':>7} {'PΔ20':>6} {'PΔall':>6} {'dir20':>6}"
     gap_head = f"{_GAP_LABEL[gap]:>9}"
-    head = (f"{'set':<18} {'method':<14} {metrics_head} {'sd/seed':>7} {gap_head} "
-            + " ".join(f"{g:>12}" for g in SUBGROUPS) + f" {'fit s (min-max)':>16} {'RSS MiB':>8}")
+    head = (
+        f"{'set':<18} {'method':<14} {metrics_head} {'sd/seed':>7} {gap_head} "
+        + " ".join(f"{g:>12}" for g in SUBGROUPS)
+        + f" {'fit s (min-max)':>16} {'RSS MiB':>8}"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         summary = r.evaluation.summary
         sub = " ".join(f"{_f(summary.at[g, 'normmse_mean'] if g in summary.index else None):>12}" for g in SUBGROUPS)
         fit = f"{min(x['fit_seconds'] for x in r.runs):.1f}-{max(x['fit_seconds'] for x in r.runs):.1f}"
-        lines.append(f"{r.set:<18} {r.method:<14} {_metric_cells(summary.loc['overall'])} "
-                     f"{_f(_seed_sd(r.seed_means('normmse'))):>7} {_gap_cell(r, 'overall', gap)} {sub} "
-                     f"{fit:>16} {max(x['peak_rss_mib'] for x in r.runs):>8.0f}")
+        lines.append(
+            f"{r.set:<18} {r.method:<14} {_metric_cells(summary.loc['overall'])} "
+            f"{_f(_seed_sd(r.seed_means('normmse'))):>7} {_gap_cell(r, 'overall', gap)} {sub} "
+            f"{fit:>16} {max(x['peak_rss_mib'] for x in r.runs):>8.0f}"
+        )
     strong = [r for r in results if STRONG in r.evaluation.groups]
     if strong:
         rule = strong[0].evaluation.info["strong_rule"]
         head = f"{'set':<18} {'method':<14} {metrics_head} {gap_head}"
         lines += ["", f"strong targets: mean obs[{rule['key']!r}] > {rule['above']:g}", head, "-" * len(head)]
         for r in strong:
-            lines.append(f"{r.set:<18} {r.method:<14} {_metric_cells(r.evaluation.summary.loc[STRONG])} "
-                         f"{_gap_cell(r, STRONG, gap)}")
+            lines.append(
+                f"{r.set:<18} {r.method:<14} {_metric_cells(r.evaluation.summary.loc[STRONG])} "
+                f"{_gap_cell(r, STRONG, gap)}"
+            )
     tested = [(r, block, s) for r in results for block, s in r.signal.items()]
     if tested:
         n_shuffles = len(tested[0][0].shuffled)
-        head = (f"{'set':<18} {'method':<14} {'block':<8} {'metric':<20} {'real':>7} {'shuffled':>8} {'delta':>7} "
-                f"{'p':>7}  verdict")
-        lines += ["", f"real vs shuffled embeddings ({n_shuffles} row permutations of the screen's genes; paired "
-                      "one-sided sign-flip test over test conditions; delta > 0 = real better)", head, "-" * len(head)]
+        head = (
+            f"{'set':<18} {'method':<14} {'block':<8} {'metric':<20} {'real':>7} {'shuffled':>8} {'delta':>7} "
+            f"{'p':>7}  verdict"
+        )
+        lines += [
+            "",
+            f"real vs shuffled embeddings ({n_shuffles} row permutations of the screen's genes; paired "
+            "one-sided sign-flip test over test conditions; delta > 0 = real better)",
+            head,
+            "-" * len(head),
+        ]
         for r, block, s in tested:
-            lines.append(f"{r.set:<18} {r.method:<14} {block:<8} {s['metric']:<20} {_f(s['real']):>7} "
-                         f"{_f(s['shuffled']):>8} {_f(s['delta'], 3):>7} {_f(s['p_value'], 4):>7}  {s['verdict']}")
-    lines.append("sd/seed: standard deviation of the per-seed mean NormMSE (the seeds' spread); gap: share of the gap "
-                 f"from train_mean to the noise ceiling closed on mean {gap}")
+            lines.append(
+                f"{r.set:<18} {r.method:<14} {block:<8} {s['metric']:<20} {_f(s['real']):>7} "
+                f"{_f(s['shuffled']):>8} {_f(s['delta'], 3):>7} {_f(s['p_value'], 4):>7}  {s['verdict']}"
+            )
+    lines.append(
+        "sd/seed: standard deviation of the per-seed mean NormMSE (the seeds' spread); gap: share of the gap "
+        f"from train_mean to the noise ceiling closed on mean {gap}"
+    )
     lines += list(notes)
     return "\n".join(lines)
 
@@ -341,11 +406,23 @@ class Benchmark:
         return next((r for r in self.results if r.set == set_name and r.method == method), None)
 
 
-def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str | os.PathLike,
-                  set_names: Sequence[str], methods: Sequence[str], seeds: Sequence[int], out: str | os.PathLike,
-                  split: str = "scouter", test_ratio: float = 0.2, val_ratio: float = 0.1, config: dict | None = None,
-                  runners: dict[str, str] | None = None, strong: StrongTargets | None = None,
-                  shuffles: int = DEFAULT_SHUFFLES) -> Benchmark:
+def run_benchmark(
+    data_path: str | os.PathLike,
+    options: DataOptions,
+    *,
+    db: str | os.PathLike,
+    set_names: Sequence[str],
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    out: str | os.PathLike,
+    split: str = "scouter",
+    test_ratio: float = 0.2,
+    val_ratio: float = 0.1,
+    config: dict | None = None,
+    runners: dict[str, str] | None = None,
+    strong: StrongTargets | None = None,
+    shuffles: int = DEFAULT_SHUFFLES,
+) -> Benchmark:
     """Run every (set, method, seed) in its own process, write results to ``out``; return the table and results.
 
     Parameters
@@ -380,14 +457,31 @@ def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str
     jobs = [(s, g, seed) for s in set_names for seed in seeds for g in groups]
     runs: dict[tuple[str, str], list[dict]] = {}
     for set_name, group, seed in tqdm(jobs, desc="benchmark runs", unit="run"):
-        spec = {"data": data_path, "options": options.to_json(), "db": str(Path(db).resolve()), "set": set_name,
-                "methods": {m: runners.get(m, DEFAULT_RUNNER) for m in group}, "split": split, "seed": seed,
-                "test_ratio": test_ratio, "val_ratio": val_ratio, "config": config or {}, "shuffles": shuffles,
-                "ceiling": group is groups[-1],
-                "strong": strong.rule() if strong is not None else None}
+        spec = {
+            "data": data_path,
+            "options": options.to_json(),
+            "db": str(Path(db).resolve()),
+            "set": set_name,
+            "methods": {m: runners.get(m, DEFAULT_RUNNER) for m in group},
+            "split": split,
+            "seed": seed,
+            "test_ratio": test_ratio,
+            "val_ratio": val_ratio,
+            "config": config or {},
+            "shuffles": shuffles,
+            "ceiling": group is groups[-1],
+            "strong": strong.rule() if strong is not None else None,
+        }
         for run in _spawn(spec):
-            log.info("%s %s seed %d: NormMSE %s, %.1f s, %.0f MiB", set_name, run["method"], seed,
-                     _f(run["overall"]["normmse"]["mean"]), run["fit_seconds"], run["peak_rss_mib"])
+            log.info(
+                "%s %s seed %d: NormMSE %s, %.1f s, %.0f MiB",
+                set_name,
+                run["method"],
+                seed,
+                _f(run["overall"]["normmse"]["mean"]),
+                run["fit_seconds"],
+                run["peak_rss_mib"],
+            )
             write_json_atomic(out / "runs" / f"{set_name}_{run['method']}_seed{seed}.json", run, indent=1)
             runs.setdefault((set_name, run["method"]), []).append(run)
     first = next(iter(runs.values()))[0]
@@ -396,8 +490,10 @@ def run_benchmark(data_path: str | os.PathLike, options: DataOptions, *, db: str
     _add_gaps(results)
     notes = []
     if not any(r.method == CEILING for r in results):
-        notes.append("no noise ceiling: pseudo-bulk deltas keep no per-cell variance; name a column of each row's "
-                     "signal-to-noise ratio with --noise-key (e.g. signal_to_noise) for one")
+        notes.append(
+            "no noise ceiling: pseudo-bulk deltas keep no per-cell variance; name a column of each row's "
+            "signal-to-noise ratio with --noise-key (e.g. signal_to_noise) for one"
+        )
     table = format_table(results, signal_metric=signal_metric, notes=notes)
     _write_outputs(out, results, data_path, options, db)
     write_text_atomic(out / "table.txt", table + "\n")
@@ -410,29 +506,64 @@ def _write_outputs(out: Path, results: list[MethodResult], data_path: str, optio
 
     # the strong flag and value columns come last, and only when the strong group was asked for
     extra = [STRONG, "strong_value"] if any(STRONG in r.evaluation.conditions for r in results) else []
-    write_csv_atomic(out / "conditions.csv",
-                     ["set", "method", "seed", "condition", "subgroup", *METRICS, *extra],
-                     ([r.set, r.method, row["seed"], row["condition"], row["subgroup"],
-                       *[None if pd.isna(row[m]) else row[m] for m in METRICS], *[row.get(k) for k in extra]]
-                      for r in results for row in r.evaluation.conditions.to_dict("records")))
-    write_csv_atomic(out / "summary.csv",
-                     ["set", "method", "group", "n", *[f"{m}_{s}" for m in METRICS for s in ("mean", "median")],
-                      "fit_seconds_mean", "peak_rss_mib_max", "normmse_seed_sd"],
-                     ([r.set, r.method, group, int(row["n"]),
-                       *[None if pd.isna(row[f"{m}_{s}"]) else row[f"{m}_{s}"] for m in METRICS
-                         for s in ("mean", "median")],
-                       float(np.mean([x["fit_seconds"] for x in r.runs])), max(x["peak_rss_mib"] for x in r.runs),
-                       _seed_sd(r.seed_means("normmse")) if group == "overall" else None]
-                      for r in results for group, row in r.evaluation.summary.iterrows()))
+    write_csv_atomic(
+        out / "conditions.csv",
+        ["set", "method", "seed", "condition", "subgroup", *METRICS, *extra],
+        (
+            [
+                r.set,
+                r.method,
+                row["seed"],
+                row["condition"],
+                row["subgroup"],
+                *[None if pd.isna(row[m]) else row[m] for m in METRICS],
+                *[row.get(k) for k in extra],
+            ]
+            for r in results
+            for row in r.evaluation.conditions.to_dict("records")
+        ),
+    )
+    write_csv_atomic(
+        out / "summary.csv",
+        [
+            "set",
+            "method",
+            "group",
+            "n",
+            *[f"{m}_{s}" for m in METRICS for s in ("mean", "median")],
+            "fit_seconds_mean",
+            "peak_rss_mib_max",
+            "normmse_seed_sd",
+        ],
+        (
+            [
+                r.set,
+                r.method,
+                group,
+                int(row["n"]),
+                *[None if pd.isna(row[f"{m}_{s}"]) else row[f"{m}_{s}"] for m in METRICS for s in ("mean", "median")],
+                float(np.mean([x["fit_seconds"] for x in r.runs])),
+                max(x["peak_rss_mib"] for x in r.runs),
+                _seed_sd(r.seed_means("normmse")) if group == "overall" else None,
+            ]
+            for r in results
+            for group, row in r.evaluation.summary.iterrows()
+        ),
+    )
     write_json_atomic(out / "summary.json", [r.to_json() for r in results], indent=1)
     for set_name in dict.fromkeys(r.set for r in results):
         of_set = {r.method: r for r in results if r.set == set_name}
         for metric, suffix in (("normmse", ""), ("pearson_delta_top20", "_pearson_delta_top20")):
-            ax = group_grid({m: r.evaluation for m, r in of_set.items()}, metric=metric,
-                            title=f"{set_name}: mean {metric} by group")
+            ax = group_grid(
+                {m: r.evaluation for m, r in of_set.items()}, metric=metric, title=f"{set_name}: mean {metric} by group"
+            )
             save_figure(ax.figure, out / f"subgroups_{set_name}{suffix}.png")
-        tested = [{"set": r.set, "method": r.method, **s} for r in of_set.values() for b, s in r.signal.items()
-                  if b == "overall"]
+        tested = [
+            {"set": r.set, "method": r.method, **s}
+            for r in of_set.values()
+            for b, s in r.signal.items()
+            if b == "overall"
+        ]
         if tested:
             ax = signal_bars(pd.DataFrame(tested), title=f"{set_name}: real vs shuffled embeddings")
             save_figure(ax.figure, out / f"signal_{set_name}.png")
@@ -441,8 +572,9 @@ def _write_outputs(out: Path, results: list[MethodResult], data_path: str, optio
             seed = next(iter(of_set.values())).runs[0]["seed"]
             data = prepare_data(data_path, options, db, load_embeddings(db, set_name))
             conditions = list(next(iter(predicted.values())))[:4]
-            fig = top20_panel(data, conditions, {m: {c: np.asarray(p[c]) for c in conditions}
-                                                 for m, p in predicted.items()})
+            fig = top20_panel(
+                data, conditions, {m: {c: np.asarray(p[c]) for c in conditions} for m, p in predicted.items()}
+            )
             save_figure(fig, out / f"top20_{set_name}_seed{seed}.png")
 
 

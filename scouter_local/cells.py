@@ -82,7 +82,9 @@ class CellMatrix:
         """``(len(rows), n_genes)`` dense ``float32`` rows (see :meth:`read` for ``rows``)."""
         return to_dense(self.read(rows))
 
-    def chunks(self, rows: np.ndarray, *, desc: str | None = None) -> Iterator[tuple[slice, np.ndarray | sp.csr_matrix]]:
+    def chunks(
+        self, rows: np.ndarray, *, desc: str | None = None
+    ) -> Iterator[tuple[slice, np.ndarray | sp.csr_matrix]]:
         """``(positions, block)`` over ``rows`` in chunks of :meth:`chunk_rows`; ``desc`` shows a progress bar."""
         size = self.chunk_rows()
         starts = range(0, len(rows), size)
@@ -151,8 +153,9 @@ class ConditionStats:
         return ConditionStats(names, self.n[keep], self.mean[keep], self.var[keep])
 
 
-def condition_stats(cells: CellMatrix, rows: np.ndarray, conditions: np.ndarray, *,
-                    desc: str | None = None) -> ConditionStats:
+def condition_stats(
+    cells: CellMatrix, rows: np.ndarray, conditions: np.ndarray, *, desc: str | None = None
+) -> ConditionStats:
     """One chunked pass over ``rows`` of ``cells`` accumulating each condition's count, mean and variance.
 
     Parameters

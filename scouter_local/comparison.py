@@ -82,7 +82,9 @@ class ComparisonResult:
         return d
 
 
-def _common_screen(data_path: Path, options: DataOptions, db: Path, sets: Sequence[str], out: Path) -> tuple[Path, list[str]]:
+def _common_screen(
+    data_path: Path, options: DataOptions, db: Path, sets: Sequence[str], out: Path
+) -> tuple[Path, list[str]]:
     """The screen restricted to conditions every set can embed, so that all sets get the same splits.
 
     Returns the original path when no set lacks a gene another has, else ``out/screen_common.h5ad`` (written
@@ -117,12 +119,24 @@ def _common_screen(data_path: Path, options: DataOptions, db: Path, sets: Sequen
 COMPARE_STAGES = ("embed", "benchmark", "neighbors", "report")
 
 
-def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: str | os.PathLike,
-                   out: str | os.PathLike, set_names: Sequence[str] = (), models: Sequence[str] = (),
-                   templates: Sequence[str] = ("genept",), methods: Sequence[str] = COMPARE_METHODS,
-                   seeds: Sequence[int] = (1, 2), k: int = GO_K, genes: Sequence[str] = (),
-                   postprocess: str | None = None, epochs: int | None = None, shuffles: int = DEFAULT_SHUFFLES,
-                   strong: StrongTargets | None = None) -> ComparisonResult:
+def compare_models(
+    data_path: str | os.PathLike,
+    options: DataOptions,
+    *,
+    db: str | os.PathLike,
+    out: str | os.PathLike,
+    set_names: Sequence[str] = (),
+    models: Sequence[str] = (),
+    templates: Sequence[str] = ("genept",),
+    methods: Sequence[str] = COMPARE_METHODS,
+    seeds: Sequence[int] = (1, 2),
+    k: int = GO_K,
+    genes: Sequence[str] = (),
+    postprocess: str | None = None,
+    epochs: int | None = None,
+    shuffles: int = DEFAULT_SHUFFLES,
+    strong: StrongTargets | None = None,
+) -> ComparisonResult:
     """Train the same predictors on several embedding sets of one screen and score each set's neighbours.
 
     Parameters
@@ -158,19 +172,25 @@ def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: st
     pairs = [(m, t) for m in models for t in templates]
     sets += [model_set_name(m, t) for m, t in pairs if model_set_name(m, t) not in sets]
     if len(sets) < 1:
-        raise InputError("nothing to compare: pass set_names=NAME (repeatable or comma-separated) and/or "
-                         "models=MODEL")
+        raise InputError("nothing to compare: pass set_names=NAME (repeatable or comma-separated) and/or models=MODEL")
     if not seeds:
         raise InputError("seeds names no seed; e.g. seeds=1-2")
     if not Path(db).is_file():
-        raise InputError(f"db={str(db)!r}: no such database; build it with `scouter-local corpus import` or "
-                         "`scouter-local demo`")
+        raise InputError(
+            f"db={str(db)!r}: no such database; build it with `scouter-local corpus import` or `scouter-local demo`"
+        )
     stages = Stages(COMPARE_STAGES)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    result = ComparisonResult(out=out, db=Path(db).resolve(), data=Path(data_path).resolve(), sets=sets,
-                              methods=list(methods), seeds=list(seeds),
-                              block="strong" if strong is not None else "overall")
+    result = ComparisonResult(
+        out=out,
+        db=Path(db).resolve(),
+        data=Path(data_path).resolve(),
+        sets=sets,
+        methods=list(methods),
+        seeds=list(seeds),
+        block="strong" if strong is not None else "overall",
+    )
 
     with stages("embed", f"embedding sets of {len(pairs)} model/template pair(s)" if pairs else "no set to embed"):
         if pairs:
@@ -178,25 +198,39 @@ def compare_models(data_path: str | os.PathLike, options: DataOptions, *, db: st
             with Corpus.open(db, read_only=True) as corpus:
                 ids, unresolved = resolve_to_ids(corpus, [*perturbed, *genes])
             if unresolved:
-                log.warning("%d gene(s) unknown to the corpus are not embedded: %s", len(unresolved),
-                            ", ".join(unresolved[:10]))
+                log.warning(
+                    "%d gene(s) unknown to the corpus are not embedded: %s", len(unresolved), ", ".join(unresolved[:10])
+                )
             for m, t in pairs:
                 name = model_set_name(m, t)
-                result.embedded[name] = embed_corpus(db, name, m, template=t, genes=[str(e) for e in ids],
-                                                     postprocess=postprocess).to_dict()
+                result.embedded[name] = embed_corpus(
+                    db, name, m, template=t, genes=[str(e) for e in ids], postprocess=postprocess
+                ).to_dict()
 
-    with stages("benchmark", f"training {', '.join(methods)} on {len(sets)} set(s), seeds "
-                             f"{', '.join(map(str, seeds))}"):
+    with stages(
+        "benchmark", f"training {', '.join(methods)} on {len(sets)} set(s), seeds {', '.join(map(str, seeds))}"
+    ):
         bench_dir = out / "benchmark"
         data_path, result.dropped = _common_screen(Path(data_path), options, Path(db), sets, out)
-        bench = run_benchmark(data_path, options, db=db, set_names=sets, methods=list(methods), seeds=list(seeds),
-                              out=bench_dir, config={"epochs": epochs} if epochs else {}, shuffles=shuffles,
-                              strong=strong)
+        bench = run_benchmark(
+            data_path,
+            options,
+            db=db,
+            set_names=sets,
+            methods=list(methods),
+            seeds=list(seeds),
+            out=bench_dir,
+            config={"epochs": epochs} if epochs else {},
+            shuffles=shuffles,
+            strong=strong,
+        )
         order = {(s, m): i for i, (s, m) in enumerate((s, m) for s in sets for m in methods)}
         result.results = sorted(bench.results, key=lambda r: order.get((r.set, r.method), len(order)))
 
-    with stages("neighbors", f"GO Biological Process share of the top-{k} neighbours per set"), \
-            Corpus.open(db, read_only=True) as corpus:
+    with (
+        stages("neighbors", f"GO Biological Process share of the top-{k} neighbours per set"),
+        Corpus.open(db, read_only=True) as corpus,
+    ):
         embs = {s: load_embedding_set(corpus, s) for s in sets}
         common = set.intersection(*({int(e) for e in emb.entrez_ids if e >= 0} for emb in embs.values()))
         annotations = go_bp_annotations(corpus)
@@ -224,31 +258,48 @@ def write_comparison_report(result: ComparisonResult) -> dict[str, Path]:
     signals = signal_frame(result.results)
     block = result.block
     shown = signals[signals["block"] == block]
-    fig, (ax, bx) = pyplot().subplots(1, 2, figsize=(max(9.0, 1.1 * len(shown) + 6), 4.6),
-                                      gridspec_kw={"width_ratios": [max(2, len(shown)), max(1, len(result.sets))]})
+    fig, (ax, bx) = pyplot().subplots(
+        1,
+        2,
+        figsize=(max(9.0, 1.1 * len(shown) + 6), 4.6),
+        gridspec_kw={"width_ratios": [max(2, len(shown)), max(1, len(result.sets))]},
+    )
     signal_bars(shown, ax=ax, title=f"Real vs shuffled embeddings ({block} test conditions)")
     neighbour_quality_bars(result.quality, ax=bx)
     fig.tight_layout()
     plot = save_figure(fig, out / "plots" / "comparison.png")
-    ax = group_grid({f"{r.set}: {r.method}": r.evaluation for r in result.results},
-                    metric="normmse" if block == "overall" else "pearson_delta_top20",
-                    title="Mean by group, per embedding set and method")
+    ax = group_grid(
+        {f"{r.set}: {r.method}": r.evaluation for r in result.results},
+        metric="normmse" if block == "overall" else "pearson_delta_top20",
+        title="Mean by group, per embedding set and method",
+    )
     grid = save_figure(ax.figure, out / "plots" / "by_group.png")
     doc = Document("scouter-local compare-models")
-    doc.paragraph(f"Screen `{result.data}`; corpus `{result.db}`; embedding sets {', '.join(result.sets)}; "
-                  f"methods {', '.join(result.methods)}; split seeds {', '.join(map(str, result.seeds))}.")
-    doc.image(plot, "Left: each embedding-using method with the real embeddings (blue) and with the same genes' "
-                    "vectors row-permuted (grey), p-value of the paired test above. Right: share of a gene's nearest "
-                    "neighbours sharing a GO Biological Process term (bar) against random genes (black line), on the "
-                    "genes every set holds.")
-    doc.table(table, "Overall metrics per set and method, the test against shuffled embeddings, and the set's GO "
-                     "neighbour quality.")
+    doc.paragraph(
+        f"Screen `{result.data}`; corpus `{result.db}`; embedding sets {', '.join(result.sets)}; "
+        f"methods {', '.join(result.methods)}; split seeds {', '.join(map(str, result.seeds))}."
+    )
+    doc.image(
+        plot,
+        "Left: each embedding-using method with the real embeddings (blue) and with the same genes' "
+        "vectors row-permuted (grey), p-value of the paired test above. Right: share of a gene's nearest "
+        "neighbours sharing a GO Biological Process term (bar) against random genes (black line), on the "
+        "genes every set holds.",
+    )
+    doc.table(
+        table,
+        "Overall metrics per set and method, the test against shuffled embeddings, and the set's GO neighbour quality.",
+    )
     doc.table(signals, "Real vs shuffled embeddings per block (delta > 0: real better).")
     if result.dropped:
-        doc.paragraph(f"Conditions left out for every set because some set has no embedding for one of their genes "
-                      f"(so that all sets are trained and tested on the same splits): {', '.join(result.dropped)}.")
-    doc.paragraph("Neighbour quality rewards embeddings whose neighbours share GO Biological Process terms; for sets "
-                  "made from GO annotations or GO-derived texts it is circular, not evidence.")
+        doc.paragraph(
+            f"Conditions left out for every set because some set has no embedding for one of their genes "
+            f"(so that all sets are trained and tested on the same splits): {', '.join(result.dropped)}."
+        )
+    doc.paragraph(
+        "Neighbour quality rewards embeddings whose neighbours share GO Biological Process terms; for sets "
+        "made from GO annotations or GO-derived texts it is circular, not evidence."
+    )
     doc.image(grid, "Mean per group (median in brackets).")
     doc.table(benchmark_frame(result.results), "Per group.")
     doc.paragraph(ATTRIBUTION)

@@ -67,6 +67,8 @@ def spell_condition(raw: str, *, control: str, single_format: str, where: str) -
     if not genes:
         raise InputError(f"condition {raw!r} in {where} names no gene")
     if len(genes) == 1 and single_format == "gears" and SEP not in raw:
-        raise InputError(f"condition {raw!r} in {where} is a bare gene, but singles are expected as 'A+ctrl'; "
-                         "pass single_format='bare' for files that spell singles 'A'")
+        raise InputError(
+            f"condition {raw!r} in {where} is a bare gene, but singles are expected as 'A+ctrl'; "
+            "pass single_format='bare' for files that spell singles 'A'"
+        )
     return condition_of(genes)

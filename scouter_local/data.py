@@ -33,8 +33,19 @@ SUBGROUPS = ("single", "single_seen", "combo_seen0", "combo_seen1", "combo_seen2
 #: Files larger than this are opened backed (only the selected rows are read into memory).
 BACKED_BYTES = 2 * 1024**3
 #: Labels that name control cells in common files (named in the error when --control matches no row).
-_CONTROL_WORDS = frozenset({"control", "non-targeting", "nontargeting", "non-targeting-control", "nt", "negative",
-                            "scramble", "safe-targeting", "unperturbed"})
+_CONTROL_WORDS = frozenset(
+    {
+        "control",
+        "non-targeting",
+        "nontargeting",
+        "non-targeting-control",
+        "nt",
+        "negative",
+        "scramble",
+        "safe-targeting",
+        "unperturbed",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -203,8 +214,9 @@ class PerturbationData:
         """The rows of ``conditions`` plus all control rows (annotations kept)."""
         keep = np.isin(self.conditions, list(conditions)) | (self.conditions == CTRL)
         kept = self.conditions[keep]
-        return replace(self, rows=self.rows[keep], conditions=kept,
-                       stats=self.stats.renamed({c: c for c in pd.unique(kept)}))
+        return replace(
+            self, rows=self.rows[keep], conditions=kept, stats=self.stats.renamed({c: c for c in pd.unique(kept)})
+        )
 
 
 class Resolution(Protocol):
@@ -259,8 +271,10 @@ def _selected_rows(adata: ad.AnnData, options: DataOptions, where: str) -> np.nd
         if not keep.any():
             raise InputError(f"{where}: no row has obs[{key!r}] == {value!r}")
     if options.condition_key not in adata.obs:
-        raise InputError(f"{where}: condition key {options.condition_key!r} not in obs (columns: "
-                         f"{_columns(adata.obs)}); pass condition_key=COLUMN")
+        raise InputError(
+            f"{where}: condition key {options.condition_key!r} not in obs (columns: "
+            f"{_columns(adata.obs)}); pass condition_key=COLUMN"
+        )
     return np.flatnonzero(keep)
 
 
@@ -288,9 +302,10 @@ def spell_conditions(adata: ad.AnnData, rows: np.ndarray, options: DataOptions) 
     """``(len(rows),)`` conditions of ``adata``'s ``rows`` spelled the GEARS way
     (:func:`~scouter_local.conditions.spell_condition`)."""
     where = f"obs[{options.condition_key!r}]"
-    return _map_each(adata.obs[options.condition_key].to_numpy()[rows],
-                     lambda u: spell_condition(u, control=options.control, single_format=options.single_format,
-                                               where=where))
+    return _map_each(
+        adata.obs[options.condition_key].to_numpy()[rows],
+        lambda u: spell_condition(u, control=options.control, single_format=options.single_format, where=where),
+    )
 
 
 def _check_control(values: np.ndarray, options: DataOptions, where: str) -> None:
@@ -299,28 +314,35 @@ def _check_control(values: np.ndarray, options: DataOptions, where: str) -> None
     if options.control in labels:
         return
     likely = sorted(v for v in labels if v.lower().replace("_", "-") in _CONTROL_WORDS)
-    hint = f"this file has {', '.join(map(repr, likely))}: pass control={likely[0]!r}" if likely else \
-        "pass control=LABEL (e.g. control, non-targeting)"
+    hint = (
+        f"this file has {', '.join(map(repr, likely))}: pass control={likely[0]!r}"
+        if likely
+        else "pass control=LABEL (e.g. control, non-targeting)"
+    )
     raise InputError(f"{where}: no control cells with value {options.control!r}; {hint}")
 
 
-def _condition_noise(adata: ad.AnnData, options: DataOptions, rows: np.ndarray, conditions: np.ndarray,
-                     where: str) -> dict[str, float]:
+def _condition_noise(
+    adata: ad.AnnData, options: DataOptions, rows: np.ndarray, conditions: np.ndarray, where: str
+) -> dict[str, float]:
     """Mean of the numeric ``obs[options.noise_key]`` per perturbed condition."""
     key = options.noise_key
     if key not in adata.obs:
         raise InputError(f"{where}: noise_key={key!r} not in obs (columns: {_columns(adata.obs)})")
     column = adata.obs[key]
     if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-        raise InputError(f"{where}: obs[{key!r}] is not numeric ({column.dtype}); noise_key needs a signal-to-noise "
-                         "ratio per row, e.g. signal_to_noise")
+        raise InputError(
+            f"{where}: obs[{key!r}] is not numeric ({column.dtype}); noise_key needs a signal-to-noise "
+            "ratio per row, e.g. signal_to_noise"
+        )
     values = pd.Series(column.to_numpy(dtype=np.float64, na_value=np.nan)[rows])
     means = values.groupby(np.asarray(conditions, dtype=object), sort=False).mean()
     return {str(c): float(v) for c, v in means.items() if c != CTRL}
 
 
-def perturbation_data(adata: ad.AnnData, options: DataOptions = DataOptions(), *,
-                      path: str | os.PathLike | None = None) -> PerturbationData:
+def perturbation_data(
+    adata: ad.AnnData, options: DataOptions = DataOptions(), *, path: str | os.PathLike | None = None
+) -> PerturbationData:
     """Conditions, per-condition statistics and DE genes of a perturbation screen held in an AnnData.
 
     ``adata.X`` is read in chunks (dense, sparse or backed); nothing is copied or written.
@@ -366,8 +388,10 @@ def perturbation_data(adata: ad.AnnData, options: DataOptions = DataOptions(), *
     if len(small):
         if options.min_cells is None:
             c, n = small.index[0], int(small.iloc[0])
-            raise InputError(f"{where}: condition {c!r} has {n} cell(s), at least {min_cells} needed; pass "
-                             "min_cells=N to leave such conditions out")
+            raise InputError(
+                f"{where}: condition {c!r} has {n} cell(s), at least {min_cells} needed; pass "
+                "min_cells=N to leave such conditions out"
+            )
         for c, n in small.items():
             excluded[str(c)] = f"only {int(n)} cell(s), fewer than min_cells={options.min_cells}"
         keep = ~np.isin(conditions, list(small.index))
@@ -382,20 +406,31 @@ def perturbation_data(adata: ad.AnnData, options: DataOptions = DataOptions(), *
     elif not is_delta:
         head = cells.dense(rows[:100])
         if head.size and float(head.max()) > 50 and np.allclose(head, np.round(head)):
-            warnings.warn(f"{where}: values look like raw counts; pass normalize=True to log1p-normalise them",
-                          stacklevel=2)
+            warnings.warn(
+                f"{where}: values look like raw counts; pass normalize=True to log1p-normalise them", stacklevel=2
+            )
 
     noise = _condition_noise(adata, options, rows, conditions, label) if options.noise_key else {}
     stats = condition_stats(cells, rows, conditions, desc=f"reading {Path(path).name if path else 'adata'}")
     de, nonzero = compute_de_genes(stats, genes, is_delta=is_delta)
-    return PerturbationData(cells=cells, rows=rows, conditions=conditions, stats=stats, genes=genes,
-                            is_delta=is_delta, de_genes=de, nonzero_genes=nonzero, excluded=excluded, noise=noise,
-                            source={"path": str(Path(path).resolve()) if path is not None else None,
-                                    "options": options.to_json()})
+    return PerturbationData(
+        cells=cells,
+        rows=rows,
+        conditions=conditions,
+        stats=stats,
+        genes=genes,
+        is_delta=is_delta,
+        de_genes=de,
+        nonzero_genes=nonzero,
+        excluded=excluded,
+        noise=noise,
+        source={"path": str(Path(path).resolve()) if path is not None else None, "options": options.to_json()},
+    )
 
 
-def read_perturbation_data(path: str | os.PathLike, options: DataOptions = DataOptions(), *,
-                           backed: bool | None = None) -> PerturbationData:
+def read_perturbation_data(
+    path: str | os.PathLike, options: DataOptions = DataOptions(), *, backed: bool | None = None
+) -> PerturbationData:
     """:func:`perturbation_data` of an h5ad file, read backed (``X`` streamed from disk, memory bounded whatever
     the number of cells) when ``backed`` or, by default, when the file is larger than :data:`BACKED_BYTES`."""
     path = Path(path)
@@ -407,8 +442,9 @@ def _perturbed_gene_idx(condition: str, genes: list[str]) -> np.ndarray:
     return np.array([i for i, g in enumerate(genes) if g in names], dtype=np.int64)
 
 
-def compute_de_genes(stats: ConditionStats, genes: list[str], *,
-                     is_delta: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def compute_de_genes(
+    stats: ConditionStats, genes: list[str], *, is_delta: bool
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Top-20 DE genes and nonzero genes of every perturbed condition, from per-condition statistics.
 
     Single cells: Welch's t-test of each condition against ``ctrl`` over all genes — scanpy's
@@ -433,8 +469,15 @@ def compute_de_genes(stats: ConditionStats, genes: list[str], *,
 
         ctrl = stats.index(CTRL)
         with np.errstate(invalid="ignore", divide="ignore"):
-            score, _ = ttest_ind_from_stats(means, np.sqrt(stats.var[idx]), stats.n[idx][:, None],
-                                            stats.mean[ctrl], np.sqrt(stats.var[ctrl]), stats.n[ctrl], equal_var=False)
+            score, _ = ttest_ind_from_stats(
+                means,
+                np.sqrt(stats.var[idx]),
+                stats.n[idx][:, None],
+                stats.mean[ctrl],
+                np.sqrt(stats.var[ctrl]),
+                stats.n[ctrl],
+                equal_var=False,
+            )
         score = np.abs(np.nan_to_num(score, nan=0.0))
         non_dropout = (means != 0) | (stats.mean[ctrl] == 0)
     de: dict[str, np.ndarray] = {}
@@ -451,7 +494,7 @@ def compute_de_genes(stats: ConditionStats, genes: list[str], *,
 #: How to give a left-out gene a vector, by how the set was made.
 _KEEP_HINT = {
     "embed": "embed its genes into set {set!r}, after importing a text for genes that have none: see scouter-local "
-             "corpus show GENE",
+    "corpus show GENE",
     "import": "add its genes to the file imported as set {set!r} and import it again",
     "go": "import GO annotations of its genes (gene2go) and build set {set!r} again with scouter-local embeddings go",
     "combine": "give its genes a vector in every set combined into set {set!r}, then combine them again",
@@ -520,9 +563,12 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
         rename[c] = condition_of(new)
     dropped = [c for c in data.perturbations if c not in rename]
     if dropped:
-        warnings.warn(f"{len(dropped)} condition(s) left out: {name_some([f'{c}: {excluded[c]}' for c in dropped])} "
-                      f"(all are listed under 'excluded' in the model manifest and the evaluate JSON; to keep a "
-                      f"condition, {_keep_hint(embeddings)})", stacklevel=2)
+        warnings.warn(
+            f"{len(dropped)} condition(s) left out: {name_some([f'{c}: {excluded[c]}' for c in dropped])} "
+            f"(all are listed under 'excluded' in the model manifest and the evaluate JSON; to keep a "
+            f"condition, {_keep_hint(embeddings)})",
+            stacklevel=2,
+        )
     if len(set(rename.values())) < len(rename):
         seen: dict[str, str] = {}
         for old, new in rename.items():
@@ -530,7 +576,9 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
                 raise InputError(f"conditions {seen[new]!r} and {old!r} name the same genes ({new}); merge them first")
             seen[new] = old
     if len(rename) == 1:
-        raise InputError(f"no condition of {data.source.get('path', 'the data')} has all its genes in set {embeddings.name!r}")
+        raise InputError(
+            f"no condition of {data.source.get('path', 'the data')} has all its genes in set {embeddings.name!r}"
+        )
 
     keep = np.isin(data.conditions, list(rename))
     conditions = _map_each(data.conditions[keep], rename.__getitem__)
@@ -576,8 +624,13 @@ class Split:
         missing = [k for k in ("train", "val", "test") if k not in d]
         if missing:
             raise InputError(f"{where}: split JSON lacks key(s) {', '.join(missing)} (need train, val, test lists)")
-        return cls(train=list(d["train"]), val=list(d["val"]), test=list(d["test"]), kind=d.get("kind", "file"),
-                   seed=d.get("seed"))
+        return cls(
+            train=list(d["train"]),
+            val=list(d["val"]),
+            test=list(d["test"]),
+            kind=d.get("kind", "file"),
+            seed=d.get("seed"),
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         write_json_atomic(path, self.to_json())
@@ -619,8 +672,9 @@ def _simulation_part(perts: list[str], train_gene_frac: float, combo_seen2_train
     return train, out
 
 
-def simulation_split(conditions: list[str], *, seed: int = 1, train_gene_frac: float = 0.75,
-                     combo_seen2_train_frac: float = 0.75) -> Split:
+def simulation_split(
+    conditions: list[str], *, seed: int = 1, train_gene_frac: float = 0.75, combo_seen2_train_frac: float = 0.75
+) -> Split:
     """GEARS's ``simulation`` split: unseen genes' singles and combos with 0/1 seen genes go to test, plus a
     ``1 - combo_seen2_train_frac`` share of combos with both genes seen; val is drawn the same way (0.9/0.9)."""
     train, test = _simulation_part(conditions, train_gene_frac, combo_seen2_train_frac, seed)
@@ -628,8 +682,9 @@ def simulation_split(conditions: list[str], *, seed: int = 1, train_gene_frac: f
     return Split(train=train, val=val, test=test, kind="simulation", seed=seed)
 
 
-def make_split(data: PerturbationData, kind: str, *, seed: int = 24, test_ratio: float = 0.2,
-               val_ratio: float = 0.1) -> Split:
+def make_split(
+    data: PerturbationData, kind: str, *, seed: int = 24, test_ratio: float = 0.2, val_ratio: float = 0.1
+) -> Split:
     """Draw a split of ``data``'s conditions: ``scouter``, ``simulation``, ``none`` (all train) or a JSON file."""
     for option, ratio in (("test_ratio", test_ratio), ("val_ratio", val_ratio)):
         if not 0.0 <= ratio < 1.0:
@@ -681,8 +736,14 @@ def load_embeddings(db: str | os.PathLike, set_name: str) -> EmbeddingSet:
     return load_embedding_set(db, set_name)
 
 
-def prepare_data(source: ad.AnnData | str | os.PathLike, options: DataOptions, db: str | os.PathLike,
-                 embeddings: EmbeddingSet, *, backed: bool | None = None) -> PerturbationData:
+def prepare_data(
+    source: ad.AnnData | str | os.PathLike,
+    options: DataOptions,
+    db: str | os.PathLike,
+    embeddings: EmbeddingSet,
+    *,
+    backed: bool | None = None,
+) -> PerturbationData:
     """Read a screen (an AnnData in memory, or an h5ad file: see :func:`perturbation_data`) and resolve its
     perturbed genes through the corpus in ``db`` onto ``embeddings``; ``db`` is recorded in ``source``."""
     from gene_corpus.corpus import Corpus
@@ -708,8 +769,10 @@ def condition_rows(condition: str, gene_rows: Mapping[str, int], embeddings: Emb
             by_symbol = by_symbol or embeddings.rows()
             row = by_symbol.get(g)
         if row is None:
-            raise InputError(f"gene {g} (condition {condition!r}) has no embedding in set {embeddings.name!r}; "
-                             "resolve it to a current symbol (scouter-local corpus resolve) or embed it first")
+            raise InputError(
+                f"gene {g} (condition {condition!r}) has no embedding in set {embeddings.name!r}; "
+                "resolve it to a current symbol (scouter-local corpus resolve) or embed it first"
+            )
         rows.append(int(row))
     if not rows:
         raise InputError(f"condition {condition!r} names no gene; expected 'A+ctrl' or 'A+B'")
@@ -744,18 +807,29 @@ class Preset:
 
 #: The real screens of ``../shared/data`` (see its MANIFEST.md) and the options their layouts need.
 PRESETS = {
-    "norman": Preset("perturbseq/norman2019_mcfaline2023_subset.h5ad",
-                     DataOptions(condition_key="condition", control="control", single_format="bare",
-                                 subset=(("dataset", "norman19"),))),
-    "replogle": Preset("perturbseq/replogle2022_k562_pseudobulk_delta.h5ad",
-                       DataOptions(condition_key="target_ensembl", single_format="bare"), strong_key="signal_to_noise"),
-    "papalexi": Preset("perturbseq/papalexi2021_thp1_subset.h5ad",
-                       DataOptions(condition_key="target", control="non-targeting", single_format="bare",
-                                   normalize=True)),
+    "norman": Preset(
+        "perturbseq/norman2019_mcfaline2023_subset.h5ad",
+        DataOptions(
+            condition_key="condition", control="control", single_format="bare", subset=(("dataset", "norman19"),)
+        ),
+    ),
+    "replogle": Preset(
+        "perturbseq/replogle2022_k562_pseudobulk_delta.h5ad",
+        DataOptions(condition_key="target_ensembl", single_format="bare"),
+        strong_key="signal_to_noise",
+    ),
+    "papalexi": Preset(
+        "perturbseq/papalexi2021_thp1_subset.h5ad",
+        DataOptions(condition_key="target", control="non-targeting", single_format="bare", normalize=True),
+    ),
 }
 #: Files a data folder must hold for the corpus and the demo.
-REQUIRED_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz",
-                  "gene_text/refseq_summaries_human.tsv.gz", PRESETS["norman"].file)
+REQUIRED_FILES = (
+    "gene_ids/gene_info_human.tsv.gz",
+    "gene_ids/gene_aliases_human.tsv.gz",
+    "gene_text/refseq_summaries_human.tsv.gz",
+    PRESETS["norman"].file,
+)
 
 
 def find_data_dir(given: str | os.PathLike | None = None) -> Path:
@@ -772,12 +846,16 @@ def find_data_dir(given: str | os.PathLike | None = None) -> Path:
         path = Path(given).expanduser()
         missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
         if missing:
-            raise InputError(f"data_dir={str(path)!r}: {missing[0]} is missing; pass the folder holding gene_ids/, "
-                             "gene_text/, go/ and perturbseq/ (the project's ../shared/data)")
+            raise InputError(
+                f"data_dir={str(path)!r}: {missing[0]} is missing; pass the folder holding gene_ids/, "
+                "gene_text/, go/ and perturbseq/ (the project's ../shared/data)"
+            )
         return path.resolve()
     root = Path(__file__).resolve().parents[1]
     for candidate in (Path.cwd() / ".." / "shared" / "data", root.parent / "shared" / "data"):
         if all((candidate / f).is_file() for f in REQUIRED_FILES):
             return candidate.resolve()
-    raise InputError("no data folder at ../shared/data (from here or from the repository root); pass "
-                     "data_dir=DIR, the folder holding gene_ids/, gene_text/, go/ and perturbseq/")
+    raise InputError(
+        "no data folder at ../shared/data (from here or from the repository root); pass "
+        "data_dir=DIR, the folder holding gene_ids/, gene_text/, go/ and perturbseq/"
+    )

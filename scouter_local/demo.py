@@ -32,8 +32,15 @@ from scouter_local.conditions import CTRL, split_raw
 from scouter_local.data import PRESETS, PerturbationData, Split, find_data_dir
 from scouter_local.evaluation import CEILING, go_neighbor_quality
 from scouter_local.predictors import BASELINES, DEFAULT_METHOD
-from scouter_local.report import ATTRIBUTION, GROUP_HELP, Document, benchmark_frame, overview_frame, published_frame, \
-    signal_frame
+from scouter_local.report import (
+    ATTRIBUTION,
+    GROUP_HELP,
+    Document,
+    benchmark_frame,
+    overview_frame,
+    published_frame,
+    signal_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +205,18 @@ class DemoResult:
 DEMO_STAGES = ("corpus", "embed", "neighbors", "benchmark", "explain", "report")
 
 
-def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike = "demo_out", *,
-             seeds: Sequence[int] = (1, 2), model: str = DEFAULT_MODEL, set_name: str | None = None,
-             screens: Sequence[str] = tuple(PRESETS), epochs: int | None = None,
-             methods: Sequence[str] = DEMO_METHODS, shuffles: int | None = None) -> DemoResult:
+def run_demo(
+    data_dir: str | os.PathLike | None = None,
+    out: str | os.PathLike = "demo_out",
+    *,
+    seeds: Sequence[int] = (1, 2),
+    model: str = DEFAULT_MODEL,
+    set_name: str | None = None,
+    screens: Sequence[str] = tuple(PRESETS),
+    epochs: int | None = None,
+    methods: Sequence[str] = DEMO_METHODS,
+    shuffles: int | None = None,
+) -> DemoResult:
     """Run the whole flow and write the report into ``out``.
 
     Parameters
@@ -249,8 +264,9 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
     out.mkdir(parents=True, exist_ok=True)
     db = out / "corpus.duckdb"
     norman = PRESETS["norman"]
-    result = DemoResult(out=out, data_dir=data_dir, db=db, model=model, set_name=set_name, seeds=list(seeds),
-                        methods=list(methods))
+    result = DemoResult(
+        out=out, data_dir=data_dir, db=db, model=model, set_name=set_name, seeds=list(seeds), methods=list(methods)
+    )
 
     with stages("corpus", f"building the corpus {db} from {data_dir}"):
         with Corpus.open(db) as corpus:
@@ -262,13 +278,22 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
             wanted: list[int] = []
             for name, names in genes.items():
                 ids, unresolved = resolve_to_ids(corpus, names)
-                result.screens[name] = {"file": PRESETS[name].file, "genes": len(names), "resolved": len(ids),
-                                        "unresolved": unresolved}
+                result.screens[name] = {
+                    "file": PRESETS[name].file,
+                    "genes": len(names),
+                    "resolved": len(ids),
+                    "unresolved": unresolved,
+                }
                 wanted += ids
             showcase, _ = resolve_to_ids(corpus, SHOWCASE_GENES)
             wanted = list(dict.fromkeys(wanted + showcase))
-        log.info("corpus: %d genes, %d documents; %d files imported now, %d perturbed genes to embed",
-                 result.corpus_stats["genes"], result.corpus_stats["documents"], len(result.imported), len(wanted))
+        log.info(
+            "corpus: %d genes, %d documents; %d files imported now, %d perturbed genes to embed",
+            result.corpus_stats["genes"],
+            result.corpus_stats["documents"],
+            len(result.imported),
+            len(wanted),
+        )
 
     with stages("embed", f"embedding the documents of {len(wanted)} perturbed genes with {model}"):
         result.embed = embed_corpus(db, set_name, model, genes=[str(e) for e in wanted]).to_dict()
@@ -284,16 +309,31 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
                     found, note = [], str(exc)
                 else:
                     note = ""
-                result.neighbors[gene] = {"symbol": r.symbol, "entrez_id": r.entrez_id, "how": r.how,
-                                          "neighbors": found, "note": note}
+                result.neighbors[gene] = {
+                    "symbol": r.symbol,
+                    "entrez_id": r.entrez_id,
+                    "how": r.how,
+                    "neighbors": found,
+                    "note": note,
+                }
             result.go_quality = go_neighbor_quality(index.emb, go_bp_annotations(corpus), k=GO_K)
 
-    with stages("benchmark", f"training and evaluating {', '.join(methods)} on the Norman subset, "
-                             f"seeds {', '.join(map(str, seeds))}, each beside its shuffled-embedding control"):
-        bench = run_benchmark(norman.path(data_dir), norman.options, db=db, set_names=[set_name],
-                              methods=list(methods), seeds=list(seeds), out=out / "benchmark",
-                              config={"epochs": epochs} if epochs else {},
-                              shuffles=DEFAULT_SHUFFLES if shuffles is None else shuffles)
+    with stages(
+        "benchmark",
+        f"training and evaluating {', '.join(methods)} on the Norman subset, "
+        f"seeds {', '.join(map(str, seeds))}, each beside its shuffled-embedding control",
+    ):
+        bench = run_benchmark(
+            norman.path(data_dir),
+            norman.options,
+            db=db,
+            set_names=[set_name],
+            methods=list(methods),
+            seeds=list(seeds),
+            out=out / "benchmark",
+            config={"epochs": epochs} if epochs else {},
+            shuffles=DEFAULT_SHUFFLES if shuffles is None else shuffles,
+        )
         result.table = bench.table
         order = {m: i for i, m in enumerate([*methods, CEILING])}
         result.results = sorted(bench.results, key=lambda r: order[r.method])
@@ -313,8 +353,10 @@ def run_demo(data_dir: str | os.PathLike | None = None, out: str | os.PathLike =
     with stages("report", f"writing the report into {out}"):
         result.timings = {**stages.seconds, "report": 0.0, "total": stages.total}
         published = data_dir / PUBLISHED_NORMAN
-        result.report = {k: str(v) for k, v in write_demo_report(
-            result, data, published=published if published.is_file() else None).items()}
+        result.report = {
+            k: str(v)
+            for k, v in write_demo_report(result, data, published=published if published.is_file() else None).items()
+        }
     result.timings = {**stages.seconds, "total": stages.total}
     write_json_atomic(out / "report.json", result.to_dict(), indent=1, default=str)
     return result
@@ -347,13 +389,16 @@ def _explanation_rows(explanations: Sequence[dict], scores: dict[str, dict[str, 
         row = {"test condition": e["condition"], "subgroup": e["subgroup"]}
         row.update({f"NormMSE {m}": scores[m].get(e["condition"]) for m in scores})
         row["nearest trained perturbations (cosine)"] = ", ".join(
-            f"{n['condition']} {n['cosine']:.2f}" for n in e["nearest"])
+            f"{n['condition']} {n['cosine']:.2f}" for n in e["nearest"]
+        )
         row["nearest trained genes, per gene (cosine)"] = "; ".join(
-            f"{g}: " + ", ".join(f"{n['symbol']} {n['cosine']:.2f}" for n in ns) for g, ns in e["genes"].items())
+            f"{g}: " + ", ".join(f"{n['symbol']} {n['cosine']:.2f}" for n in ns) for g, ns in e["genes"].items()
+        )
         if e["gene_sources"]:
             row["estimate of each gene (neighbour weights)"] = "; ".join(
                 f"{g}: {source}" + "".join(f" {h} {w:.2f}" for h, w in e["gene_weights"].get(g, [])[:3])
-                for g, source in e["gene_sources"].items())
+                for g, source in e["gene_sources"].items()
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -363,8 +408,9 @@ def _first_seed_scores(r: MethodResult) -> dict[str, float | None]:
     return {c["condition"]: c["normmse"] for c in r.runs[0]["conditions"]}
 
 
-def write_demo_report(result: DemoResult, data: PerturbationData, *,
-                      published: str | os.PathLike | None = None) -> dict[str, Path]:
+def write_demo_report(
+    result: DemoResult, data: PerturbationData, *, published: str | os.PathLike | None = None
+) -> dict[str, Path]:
     """Plots into ``result.out/plots`` and ``report.md`` + ``report.html`` into ``result.out``.
 
     Parameters
@@ -395,15 +441,21 @@ def write_demo_report(result: DemoResult, data: PerturbationData, *,
         f"Data folder `{result.data_dir}`; corpus `{result.db}` ({s.get('genes', 0):,} genes, "
         f"{s.get('documents', 0):,} documents). Model `{result.model}` → embedding set `{result.set_name}` "
         f"({embedded.get('dim')} dimensions). Total run time **{result.timings.get('total', 0) / 60:.1f} min** "
-        "(goal: under 10 minutes on 2 CPU cores).")
+        "(goal: under 10 minutes on 2 CPU cores)."
+    )
     doc.paragraph(
         f"**Only the documents of the genes perturbed in the shared screens were embedded** ({embedded.get('genes')} "
         f"genes with a document; resolved/perturbed per screen: {screens}), not all "
         f"{s.get('documents', 0):,} documents, to keep the demo short on a CPU. "
         f"{embedded.get('computed', 0)} were computed by this run, {embedded.get('cached', 0)} were cached. "
         f"`scouter-local embed --db {result.db} --model {result.model} --set {result.set_name}` embeds the rest."
-        + (f" Not resolved by the corpus (left out): {', '.join(unresolved[:12])}"
-           f"{' …' if len(unresolved) > 12 else ''}." if unresolved else ""))
+        + (
+            f" Not resolved by the corpus (left out): {', '.join(unresolved[:12])}"
+            f"{' …' if len(unresolved) > 12 else ''}."
+            if unresolved
+            else ""
+        )
+    )
 
     doc.heading("Benchmark on the Norman 2019 subset")
     best = min(methods, key=lambda r: r.evaluation.mean("normmse") or np.inf)
@@ -413,18 +465,30 @@ def write_demo_report(result: DemoResult, data: PerturbationData, *,
         "condition's top-20 DE genes, pooled over the seeds. "
         f"`{default}` is the default `train` method; `scouter` is the Scouter network on the `{result.set_name}` "
         "embeddings; the others are baselines; `ceiling` is what a perfect predictor of each condition's true mean "
-        "would score given its cells' noise. NormMSE 1.0 = predicting no change.")
-    doc.bullets([f"Lowest mean NormMSE overall: **{best.method}** {best.evaluation.mean('normmse'):.3f}.",
-                 *(f"`{r.method}`: mean {r.evaluation.mean('normmse'):.3f}, median "
-                   f"{r.evaluation.summary.at['overall', 'normmse_median']:.3f}"
-                   for r in result.results if r.method in (default, "scouter", "train_mean", CEILING))])
-    ax = group_grid({r.method: r.evaluation for r in result.results},
-                    title=f"Norman subset, {len(result.seeds)} split(s): mean NormMSE by subgroup")
+        "would score given its cells' noise. NormMSE 1.0 = predicting no change."
+    )
+    doc.bullets(
+        [
+            f"Lowest mean NormMSE overall: **{best.method}** {best.evaluation.mean('normmse'):.3f}.",
+            *(
+                f"`{r.method}`: mean {r.evaluation.mean('normmse'):.3f}, median "
+                f"{r.evaluation.summary.at['overall', 'normmse_median']:.3f}"
+                for r in result.results
+                if r.method in (default, "scouter", "train_mean", CEILING)
+            ),
+        ]
+    )
+    ax = group_grid(
+        {r.method: r.evaluation for r in result.results},
+        title=f"Norman subset, {len(result.seeds)} split(s): mean NormMSE by subgroup",
+    )
     grid = save_figure(ax.figure, plots / "normmse_by_subgroup.png")
     doc.image(grid, "Mean NormMSE per method and subgroup (median in brackets); n = test conditions over all seeds.")
-    doc.table(overview_frame(result.results),
-              "Per method, over all test conditions: NormMSE mean/median, mean Pearson Δ (top-20 DE genes and all "
-              "genes), mean direction accuracy (top-20), then mean NormMSE per subgroup.")
+    doc.table(
+        overview_frame(result.results),
+        "Per method, over all test conditions: NormMSE mean/median, mean Pearson Δ (top-20 DE genes and all "
+        "genes), mean direction accuracy (top-20), then mean NormMSE per subgroup.",
+    )
     doc.paragraph("Subgroups: " + "; ".join(f"`{g}` = {GROUP_HELP[g]}" for g in GROUP_HELP if g != "strong") + ".")
 
     signals = signal_frame(result.results)
@@ -438,61 +502,86 @@ def write_demo_report(result: DemoResult, data: PerturbationData, *,
             "Each embedding-using method was also trained on the same genes with their vectors row-permuted "
             f"({len(result.results[0].shuffled)} seeded permutations) and scored on the same test conditions; a "
             "paired one-sided sign-flip test over those conditions says whether the real embeddings beat their "
-            "shuffled copies.")
+            "shuffled copies."
+        )
         doc.image(figures[-1], "Mean score with real and with shuffled embeddings; p-value and verdict above.")
         doc.table(signals, "Real vs shuffled embeddings (delta > 0: real better).")
 
     if published is not None:
-        doc.table(published_frame(published),
-                  "For context only — a different split and setting: published per-condition results of the "
-                  "Scouter authors (Zhu & Li 2025, `reference/scouter_published/norman.csv`) on the full Norman 2019 "
-                  "data (about 5,000 genes, GEARS simulation splits, 5 seeds); Pearson Δ top-20 = 1 − mean(1-PCC). "
-                  "Not comparable number for number with the table above.")
+        doc.table(
+            published_frame(published),
+            "For context only — a different split and setting: published per-condition results of the "
+            "Scouter authors (Zhu & Li 2025, `reference/scouter_published/norman.csv`) on the full Norman 2019 "
+            "data (about 5,000 genes, GEARS simulation splits, 5 seeds); Pearson Δ top-20 = 1 − mean(1-PCC). "
+            "Not comparable number for number with the table above.",
+        )
 
     subgroup_of = {c["condition"]: c["subgroup"] for c in methods[0].runs[0]["conditions"]}
     chosen = _pick_conditions(result.split["test"], subgroup_of)
-    baselines = sorted((r for r in methods if r.method not in (default, "scouter", "no_change")),
-                       key=lambda r: r.evaluation.mean("normmse") or np.inf)
+    baselines = sorted(
+        (r for r in methods if r.method not in (default, "scouter", "no_change")),
+        key=lambda r: r.evaluation.mean("normmse") or np.inf,
+    )
     shown = [r for r in methods if r.method in (default, "scouter")] + baselines[:2]
     if chosen:
-        fig = top20_panel(data, chosen, {r.method: {c: np.asarray(v) for c, v in r.runs[0]["predictions"].items()}
-                                         for r in shown},
-                          scores={r.method: _first_seed_scores(r) for r in shown}, subgroups=subgroup_of)
+        fig = top20_panel(
+            data,
+            chosen,
+            {r.method: {c: np.asarray(v) for c, v in r.runs[0]["predictions"].items()} for r in shown},
+            scores={r.method: _first_seed_scores(r) for r in shown},
+            subgroups=subgroup_of,
+        )
         figures.append(save_figure(fig, plots / f"top20_seed{seed}.png"))
-        doc.image(figures[-1], f"Split seed {seed}: observed and predicted changes on the top-20 DE genes of test "
-                               f"conditions ({', '.join(r.method for r in shown)}; the two best baselines by mean "
-                               "NormMSE).")
+        doc.image(
+            figures[-1],
+            f"Split seed {seed}: observed and predicted changes on the top-20 DE genes of test "
+            f"conditions ({', '.join(r.method for r in shown)}; the two best baselines by mean "
+            "NormMSE).",
+        )
 
     doc.heading("Why a prediction: nearest trained perturbations")
     doc.paragraph(
         f"For each test condition of split seed {seed}, the training conditions nearest to it in the "
-        f"`{result.set_name}` embedding space (cosine of the summed gene embeddings, as Scouter reads them; FAISS inner "
+        f"`{result.set_name}` embedding space (cosine of the summed gene embeddings, as Scouter reads them; "
+        "FAISS inner "
         "product on normalised vectors) and, per gene, the nearest genes that training saw. The same explanation is "
-        "available from Python (`scouter_local.explain.explain_predictor`).")
-    doc.table(_explanation_rows(result.explanations, {r.method: _first_seed_scores(r) for r in methods
-                                                      if r.method in (default, "scouter")}))
+        "available from Python (`scouter_local.explain.explain_predictor`)."
+    )
+    doc.table(
+        _explanation_rows(
+            result.explanations, {r.method: _first_seed_scores(r) for r in methods if r.method in (default, "scouter")}
+        )
+    )
 
     doc.heading("Gene neighbours in the embedding space")
     q = result.go_quality
-    doc.table(_neighbour_rows(result.neighbors),
-              f"Nearest genes of a few genes among the {embedded.get('genes')} embedded genes "
-              "(flat FAISS index, cosine); old symbols are resolved through the corpus.")
+    doc.table(
+        _neighbour_rows(result.neighbors),
+        f"Nearest genes of a few genes among the {embedded.get('genes')} embedded genes "
+        "(flat FAISS index, cosine); old symbols are resolved through the corpus.",
+    )
     if q.get("share_go_bp") is not None:
         doc.paragraph(
             f"Neighbour quality: {q['share_go_bp']:.1%} of the top-{q['k']} neighbours of a gene share a GO Biological "
             f"Process term with it, against {q['random_share_go_bp']:.1%} for random genes (enrichment "
-            f"{q['enrichment']:.2f}×; {q['genes']} genes with a BP annotation).")
+            f"{q['enrichment']:.2f}×; {q['genes']} genes with a BP annotation)."
+        )
 
     doc.heading("Run time")
-    timings = pd.DataFrame([{"stage": k, "seconds": f"{v:.1f}"} for k, v in result.timings.items()
-                            if k not in ("total", "report")]
-                           + [{"stage": "total (until this report)", "seconds": f"{result.timings.get('total', 0):.1f}"}])
+    timings = pd.DataFrame(
+        [{"stage": k, "seconds": f"{v:.1f}"} for k, v in result.timings.items() if k not in ("total", "report")]
+        + [{"stage": "total (until this report)", "seconds": f"{result.timings.get('total', 0):.1f}"}]
+    )
     doc.table(timings, "Wall time per stage on this machine.")
-    doc.paragraph(f"Full benchmark outputs (per-run JSON, per-condition CSV, the benchmark's own plots): "
-                  f"`{out / 'benchmark'}`. Machine-readable summary: `{out / 'report.json'}`.")
+    doc.paragraph(
+        f"Full benchmark outputs (per-run JSON, per-condition CSV, the benchmark's own plots): "
+        f"`{out / 'benchmark'}`. Machine-readable summary: `{out / 'report.json'}`."
+    )
     doc.code(result.table)
     doc.heading("Details per subgroup")
-    doc.table(benchmark_frame(result.results).drop(columns="set"),
-              "Per method and subgroup: NormMSE mean/median, mean Pearson Δ, mean direction accuracy.")
+    doc.table(
+        benchmark_frame(result.results).drop(columns="set"),
+        "Per method and subgroup: NormMSE mean/median, mean Pearson Δ, mean direction accuracy.",
+    )
     doc.paragraph(ATTRIBUTION)
     return {**doc.write(out), "plots": figures}

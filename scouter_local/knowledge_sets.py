@@ -93,8 +93,15 @@ def _cached(row: dict | None, raw_key: str) -> bool:
 
 def _report_from_row(row: dict, began: float) -> KnowledgeSetReport:
     spec = json.loads(row["spec"])
-    return KnowledgeSetReport(row["name"], spec["source"], computed=False, fingerprint=row["fingerprint"], dim=row["dim"],
-                              seconds=round(time.perf_counter() - began, 2), **spec["stats"])
+    return KnowledgeSetReport(
+        row["name"],
+        spec["source"],
+        computed=False,
+        fingerprint=row["fingerprint"],
+        dim=row["dim"],
+        seconds=round(time.perf_counter() - began, 2),
+        **spec["stats"],
+    )
 
 
 # ---------------------------------------------------------------------------------------------- GO
@@ -114,8 +121,9 @@ def go_gene_terms(corpus: Corpus, ontologies: Sequence[str] = GO_ONTOLOGIES) -> 
     ``(n_pairs, 2)`` frame ``entrez_id, go_id`` of distinct pairs, sorted, without the terms of
     :data:`gene_corpus.documents.GO_UNINFORMATIVE`.
     """
-    return corpus.con.execute(
-        """
+    return (
+        corpus.con.execute(
+            """
         WITH RECURSIVE
         direct AS (SELECT DISTINCT entrez_id, go_id FROM go_annotations
                    WHERE evidence <> 'ND' AND list_contains($ontologies, ontology)),
@@ -130,8 +138,11 @@ def go_gene_terms(corpus: Corpus, ontologies: Sequence[str] = GO_ONTOLOGIES) -> 
           AND NOT list_contains($uninformative, c.ancestor)
         ORDER BY entrez_id, go_id
         """,
-        {"ontologies": list(ontologies), "relations": list(GO_RELATIONS), "uninformative": list(GO_UNINFORMATIVE)},
-    ).df().astype({"entrez_id": "int64"})
+            {"ontologies": list(ontologies), "relations": list(GO_RELATIONS), "uninformative": list(GO_UNINFORMATIVE)},
+        )
+        .df()
+        .astype({"entrez_id": "int64"})
+    )
 
 
 def go_vectors(pairs: pd.DataFrame, dim: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
@@ -157,20 +168,31 @@ def go_vectors(pairs: pd.DataFrame, dim: int, *, seed: int = 0) -> tuple[np.ndar
 
     genes = pd.Categorical(pairs["entrez_id"])
     terms = pd.Categorical(pairs["go_id"])
-    counts = sparse.csr_matrix((np.ones(len(pairs), np.float32), (genes.codes, terms.codes)),
-                               shape=(len(genes.categories), len(terms.categories)))
+    counts = sparse.csr_matrix(
+        (np.ones(len(pairs), np.float32), (genes.codes, terms.codes)),
+        shape=(len(genes.categories), len(terms.categories)),
+    )
     weighted = TfidfTransformer(norm="l2", smooth_idf=True).fit_transform(counts)
     k = min(dim, min(weighted.shape) - 1)
     if k < 2:
-        raise InputError(f"GO annotations give only {weighted.shape[0]} genes x {weighted.shape[1]} terms; "
-                         "import the go folder (gene2go, terms, parents) into the corpus first")
+        raise InputError(
+            f"GO annotations give only {weighted.shape[0]} genes x {weighted.shape[1]} terms; "
+            "import the go folder (gene2go, terms, parents) into the corpus first"
+        )
     svd = TruncatedSVD(n_components=k, random_state=seed)
     vectors = normalize(svd.fit_transform(weighted)).astype(np.float32)
     return genes.categories.to_numpy(np.int64), vectors, float(svd.explained_variance_ratio_.sum())
 
 
-def go_embedding_set(db_path: str | os.PathLike, set_name: str, *, dim: int = GO_MAX_DIM,
-                     ontologies: Sequence[str] = GO_ONTOLOGIES, seed: int = 0, progress: bool = True) -> KnowledgeSetReport:
+def go_embedding_set(
+    db_path: str | os.PathLike,
+    set_name: str,
+    *,
+    dim: int = GO_MAX_DIM,
+    ontologies: Sequence[str] = GO_ONTOLOGIES,
+    seed: int = 0,
+    progress: bool = True,
+) -> KnowledgeSetReport:
     """Make (or find cached) an embedding set from the corpus's GO annotations (see the module notes).
 
     Parameters
@@ -202,16 +224,27 @@ def go_embedding_set(db_path: str | os.PathLike, set_name: str, *, dim: int = GO
     check_set_name(set_name)
     if not 2 <= dim <= GO_MAX_DIM:
         raise InputError(f"GO set dimension {dim} is out of range; use 2 to {GO_MAX_DIM}")
-    ontologies = sorted(set(ontologies), key=("BP", "MF", "CC").index) if set(ontologies) <= {"BP", "MF", "CC"} else None
+    ontologies = (
+        sorted(set(ontologies), key=("BP", "MF", "CC").index) if set(ontologies) <= {"BP", "MF", "CC"} else None
+    )
     if not ontologies:
         raise InputError("GO ontologies must be a non-empty subset of BP, MF, CC (e.g. BP,MF,CC)")
-    params = {"ontologies": ontologies, "relations": list(GO_RELATIONS), "excluded_terms": list(GO_UNINFORMATIVE),
-              "dim": dim, "seed": seed, "weighting": "tfidf smooth-idf l2", "reduction": "truncated_svd l2",
-              "recipe": _GO_RECIPE}
+    params = {
+        "ontologies": ontologies,
+        "relations": list(GO_RELATIONS),
+        "excluded_terms": list(GO_UNINFORMATIVE),
+        "dim": dim,
+        "seed": seed,
+        "weighting": "tfidf smooth-idf l2",
+        "reduction": "truncated_svd l2",
+        "recipe": _GO_RECIPE,
+    }
     from tqdm.auto import tqdm
 
-    with Corpus.open(db_path, read_only=False) as corpus, \
-            tqdm(total=4, unit="step", desc=f"GO set {set_name}", disable=not progress) as bar:
+    with (
+        Corpus.open(db_path, read_only=False) as corpus,
+        tqdm(total=4, unit="step", desc=f"GO set {set_name}", disable=not progress) as bar,
+    ):
         row = set_row(corpus.con, set_name)
         check_set_source(row, set_name, "go", "make the GO set")
         if row is not None and json.loads(row["spec"])["go"] != params:
@@ -221,8 +254,10 @@ def go_embedding_set(db_path: str | os.PathLike, set_name: str, *, dim: int = GO
         pairs = go_gene_terms(corpus, ontologies)
         bar.update()
         if pairs.empty:
-            raise InputError(f"{corpus.path} holds no GO annotations of {', '.join(ontologies)}; import the go folder "
-                             "first: scouter-local corpus import --db DB ../shared/data/go")
+            raise InputError(
+                f"{corpus.path} holds no GO annotations of {', '.join(ontologies)}; import the go folder "
+                "first: scouter-local corpus import --db DB ../shared/data/go"
+            )
         inputs = content_key(pd.util.hash_pandas_object(pairs, index=False).to_numpy().tobytes())
         raw_key = content_key({"go": params, "inputs": inputs})
         if _cached(row, raw_key):
@@ -232,13 +267,26 @@ def go_embedding_set(db_path: str | os.PathLike, set_name: str, *, dim: int = GO
         bar.update(2)
         symbols = corpus.gene_info(ids.tolist()).set_index("entrez_id")["symbol"].reindex(ids)
         stats = {"genes": len(ids), "terms": int(pairs["go_id"].nunique()), "explained_variance": round(explained, 4)}
-        spec = {"source": "go", "made_from": f"GO {'+'.join(ontologies)} (TF-IDF, SVD {vectors.shape[1]})",
-                "go": params, "inputs_sha256": inputs, "postprocess": "none", "stats": stats}
+        spec = {
+            "source": "go",
+            "made_from": f"GO {'+'.join(ontologies)} (TF-IDF, SVD {vectors.shape[1]})",
+            "go": params,
+            "inputs_sha256": inputs,
+            "postprocess": "none",
+            "stats": stats,
+        }
         table = vectors_table(ids, symbols.fillna("").astype(str).tolist(), [None] * len(ids), vectors)
         fingerprint = write_whole_set(corpus.con, set_name, raw_key=raw_key, spec=spec, table=table)
         bar.update()
-    return KnowledgeSetReport(set_name, "go", dim=int(vectors.shape[1]), computed=True, fingerprint=fingerprint,
-                              seconds=round(time.perf_counter() - began, 2), **stats)
+    return KnowledgeSetReport(
+        set_name,
+        "go",
+        dim=int(vectors.shape[1]),
+        computed=True,
+        fingerprint=fingerprint,
+        seconds=round(time.perf_counter() - began, 2),
+        **stats,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- combine
@@ -269,8 +317,9 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
     check_set_name(set_name)
     set_names = [n.strip() for n in set_names if n.strip()]
     if len(set_names) < 2 or len(set(set_names)) < len(set_names):
-        raise InputError(f"combine needs two or more different sets, got {','.join(set_names) or 'none'} "
-                         "(e.g. set_names=minilm,go)")
+        raise InputError(
+            f"combine needs two or more different sets, got {','.join(set_names) or 'none'} (e.g. set_names=minilm,go)"
+        )
     if set_name in set_names:
         raise InputError(f"set {set_name!r} is one of the parts; name the combined set differently")
     with Corpus.open(db_path, read_only=False) as corpus:
@@ -297,11 +346,24 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
         symbols = pd.Series(parts[0].symbols, index=parts[0].entrez_ids)[common].tolist()
         dropped = {p.name: len(p.entrez_ids) - len(common) for p in parts}
         stats = {"genes": len(common), "dropped": dropped}
-        spec = {"source": "combine", "made_from": " + ".join(set_names), "normalise": "l2 per part",
-                "parts": [{"name": p.name, "fingerprint": p.fingerprint, "dim": p.dim, "genes": len(p.entrez_ids)}
-                          for p in parts],
-                "postprocess": "none", "stats": stats}
+        spec = {
+            "source": "combine",
+            "made_from": " + ".join(set_names),
+            "normalise": "l2 per part",
+            "parts": [
+                {"name": p.name, "fingerprint": p.fingerprint, "dim": p.dim, "genes": len(p.entrez_ids)} for p in parts
+            ],
+            "postprocess": "none",
+            "stats": stats,
+        }
         table = vectors_table(common, symbols, [None] * len(common), vectors)
         fingerprint = write_whole_set(corpus.con, set_name, raw_key=raw_key, spec=spec, table=table)
-    return KnowledgeSetReport(set_name, "combine", dim=int(vectors.shape[1]), computed=True, fingerprint=fingerprint,
-                              seconds=round(time.perf_counter() - began, 2), **stats)
+    return KnowledgeSetReport(
+        set_name,
+        "combine",
+        dim=int(vectors.shape[1]),
+        computed=True,
+        fingerprint=fingerprint,
+        seconds=round(time.perf_counter() - began, 2),
+        **stats,
+    )

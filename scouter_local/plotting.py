@@ -47,8 +47,15 @@ def _axes(ax, figsize: tuple[float, float]):
     return ax if ax is not None else pyplot().subplots(figsize=figsize)[1]
 
 
-def top20(data: PerturbationData, condition: str, predictions: Mapping[str, np.ndarray], *, ax=None,
-          scores: Mapping[str, float | None] | None = None, subgroup: str | None = None):
+def top20(
+    data: PerturbationData,
+    condition: str,
+    predictions: Mapping[str, np.ndarray],
+    *,
+    ax=None,
+    scores: Mapping[str, float | None] | None = None,
+    subgroup: str | None = None,
+):
     """Observed change from control (grey bars) and each method's predicted change (markers) on the top-20 DE genes
     of one condition.
 
@@ -74,9 +81,17 @@ def top20(data: PerturbationData, condition: str, predictions: Mapping[str, np.n
     colours = plt.get_cmap("tab10").colors
     for i, (method, predicted) in enumerate(predictions.items()):
         score = (scores or {}).get(method)
-        ax.scatter(x + (i - (len(predictions) - 1) / 2) * 0.12, np.asarray(predicted)[top] - control[top], s=26,
-                   marker=_MARKERS[i % len(_MARKERS)], color=colours[i % 10], edgecolor="black", linewidth=0.4,
-                   zorder=3, label=method if score is None else f"{method} (NormMSE {score:.2f})")
+        ax.scatter(
+            x + (i - (len(predictions) - 1) / 2) * 0.12,
+            np.asarray(predicted)[top] - control[top],
+            s=26,
+            marker=_MARKERS[i % len(_MARKERS)],
+            color=colours[i % 10],
+            edgecolor="black",
+            linewidth=0.4,
+            zorder=3,
+            label=method if score is None else f"{method} (NormMSE {score:.2f})",
+        )
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_xticks(x, [data.genes[i] for i in top], rotation=90, fontsize=8)
     ax.set_xlim(-0.6, len(top) - 0.4)
@@ -88,19 +103,29 @@ def top20(data: PerturbationData, condition: str, predictions: Mapping[str, np.n
     return ax
 
 
-def top20_panel(data: PerturbationData, conditions: Sequence[str],
-                predictions: Mapping[str, Mapping[str, np.ndarray]], *,
-                scores: Mapping[str, Mapping[str, float | None]] | None = None,
-                subgroups: Mapping[str, str] | None = None):
+def top20_panel(
+    data: PerturbationData,
+    conditions: Sequence[str],
+    predictions: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    scores: Mapping[str, Mapping[str, float | None]] | None = None,
+    subgroups: Mapping[str, str] | None = None,
+):
     """A figure of :func:`top20` panels for up to six conditions (``predictions``: method → condition → profile)."""
     conditions = list(conditions)[:6]
     ncols = 2 if len(conditions) > 1 else 1
     nrows = max(1, int(np.ceil(len(conditions) / ncols)))
     fig, axes = pyplot().subplots(nrows, ncols, figsize=(7.5 * ncols, 4.2 * nrows), squeeze=False)
     for ax, cond in zip(axes.ravel(), conditions):
-        top20(data, cond, {m: p[cond] for m, p in predictions.items()}, ax=ax,
-              scores={m: s.get(cond) for m, s in (scores or {}).items()}, subgroup=(subgroups or {}).get(cond))
-    for ax in axes.ravel()[len(conditions):]:
+        top20(
+            data,
+            cond,
+            {m: p[cond] for m, p in predictions.items()},
+            ax=ax,
+            scores={m: s.get(cond) for m, s in (scores or {}).items()},
+            subgroup=(subgroups or {}).get(cond),
+        )
+    for ax in axes.ravel()[len(conditions) :]:
         ax.set_visible(False)
     fig.suptitle("Top-20 DE genes: observed (bars) vs predicted (markers)", fontsize=12)
     fig.tight_layout()
@@ -120,26 +145,38 @@ def group_grid(evaluations: Mapping[str, Evaluation], *, metric: str = "normmse"
     plt = pyplot()
     summaries = {label: e.summary for label, e in evaluations.items()}
     groups = [g for g in GROUPS if any(g in s.index for s in summaries.values())]
-    means = np.array([[s.at[g, f"{metric}_mean"] if g in s.index else np.nan for g in groups]
-                      for s in summaries.values()], dtype=float).reshape(len(summaries), len(groups))
-    medians = np.array([[s.at[g, f"{metric}_median"] if g in s.index else np.nan for g in groups]
-                        for s in summaries.values()], dtype=float).reshape(len(summaries), len(groups))
+    means = np.array(
+        [[s.at[g, f"{metric}_mean"] if g in s.index else np.nan for g in groups] for s in summaries.values()],
+        dtype=float,
+    ).reshape(len(summaries), len(groups))
+    medians = np.array(
+        [[s.at[g, f"{metric}_median"] if g in s.index else np.nan for g in groups] for s in summaries.values()],
+        dtype=float,
+    ).reshape(len(summaries), len(groups))
     counts = [max(int(s.at[g, "n"]) if g in s.index else 0 for s in summaries.values()) for g in groups]
     ax = _axes(ax, (1.9 * len(groups) + 2.5, 0.62 * len(summaries) + 1.8))
     if metric == "normmse":
         shown, norm, cmap, centre = np.clip(means, 0, 2), TwoSlopeNorm(vmin=0, vcenter=1, vmax=2), "RdYlGn_r", 1.0
     else:
         shown, norm, cmap, centre = np.clip(means, 0, 1), Normalize(0, 1), "RdYlGn", 0.5
-    ax.imshow(np.ma.masked_invalid(shown), cmap=plt.get_cmap(cmap).with_extremes(bad="#eeeeee"), norm=norm,
-              aspect="auto")
+    ax.imshow(
+        np.ma.masked_invalid(shown), cmap=plt.get_cmap(cmap).with_extremes(bad="#eeeeee"), norm=norm, aspect="auto"
+    )
     for i in range(means.shape[0]):
         for j in range(means.shape[1]):
             if np.isnan(means[i, j]):
                 ax.text(j, i, "-", ha="center", va="center", fontsize=10, color="#777")
                 continue
             dark = abs(shown[i, j] - centre) > 0.75 * centre
-            ax.text(j, i, f"{means[i, j]:.2f}\n(median {medians[i, j]:.2f})", ha="center", va="center", fontsize=9,
-                    color="white" if dark else "black")
+            ax.text(
+                j,
+                i,
+                f"{means[i, j]:.2f}\n(median {medians[i, j]:.2f})",
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if dark else "black",
+            )
     ax.set_xticks(range(len(groups)), [f"{g}\n(n={n})" for g, n in zip(groups, counts)], fontsize=9)
     ax.set_yticks(range(len(summaries)), list(summaries), fontsize=10)
     ax.xaxis.tick_top()
@@ -161,10 +198,15 @@ def signal_bars(rows: pd.DataFrame, *, ax=None, title: str = ""):
     ax.bar(x + 0.2, shuffled, 0.4, color="#bbbbbb", label="row-permuted (control)")
     for xi, r, s, p, v in zip(x, real, shuffled, rows["p_value"], rows["verdict"]):
         top = np.nanmax([r, s, 0])
-        ax.text(xi, top, f"p={p:.3f}\n{v}" if p is not None and not np.isnan(p) else "-", ha="center",
-                va="bottom", fontsize=7)
-    ax.set_xticks(x, [f"{s}\n{m}" for s, m in zip(rows["set"], rows["method"])], fontsize=8, rotation=20,
-                  ha="right")
+        ax.text(
+            xi,
+            top,
+            f"p={p:.3f}\n{v}" if p is not None and not np.isnan(p) else "-",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
+    ax.set_xticks(x, [f"{s}\n{m}" for s, m in zip(rows["set"], rows["method"])], fontsize=8, rotation=20, ha="right")
     metric = rows["metric"].iloc[0] if len(rows) else ""
     ax.set_ylabel(f"mean {metric}")
     ax.legend(fontsize=8)
@@ -183,8 +225,15 @@ def neighbour_quality_bars(quality: Mapping[str, Mapping], *, ax=None):
     share = [quality[s].get("share_go_bp") for s in sets]
     colours = plt.get_cmap("tab10").colors
     ax.bar(xs, [np.nan if v is None else v for v in share], 0.6, color=[colours[i % 10] for i in range(len(sets))])
-    ax.scatter(xs, [np.nan if quality[s].get("random_share_go_bp") is None else quality[s]["random_share_go_bp"]
-                    for s in sets], marker="_", s=600, color="black", zorder=3, label="random genes")
+    ax.scatter(
+        xs,
+        [np.nan if quality[s].get("random_share_go_bp") is None else quality[s]["random_share_go_bp"] for s in sets],
+        marker="_",
+        s=600,
+        color="black",
+        zorder=3,
+        label="random genes",
+    )
     for xi, v in zip(xs, share):
         if v is not None:
             ax.text(xi, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
@@ -208,9 +257,13 @@ def write_evaluation_plots(result: Evaluation, folder: str | os.PathLike) -> lis
     runs = {result.method: result, **result.baselines}
     paths = []
     for cond in list(result.predictions)[:MAX_CONDITION_PLOTS]:
-        ax = top20(result.data, cond, {m: r.predictions[cond] for m, r in runs.items()},
-                   scores={m: r.conditions.set_index("condition").at[cond, "normmse"] for m, r in runs.items()},
-                   subgroup=result.conditions.set_index("condition").at[cond, "subgroup"])
+        ax = top20(
+            result.data,
+            cond,
+            {m: r.predictions[cond] for m, r in runs.items()},
+            scores={m: r.conditions.set_index("condition").at[cond, "normmse"] for m, r in runs.items()},
+            subgroup=result.conditions.set_index("condition").at[cond, "subgroup"],
+        )
         paths.append(save_figure(ax.figure, folder / f"top20_{cond.replace('+', '_')}.png", dpi=120))
     ax = group_grid(runs, title="mean NormMSE by subgroup")
     paths.append(save_figure(ax.figure, folder / "subgroups_normmse.png", dpi=120))

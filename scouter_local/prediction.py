@@ -48,8 +48,9 @@ def canonical_perturbations(perturbations: Sequence[str], db: str | os.PathLike 
     return list(dict.fromkeys(condition_of(genes) for _, genes in parsed))
 
 
-def predict(model: Predictor | str | os.PathLike, perturbations: Sequence[str], *,
-            db: str | os.PathLike | None = None) -> ad.AnnData:
+def predict(
+    model: Predictor | str | os.PathLike, perturbations: Sequence[str], *, db: str | os.PathLike | None = None
+) -> ad.AnnData:
     """Predicted mean expression of perturbations, as an AnnData.
 
     Parameters
@@ -92,13 +93,19 @@ def predict(model: Predictor | str | os.PathLike, perturbations: Sequence[str], 
     emb = predictor.embeddings_
     return ad.AnnData(
         X=values,
-        obs=pd.DataFrame({"condition": conditions,
-                          "subgroup": [subgroup(c, predictor.train_conditions_) for c in conditions]},
-                         index=pd.Index(conditions, name="perturbation")),
+        obs=pd.DataFrame(
+            {"condition": conditions, "subgroup": [subgroup(c, predictor.train_conditions_) for c in conditions]},
+            index=pd.Index(conditions, name="perturbation"),
+        ),
         var=pd.DataFrame(index=pd.Index(predictor.genes_, name="gene")),
         layers={"delta": (values - predictor.control_mean_).astype(np.float32)},
-        uns={"scouter_local": {"method": predictor.name, "config": json.dumps(predictor.get_config()),
-                               "embedding": {"name": emb.name, "fingerprint": emb.fingerprint}}},
+        uns={
+            "scouter_local": {
+                "method": predictor.name,
+                "config": json.dumps(predictor.get_config()),
+                "embedding": {"name": emb.name, "fingerprint": emb.fingerprint},
+            }
+        },
     )
 
 
@@ -113,6 +120,9 @@ def write_predictions(adata: ad.AnnData, path: str | os.PathLike) -> Path:
             out.var_names_make_unique()
             out.write_h5ad(tmp)
         else:
-            pd.DataFrame(np.asarray(adata.X), index=pd.Index(adata.obs["condition"], name="condition"),
-                         columns=list(adata.var_names)).to_csv(tmp, sep="\t" if path.suffix == ".tsv" else ",")
+            pd.DataFrame(
+                np.asarray(adata.X),
+                index=pd.Index(adata.obs["condition"], name="condition"),
+                columns=list(adata.var_names),
+            ).to_csv(tmp, sep="\t" if path.suffix == ".tsv" else ",")
     return path

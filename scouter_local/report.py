@@ -37,9 +37,11 @@ GROUP_HELP = {
     STRONG: "conditions whose noise column marks a detectable effect",
 }
 PUBLISHED_SUBGROUPS = {"single": "single", "seen0": "combo_seen0", "seen1": "combo_seen1", "seen2": "combo_seen2"}
-ATTRIBUTION = ("Data: Norman et al. 2019 (Science) via the PerturBench fixture (BSD-3-Clause); gene texts NCBI RefSeq + "
-               "UniProt (CC BY 4.0) as packaged by GenePT/Scouter (MIT); GO (CC BY 4.0) via Bioconductor org.Hs.eg.db; "
-               "published numbers: Zhu & Li, Nat Comput Sci 2025.")
+ATTRIBUTION = (
+    "Data: Norman et al. 2019 (Science) via the PerturBench fixture (BSD-3-Clause); gene texts NCBI RefSeq + "
+    "UniProt (CC BY 4.0) as packaged by GenePT/Scouter (MIT); GO (CC BY 4.0) via Bioconductor org.Hs.eg.db; "
+    "published numbers: Zhu & Li, Nat Comput Sci 2025."
+)
 
 
 def _fmt(x, digits: int = 3) -> str:
@@ -51,8 +53,12 @@ def _fmt(x, digits: int = 3) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- tables
-_LABELS = {"normmse": "NormMSE", "pearson_delta_top20": "Pearson Δ top-20", "pearson_delta_all": "Pearson Δ all genes",
-           "direction_top20": "direction top-20"}
+_LABELS = {
+    "normmse": "NormMSE",
+    "pearson_delta_top20": "Pearson Δ top-20",
+    "pearson_delta_all": "Pearson Δ all genes",
+    "direction_top20": "direction top-20",
+}
 
 
 def _label(r: MethodResult, results: Sequence[MethodResult]) -> str:
@@ -70,9 +76,17 @@ def benchmark_frame(results: Sequence[MethodResult]) -> pd.DataFrame:
     rows = []
     for r in results:
         for group, s in r.evaluation.summary.iterrows():
-            rows.append({"set": r.set, "method": r.method, "group": group, "n": int(s["n"]),
-                         "NormMSE mean": s["normmse_mean"], "NormMSE median": s["normmse_median"],
-                         **{_LABELS[m]: s[f"{m}_mean"] for m in METRICS[1:]}})
+            rows.append(
+                {
+                    "set": r.set,
+                    "method": r.method,
+                    "group": group,
+                    "n": int(s["n"]),
+                    "NormMSE mean": s["normmse_mean"],
+                    "NormMSE median": s["normmse_median"],
+                    **{_LABELS[m]: s[f"{m}_mean"] for m in METRICS[1:]},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -87,10 +101,16 @@ def overview_frame(results: Sequence[MethodResult]) -> pd.DataFrame:
     rows = []
     for r in results:
         s = r.evaluation.summary
-        rows.append({"method": _label(r, results), "n": int(s.at["overall", "n"]),
-                     "NormMSE mean": s.at["overall", "normmse_mean"], "NormMSE median": s.at["overall", "normmse_median"],
-                     **{_LABELS[m]: s.at["overall", f"{m}_mean"] for m in METRICS[1:]},
-                     **{f"NormMSE {g}": s.at[g, "normmse_mean"] for g in GROUPS[1:] if g in s.index}})
+        rows.append(
+            {
+                "method": _label(r, results),
+                "n": int(s.at["overall", "n"]),
+                "NormMSE mean": s.at["overall", "normmse_mean"],
+                "NormMSE median": s.at["overall", "normmse_median"],
+                **{_LABELS[m]: s.at["overall", f"{m}_mean"] for m in METRICS[1:]},
+                **{f"NormMSE {g}": s.at[g, "normmse_mean"] for g in GROUPS[1:] if g in s.index},
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -101,11 +121,19 @@ def signal_frame(results: Sequence[MethodResult]) -> pd.DataFrame:
     -------
     Columns ``set, method, block, metric, n, real, shuffled, delta, p_value, verdict``.
     """
-    return pd.DataFrame([{"set": r.set, "method": r.method, "block": block,
-                          **{k: s[k] for k in ("metric", "n", "real", "shuffled", "delta", "p_value", "verdict")}}
-                         for r in results for block, s in r.signal.items()],
-                        columns=["set", "method", "block", "metric", "n", "real", "shuffled", "delta", "p_value",
-                                 "verdict"])
+    return pd.DataFrame(
+        [
+            {
+                "set": r.set,
+                "method": r.method,
+                "block": block,
+                **{k: s[k] for k in ("metric", "n", "real", "shuffled", "delta", "p_value", "verdict")},
+            }
+            for r in results
+            for block, s in r.signal.items()
+        ],
+        columns=["set", "method", "block", "metric", "n", "real", "shuffled", "delta", "p_value", "verdict"],
+    )
 
 
 def published_frame(path: str | os.PathLike) -> pd.DataFrame:
@@ -127,15 +155,22 @@ def published_frame(path: str | os.PathLike) -> pd.DataFrame:
     for method, frame in table.groupby("Method", sort=False):
         for group, part in [("overall", frame), *((g, frame[frame["group"] == g]) for g in SUBGROUPS)]:
             if len(part):
-                rows.append({"method": method, "group": group, "n": len(part),
-                             "NormMSE mean": float(part["NormMSE"].mean()),
-                             "NormMSE median": float(part["NormMSE"].median()),
-                             "Pearson Δ top-20": float(1 - part["1-PCC"].mean())})
+                rows.append(
+                    {
+                        "method": method,
+                        "group": group,
+                        "n": len(part),
+                        "NormMSE mean": float(part["NormMSE"].mean()),
+                        "NormMSE median": float(part["NormMSE"].median()),
+                        "Pearson Δ top-20": float(1 - part["1-PCC"].mean()),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def comparison_table(results: Sequence[MethodResult], quality: Mapping[str, dict], *, block: str = "overall",
-                     text: bool = False):
+def comparison_table(
+    results: Sequence[MethodResult], quality: Mapping[str, dict], *, block: str = "overall", text: bool = False
+):
     """Per set and method on one block of conditions (``overall`` or ``strong``): NormMSE mean/median, Pearson Δ,
     direction, the real-vs-shuffled test, and the set's GO neighbour quality.
 
@@ -150,21 +185,39 @@ def comparison_table(results: Sequence[MethodResult], quality: Mapping[str, dict
             continue
         s = r.evaluation.summary.loc[block]
         signal = r.signal.get(block, {})
-        rows.append({"set": r.set, "method": r.method, "block": block, "n": int(s["n"]), "NormMSE mean": s["normmse_mean"],
-                     "NormMSE median": s["normmse_median"], "Pearson Δ top-20": s["pearson_delta_top20_mean"],
-                     "direction top-20": s["direction_top20_mean"],
-                     "shuffled": signal.get("shuffled"), "delta vs shuffled": signal.get("delta"),
-                     "p": signal.get("p_value"), "verdict": signal.get("verdict", "-" if r.method != CEILING else ""),
-                     f"GO-BP share top-{q.get('k', '')}": q.get("share_go_bp"),
-                     "random share": q.get("random_share_go_bp"), "enrichment": q.get("enrichment")})
+        rows.append(
+            {
+                "set": r.set,
+                "method": r.method,
+                "block": block,
+                "n": int(s["n"]),
+                "NormMSE mean": s["normmse_mean"],
+                "NormMSE median": s["normmse_median"],
+                "Pearson Δ top-20": s["pearson_delta_top20_mean"],
+                "direction top-20": s["direction_top20_mean"],
+                "shuffled": signal.get("shuffled"),
+                "delta vs shuffled": signal.get("delta"),
+                "p": signal.get("p_value"),
+                "verdict": signal.get("verdict", "-" if r.method != CEILING else ""),
+                f"GO-BP share top-{q.get('k', '')}": q.get("share_go_bp"),
+                "random share": q.get("random_share_go_bp"),
+                "enrichment": q.get("enrichment"),
+            }
+        )
     frame = pd.DataFrame(rows)
     if not text:
         return frame
-    return frame.to_string(index=False, formatters={c: _fmt for c in frame.columns
-                                                    if c not in ("set", "method", "block", "verdict")})
+    return frame.to_string(
+        index=False, formatters={c: _fmt for c in frame.columns if c not in ("set", "method", "block", "verdict")}
+    )
 
 
 # ---------------------------------------------------------------------------------------------- document
+def _md_cell(value) -> str:
+    """A Markdown table cell: ``|`` escaped, line breaks as spaces."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
 @dataclass(frozen=True)
 class _Block:
     kind: str
@@ -223,10 +276,9 @@ class Document:
                 frame = b.content
                 if b.caption:
                     lines += [f"*{b.caption}*", ""]
-                esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
-                lines.append("| " + " | ".join(esc(c) for c in frame.columns) + " |")
+                lines.append("| " + " | ".join(_md_cell(c) for c in frame.columns) + " |")
                 lines.append("|" + "|".join("---" if frame[c].dtype == object else "---:" for c in frame.columns) + "|")
-                lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self._cells(frame)]
+                lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in self._cells(frame)]
                 lines.append("")
             elif b.kind == "image":
                 lines += [f"![{b.caption}]({os.path.relpath(b.content, folder)})", "", f"*{b.caption}*", ""]
@@ -255,23 +307,35 @@ class Document:
                 frame = b.content
                 numeric = [frame[c].dtype != object for c in frame.columns]
                 head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-                body = "".join("<tr>" + "".join(f"<td class='{'num' if n else 'txt'}'>{html.escape(v)}</td>"
-                                                for v, n in zip(row, numeric)) + "</tr>" for row in self._cells(frame))
+                body = "".join(
+                    "<tr>"
+                    + "".join(
+                        f"<td class='{'num' if n else 'txt'}'>{html.escape(v)}</td>" for v, n in zip(row, numeric)
+                    )
+                    + "</tr>"
+                    for row in self._cells(frame)
+                )
                 caption = f"<caption>{self._inline(b.caption)}</caption>" if b.caption else ""
                 parts.append(f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             elif b.kind == "image":
                 data = base64.b64encode(Path(b.content).read_bytes()).decode()
-                parts.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(b.caption)}'>"
-                             f"<figcaption>{self._inline(b.caption)}</figcaption></figure>")
+                parts.append(
+                    f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(b.caption)}'>"
+                    f"<figcaption>{self._inline(b.caption)}</figcaption></figure>"
+                )
             elif b.kind == "code":
                 parts.append(f"<pre>{html.escape(str(b.content))}</pre>")
-        style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
-                 "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;"
-                 "padding:3px 8px}th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}"
-                 "caption{caption-side:top;text-align:left;font-style:italic;padding:4px 0}img{max-width:100%}"
-                 "figcaption{font-style:italic;margin-bottom:1.5em}pre{background:#f6f6f6;padding:8px;overflow-x:auto}")
-        return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
-                f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+        style = (
+            "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
+            "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;"
+            "padding:3px 8px}th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+            "caption{caption-side:top;text-align:left;font-style:italic;padding:4px 0}img{max-width:100%}"
+            "figcaption{font-style:italic;margin-bottom:1.5em}pre{background:#f6f6f6;padding:8px;overflow-x:auto}"
+        )
+        return (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+        )
 
     def write(self, folder: str | os.PathLike, stem: str = "report") -> dict[str, Path]:
         """Write ``<stem>.md`` and ``<stem>.html`` into ``folder`` (each through a temporary file)."""

@@ -12,9 +12,17 @@ if TYPE_CHECKING:
     from scouter_local.predictors.base import Predictor
 
 
-def train(data: PerturbationData, embeddings: EmbeddingSet, *, method: str = DEFAULT_METHOD,
-          split: str | Split = "scouter", seed: int = 24, test_ratio: float = 0.2, val_ratio: float = 0.1,
-          **config: Any) -> Predictor:
+def train(
+    data: PerturbationData,
+    embeddings: EmbeddingSet,
+    *,
+    method: str = DEFAULT_METHOD,
+    split: str | Split = "scouter",
+    seed: int = 24,
+    test_ratio: float = 0.2,
+    val_ratio: float = 0.1,
+    **config: Any,
+) -> Predictor:
     """Fit ``method`` on the training conditions of a split of ``data``.
 
     Parameters

@@ -21,8 +21,10 @@ def _data_present() -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI", "").lower() == "true" and not _data_present():
-        raise pytest.UsageError(f"CI=true but the real data folder {DATA_DIR} is absent: put the project's shared "
-                                "data beside the checkout (../shared/data) or set SCOUTER_DATA_DIR")
+        raise pytest.UsageError(
+            f"CI=true but the real data folder {DATA_DIR} is absent: put the project's shared "
+            "data beside the checkout (../shared/data) or set SCOUTER_DATA_DIR"
+        )
 
 
 @pytest.fixture(scope="session")

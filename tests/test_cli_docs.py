@@ -24,9 +24,20 @@ COMMANDS = sorted(_commands(main), key=lambda item: item[0])
 def test_expected_commands_registered():
     names = {path for path, _ in COMMANDS}
     expected = {
-        "corpus import", "corpus pull", "corpus resolve", "corpus show", "corpus stats",
-        "embed", "embeddings export", "embeddings import", "neighbors",
-        "train", "predict", "evaluate", "benchmark", "demo",
+        "corpus import",
+        "corpus pull",
+        "corpus resolve",
+        "corpus show",
+        "corpus stats",
+        "embed",
+        "embeddings export",
+        "embeddings import",
+        "neighbors",
+        "train",
+        "predict",
+        "evaluate",
+        "benchmark",
+        "demo",
     }
     assert expected <= names, f"missing commands: {sorted(expected - names)}"
 

@@ -17,7 +17,9 @@ def _error(args: list[str]) -> str:
 def test_same_parameter_name_gets_the_running_commands_flag(tmp_path):
     """``set_names`` is ``--sets`` for ``embeddings combine`` and ``--set`` for ``compare-models``."""
     db = str(tmp_path / "x.duckdb")
-    assert _error(["embeddings", "combine", "--db", db, "--sets", "a", "--set", "b"]).endswith("(e.g. --sets minilm,go)")
+    assert _error(["embeddings", "combine", "--db", db, "--sets", "a", "--set", "b"]).endswith(
+        "(e.g. --sets minilm,go)"
+    )
     assert "pass --set NAME" in _error(["compare-models", "--db", db, "--out", str(tmp_path / "c")])
 
 

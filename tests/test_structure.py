@@ -38,7 +38,9 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], *filter(None, [base])])
+                    base = ".".join(
+                        [*package.split(".")[: len(package.split(".")) - node.level + 1], *filter(None, [base])]
+                    )
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
             else:
                 continue
@@ -91,14 +93,18 @@ def test_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["corpus", "import", "--help"],
-                                  ["embed", "--help"], ["benchmark", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["train", "--help"], ["corpus", "import", "--help"], ["embed", "--help"], ["benchmark", "--help"]],
+)
 def test_help_loads_no_heavy_library(argv):
     """``--help`` imports only click and the standard library's share: no torch, pandas, DuckDB, AnnData."""
-    code = ("import sys; from scouter_local.cli import main; "
-            f"main.main({argv!r}, standalone_mode=False); "
-            "print(sorted(m for m in ('torch', 'pandas', 'duckdb', 'anndata', 'transformers', 'faiss', 'scipy') "
-            "if m in sys.modules))")
+    code = (
+        "import sys; from scouter_local.cli import main; "
+        f"main.main({argv!r}, standalone_mode=False); "
+        "print(sorted(m for m in ('torch', 'pandas', 'duckdb', 'anndata', 'transformers', 'faiss', 'scipy') "
+        "if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"

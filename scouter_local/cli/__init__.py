@@ -21,8 +21,13 @@ import click
 from gene_corpus.errors import InputError
 
 #: Modules whose ``COMMANDS`` list is added to :func:`main`.
-COMMAND_MODULES = ("gene_corpus.cli", "scouter_local.cli.embed", "scouter_local.cli.predict",
-                   "scouter_local.cli.demo", "scouter_local.cli.bundle")
+COMMAND_MODULES = (
+    "gene_corpus.cli",
+    "scouter_local.cli.embed",
+    "scouter_local.cli.predict",
+    "scouter_local.cli.demo",
+    "scouter_local.cli.bundle",
+)
 #: ``name=value`` in a library message: a parameter and the value to pass (quoted or bare).
 _PARAMETER = re.compile(r"(?<![\w.-])([a-z_][a-z0-9_]*)=('(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s;,)]+)")
 #: ```name``` in a library message: a parameter named without a value.
@@ -69,6 +74,7 @@ def _tracked(command: click.Command) -> click.Command:
     """``command`` with a callback that records it as the running command (for :func:`flags`)."""
     callback = command.callback
     if callback is not None:
+
         @functools.wraps(callback)
         def run(*args, **kwargs):
             _RUNNING.set(command)
@@ -90,7 +96,7 @@ def _flag_words(match: re.Match) -> str:
     flag = max(option.opts, key=len)
     value = match[2]
     # what to type is unquoted (pass --control control); a value being reported stays quoted (--split 'random')
-    instruction = match.string[:match.start()].endswith(("pass ", "use ", "e.g. "))
+    instruction = match.string[: match.start()].endswith(("pass ", "use ", "e.g. "))
     if instruction and value[:1] in "'\"" and value[-1:] == value[:1] and " " not in value:
         value = value[1:-1]
     if option.is_flag:

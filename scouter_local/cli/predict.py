@@ -40,19 +40,35 @@ def data_options(f):
     decorators = [
         click.option("--condition-key", default="condition", show_default=True, help="obs column with the condition."),
         click.option("--control", default="ctrl", show_default=True, help="Value marking control cells."),
-        click.option("--single-format", type=click.Choice(["gears", "bare"]), default="gears", show_default=True,
-                     help="Singles spelled 'A+ctrl' (gears) or 'A' (bare)."),
+        click.option(
+            "--single-format",
+            type=click.Choice(["gears", "bare"]),
+            default="gears",
+            show_default=True,
+            help="Singles spelled 'A+ctrl' (gears) or 'A' (bare).",
+        ),
         click.option("--subset", multiple=True, metavar="KEY=VALUE", help="Keep cells with obs[KEY] == VALUE."),
         click.option("--gene-key", default=None, help="var column with gene names (default: var_names)."),
-        click.option("--delta/--no-delta", default=None,
-                     help="Rows are pseudo-bulk deltas from control (default: read uns['value'])."),
+        click.option(
+            "--delta/--no-delta",
+            default=None,
+            help="Rows are pseudo-bulk deltas from control (default: read uns['value']).",
+        ),
         click.option("--normalize", is_flag=True, help="normalize_total + log1p raw counts first."),
-        click.option("--min-cells", type=int, default=None,
-                     help="Leave out conditions with fewer cells (default: such a condition is an error)."),
-        click.option("--noise-key", default=None, metavar="COLUMN",
-                     help="Numeric obs column with each row's signal-to-noise ratio (effect energy / expected noise "
-                          "energy), for pseudo-bulk files: weighs gene_delta's cross-validation and gives the "
-                          "benchmark's noise ceiling (single cells need none)."),
+        click.option(
+            "--min-cells",
+            type=int,
+            default=None,
+            help="Leave out conditions with fewer cells (default: such a condition is an error).",
+        ),
+        click.option(
+            "--noise-key",
+            default=None,
+            metavar="COLUMN",
+            help="Numeric obs column with each row's signal-to-noise ratio (effect energy / expected noise "
+            "energy), for pseudo-bulk files: weighs gene_delta's cross-validation and gives the "
+            "benchmark's noise ceiling (single cells need none).",
+        ),
     ]
     for d in reversed(decorators):
         f = d(f)
@@ -62,9 +78,17 @@ def data_options(f):
 def _options(condition_key, control, single_format, subset, gene_key, delta, normalize, min_cells, noise_key):
     from scouter_local.data import DataOptions, parse_subset
 
-    return DataOptions(condition_key=condition_key, control=control, single_format=single_format,
-                       subset=parse_subset(subset), gene_key=gene_key, delta=delta, normalize=normalize,
-                       min_cells=min_cells, noise_key=noise_key)
+    return DataOptions(
+        condition_key=condition_key,
+        control=control,
+        single_format=single_format,
+        subset=parse_subset(subset),
+        gene_key=gene_key,
+        delta=delta,
+        normalize=normalize,
+        min_cells=min_cells,
+        noise_key=noise_key,
+    )
 
 
 @click.command("train")
@@ -72,8 +96,12 @@ def _options(condition_key, control, single_format, subset, gene_key, delta, nor
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Corpus database with the embeddings.")
 @click.option("--set", "set_name", required=True, help="Embedding set name.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
-@click.option("--method", default=DEFAULT_METHOD, show_default=True,
-              help="A method of the registry: gene_delta (default, best measured), scouter, or a baseline.")
+@click.option(
+    "--method",
+    default=DEFAULT_METHOD,
+    show_default=True,
+    help="A method of the registry: gene_delta (default, best measured), scouter, or a baseline.",
+)
 @click.option("--split", default="scouter", show_default=True, help=SPLIT_HELP)
 @click.option("--seed", type=int, default=24, show_default=True)
 @click.option("--test-ratio", type=float, default=0.2, show_default=True)
@@ -83,8 +111,22 @@ def _options(condition_key, control, single_format, subset, gene_key, delta, nor
 @click.option("--device", default=None, help="Scouter: auto (CUDA when present), cpu, cuda.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model folder.")
 @data_options
-def train_cmd(data_path, db, set_name, out, method, split, seed, test_ratio, val_ratio, epochs, batch_size, device,
-              overwrite, **opts):
+def train_cmd(
+    data_path,
+    db,
+    set_name,
+    out,
+    method,
+    split,
+    seed,
+    test_ratio,
+    val_ratio,
+    epochs,
+    batch_size,
+    device,
+    overwrite,
+    **opts,
+):
     """Train a predictor and save it (manifest.json + model.pt + split.json) in --out.
 
     Example: scouter-local train --data norman.h5ad --db corpus.duckdb --set minilm --out m1
@@ -102,22 +144,27 @@ def train_cmd(data_path, db, set_name, out, method, split, seed, test_ratio, val
     check_model_dir(out, overwrite=overwrite)
     embeddings = load_embeddings(db, set_name)
     data = prepare_data(data_path, _options(**opts), db, embeddings)
-    predictor = train(data, embeddings, method=method, split=split, seed=seed, test_ratio=test_ratio,
-                      val_ratio=val_ratio, **config)
+    predictor = train(
+        data, embeddings, method=method, split=split, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio, **config
+    )
     rank = launcher_rank()
     if rank is not None and rank[0] != 0:
         return  # one of several training processes (accelerate launch / torchrun): the first one saves
     save_model(predictor, out, overwrite=overwrite)
     the_split = predictor.split_
-    click.echo(f"trained {method} on {len(the_split.train)} conditions (val {len(the_split.val)}, test "
-               f"{len(the_split.test)}, left out {len(data.excluded)}) → {out}")
+    click.echo(
+        f"trained {method} on {len(the_split.train)} conditions (val {len(the_split.val)}, test "
+        f"{len(the_split.test)}, left out {len(data.excluded)}) → {out}"
+    )
 
 
 @click.command("predict")
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False), help="Model folder.")
 @click.option("--perturbation", multiple=True, help="Condition to predict, e.g. 'A+B' or 'A' (repeatable).")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False), help="Predict every condition of this h5ad.")
-@click.option("--db", default=None, type=click.Path(dir_okay=False), help="Corpus database (default: the training one).")
+@click.option(
+    "--db", default=None, type=click.Path(dir_okay=False), help="Corpus database (default: the training one)."
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .csv or .h5ad.")
 def predict_cmd(model_dir, perturbation, data_path, db, out):
     """Predict the mean expression profile of perturbations (rows: conditions, columns: readout genes).
@@ -146,9 +193,16 @@ def predict_cmd(model_dir, perturbation, data_path, db, out):
 
 @click.command("evaluate")
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False), help="Model folder.")
-@click.option("--data", "data_path", default=None, type=click.Path(dir_okay=False),
-              help="Evaluate every condition of this h5ad (default: the saved split's test conditions).")
-@click.option("--db", default=None, type=click.Path(dir_okay=False), help="Corpus database (default: the training one).")
+@click.option(
+    "--data",
+    "data_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Evaluate every condition of this h5ad (default: the saved split's test conditions).",
+)
+@click.option(
+    "--db", default=None, type=click.Path(dir_okay=False), help="Corpus database (default: the training one)."
+)
 @click.option("--json", "json_out", required=True, type=click.Path(dir_okay=False), help="Result JSON (CSV beside it).")
 @click.option("--plots", default=None, type=click.Path(file_okay=False), help="Folder for plots.")
 def evaluate_cmd(model_dir, data_path, db, json_out, plots):
@@ -165,24 +219,39 @@ def evaluate_cmd(model_dir, data_path, db, json_out, plots):
     if plots is not None:
         write_evaluation_plots(result, plots)
     overall = result.summary.loc["overall"]
-    click.echo(f"{result.method}: {result.n} conditions, NormMSE mean {overall['normmse_mean']:.3f} median "
-               f"{overall['normmse_median']:.3f} → {json_path}, {csv_path}")
+    click.echo(
+        f"{result.method}: {result.n} conditions, NormMSE mean {overall['normmse_mean']:.3f} median "
+        f"{overall['normmse_median']:.3f} → {json_path}, {csv_path}"
+    )
 
 
 shuffles_option = click.option(
-    "--shuffles", type=int, default=5, show_default=True,
+    "--shuffles",
+    type=int,
+    default=5,
+    show_default=True,
     help="Row-permuted copies of each embedding set fitted beside every embedding-using method (the control that "
-         "says whether the embeddings carry signal); 0 turns it off.")
+    "says whether the embeddings carry signal); 0 turns it off.",
+)
 
 
 def strong_options(f):
     """``--strong-key``/``--strong-above``: the extra group ``strong``."""
     decorators = [
-        click.option("--strong-key", default=None, metavar="COLUMN",
-                     help="Numeric obs column; conditions whose mean value exceeds --strong-above form the extra "
-                          "group 'strong' (e.g. signal_to_noise)."),
-        click.option("--strong-above", type=float, default=None, metavar="X",
-                     help="Threshold of --strong-key (strictly greater), e.g. 1.1."),
+        click.option(
+            "--strong-key",
+            default=None,
+            metavar="COLUMN",
+            help="Numeric obs column; conditions whose mean value exceeds --strong-above form the extra "
+            "group 'strong' (e.g. signal_to_noise).",
+        ),
+        click.option(
+            "--strong-above",
+            type=float,
+            default=None,
+            metavar="X",
+            help="Threshold of --strong-key (strictly greater), e.g. 1.1.",
+        ),
     ]
     for d in reversed(decorators):
         f = d(f)
@@ -194,8 +263,9 @@ def strong_targets(strong_key: str | None, strong_above: float | None):
     from scouter_local.evaluation import StrongTargets
 
     if (strong_key is None) != (strong_above is None):
-        raise InputError("`strong_key` and `strong_above` go together, e.g. strong_key=signal_to_noise "
-                         "strong_above=1.1")
+        raise InputError(
+            "`strong_key` and `strong_above` go together, e.g. strong_key=signal_to_noise strong_above=1.1"
+        )
     return StrongTargets(strong_key, strong_above) if strong_key is not None else None
 
 
@@ -203,8 +273,12 @@ def strong_targets(strong_key: str | None, strong_above: float | None):
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Perturbation h5ad.")
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="Corpus database with the embeddings.")
 @click.option("--set", "set_names", required=True, help="Embedding set name(s), comma-separated.")
-@click.option("--methods", default="gene_delta,scouter,no_change,train_mean,additive,ridge,knn", show_default=True,
-              help="Comma-separated methods of the registry.")
+@click.option(
+    "--methods",
+    default="gene_delta,scouter,no_change,train_mean,additive,ridge,knn",
+    show_default=True,
+    help="Comma-separated methods of the registry.",
+)
 @click.option("--seeds", default="1-5", show_default=True, help="Seeds: '1-5' or '1,3,7'.")
 @click.option("--split", default="scouter", show_default=True, help=SPLIT_HELP)
 @click.option("--test-ratio", type=float, default=0.2, show_default=True)
@@ -214,8 +288,22 @@ def strong_targets(strong_key: str | None, strong_above: float | None):
 @shuffles_option
 @strong_options
 @data_options
-def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, val_ratio, epochs, out, shuffles,
-                  strong_key, strong_above, **opts):
+def benchmark_cmd(
+    data_path,
+    db,
+    set_names,
+    methods,
+    seeds,
+    split,
+    test_ratio,
+    val_ratio,
+    epochs,
+    out,
+    shuffles,
+    strong_key,
+    strong_above,
+    **opts,
+):
     """Train and evaluate methods × embedding sets × seeds; print the table, save JSON/CSV and plots in --out.
 
     Runs are separate processes: each Scouter (set, seed) has its own, while gene_delta and the baselines share one
@@ -236,10 +324,21 @@ def benchmark_cmd(data_path, db, set_names, methods, seeds, split, test_ratio, v
 
     strong = strong_targets(strong_key, strong_above)
     _log_to_stderr()
-    bench = run_benchmark(data_path, _options(**opts), db=db, set_names=[s for s in set_names.split(",") if s],
-                          methods=[m for m in methods.split(",") if m], seeds=parse_seeds(seeds), split=split,
-                          test_ratio=test_ratio, val_ratio=val_ratio, out=out,
-                          config={"epochs": epochs} if epochs else {}, strong=strong, shuffles=shuffles)
+    bench = run_benchmark(
+        data_path,
+        _options(**opts),
+        db=db,
+        set_names=[s for s in set_names.split(",") if s],
+        methods=[m for m in methods.split(",") if m],
+        seeds=parse_seeds(seeds),
+        split=split,
+        test_ratio=test_ratio,
+        val_ratio=val_ratio,
+        out=out,
+        config={"epochs": epochs} if epochs else {},
+        strong=strong,
+        shuffles=shuffles,
+    )
     click.echo(bench.table)
 
 

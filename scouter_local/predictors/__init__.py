@@ -55,6 +55,8 @@ def make_predictor(method: str, **config: Any) -> Predictor:
     """Instantiate a registered method; an unknown name or option is an :class:`InputError`."""
     unknown = set(config) - method_params(method)
     if unknown:
-        raise InputError(f"method {method!r} takes no option {', '.join(sorted(unknown))}; "
-                         f"it takes {', '.join(sorted(method_params(method)))}")
+        raise InputError(
+            f"method {method!r} takes no option {', '.join(sorted(unknown))}; "
+            f"it takes {', '.join(sorted(method_params(method)))}"
+        )
     return method_class(method)(**config)

@@ -19,6 +19,7 @@ from scouter_local.conditions import CTRL
 from scouter_local.data import PerturbationData, Split, condition_rows
 from scouter_local.embedding_set import EmbeddingSet
 
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA)."""
     random.seed(seed)

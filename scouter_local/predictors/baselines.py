@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scouter_local.data import PerturbationData
 from scouter_local.conditions import genes_of
+from scouter_local.data import PerturbationData
 from scouter_local.predictors.base import Predictor
 
 

@@ -66,8 +66,11 @@ def save_model(predictor: Predictor, path: str | os.PathLike, *, overwrite: bool
         "fitted": predictor._meta(),
         "history": getattr(predictor, "history_", []),
     }
-    state = {"control_cells": torch.from_numpy(predictor.control_cells_),
-             "control_mean": torch.from_numpy(predictor.control_mean_), **predictor._state()}
+    state = {
+        "control_cells": torch.from_numpy(predictor.control_cells_),
+        "control_mean": torch.from_numpy(predictor.control_mean_),
+        **predictor._state(),
+    }
     with atomic_dir(path) as tmp:
         torch.save(state, tmp / WEIGHTS)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -84,7 +87,9 @@ def read_manifest(path: str | os.PathLike) -> dict:
     try:
         manifest = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{file}: not valid JSON ({exc.__class__.__name__}); the model folder is damaged, retrain") from exc
+        raise InputError(
+            f"{file}: not valid JSON ({exc.__class__.__name__}); the model folder is damaged, retrain"
+        ) from exc
     if manifest.get("format_version") != FORMAT_VERSION:
         raise InputError(f"{file}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}; retrain")
     return manifest
@@ -94,13 +99,20 @@ def model_embeddings(manifest: dict, db: str | os.PathLike | None = None) -> Emb
     """The embedding set a model was trained with, from ``db`` (default: the database recorded at training)."""
     db = db or manifest.get("db")
     if db is None:
-        raise InputError(f"model trained with embedding set {manifest['embedding']['name']!r} from no recorded "
-                         "database; pass db=DB (the corpus database holding that set)")
+        raise InputError(
+            f"model trained with embedding set {manifest['embedding']['name']!r} from no recorded "
+            "database; pass db=DB (the corpus database holding that set)"
+        )
     return load_embeddings(db, manifest["embedding"]["name"])
 
 
-def load_model(path: str | os.PathLike, embeddings: EmbeddingSet | None = None, *, db: str | os.PathLike | None = None,
-               genes: list[str] | None = None) -> Predictor:
+def load_model(
+    path: str | os.PathLike,
+    embeddings: EmbeddingSet | None = None,
+    *,
+    db: str | os.PathLike | None = None,
+    genes: list[str] | None = None,
+) -> Predictor:
     """Load a model folder.
 
     Parameters
@@ -133,8 +145,10 @@ def load_model(path: str | os.PathLike, embeddings: EmbeddingSet | None = None, 
     try:
         state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        raise InputError(f"{path / WEIGHTS}: not a readable tensor file ({str(exc).splitlines()[0][:120]}); "
-                         "the model folder is damaged or not ours, retrain") from exc
+        raise InputError(
+            f"{path / WEIGHTS}: not a readable tensor file ({str(exc).splitlines()[0][:120]}); "
+            "the model folder is damaged or not ours, retrain"
+        ) from exc
     predictor.genes_ = list(manifest["genes"])
     predictor.control_cells_ = state.pop("control_cells").numpy()
     predictor.control_mean_ = state.pop("control_mean").numpy()

@@ -106,8 +106,16 @@ class GeneDeltaPredictor(Predictor):
     #: Fewer trained single genes than this: no cross-validation, the prior alone.
     MIN_POOL: ClassVar[int] = 6
 
-    def __init__(self, *, seed: int = 24, prior_single_weight: float = 0.5, prior_scale: float = 1.0,
-                 share_weight: float = 0.5, neighbours: bool = True, folds: int = 5) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 24,
+        prior_single_weight: float = 0.5,
+        prior_scale: float = 1.0,
+        share_weight: float = 0.5,
+        neighbours: bool = True,
+        folds: int = 5,
+    ) -> None:
         super().__init__(seed=seed)
         for key, value in (("prior_single_weight", prior_single_weight), ("share_weight", share_weight)):
             if not 0.0 <= value <= 1.0:
@@ -121,9 +129,14 @@ class GeneDeltaPredictor(Predictor):
         self.folds = int(folds)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "prior_single_weight": self.prior_single_weight,
-                "prior_scale": self.prior_scale, "share_weight": self.share_weight, "neighbours": self.neighbours,
-                "folds": self.folds}
+        return {
+            **super().get_config(),
+            "prior_single_weight": self.prior_single_weight,
+            "prior_scale": self.prior_scale,
+            "share_weight": self.share_weight,
+            "neighbours": self.neighbours,
+            "folds": self.folds,
+        }
 
     # -- fit --------------------------------------------------------------------------------------------
     def _prior(self, single_deltas: np.ndarray, combo_sum: np.ndarray | float, n_combos: int) -> np.ndarray:
@@ -146,13 +159,25 @@ class GeneDeltaPredictor(Predictor):
         self.known_genes_ = list(singles)
         self.gene_source_ = {g: "single" for g in singles}
         self.gene_deltas_ = pool.astype(np.float32)
-        self.neighbour_ = {"k": 0, "tau": 1.0, "lambda": 0.0, "score": None, "prior_score": None, "gain": None,
-                           "gain_se": None}
+        self.neighbour_ = {
+            "k": 0,
+            "tau": 1.0,
+            "lambda": 0.0,
+            "score": None,
+            "prior_score": None,
+            "gain": None,
+            "gain_se": None,
+        }
         self.cv_curve_: dict[str, float] = {}
         if self.neighbours and len(singles) >= self.MIN_POOL:
             top = min(len(train.de_genes[c]) for c in single_conditions)
-            self._cross_validate(pool, np.stack([train.de_genes[c][:top] for c in single_conditions]),
-                                 train.reliability(single_conditions), combo_sum, len(combos))
+            self._cross_validate(
+                pool,
+                np.stack([train.de_genes[c][:top] for c in single_conditions]),
+                train.reliability(single_conditions),
+                combo_sum,
+                len(combos),
+            )
 
         derived: dict[str, list[np.ndarray]] = {}
         for c, d in combos.items():
@@ -165,13 +190,19 @@ class GeneDeltaPredictor(Predictor):
                     derived.setdefault(g, []).append(d - sum(singles[h] for h in partners))
                 else:
                     estimate = self._estimate([g])[0]
-                    derived.setdefault(g, []).append(self.share_weight * d / len(genes)
-                                                     + (1.0 - self.share_weight) * estimate)
+                    derived.setdefault(g, []).append(
+                        self.share_weight * d / len(genes) + (1.0 - self.share_weight) * estimate
+                    )
         self.gene_source_.update({g: "combination" for g in derived})
         self.known_genes_ += sorted(derived)
         self.gene_deltas_ = np.concatenate(
-            [self.gene_deltas_, np.asarray([np.mean(derived[g], axis=0) for g in sorted(derived)],
-                                           dtype=np.float32).reshape(len(derived), len(ctrl))])
+            [
+                self.gene_deltas_,
+                np.asarray([np.mean(derived[g], axis=0) for g in sorted(derived)], dtype=np.float32).reshape(
+                    len(derived), len(ctrl)
+                ),
+            ]
+        )
 
     def _cross_validate(self, pool: np.ndarray, top: np.ndarray, reliability: np.ndarray, combo_sum, n_combos: int):
         """Choose ``k``, ``tau``, ``lambda`` by K-fold CV over the trained single genes (see the module notes)."""
@@ -191,8 +222,9 @@ class GeneDeltaPredictor(Predictor):
                 for b, tau in enumerate(self.TAU_GRID):
                     offset = neighbour_weights(sim, k, tau) @ pool[fit] - pool[fit].mean(axis=0)
                     offset = np.take_along_axis(offset, top[held], 1)
-                    scores[a, b][:, held] = _row_pearson(base[None] + lams[:, None, None] * offset[None],
-                                                         observed[None])
+                    scores[a, b][:, held] = _row_pearson(
+                        base[None] + lams[:, None, None] * offset[None], observed[None]
+                    )
         weights = reliability / reliability.sum() if reliability.sum() > 0 else np.full(n, 1.0 / n)
         mean = scores @ weights
         a, b, c = np.unravel_index(np.argmax(mean), mean.shape)  # the first maximum: smallest k, tau, lambda
@@ -200,9 +232,15 @@ class GeneDeltaPredictor(Predictor):
         mean_gain = float(weights @ gain)
         n_eff = 1.0 / float((weights**2).sum())
         se = float(np.sqrt(max(float(weights @ (gain - mean_gain) ** 2), 0.0) / max(n_eff - 1.0, 1.0)))
-        self.neighbour_ = {"k": int(ks[a]), "tau": float(self.TAU_GRID[b]),
-                           "lambda": float(lams[c]) if mean_gain > se else 0.0, "score": float(mean[a, b, c]),
-                           "prior_score": float(mean[a, b, 0]), "gain": mean_gain, "gain_se": se}
+        self.neighbour_ = {
+            "k": int(ks[a]),
+            "tau": float(self.TAU_GRID[b]),
+            "lambda": float(lams[c]) if mean_gain > se else 0.0,
+            "score": float(mean[a, b, c]),
+            "prior_score": float(mean[a, b, 0]),
+            "gain": mean_gain,
+            "gain_se": se,
+        }
         self.cv_curve_ = {f"{lam:g}": float(v) for lam, v in zip(lams, mean.max(axis=(0, 1)))}
 
     # -- neighbour evidence -----------------------------------------------------------------------------
@@ -221,8 +259,11 @@ class GeneDeltaPredictor(Predictor):
         n_pool = len(self._pool())
         if not genes or p["lambda"] == 0:
             return np.zeros((len(genes), n_pool))
-        queries = _unit(np.stack([self.embeddings_.vectors[self.embedding_rows(condition_of([g]))].sum(axis=0)
-                                  for g in genes]).astype(np.float64))
+        queries = _unit(
+            np.stack(
+                [self.embeddings_.vectors[self.embedding_rows(condition_of([g]))].sum(axis=0) for g in genes]
+            ).astype(np.float64)
+        )
         return neighbour_weights(queries @ self._pool_vectors().T, p["k"], p["tau"])
 
     def _estimate(self, genes: list[str]) -> np.ndarray:
@@ -247,8 +288,10 @@ class GeneDeltaPredictor(Predictor):
                 out[g] = {"source": self.gene_source_[g], "neighbours": []}
             elif self.neighbour_["lambda"] > 0:
                 order = np.argsort(-weights[g], kind="stable")[:top]
-                out[g] = {"source": "neighbours",
-                          "neighbours": [(pool[j], round(float(weights[g][j]), 4)) for j in order if weights[g][j] > 0]}
+                out[g] = {
+                    "source": "neighbours",
+                    "neighbours": [(pool[j], round(float(weights[g][j]), 4)) for j in order if weights[g][j] > 0],
+                }
             else:
                 out[g] = {"source": "prior", "neighbours": []}
         return out
@@ -269,8 +312,12 @@ class GeneDeltaPredictor(Predictor):
         return {"gene_deltas": torch.from_numpy(self.gene_deltas_), "prior_delta": torch.from_numpy(self.prior_delta_)}
 
     def _meta(self) -> dict:
-        return {"known_genes": self.known_genes_, "gene_source": self.gene_source_, "neighbour": self.neighbour_,
-                "cv_curve": self.cv_curve_}
+        return {
+            "known_genes": self.known_genes_,
+            "gene_source": self.gene_source_,
+            "neighbour": self.neighbour_,
+            "cv_curve": self.cv_curve_,
+        }
 
     def _load_state(self, state: dict[str, torch.Tensor], meta: dict) -> None:
         self.gene_deltas_ = state["gene_deltas"].numpy()

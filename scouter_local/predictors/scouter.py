@@ -59,8 +59,15 @@ class ScouterNet(nn.Module):
         by a running variance that decays to 0 and turn prediction-time encodings into noise).
     """
 
-    def __init__(self, n_genes: int, embedding_dim: int, encoder: tuple[int, ...] = (2048, 512, 64),
-                 generator: tuple[int, ...] = (2048,), *, use_control: bool = True) -> None:
+    def __init__(
+        self,
+        n_genes: int,
+        embedding_dim: int,
+        encoder: tuple[int, ...] = (2048, 512, 64),
+        generator: tuple[int, ...] = (2048,),
+        *,
+        use_control: bool = True,
+    ) -> None:
         super().__init__()
         self.encoder = _mlp(n_genes, encoder[:-1], encoder[-1]) if use_control else None
         self.generator = _mlp(embedding_dim + (encoder[-1] if use_control else 0), generator, n_genes)
@@ -70,7 +77,8 @@ class ScouterNet(nn.Module):
             nn.init.zeros_(self.generator[-1].bias)
 
     def forward(self, perturbation: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
-        """``perturbation`` ``(batch, dim)`` summed embeddings, ``control`` ``(batch, n_genes)`` → ``(batch, n_genes)``."""
+        """``perturbation`` ``(batch, dim)`` summed embeddings, ``control`` ``(batch, n_genes)`` →
+        ``(batch, n_genes)``."""
         if self.encoder is None:
             return self.offset + self.generator(perturbation)
         return self.generator(torch.cat([perturbation, self.encoder(control)], dim=-1))
@@ -85,8 +93,16 @@ def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def gears_loss(pred: torch.Tensor, true: torch.Tensor, ctrl: torch.Tensor, mask: torch.Tensor,
-               cond_index: torch.Tensor, *, gamma: float, lambda_: float) -> torch.Tensor:
+def gears_loss(
+    pred: torch.Tensor,
+    true: torch.Tensor,
+    ctrl: torch.Tensor,
+    mask: torch.Tensor,
+    cond_index: torch.Tensor,
+    *,
+    gamma: float,
+    lambda_: float,
+) -> torch.Tensor:
     """GEARS autofocus + direction-aware loss, averaged per condition over its nonzero genes, then over conditions.
 
     Parameters
@@ -141,8 +157,14 @@ class _Pairs:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def batches(self, batch_size: int, generator: torch.Generator | None, device: torch.device, *,
-                part: tuple[int, int] = (0, 1)):
+    def batches(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None,
+        device: torch.device,
+        *,
+        part: tuple[int, int] = (0, 1),
+    ):
         """Tensors ``(embedding, control, observed, mask, condition id)`` of each batch; shuffled when
         ``generator`` is given. While shuffling, a last partial batch of a fetch is dropped if a full one exists,
         so fewer cells than ``batch_size`` still train (batches of one are skipped: BatchNorm needs two).
@@ -157,7 +179,7 @@ class _Pairs:
         per_fetch = max(1, fetch // block)
         fetches = []
         for i in range(0, len(starts), per_fetch):
-            order = (starts[i:i + per_fetch, None] + torch.arange(block)).flatten()
+            order = (starts[i : i + per_fetch, None] + torch.arange(block)).flatten()
             order = order[order < n]
             if generator is not None:
                 order = order[torch.randperm(len(order), generator=generator)]
@@ -180,11 +202,19 @@ class _Pairs:
                 stored = self.cells.read(self.rows[fetched])
             for idx in mine:
                 pos = idx.numpy()
-                true = to_dense(stored[np.searchsorted(fetched, pos)]) if stored is not None else \
-                    self.cells.dense(self.rows[pos])
+                true = (
+                    to_dense(stored[np.searchsorted(fetched, pos)])
+                    if stored is not None
+                    else self.cells.dense(self.rows[pos])
+                )
                 ci = self.cond_index[idx]
-                yield (self.embedding[ci].to(device), torch.from_numpy(to_dense(self.ctrl[self.ctrl_of[pos]])).to(device),
-                       torch.from_numpy(true).to(device), self.mask[ci].to(device), ci.to(device))
+                yield (
+                    self.embedding[ci].to(device),
+                    torch.from_numpy(to_dense(self.ctrl[self.ctrl_of[pos]])).to(device),
+                    torch.from_numpy(true).to(device),
+                    self.mask[ci].to(device),
+                    ci.to(device),
+                )
 
 
 class ScouterPredictor(Predictor):
@@ -208,11 +238,24 @@ class ScouterPredictor(Predictor):
     #: pseudo-bulk screen at hand; 1e-3 is Scouter's own for single cells).
     delta_lr: ClassVar[float] = 1e-5
 
-    def __init__(self, *, seed: int = 24, epochs: int = 40, batch_size: int = 256, lr: float | None = None,
-                 lr_decay: float = 0.9, loss_gamma: float = 0.0, loss_lambda: float = 0.5, patience: int = 5,
-                 min_delta: float = 1e-3, grad_clip: float = 1.0, n_pred: int = 300,
-                 encoder: tuple[int, ...] = (2048, 512, 64), generator: tuple[int, ...] = (2048,),
-                 device: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 24,
+        epochs: int = 40,
+        batch_size: int = 256,
+        lr: float | None = None,
+        lr_decay: float = 0.9,
+        loss_gamma: float = 0.0,
+        loss_lambda: float = 0.5,
+        patience: int = 5,
+        min_delta: float = 1e-3,
+        grad_clip: float = 1.0,
+        n_pred: int = 300,
+        encoder: tuple[int, ...] = (2048, 512, 64),
+        generator: tuple[int, ...] = (2048,),
+        device: str | None = None,
+    ) -> None:
         super().__init__(seed=seed)
         self.epochs, self.batch_size, self.lr, self.lr_decay = epochs, batch_size, lr, lr_decay
         self.loss_gamma, self.loss_lambda, self.patience, self.min_delta = loss_gamma, loss_lambda, patience, min_delta
@@ -220,19 +263,32 @@ class ScouterPredictor(Predictor):
         self.encoder, self.generator, self.device = tuple(encoder), tuple(generator), device
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                "lr_decay": self.lr_decay, "loss_gamma": self.loss_gamma, "loss_lambda": self.loss_lambda,
-                "patience": self.patience, "min_delta": self.min_delta, "grad_clip": self.grad_clip,
-                "n_pred": self.n_pred, "encoder": list(self.encoder), "generator": list(self.generator),
-                "device": self.device}
+        return {
+            **super().get_config(),
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "lr_decay": self.lr_decay,
+            "loss_gamma": self.loss_gamma,
+            "loss_lambda": self.loss_lambda,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "grad_clip": self.grad_clip,
+            "n_pred": self.n_pred,
+            "encoder": list(self.encoder),
+            "generator": list(self.generator),
+            "device": self.device,
+        }
 
     def _build(self) -> None:
         self.device_ = torch.device(settings.torch_device(self.device))
-        self.net_ = ScouterNet(len(self.genes_), self.embeddings_.dim, self.encoder, self.generator,
-                               use_control=not self.is_delta_).to(self.device_)
+        self.net_ = ScouterNet(
+            len(self.genes_), self.embeddings_.dim, self.encoder, self.generator, use_control=not self.is_delta_
+        ).to(self.device_)
 
-    def _loss(self, emb: torch.Tensor, ctrl: torch.Tensor, true: torch.Tensor, mask: torch.Tensor,
-              ci: torch.Tensor) -> torch.Tensor:
+    def _loss(
+        self, emb: torch.Tensor, ctrl: torch.Tensor, true: torch.Tensor, mask: torch.Tensor, ci: torch.Tensor
+    ) -> torch.Tensor:
         pred = self.net_(emb, ctrl)
         return gears_loss(pred, true, ctrl, mask, ci, gamma=self.loss_gamma, lambda_=self.loss_lambda)
 
@@ -244,7 +300,9 @@ class ScouterPredictor(Predictor):
         pairs = _Pairs(train, self, np.random.RandomState(self.seed))
         if len(pairs) < 2:
             raise InputError("training needs at least 2 perturbed cells (rows)")
-        val_pairs = _Pairs(val, self, np.random.RandomState(self.seed)) if val is not None and val.perturbations else None
+        val_pairs = (
+            _Pairs(val, self, np.random.RandomState(self.seed)) if val is not None and val.perturbations else None
+        )
         gen = torch.Generator().manual_seed(self.seed)
         lr = self.lr if self.lr is not None else self.delta_lr if self.is_delta_ else 1e-3
         # fused: one kernel per step over all parameters (the per-tensor loop took a quarter of a CPU epoch)
@@ -262,9 +320,14 @@ class ScouterPredictor(Predictor):
             t0 = time.perf_counter()
             self.net_.train()
             losses = []
-            batches = tqdm(pairs.batches(self.batch_size, gen, self.device_, part=part), desc=f"epoch {epoch}",
-                           total=len(pairs) // (self.batch_size * part[1]), unit="batch", leave=False,
-                           disable=len(pairs) < 50 * self.batch_size)
+            batches = tqdm(
+                pairs.batches(self.batch_size, gen, self.device_, part=part),
+                desc=f"epoch {epoch}",
+                total=len(pairs) // (self.batch_size * part[1]),
+                unit="batch",
+                leave=False,
+                disable=len(pairs) < 50 * self.batch_size,
+            )
             with acc.join_uneven_inputs([self.net_]) if acc is not None else contextlib.nullcontext():
                 for batch in batches:
                     opt.zero_grad()
@@ -287,8 +350,14 @@ class ScouterPredictor(Predictor):
             row["seconds"] = time.perf_counter() - t0
             self.history_.append(row)
             vl = row["val_loss"]
-            log.info("epoch %d/%d loss %.4f val_loss %s %.1fs", epoch, self.epochs, row["loss"],
-                     "-" if vl is None else f"{vl:.4f}", row["seconds"])
+            log.info(
+                "epoch %d/%d loss %.4f val_loss %s %.1fs",
+                epoch,
+                self.epochs,
+                row["loss"],
+                "-" if vl is None else f"{vl:.4f}",
+                row["seconds"],
+            )
             if vl is None:
                 continue
             if best - vl > self.min_delta:
@@ -311,8 +380,9 @@ class ScouterPredictor(Predictor):
         self._precise_batchnorm(net, pairs)
         self.net_.eval()
         with torch.no_grad():
-            return float(np.mean([self._loss(*b).item()
-                                  for b in val_pairs.batches(self.batch_size, None, self.device_)]))
+            return float(
+                np.mean([self._loss(*b).item() for b in val_pairs.batches(self.batch_size, None, self.device_)])
+            )
 
     def _precise_batchnorm(self, net: nn.Module, pairs: _Pairs) -> None:
         """Delta data: re-estimate the BatchNorm running statistics of ``net``'s current weights as the plain
@@ -359,6 +429,8 @@ class ScouterPredictor(Predictor):
             self.net_.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
         except RuntimeError as exc:  # e.g. a Scouter model of delta data saved while it still had an encoder
             detail = (str(exc).splitlines()[1:] or [str(exc)])[0].strip()
-            raise InputError(f"the saved Scouter weights are of another network ({detail[:100]}); "
-                             "retrain the model with this version") from exc
+            raise InputError(
+                f"the saved Scouter weights are of another network ({detail[:100]}); "
+                "retrain the model with this version"
+            ) from exc
         self.net_.eval()

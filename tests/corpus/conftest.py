@@ -65,5 +65,6 @@ def _snapshot(db: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def snapshot():
-    """``snapshot(db)``: row counts of every table, the ``files`` rows and a hash of all texts (what an import may change)."""
+    """``snapshot(db)``: row counts of every table, the ``files`` rows and a hash of all texts (what an import may
+    change)."""
     return _snapshot

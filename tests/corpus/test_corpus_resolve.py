@@ -105,7 +105,11 @@ def test_resolve_a_gene_file_from_the_command_line(full_db, data_dir, tmp_path):
     result = run("--genes", genes, "--unresolved", "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert [(r["query"], r["how"]) for r in out] == [("AC118549.1", "unknown"), ("QARS", "ambiguous"), ("RHOXF2BB", "unknown")]
+    assert [(r["query"], r["how"]) for r in out] == [
+        ("AC118549.1", "unknown"),
+        ("QARS", "ambiguous"),
+        ("RHOXF2BB", "unknown"),
+    ]
     assert out[1]["candidates"] == ["EPRS1 (2058)", "QARS1 (5859)"] and "RHOXF2B" in out[2]["candidates"]
 
     result = run("KIAA1804", "--genes", genes)  # arguments first, then the file
@@ -116,4 +120,6 @@ def test_resolve_a_gene_file_from_the_command_line(full_db, data_dir, tmp_path):
     assert "2 unknown" in result.stderr
 
     result = run()
-    assert result.exit_code == 1 and result.output == "error: no genes to resolve; pass SYMBOL_OR_ID ... or --genes FILE\n"
+    assert (
+        result.exit_code == 1 and result.output == "error: no genes to resolve; pass SYMBOL_OR_ID ... or --genes FILE\n"
+    )

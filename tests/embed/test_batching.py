@@ -84,8 +84,25 @@ def test_truncate_set_is_its_own_cache_entry(minilm_db, subset, tmp_path):
         embed_corpus(db, "minilm", MINILM, genes=genes, long_texts="truncate", progress=False)
     genes_file = tmp_path / "genes.txt"
     genes_file.write_text("\n".join(map(str, genes)))
-    result = CliRunner().invoke(main, ["embed", "--db", str(db), "--model", MINILM, "--set", "trunc", "--genes",
-                                       str(genes_file), "--long-texts", "truncate", "--batch-tokens", "1024", "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "embed",
+            "--db",
+            str(db),
+            "--model",
+            MINILM,
+            "--set",
+            "trunc",
+            "--genes",
+            str(genes_file),
+            "--long-texts",
+            "truncate",
+            "--batch-tokens",
+            "1024",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert (report["computed"], report["reused"], report["chunked"]) == (6, 0, 0) and report["truncated"] >= 4

@@ -27,7 +27,10 @@ def test_embed_neighbors_export_import(minilm_db, subset, tmp_path):
 
     genes.write_text("RPL11\nC6orf62\n")  # C6orf62: known to the corpus, but no summary or GenePT text
     result = _run("embed", "--db", str(db), "--model", MINILM, "--set", "minilm", "--genes", str(genes))
-    assert result.exit_code == 0 and "set minilm: 1 genes with a text (1 without a text, skipped), 0 computed, 1 cached" in result.stdout
+    assert (
+        result.exit_code == 0
+        and "set minilm: 1 genes with a text (1 without a text, skipped), 0 computed, 1 cached" in result.stdout
+    )
 
     result = _run("neighbors", "--db", str(db), "--set", "minilm", "RPL11", "-k", "3", "--json")
     rows = json.loads(result.stdout)
@@ -43,8 +46,12 @@ def test_embed_neighbors_export_import(minilm_db, subset, tmp_path):
     assert {r["symbol"] for r in json.loads(result.stdout)} <= {"RPS19", "RPL10", "RPL12"}
 
     out = tmp_path / "minilm.csv"
-    assert _run("embeddings", "export", "--db", str(db), "--set", "minilm", "--format", "scouter-csv",
-                "--out", str(out)).exit_code == 0
+    assert (
+        _run(
+            "embeddings", "export", "--db", str(db), "--set", "minilm", "--format", "scouter-csv", "--out", str(out)
+        ).exit_code
+        == 0
+    )
     assert out.read_text().splitlines()[1].startswith("ctrl,0")
     result = _run("embeddings", "import", "--db", str(db), "--set", "again", str(out))
     assert result.exit_code == 0 and f"{len(subset)} genes x 384" in result.output

@@ -56,23 +56,43 @@ def test_embeddings_list_names_each_set_with_its_genes_dim_and_model(minilm_db, 
     for name, post in (("minilm", "none"), ("few", "center")):
         emb = load_embedding_set(db, name)
         row = listed[name]
-        assert (row["genes"], row["dim"], row["postprocess"], row["fingerprint"]) == \
-            (len(emb.symbols), 384, post, emb.fingerprint)
+        assert (row["genes"], row["dim"], row["postprocess"], row["fingerprint"]) == (
+            len(emb.symbols),
+            384,
+            post,
+            emb.fingerprint,
+        )
         assert row["model"] == MINILM
     assert listed["few"]["genes"] == 6 and listed["minilm"]["genes"] > 100
     table = _run("embeddings", "list", "--db", db).splitlines()
     assert table[0].split()[:4] == ["name", "genes", "dim", "postprocess"]
-    assert [line.split()[:4] for line in table[1:]] == [["few", "6", "384", "center"],
-                                                        ["minilm", str(listed["minilm"]["genes"]), "384", "none"]]
+    assert [line.split()[:4] for line in table[1:]] == [
+        ["few", "6", "384", "center"],
+        ["minilm", str(listed["minilm"]["genes"]), "384", "none"],
+    ]
 
 
 def test_prefix_changes_vectors_is_recorded_and_text_queries_use_the_query_prefix(
-        minilm_db, short_genes, sentence_transformer, tmp_path):
+    minilm_db, short_genes, sentence_transformer, tmp_path
+):
     db = copy_db(minilm_db, tmp_path)
     genes = tmp_path / "genes.txt"
     genes.write_text("\n".join(short_genes["symbol"]) + "\n")
-    _run("embed", "--db", db, "--model", MINILM, "--set", "e5style", "--genes", genes, "--prefix", PASSAGE,
-         "--query-prefix", QUERY)
+    _run(
+        "embed",
+        "--db",
+        db,
+        "--model",
+        MINILM,
+        "--set",
+        "e5style",
+        "--genes",
+        genes,
+        "--prefix",
+        PASSAGE,
+        "--query-prefix",
+        QUERY,
+    )
     emb = load_embedding_set(db, "e5style")
     assert emb.spec["encoder"]["prefix"] == PASSAGE and emb.spec["encoder"]["query_prefix"] == QUERY
     texts = dict(zip(short_genes["symbol"], short_genes["text"]))
@@ -95,8 +115,25 @@ def test_shards_then_plain_run_merge_into_the_unsharded_vectors(corpus_db, minil
     db = copy_db(corpus_db, tmp_path)
     genes = tmp_path / "genes.txt"
     genes.write_text("\n".join(short_genes["symbol"]) + "\n")
-    staged = [json.loads(_run("embed", "--db", db, "--model", MINILM, "--set", "sharded", "--genes", genes,
-                              "--shard", f"{i}/2", "--json")) for i in range(2)]
+    staged = [
+        json.loads(
+            _run(
+                "embed",
+                "--db",
+                db,
+                "--model",
+                MINILM,
+                "--set",
+                "sharded",
+                "--genes",
+                genes,
+                "--shard",
+                f"{i}/2",
+                "--json",
+            )
+        )
+        for i in range(2)
+    ]
     assert [(r["shard"], r["computed"]) for r in staged] == [("0/2", 3), ("1/2", 3)]
     assert json.loads(_run("embeddings", "list", "--db", db, "--json")) == []  # staged only, nothing stored yet
     merged = json.loads(_run("embed", "--db", db, "--model", MINILM, "--set", "sharded", "--genes", genes, "--json"))
@@ -116,8 +153,12 @@ def test_index_kind_is_recorded_and_flat_and_hnsw_agree(minilm_db, tmp_path):
     genes = ["RPL11", "RPS19", emb.symbols[0], emb.symbols[len(emb.symbols) // 2]]
     answers = {}
     for kind in ("flat", "hnsw", "auto"):
-        answers[kind] = {g: json.loads(_run("neighbors", "--db", db, "--set", "minilm", g, "-k", "5",
-                                            "--index-kind", kind, "--json")) for g in genes}
+        answers[kind] = {
+            g: json.loads(
+                _run("neighbors", "--db", db, "--set", "minilm", g, "-k", "5", "--index-kind", kind, "--json")
+            )
+            for g in genes
+        }
         # auto keeps the index that is there (hnsw after the hnsw run)
         assert json.loads(manifest.read_text())["kind"] == ("flat" if kind == "flat" else "hnsw")
     rows = emb.rows()

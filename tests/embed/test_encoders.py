@@ -95,8 +95,15 @@ def tiny_llama(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_llama")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(MINILM).path)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    config = LlamaConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -129,18 +136,21 @@ def _bnb_cpu_unsupported(quantize: str) -> str | None:
     try:
         import bitsandbytes as bnb
 
-        layer = bnb.nn.Linear8bitLt(8, 8, has_fp16_weights=False) if quantize == "8bit" else \
-            bnb.nn.Linear4bit(8, 8, quant_type="nf4")
+        layer = (
+            bnb.nn.Linear8bitLt(8, 8, has_fp16_weights=False)
+            if quantize == "8bit"
+            else bnb.nn.Linear4bit(8, 8, quant_type="nf4")
+        )
         layer.to("cpu")(torch.randn(2, 8))
     except Exception as exc:  # any failure here is the library's, not ours: say which and skip
         return f"bitsandbytes cannot run {quantize} layers on CPU here: {type(exc).__name__}: {exc}"
     return None
 
 
-@pytest.mark.parametrize("quantize, layer, stored, floor", [("8bit", "Linear8bitLt", "int8", 0.98),
-                                                            ("4bit", "Linear4bit", "uint8", 0.85)])
-def test_bitsandbytes_quantisation_loads_quantised_layers_on_cpu(minilm_encoder, texts, quantize, layer, stored,
-                                                                 floor):
+@pytest.mark.parametrize(
+    "quantize, layer, stored, floor", [("8bit", "Linear8bitLt", "int8", 0.98), ("4bit", "Linear4bit", "uint8", 0.85)]
+)
+def test_bitsandbytes_quantisation_loads_quantised_layers_on_cpu(minilm_encoder, texts, quantize, layer, stored, floor):
     import torch
 
     reason = _bnb_cpu_unsupported(quantize)
@@ -149,7 +159,10 @@ def test_bitsandbytes_quantisation_loads_quantised_layers_on_cpu(minilm_encoder,
     import bitsandbytes as bnb
 
     spec = resolve_spec(MINILM, quantize=quantize)
-    assert spec.model_fingerprint == minilm_encoder.spec.model_fingerprint and spec.identity() != minilm_encoder.spec.identity()
+    assert (
+        spec.model_fingerprint == minilm_encoder.spec.model_fingerprint
+        and spec.identity() != minilm_encoder.spec.identity()
+    )
     encoder = Encoder(spec, device="cpu")
     plain = {n: m for n, m in minilm_encoder.model.named_modules() if isinstance(m, torch.nn.Linear)}
     linear = {n: m for n, m in encoder.model.named_modules() if isinstance(m, torch.nn.Linear)}

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from gene_corpus import Corpus
-from scouter_local.cli import main
 from gene_corpus.gene_lists import resolve_gene_list
+from scouter_local.cli import main
 from scouter_local.embedding_store import load_embedding_set
 
 from .conftest import MINILM, copy_db
@@ -33,8 +33,13 @@ def _run(*args):
 def _process(*args) -> subprocess.CompletedProcess:
     """``scouter-local ARGS`` in a real process (pytest would swallow the warning in-process)."""
     env = {**os.environ, "SCOUTER_LOCAL_THREADS": "2", "OMP_NUM_THREADS": "2"}
-    return subprocess.run([str(Path(sys.executable).with_name("scouter-local")), *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("scouter-local")), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +54,14 @@ def test_genept_key_list_keeps_1912_genes_and_names_the_3_others_once(go_db, gen
     assert left_out == sorted(BAD, key=genept_keys.index)
     assert len(record) == 1
     message = str(record[0].message)
-    assert message.startswith("3 of 1915 genes of genept_keys.txt left out: AC118549.1 (unknown); "
-                              "QARS (ambiguous: EPRS1 (2058), QARS1 (5859)); RHOXF2BB (unknown; did you mean RHOXF2B")
-    assert message.endswith(f"(the other 1912 are used; list every one left out with `scouter-local corpus resolve "
-                            f"--db {go_db} --unresolved --genes genept_keys.txt`)")
+    assert message.startswith(
+        "3 of 1915 genes of genept_keys.txt left out: AC118549.1 (unknown); "
+        "QARS (ambiguous: EPRS1 (2058), QARS1 (5859)); RHOXF2BB (unknown; did you mean RHOXF2B"
+    )
+    assert message.endswith(
+        f"(the other 1912 are used; list every one left out with `scouter-local corpus resolve "
+        f"--db {go_db} --unresolved --genes genept_keys.txt`)"
+    )
 
 
 def test_embed_genes_embeds_the_rest_and_warns_once(go_db, genept_keys, tmp_path):
@@ -63,7 +72,7 @@ def test_embed_genes_embeds_the_rest_and_warns_once(go_db, genept_keys, tmp_path
     result = _process("embed", "--db", db, "--model", MINILM, "--set", "genept", "--genes", genes, "--json")
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("warning: ") == 1 and "UserWarning" not in result.stderr
-    warning = result.stderr[result.stderr.index("warning: "):].splitlines()[0]
+    warning = result.stderr[result.stderr.index("warning: ") :].splitlines()[0]
     assert warning.startswith(f"warning: 3 of {len(keys)} genes of {genes} left out: ")
     assert all(gene in warning for gene in BAD) and "EPRS1 (2058), QARS1 (5859)" in warning
     report = json.loads(result.stdout)
@@ -80,7 +89,7 @@ def test_many_bad_genes_are_counted_and_listed_by_the_hint(go_db, tmp_path):
     assert len(ids) == 2 and left_out == bad and len(record) == 1
     message = str(record[0].message)
     assert message.count("NOTAGENE") == 5 and "; and 3 more (the other 2 are used" in message
-    listing = message[message.index("`") + 1:message.rindex("`")].split()
+    listing = message[message.index("`") + 1 : message.rindex("`")].split()
     result = _run(*listing[1:])  # the command the warning names lists every one left out
     assert result.exit_code == 0, result.output
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == bad
@@ -92,8 +101,17 @@ def test_many_bad_genes_are_counted_and_listed_by_the_hint(go_db, tmp_path):
 
 
 def test_neighbors_genes_leaves_out_unknown_and_absent_genes(minilm_db):
-    result = _process("neighbors", "--db", minilm_db, "--set", "minilm", "RPL11", "--genes",
-                      "RPS19,NOTAGENE,RPL10,QARS,OR1A1", "--json")
+    result = _process(
+        "neighbors",
+        "--db",
+        minilm_db,
+        "--set",
+        "minilm",
+        "RPL11",
+        "--genes",
+        "RPS19,NOTAGENE,RPL10,QARS,OR1A1",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     assert {r["symbol"] for r in json.loads(result.stdout)} == {"RPS19", "RPL10"}
     assert result.stderr.count("warning: ") == 1

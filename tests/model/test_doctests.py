@@ -8,23 +8,36 @@ import warnings
 
 import pytest
 
-MODULES = ("scouter_local.conditions", "scouter_local.runtime", "scouter_local.predictors", "scouter_local.data",
-           "scouter_local.training", "scouter_local.prediction", "scouter_local.evaluation")
+MODULES = (
+    "scouter_local.conditions",
+    "scouter_local.runtime",
+    "scouter_local.predictors",
+    "scouter_local.data",
+    "scouter_local.training",
+    "scouter_local.prediction",
+    "scouter_local.evaluation",
+)
 
 
 @pytest.fixture(scope="module")
 def namespace(norman, embeddings, corpus_db) -> dict:
     from scouter_local.training import train
 
-    return {"data": norman, "embeddings": embeddings, "db": corpus_db,
-            "model": train(norman, embeddings, method="gene_delta", seed=1)}
+    return {
+        "data": norman,
+        "embeddings": embeddings,
+        "db": corpus_db,
+        "model": train(norman, embeddings, method="gene_delta", seed=1),
+    }
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_examples_run(name, namespace):
     module = importlib.import_module(name)
-    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    finder, runner = (
+        doctest.DocTestFinder(),
+        doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE),
+    )
     tests = [t for t in finder.find(module, globs={**vars(module), **namespace}) if t.examples]
     assert tests, f"{name} has no >>> example"
     with warnings.catch_warnings():

@@ -14,8 +14,13 @@ from scouter_local.training import train
 
 #: Training conditions chosen so that the test conditions cover every subgroup.
 TRAIN = ["KLF1+ctrl", "MAP2K6+ctrl", "MAPK1+ctrl", "MAP2K3+SLC38A2"]
-TEST = {"TGFBR2+ctrl": "single", "MAP2K3+ctrl": "single_seen", "BPGM+SAMD1": "combo_seen0",
-        "KLF1+TGFBR2": "combo_seen1", "KLF1+MAP2K6": "combo_seen2"}
+TEST = {
+    "TGFBR2+ctrl": "single",
+    "MAP2K3+ctrl": "single_seen",
+    "BPGM+SAMD1": "combo_seen0",
+    "KLF1+TGFBR2": "combo_seen1",
+    "KLF1+MAP2K6": "combo_seen2",
+}
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +29,9 @@ def results(norman, embeddings):
     out = {}
     for method in ("no_change", "train_mean", "additive"):
         model = train(norman, embeddings, split=split, method=method)
-        out[method] = evaluate_predictions(norman, dict(zip(split.test, model.predict(split.test))),
-                                           model.train_conditions_, method=method)
+        out[method] = evaluate_predictions(
+            norman, dict(zip(split.test, model.predict(split.test))), model.train_conditions_, method=method
+        )
     return out
 
 

@@ -18,8 +18,24 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_fidelity_benchmark_runs_both_sides_on_the_same_split(corpus_db, norman, tmp_path):
     from scouter_local.data import make_split
 
-    done = subprocess.run([sys.executable, "-m", "benchmarks.fidelity", "--seeds", "1", "--epochs", "1", "--db",
-                           str(corpus_db), "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.fidelity",
+            "--seeds",
+            "1",
+            "--epochs",
+            "1",
+            "--db",
+            str(corpus_db),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
     installed = peer_version() is not None
     assert ("scouter-learn is not installed" in done.stdout) != installed

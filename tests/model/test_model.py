@@ -55,8 +55,9 @@ def test_seeded_training_is_reproducible(norman, embeddings, norman_split):
     assert np.array_equal(a, b) and not np.allclose(a, c)
 
 
-def test_training_streamed_from_backed_file(norman_path, norman_options, corpus_db, embeddings, norman_split,
-                                            monkeypatch):
+def test_training_streamed_from_backed_file(
+    norman_path, norman_options, corpus_db, embeddings, norman_split, monkeypatch
+):
     """Backed cells read fetch by fetch train the same weights as in memory when the visiting order is the same;
     with small blocks and fetches every perturbed cell is still visited once per epoch."""
     from scouter_local.data import prepare_data
@@ -64,7 +65,9 @@ def test_training_streamed_from_backed_file(norman_path, norman_options, corpus_
     small = Split(train=norman_split.train[:4], val=norman_split.val[:1], test=norman_split.test[:2])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        whole, backed = (prepare_data(norman_path, norman_options, corpus_db, embeddings, backed=b) for b in (False, True))
+        whole, backed = (
+            prepare_data(norman_path, norman_options, corpus_db, embeddings, backed=b) for b in (False, True)
+        )
     assert backed.cells.backed and not whole.cells.backed
     monkeypatch.setattr(_Pairs, "block_rows", 1)
     monkeypatch.setattr(_Pairs, "fetch_rows", 10**9)
@@ -92,13 +95,16 @@ def test_fewer_cells_than_batch_size(norman, embeddings):
 
 
 def test_baselines(norman, embeddings, norman_split):
-    split = Split(train=["KLF1+ctrl", "MAP2K6+ctrl", "MAPK1+ctrl", "TGFBR2+ctrl"], val=[],
-                  test=["KLF1+MAP2K6", "IER5L+ctrl"])
+    split = Split(
+        train=["KLF1+ctrl", "MAP2K6+ctrl", "MAPK1+ctrl", "TGFBR2+ctrl"], val=[], test=["KLF1+MAP2K6", "IER5L+ctrl"]
+    )
     ctrl = norman.control_mean()
     delta = {c: norman.condition_mean(c) - ctrl for c in split.train}
     preds = {m: train(norman, embeddings, split=split, method=m).predict(split.test) for m in BASELINES}
     assert np.allclose(preds["no_change"], ctrl)
-    assert np.allclose(preds["train_mean"][0], np.mean([norman.condition_mean(c) for c in split.train], axis=0), atol=1e-6)
+    assert np.allclose(
+        preds["train_mean"][0], np.mean([norman.condition_mean(c) for c in split.train], axis=0), atol=1e-6
+    )
     assert np.allclose(preds["additive"][0], ctrl + delta["KLF1+ctrl"] + delta["MAP2K6+ctrl"], atol=1e-5)
     assert np.allclose(preds["additive"][1], ctrl)  # IER5L has no trained single: no change
     knn = make_predictor("knn", k=1).fit(norman.subset(split.train), embeddings)
@@ -141,10 +147,13 @@ def test_unknown_gene_at_prediction(scouter_fit):
 def test_pseudobulk_trains_without_split(replogle_files, corpus_db, embeddings):
     from scouter_local.data import DataOptions, make_split, prepare_data
 
-    data = prepare_data(replogle_files[0], DataOptions(condition_key="target_ensembl", single_format="bare"),
-                        corpus_db, embeddings)
+    data = prepare_data(
+        replogle_files[0], DataOptions(condition_key="target_ensembl", single_format="bare"), corpus_db, embeddings
+    )
     split = make_split(data, "none")
-    model = train(data, embeddings, split=split, method="scouter", seed=1, epochs=3)  # one row per condition, batch > rows
+    model = train(
+        data, embeddings, split=split, method="scouter", seed=1, epochs=3
+    )  # one row per condition, batch > rows
     assert len(model.history_) == 3 and all(r["val_loss"] is None for r in model.history_)
     pred = model.predict(data.perturbations[:3])
     assert pred.shape == (3, data.n_genes) and np.isfinite(pred).all()

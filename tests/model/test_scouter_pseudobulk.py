@@ -22,8 +22,14 @@ def replogle30(replogle_files, corpus_db, embeddings):
 
 def _pearson_top20(data, conditions, pred) -> float:
     zero = np.zeros(data.n_genes, dtype=np.float32)
-    return float(np.mean([condition_metrics(data.condition_mean(c), p, zero, data.de_genes[c])["pearson_delta_top20"]
-                          for c, p in zip(conditions, pred)]))
+    return float(
+        np.mean(
+            [
+                condition_metrics(data.condition_mean(c), p, zero, data.de_genes[c])["pearson_delta_top20"]
+                for c, p in zip(conditions, pred)
+            ]
+        )
+    )
 
 
 def test_scouter_fits_its_own_pseudobulk_rows(replogle30, embeddings):

@@ -19,8 +19,24 @@ def demo_run(data_dir, tmp_path_factory) -> dict:
     from scouter_local.cli import main
 
     out = tmp_path_factory.mktemp("demo") / "demo_out"
-    result = CliRunner().invoke(main, ["demo", "--data-dir", str(data_dir), "--out", str(out), "--seeds", "1",
-                                       "--epochs", "2", "--screens", "norman", "--shuffles", "2"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "demo",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(out),
+            "--seeds",
+            "1",
+            "--epochs",
+            "2",
+            "--screens",
+            "norman",
+            "--shuffles",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     return {"result": result, "out": out, "report": json.loads((out / "report.json").read_text())}
 

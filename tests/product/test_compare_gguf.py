@@ -15,11 +15,31 @@ from click.testing import CliRunner
 
 from scouter_local.cli import main
 
-NORMAN_OPTS = ["--condition-key", "condition", "--control", "control", "--single-format", "bare",
-               "--subset", "dataset=norman19"]
+NORMAN_OPTS = [
+    "--condition-key",
+    "condition",
+    "--control",
+    "control",
+    "--single-format",
+    "bare",
+    "--subset",
+    "dataset=norman19",
+]
 #: Eleven Norman conditions (9 genes): enough for a split with test conditions, few genes for the decoder.
-CONDITIONS = ["control", "KLF1", "MAP2K6", "MAPK1", "TGFBR2", "SGK1", "IER5L", "CEBPE", "KLF1+MAP2K6",
-              "MAPK1+TGFBR2", "CEBPE+RUNX1T1", "SGK1+TBX3"]
+CONDITIONS = [
+    "control",
+    "KLF1",
+    "MAP2K6",
+    "MAPK1",
+    "TGFBR2",
+    "SGK1",
+    "IER5L",
+    "CEBPE",
+    "KLF1+MAP2K6",
+    "MAPK1+TGFBR2",
+    "CEBPE+RUNX1T1",
+    "SGK1+TBX3",
+]
 
 
 def smollm2_gguf() -> Path:
@@ -41,10 +61,31 @@ def test_compare_models_embeds_a_gguf_model_whitened(demo_db, data_dir, tmp_path
     small = tmp_path / "norman_small.h5ad"
     adata[(adata.obs["dataset"] == "norman19") & adata.obs["condition"].isin(CONDITIONS)].copy().write_h5ad(small)
     out = tmp_path / "cmp"
-    result = CliRunner().invoke(main, ["compare-models", "--db", str(db), "--set", "minilm", "--model", str(gguf),
-                                       "--postprocess", "whiten", "--data", str(small), *NORMAN_OPTS,
-                                       "--methods", "train_mean,ridge", "--seeds", "1", "--shuffles", "1",
-                                       "--out", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare-models",
+            "--db",
+            str(db),
+            "--set",
+            "minilm",
+            "--model",
+            str(gguf),
+            "--postprocess",
+            "whiten",
+            "--data",
+            str(small),
+            *NORMAN_OPTS,
+            "--methods",
+            "train_mean,ridge",
+            "--seeds",
+            "1",
+            "--shuffles",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     name = gguf.stem  # SmolLM2-135M-Instruct.Q4_1
     assert name in result.output
@@ -63,8 +104,9 @@ def test_compare_models_embeds_a_gguf_model_whitened(demo_db, data_dir, tmp_path
     np.testing.assert_allclose(np.cov(smol.vectors.T), np.eye(n - 1), atol=1e-3)
 
     rows = list(csv.DictReader((out / "comparison.csv").open()))
-    assert {(r["set"], r["method"]) for r in rows} == {(s, m) for s in ("minilm", name)
-                                                        for m in ("train_mean", "ridge", "ceiling")}
+    assert {(r["set"], r["method"]) for r in rows} == {
+        (s, m) for s in ("minilm", name) for m in ("train_mean", "ridge", "ceiling")
+    }
     by = {(r["set"], r["method"]): r for r in rows}
     # the same split for both sets: train_mean reads no embedding and must agree; ridge reads them
     assert by[("minilm", "train_mean")]["NormMSE mean"] == by[(name, "train_mean")]["NormMSE mean"]

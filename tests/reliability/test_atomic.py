@@ -41,7 +41,6 @@ def test_text_and_json_replace_the_target(tmp_path):
     assert _listing(tmp_path) == ["sub", "table.txt"] and _listing(tmp_path / "sub") == ["report.json"]
 
 
-
 def test_csv_rows_are_quoted_and_a_failing_row_writes_nothing(tmp_path):
     target = tmp_path / "table.csv"
     write_csv_atomic(target, ["condition", "value"], [["KLF1+ctrl", 0.5], ['a,"b"', None]])
@@ -49,6 +48,7 @@ def test_csv_rows_are_quoted_and_a_failing_row_writes_nothing(tmp_path):
     with pytest.raises(ZeroDivisionError):
         write_csv_atomic(target, ["x"], ([1 / n] for n in (1, 0)))
     assert target.read_text().startswith("condition,value") and _listing(tmp_path) == ["table.csv"]
+
 
 def test_temp_path_is_beside_the_target_and_keeps_its_suffix(tmp_path):
     target = tmp_path / "pred.h5ad"
@@ -142,8 +142,9 @@ CHILD = textwrap.dedent("""
 def _kill_mid_write(target: Path, kind: str) -> None:
     """Start a child writing ``target`` atomically, SIGKILL it once it is mid-write, and reap it."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(target), kind], stdout=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(target), kind], stdout=subprocess.PIPE, text=True, env=env
+    )
     try:
         assert proc.stdout.readline().strip() == "writing"
         os.kill(proc.pid, signal.SIGKILL)

@@ -15,10 +15,20 @@ from click.testing import CliRunner
 from gene_corpus import Corpus
 from scouter_local.cli import main
 
-from .conftest import (MINILM, NORMAN_OPTS, SET, cli, copy_db, kill_when, progress_at_least, table_snapshot)
+from .conftest import MINILM, NORMAN_OPTS, SET, cli, copy_db, kill_when, progress_at_least, table_snapshot
 
-CORPUS_TABLES = ("meta", "files", "genes", "aliases", "texts", "go_terms", "go_parents", "go_annotations",
-                 "unresolved", "mygene_queries")
+CORPUS_TABLES = (
+    "meta",
+    "files",
+    "genes",
+    "aliases",
+    "texts",
+    "go_terms",
+    "go_parents",
+    "go_annotations",
+    "unresolved",
+    "mygene_queries",
+)
 #: Genes embedded in the embedding fault test: the shortest documents, more than one write batch (256 genes).
 N_EMBED = 300
 WRITE_BATCH = 256
@@ -56,8 +66,10 @@ def test_second_writer_gets_one_line_in_use_error(corpus_db, corpus_files, tmp_p
     genes = tmp_path / "genes.txt"
     genes.write_text("KLF1\n")
     with Corpus.open(db):  # this process holds the write lock
-        for args in (["corpus", "import", "--db", db, corpus_files[-1]],
-                     ["embed", "--db", db, "--model", MINILM, "--set", "x", "--genes", genes]):
+        for args in (
+            ["corpus", "import", "--db", db, corpus_files[-1]],
+            ["embed", "--db", db, "--model", MINILM, "--set", "x", "--genes", genes],
+        ):
             second = cli(*args)
             assert second.returncode == 1, (args, second.stderr)
             line = _one_error_line(second.stderr)
@@ -79,8 +91,9 @@ def embed_genes(corpus_db, tmp_path_factory) -> Path:
 def _vectors(db: Path) -> dict[tuple[int, str], np.ndarray]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("SELECT entrez_id, text_sha256, vector FROM embedding_vectors WHERE set_name = ?",
-                           ["fault"]).fetchall()
+        rows = con.execute(
+            "SELECT entrez_id, text_sha256, vector FROM embedding_vectors WHERE set_name = ?", ["fault"]
+        ).fetchall()
         fingerprint = con.execute("SELECT fingerprint FROM embedding_sets WHERE name = 'fault'").fetchall()
     finally:
         con.close()
@@ -156,8 +169,26 @@ def _state(folder: Path) -> dict[str, np.ndarray]:
 
 def test_train_killed_keeps_old_model_and_rerun_is_identical(minilm_db, norman_path, tmp_path):
     out = tmp_path / "model"
-    args = ["train", "--data", norman_path, "--db", minilm_db, "--set", SET, "--out", out, "--method",
-            "scouter", "--seed", 1, "--epochs", 2, "--batch-size", 512, *NORMAN_OPTS]
+    args = [
+        "train",
+        "--data",
+        norman_path,
+        "--db",
+        minilm_db,
+        "--set",
+        SET,
+        "--out",
+        out,
+        "--method",
+        "scouter",
+        "--seed",
+        1,
+        "--epochs",
+        2,
+        "--batch-size",
+        512,
+        *NORMAN_OPTS,
+    ]
     first = cli(*args)
     assert first.returncode == 0, first.stderr
     old = {f.name: f.read_bytes() for f in out.iterdir()}

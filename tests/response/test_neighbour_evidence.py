@@ -27,14 +27,16 @@ def _screen(seed: int = 0):
     truth = factors @ loadings + 0.3  # a shared mean effect, as real screens have
     observed = truth + rng.normal(0, 0.5, truth.shape)
     names = [f"G{i}" for i in range(N_GENES)]
-    adata = ad.AnnData(observed.astype(np.float32), obs=pd.DataFrame({"target": names}),
-                       uns={"value": "delta_from_control"})
+    adata = ad.AnnData(
+        observed.astype(np.float32), obs=pd.DataFrame({"target": names}), uns={"value": "delta_from_control"}
+    )
     adata.var_names = [f"r{j}" for j in range(N_READOUT)]
     data = perturbation_data(adata, DataOptions(condition_key="target", single_format="bare"))
     vectors = factors + rng.normal(0, 0.3, factors.shape)
     informative = EmbeddingSet("factors", "f", names, np.full(N_GENES, -1), vectors.astype(np.float32))
-    shuffled = EmbeddingSet("shuffled", "s", names, np.full(N_GENES, -1),
-                            vectors[rng.permutation(N_GENES)].astype(np.float32))
+    shuffled = EmbeddingSet(
+        "shuffled", "s", names, np.full(N_GENES, -1), vectors[rng.permutation(N_GENES)].astype(np.float32)
+    )
     data.gene_rows = informative.rows()
     conditions = [f"{n}+ctrl" for n in names]
     split = Split(train=conditions[:200], val=[], test=conditions[200:])

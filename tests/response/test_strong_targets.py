@@ -15,9 +15,13 @@ from click.testing import CliRunner
 
 REPLOGLE = "perturbseq/replogle2022_k562_pseudobulk_delta.h5ad"
 #: Real files enough to resolve the Replogle Ensembl ids and give their genes a text.
-CORPUS_FILES = ("gene_ids/gene_info_human.tsv.gz", "gene_ids/gene_aliases_human.tsv.gz",
-                "gene_ids/hgnc_genes_human.parquet", "gene_text/refseq_summaries_human.tsv.gz",
-                "gene_text/genept_ncbi_uniprot_perturbed_genes.json")
+CORPUS_FILES = (
+    "gene_ids/gene_info_human.tsv.gz",
+    "gene_ids/gene_aliases_human.tsv.gz",
+    "gene_ids/hgnc_genes_human.parquet",
+    "gene_text/refseq_summaries_human.tsv.gz",
+    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
+)
 KEY, ABOVE = "signal_to_noise", 1.1
 OPTS = ("--condition-key", "target_ensembl", "--single-format", "bare")
 METHODS = "train_mean,ridge"
@@ -57,9 +61,29 @@ def bench(replogle_subset, strong_db, tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("bench") / "bench"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r = CliRunner().invoke(main, ["benchmark", "--data", str(replogle_subset), "--db", str(strong_db), "--set",
-                                      "minilm", "--methods", METHODS, "--seeds", ",".join(map(str, SEEDS)), "--out",
-                                      str(out), *OPTS, "--strong-key", KEY, "--strong-above", str(ABOVE)])
+        r = CliRunner().invoke(
+            main,
+            [
+                "benchmark",
+                "--data",
+                str(replogle_subset),
+                "--db",
+                str(strong_db),
+                "--set",
+                "minilm",
+                "--methods",
+                METHODS,
+                "--seeds",
+                ",".join(map(str, SEEDS)),
+                "--out",
+                str(out),
+                *OPTS,
+                "--strong-key",
+                KEY,
+                "--strong-above",
+                str(ABOVE),
+            ],
+        )
     assert r.exit_code == 0, r.output
     return out, r.output
 
@@ -105,18 +129,20 @@ def test_strong_subgroup_counts_the_strong_test_targets(bench, file_strength):
 def test_table_csv_and_plot_show_the_strong_subgroup(bench):
     out, output = bench
     summaries = {s["method"]: s for s in json.loads((out / "summary.json").read_text())}
-    block = output[output.index("strong targets: mean obs['signal_to_noise'] > 1.1"):]
+    block = output[output.index("strong targets: mean obs['signal_to_noise'] > 1.1") :]
     for method, s in summaries.items():
         line = next(line for line in block.splitlines() if line.split()[:2] == ["minilm", method])
         assert int(line.split()[2]) == s["subgroups"]["strong"]["n"]
-        assert float(line.split()[5]) == pytest.approx(s["subgroups"]["strong"]["pearson_delta_top20"]["mean"],
-                                                      abs=5e-4)
+        assert float(line.split()[5]) == pytest.approx(
+            s["subgroups"]["strong"]["pearson_delta_top20"]["mean"], abs=5e-4
+        )
     assert (out / "table.txt").read_text().strip() in output
     assert "scouter-learn" not in output  # the Norman reference line belongs under Norman tables only
     with open(out / "summary.csv") as fh:
         groups = {(r["method"], r["group"]): int(r["n"]) for r in csv.DictReader(fh)}
-    assert {m: groups[(m, "strong")] for m in summaries} == {m: s["subgroups"]["strong"]["n"]
-                                                             for m, s in summaries.items()}
+    assert {m: groups[(m, "strong")] for m in summaries} == {
+        m: s["subgroups"]["strong"]["n"] for m, s in summaries.items()
+    }
     with open(out / "conditions.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0])[-2:] == ["strong", "strong_value"]
@@ -128,11 +154,27 @@ def test_table_csv_and_plot_show_the_strong_subgroup(bench):
 def test_strong_options_are_checked_before_any_run(replogle_subset, strong_db, tmp_path):
     from scouter_local.cli import main
 
-    base = ["benchmark", "--data", str(replogle_subset), "--db", str(strong_db), "--set", "minilm", "--methods",
-            "train_mean", "--seeds", "1", "--out", str(tmp_path / "b"), *OPTS]
-    for extra, message in ((["--strong-key", "snr", "--strong-above", "1.1"], "--strong-key 'snr' not in obs"),
-                           (["--strong-key", "target_symbol", "--strong-above", "1.1"], "is not numeric"),
-                           (["--strong-key", KEY], "--strong-key and --strong-above go together")):
+    base = [
+        "benchmark",
+        "--data",
+        str(replogle_subset),
+        "--db",
+        str(strong_db),
+        "--set",
+        "minilm",
+        "--methods",
+        "train_mean",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path / "b"),
+        *OPTS,
+    ]
+    for extra, message in (
+        (["--strong-key", "snr", "--strong-above", "1.1"], "--strong-key 'snr' not in obs"),
+        (["--strong-key", "target_symbol", "--strong-above", "1.1"], "is not numeric"),
+        (["--strong-key", KEY], "--strong-key and --strong-above go together"),
+    ):
         r = CliRunner().invoke(main, base + extra)
         assert r.exit_code == 1, r.output
         lines = r.output.strip().splitlines()
