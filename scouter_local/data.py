@@ -94,6 +94,25 @@ class DataOptions:
     def from_json(cls, d: dict) -> "DataOptions":
         return cls(**{**d, "subset": tuple(tuple(kv) for kv in d.get("subset", ()))})
 
+    def to_cli(self) -> list[str]:
+        """The command-line options that read a file this way (those that differ from the defaults).
+
+        >>> PRESETS["norman"].options.to_cli()
+        ['--control', 'control', '--single-format', 'bare', '--subset', 'dataset=norman19']
+        """
+        args: list[str] = []
+        for name, value in asdict(self).items():
+            if value == getattr(DataOptions, name) or value is None:
+                continue
+            flag = "--" + name.replace("_", "-")
+            if name == "subset":
+                args += [a for key, val in self.subset for a in (flag, f"{key}={val}")]
+            elif isinstance(value, bool):
+                args.append(flag if value else f"--no-{name.replace('_', '-')}")
+            else:
+                args += [flag, str(value)]
+        return args
+
 
 @dataclass
 class PerturbationData:
@@ -829,6 +848,15 @@ REQUIRED_FILES = (
     "gene_ids/gene_aliases_human.tsv.gz",
     "gene_text/refseq_summaries_human.tsv.gz",
     PRESETS["norman"].file,
+)
+#: Files of the data folder that give every gene of the shared screens an id, its old symbols (HGNC: KIAA1804 is
+#: MAP3K21) and a document (what the tests and benchmarks import into their corpora).
+CORPUS_FILES = (
+    "gene_ids/gene_info_human.tsv.gz",
+    "gene_ids/gene_aliases_human.tsv.gz",
+    "gene_ids/hgnc_genes_human.parquet",
+    "gene_text/refseq_summaries_human.tsv.gz",
+    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
 )
 
 

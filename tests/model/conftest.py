@@ -9,14 +9,9 @@ import anndata as ad
 import numpy as np
 import pytest
 
+from scouter_local.data import CORPUS_FILES
+
 #: HGNC's previous symbols are needed to place GenePT texts keyed by old symbols (KIAA1804 → MAP3K21).
-CORPUS_FILES = (
-    "gene_ids/gene_info_human.tsv.gz",
-    "gene_ids/gene_aliases_human.tsv.gz",
-    "gene_ids/hgnc_genes_human.parquet",
-    "gene_text/refseq_summaries_human.tsv.gz",
-    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
-)
 SET = "minilm"
 #: Replogle targets used in the tests: the strongest ones, split into a training and an evaluation file.
 N_REPLOGLE = 60

@@ -11,17 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import main
+from scouter_local.data import PRESETS
 
-NORMAN_OPTS = [
-    "--condition-key",
-    "condition",
-    "--control",
-    "control",
-    "--single-format",
-    "bare",
-    "--subset",
-    "dataset=norman19",
-]
+NORMAN_OPTS = PRESETS["norman"].options.to_cli()
 REPLOGLE_OPTS = ["--condition-key", "target_ensembl", "--single-format", "bare"]
 
 

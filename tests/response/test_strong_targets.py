@@ -13,15 +13,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from scouter_local.data import CORPUS_FILES
+
 REPLOGLE = "perturbseq/replogle2022_k562_pseudobulk_delta.h5ad"
 #: Real files enough to resolve the Replogle Ensembl ids and give their genes a text.
-CORPUS_FILES = (
-    "gene_ids/gene_info_human.tsv.gz",
-    "gene_ids/gene_aliases_human.tsv.gz",
-    "gene_ids/hgnc_genes_human.parquet",
-    "gene_text/refseq_summaries_human.tsv.gz",
-    "gene_text/genept_ncbi_uniprot_perturbed_genes.json",
-)
 KEY, ABOVE = "signal_to_noise", 1.1
 OPTS = ("--condition-key", "target_ensembl", "--single-format", "bare")
 METHODS = "train_mean,ridge"
