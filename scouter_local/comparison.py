@@ -258,14 +258,18 @@ def write_comparison_report(result: ComparisonResult) -> dict[str, Path]:
     signals = signal_frame(result.results)
     block = result.block
     shown = signals[signals["block"] == block]
-    fig, (ax, bx) = pyplot().subplots(
-        1,
-        2,
-        figsize=(max(9.0, 1.1 * len(shown) + 6), 4.6),
-        gridspec_kw={"width_ratios": [max(2, len(shown)), max(1, len(result.sets))]},
-    )
-    signal_bars(shown, ax=ax, title=f"Real vs shuffled embeddings ({block} test conditions)")
-    neighbour_quality_bars(result.quality, ax=bx)
+    methods = list(dict.fromkeys(shown["method"]))
+    ncols = min(3, len(methods) + 1)
+    nrows = -(-(len(methods) + 1) // ncols)
+    width = max(5.5, 0.9 * len(result.sets) + 2)
+    fig, axes = pyplot().subplots(nrows, ncols, figsize=(width * ncols, 4.4 * nrows), squeeze=False)
+    panels = list(axes.ravel())
+    for ax, method in zip(panels, methods):
+        signal_bars(shown[shown["method"] == method], ax=ax, label="set", title=f"{method} ({block} conditions)")
+    neighbour_quality_bars(result.quality, ax=panels[len(methods)])
+    for ax in panels[len(methods) + 1 :]:
+        ax.set_visible(False)
+    fig.suptitle("Real vs row-permuted embeddings per method; GO neighbour quality per set", fontsize=12)
     fig.tight_layout()
     plot = save_figure(fig, out / "plots" / "comparison.png")
     ax = group_grid(

@@ -187,9 +187,10 @@ def group_grid(evaluations: Mapping[str, Evaluation], *, metric: str = "normmse"
     return ax
 
 
-def signal_bars(rows: pd.DataFrame, *, ax=None, title: str = ""):
+def signal_bars(rows: pd.DataFrame, *, ax=None, title: str = "", label: str = "both"):
     """Real embeddings against their shuffled control: one bar pair per (set, method) row of ``rows`` (columns
-    ``set, method, metric, real, shuffled, p_value, verdict``), the p-value above each pair."""
+    ``set, method, metric, real, shuffled, p_value, verdict``), the p-value above each pair; bars labelled by
+    ``set``, ``method`` or ``both``."""
     ax = _axes(ax, (max(6.0, 1.1 * len(rows) + 2), 4.2))
     x = np.arange(len(rows))
     real = rows["real"].astype(float).to_numpy()
@@ -197,16 +198,15 @@ def signal_bars(rows: pd.DataFrame, *, ax=None, title: str = ""):
     ax.bar(x - 0.2, real, 0.4, color="#2b7bba", label="real embeddings")
     ax.bar(x + 0.2, shuffled, 0.4, color="#bbbbbb", label="row-permuted (control)")
     for xi, r, s, p, v in zip(x, real, shuffled, rows["p_value"], rows["verdict"]):
-        top = np.nanmax([r, s, 0])
-        ax.text(
-            xi,
-            top,
-            f"p={p:.3f}\n{v}" if p is not None and not np.isnan(p) else "-",
-            ha="center",
-            va="bottom",
-            fontsize=7,
-        )
-    ax.set_xticks(x, [f"{s}\n{m}" for s, m in zip(rows["set"], rows["method"])], fontsize=8, rotation=20, ha="right")
+        shown = "-" if p is None or np.isnan(p) else f"p<0.001\n{v}" if p < 0.001 else f"p={p:.3f}\n{v}"
+        ax.text(xi, np.nanmax([r, s, 0]), shown, ha="center", va="bottom", fontsize=7)
+    ax.set_ylim(0, 1.2 * max(np.nanmax(np.append(np.concatenate([real, shuffled]), 0)), 1e-3))
+    names = {
+        "set": rows["set"],
+        "method": rows["method"],
+        "both": [f"{s}\n{m}" for s, m in zip(rows["set"], rows["method"])],
+    }[label]
+    ax.set_xticks(x, list(names), fontsize=8, rotation=20, ha="right")
     metric = rows["metric"].iloc[0] if len(rows) else ""
     ax.set_ylabel(f"mean {metric}")
     ax.legend(fontsize=8)
