@@ -242,7 +242,10 @@ class NeighborIndex:
         except InputError as exc:
             if not rebuild:
                 raise
-            log.info("building neighbour index: %s", exc)
+            if (path / MANIFEST).is_file():
+                log.info("rebuilding the neighbour index: %s", exc)
+            else:
+                log.info("building the neighbour index of set %r in %s", set_name, path)
         built = cls.build(emb, kind=kind, threshold=threshold, names=names)
         built.save(path)
         return built

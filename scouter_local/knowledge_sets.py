@@ -104,6 +104,30 @@ def _report_from_row(row: dict, began: float) -> KnowledgeSetReport:
     )
 
 
+def _write_set(
+    corpus: Corpus,
+    set_name: str,
+    ids: np.ndarray,
+    symbols: Sequence[str],
+    vectors: np.ndarray,
+    raw_key: str,
+    spec: dict,
+    began: float,
+) -> KnowledgeSetReport:
+    """Store ``vectors`` (genes × dim, rows in ``ids`` order) as the whole set in one transaction; its report."""
+    table = vectors_table(ids, list(symbols), [None] * len(ids), vectors)
+    fingerprint = write_whole_set(corpus.con, set_name, raw_key=raw_key, spec=spec, table=table)
+    return KnowledgeSetReport(
+        set_name,
+        spec["source"],
+        dim=int(vectors.shape[1]),
+        computed=True,
+        fingerprint=fingerprint,
+        seconds=round(time.perf_counter() - began, 2),
+        **spec["stats"],
+    )
+
+
 # ---------------------------------------------------------------------------------------------- GO
 def go_gene_terms(corpus: Corpus, ontologies: Sequence[str] = GO_ONTOLOGIES) -> pd.DataFrame:
     """Each annotated gene's GO terms with all their ancestors.
@@ -265,7 +289,7 @@ def go_embedding_set(
             return _report_from_row(row, began)
         ids, vectors, explained = go_vectors(pairs, dim, seed=seed)
         bar.update(2)
-        symbols = corpus.gene_info(ids.tolist()).set_index("entrez_id")["symbol"].reindex(ids)
+        symbols = corpus.gene_info(ids.tolist()).set_index("entrez_id")["symbol"].reindex(ids).fillna("").astype(str)
         stats = {"genes": len(ids), "terms": int(pairs["go_id"].nunique()), "explained_variance": round(explained, 4)}
         spec = {
             "source": "go",
@@ -275,18 +299,9 @@ def go_embedding_set(
             "postprocess": "none",
             "stats": stats,
         }
-        table = vectors_table(ids, symbols.fillna("").astype(str).tolist(), [None] * len(ids), vectors)
-        fingerprint = write_whole_set(corpus.con, set_name, raw_key=raw_key, spec=spec, table=table)
+        report = _write_set(corpus, set_name, ids, symbols, vectors, raw_key, spec, began)
         bar.update()
-    return KnowledgeSetReport(
-        set_name,
-        "go",
-        dim=int(vectors.shape[1]),
-        computed=True,
-        fingerprint=fingerprint,
-        seconds=round(time.perf_counter() - began, 2),
-        **stats,
-    )
+    return report
 
 
 # ---------------------------------------------------------------------------------------------- combine
@@ -356,14 +371,4 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
             "postprocess": "none",
             "stats": stats,
         }
-        table = vectors_table(common, symbols, [None] * len(common), vectors)
-        fingerprint = write_whole_set(corpus.con, set_name, raw_key=raw_key, spec=spec, table=table)
-    return KnowledgeSetReport(
-        set_name,
-        "combine",
-        dim=int(vectors.shape[1]),
-        computed=True,
-        fingerprint=fingerprint,
-        seconds=round(time.perf_counter() - began, 2),
-        **stats,
-    )
+        return _write_set(corpus, set_name, common, symbols, vectors, raw_key, spec, began)
