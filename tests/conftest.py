@@ -7,12 +7,22 @@ stops at once with one clear message: CI must never pass by skipping.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("SCOUTER_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+
+#: The ``scouter-local`` command of the running environment.
+SCOUTER_LOCAL = Path(sys.executable).parent / "scouter-local"
+
+
+def torchrun(*args) -> list[str]:
+    """The command running ``ARGS`` in two processes (torch.distributed.run, what ``accelerate launch`` runs)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *map(str, args)]
 
 
 def _data_present() -> bool:

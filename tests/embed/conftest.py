@@ -79,3 +79,8 @@ def minilm_encoder():
     from scouter_local.encoders import Encoder, resolve_spec
 
     return Encoder(resolve_spec(MINILM), device="cpu")
+
+
+def embed_args(db, set_name: str, genes, *options) -> list[str]:
+    """``embed`` of the genes listed in file ``genes`` with MiniLM into ``set_name`` of ``db``."""
+    return ["embed", "--db", str(db), "--model", MINILM, "--set", set_name, "--genes", str(genes), *map(str, options)]

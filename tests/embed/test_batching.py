@@ -14,7 +14,7 @@ from scouter_local.cli import main
 from scouter_local.embedding_store import embed_corpus, load_embedding_set
 from scouter_local.encoders import Encoder, resolve_spec, spec_from_stored, token_batches
 
-from .conftest import MINILM, copy_db
+from .conftest import MINILM, copy_db, embed_args
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -86,22 +86,7 @@ def test_truncate_set_is_its_own_cache_entry(minilm_db, subset, tmp_path):
     genes_file.write_text("\n".join(map(str, genes)))
     result = CliRunner().invoke(
         main,
-        [
-            "embed",
-            "--db",
-            str(db),
-            "--model",
-            MINILM,
-            "--set",
-            "trunc",
-            "--genes",
-            str(genes_file),
-            "--long-texts",
-            "truncate",
-            "--batch-tokens",
-            "1024",
-            "--json",
-        ],
+        embed_args(db, "trunc", genes_file, "--long-texts", "truncate", "--batch-tokens", "1024", "--json"),
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

@@ -16,7 +16,7 @@ from scouter_local.embedding_store import load_embedding_set
 from scouter_local.encoders import resolve_model
 from scouter_local.index import index_dir
 
-from .conftest import MINILM, copy_db
+from .conftest import MINILM, copy_db, embed_args
 
 PASSAGE, QUERY = "passage: ", "query: "
 
@@ -25,6 +25,10 @@ def _run(*args) -> str:
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.stdout
+
+
+def _embed(db, set_name: str, genes, *options) -> str:
+    return _run(*embed_args(db, set_name, genes, *options))
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +54,7 @@ def test_embeddings_list_names_each_set_with_its_genes_dim_and_model(minilm_db, 
     db = copy_db(minilm_db, tmp_path)
     genes = tmp_path / "genes.txt"
     genes.write_text("\n".join(short_genes["symbol"]) + "\n")
-    _run("embed", "--db", db, "--model", MINILM, "--set", "few", "--genes", genes, "--postprocess", "center")
+    _embed(db, "few", genes, "--postprocess", "center")
     listed = {r["name"]: r for r in json.loads(_run("embeddings", "list", "--db", db, "--json"))}
     assert set(listed) == {"minilm", "few"}
     for name, post in (("minilm", "none"), ("few", "center")):
@@ -78,21 +82,7 @@ def test_prefix_changes_vectors_is_recorded_and_text_queries_use_the_query_prefi
     db = copy_db(minilm_db, tmp_path)
     genes = tmp_path / "genes.txt"
     genes.write_text("\n".join(short_genes["symbol"]) + "\n")
-    _run(
-        "embed",
-        "--db",
-        db,
-        "--model",
-        MINILM,
-        "--set",
-        "e5style",
-        "--genes",
-        genes,
-        "--prefix",
-        PASSAGE,
-        "--query-prefix",
-        QUERY,
-    )
+    _embed(db, "e5style", genes, "--prefix", PASSAGE, "--query-prefix", QUERY)
     emb = load_embedding_set(db, "e5style")
     assert emb.spec["encoder"]["prefix"] == PASSAGE and emb.spec["encoder"]["query_prefix"] == QUERY
     texts = dict(zip(short_genes["symbol"], short_genes["text"]))
@@ -115,28 +105,10 @@ def test_shards_then_plain_run_merge_into_the_unsharded_vectors(corpus_db, minil
     db = copy_db(corpus_db, tmp_path)
     genes = tmp_path / "genes.txt"
     genes.write_text("\n".join(short_genes["symbol"]) + "\n")
-    staged = [
-        json.loads(
-            _run(
-                "embed",
-                "--db",
-                db,
-                "--model",
-                MINILM,
-                "--set",
-                "sharded",
-                "--genes",
-                genes,
-                "--shard",
-                f"{i}/2",
-                "--json",
-            )
-        )
-        for i in range(2)
-    ]
+    staged = [json.loads(_embed(db, "sharded", genes, "--shard", f"{i}/2", "--json")) for i in range(2)]
     assert [(r["shard"], r["computed"]) for r in staged] == [("0/2", 3), ("1/2", 3)]
     assert json.loads(_run("embeddings", "list", "--db", db, "--json")) == []  # staged only, nothing stored yet
-    merged = json.loads(_run("embed", "--db", db, "--model", MINILM, "--set", "sharded", "--genes", genes, "--json"))
+    merged = json.loads(_embed(db, "sharded", genes, "--json"))
     assert (merged["merged"], merged["computed"], merged["shard"]) == (6, 0, None)
     assert not list((db.parent / f"{db.name}.shards" / "sharded").glob("*.parquet"))
     sharded, whole = load_embedding_set(db, "sharded"), load_embedding_set(minilm_db, "minilm")

@@ -6,7 +6,6 @@ import json
 import os
 import pickle
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,8 +21,9 @@ from scouter_local.embedding_store import (
     safe_load_pickle,
 )
 from scouter_local.encoders import Encoder
+from tests.conftest import SCOUTER_LOCAL, torchrun
 
-from .conftest import MINILM, copy_db
+from .conftest import MINILM, copy_db, embed_args
 
 
 def test_embedded_set_loads(minilm_db, subset):
@@ -219,32 +219,12 @@ def test_two_processes_embed_shards_and_rank0_merges(corpus_db, subset, tmp_path
     """``torchrun --nproc_per_node 2`` (what ``accelerate launch`` runs on GPUs): each rank embeds half, rank 0
     merges."""
     import subprocess
-    import sys
 
     db = copy_db(corpus_db, tmp_path)
     genes = tmp_path / "genes.txt"
     genes.write_text("\n".join(map(str, subset[:6])))
-    script = Path(sys.executable).parent / "scouter-local"
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            str(script),
-            "embed",
-            "--db",
-            str(db),
-            "--model",
-            MINILM,
-            "--set",
-            "ddp",
-            "--genes",
-            str(genes),
-            "--json",
-        ],
+        torchrun(SCOUTER_LOCAL, *embed_args(db, "ddp", genes, "--json")),
         capture_output=True,
         text=True,
         timeout=600,

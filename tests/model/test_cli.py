@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from scouter_local.cli import main
 from scouter_local.data import PRESETS
+from tests.conftest import SCOUTER_LOCAL, torchrun
 
 NORMAN_OPTS = PRESETS["norman"].options.to_cli()
 REPLOGLE_OPTS = ["--condition-key", "target_ensembl", "--single-format", "bare"]
@@ -19,6 +20,11 @@ REPLOGLE_OPTS = ["--condition-key", "target_ensembl", "--single-format", "bare"]
 
 def run(*args: str):
     return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def train_args(data, db, out, *options) -> list:
+    """``train`` of ``data`` on set ``minilm`` of ``db`` into ``out`` with ``options``."""
+    return ["train", "--data", data, "--db", db, "--set", "minilm", "--out", out, *options]
 
 
 def one_line_error(result) -> str:
@@ -31,24 +37,7 @@ def one_line_error(result) -> str:
 @pytest.fixture(scope="module")
 def norman_model(norman_path, corpus_db, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "scouter"
-    r = run(
-        "train",
-        "--data",
-        norman_path,
-        "--db",
-        corpus_db,
-        "--set",
-        "minilm",
-        "--out",
-        out,
-        "--seed",
-        2,
-        "--method",
-        "scouter",
-        "--epochs",
-        1,
-        *NORMAN_OPTS,
-    )
+    r = run(*train_args(norman_path, corpus_db, out, "--seed", 2, "--method", "scouter", "--epochs", 1, *NORMAN_OPTS))
     assert r.exit_code == 0, r.output
     return out
 
@@ -95,20 +84,7 @@ def test_baseline_method_trains(norman_path, corpus_db, norman, tmp_path):
     the deltas of the condition's genes trained as singles (the control mean, NormMSE 1, when there is none)."""
     out = tmp_path / "additive"
     r = run(
-        "train",
-        "--data",
-        norman_path,
-        "--db",
-        corpus_db,
-        "--set",
-        "minilm",
-        "--out",
-        out,
-        "--method",
-        "additive",
-        "--seed",
-        5,
-        *NORMAN_OPTS,
+        *train_args(norman_path, corpus_db, out, "--method", "additive", "--seed", 5, *NORMAN_OPTS)
     )  # seed 5: MAP2K3+MAP2K6 and MAPK1+TGFBR2 with trained singles
     assert r.exit_code == 0, r.output
     r = run("evaluate", "--model", out, "--json", tmp_path / "e.json")
@@ -132,22 +108,9 @@ def test_baseline_method_trains(norman_path, corpus_db, norman, tmp_path):
 def test_replogle_split_none_then_other_file(replogle_files, corpus_db, tmp_path):
     model = tmp_path / "replogle"
     r = run(
-        "train",
-        "--data",
-        replogle_files[0],
-        "--db",
-        corpus_db,
-        "--set",
-        "minilm",
-        "--out",
-        model,
-        "--split",
-        "none",
-        "--method",
-        "scouter",
-        "--epochs",
-        2,
-        *REPLOGLE_OPTS,
+        *train_args(
+            replogle_files[0], corpus_db, model, "--split", "none", "--method", "scouter", "--epochs", 2, *REPLOGLE_OPTS
+        )
     )
     assert r.exit_code == 0, r.output
     assert "error: " in run("evaluate", "--model", model, "--json", tmp_path / "x.json").output  # no test split
@@ -173,22 +136,7 @@ def test_replogle_split_none_then_other_file(replogle_files, corpus_db, tmp_path
     ],
 )
 def test_train_bad_input(norman_path, corpus_db, tmp_path, args, match):
-    r = run(
-        "train",
-        "--data",
-        norman_path,
-        "--db",
-        corpus_db,
-        "--set",
-        "minilm",
-        "--out",
-        tmp_path / "m",
-        "--method",
-        "scouter",
-        "--epochs",
-        1,
-        *args,
-    )
+    r = run(*train_args(norman_path, corpus_db, tmp_path / "m", "--method", "scouter", "--epochs", 1, *args))
     assert match in one_line_error(r)
     assert not (tmp_path / "m").exists()
 
@@ -248,39 +196,11 @@ def test_two_processes_train_data_parallel(norman_path, corpus_db, norman_model,
     processes train one model through accelerate (DDP, batches dealt round-robin); the first saves it once."""
     import os
     import subprocess
-    import sys
-    from pathlib import Path
 
     out = tmp_path / "ddp"
-    script = Path(sys.executable).parent / "scouter-local"
+    options = ("--seed", 2, "--method", "scouter", "--epochs", 2, "--device", "cpu", *NORMAN_OPTS)
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            str(script),
-            "train",
-            "--data",
-            str(norman_path),
-            "--db",
-            str(corpus_db),
-            "--set",
-            "minilm",
-            "--out",
-            str(out),
-            "--seed",
-            "2",
-            "--method",
-            "scouter",
-            "--epochs",
-            "2",
-            "--device",
-            "cpu",
-            *NORMAN_OPTS,
-        ],
+        torchrun(SCOUTER_LOCAL, *train_args(norman_path, corpus_db, out, *options)),
         capture_output=True,
         text=True,
         timeout=900,
@@ -303,12 +223,11 @@ def _torchrun(args: list, timeout: float) -> tuple[int | None, str]:
     None on timeout, stderr)``. On timeout the launcher and its workers (each in a session of its own) are killed."""
     import os
     import subprocess
-    import sys
 
     import psutil
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *map(str, args)],
+        torchrun(*args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -9,7 +9,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable, Iterator
 import pytest
 
 from scouter_local.data import CORPUS_FILES, PRESETS
+from tests.conftest import SCOUTER_LOCAL
 
 os.environ.setdefault("SCOUTER_LOCAL_THREADS", "2")
 
@@ -28,8 +28,6 @@ SET = "minilm"
 NORMAN = "perturbseq/norman2019_mcfaline2023_subset.h5ad"
 #: Options of the Norman part of the PerturBench file, for ``train``.
 NORMAN_OPTS = tuple(PRESETS["norman"].options.to_cli())
-#: The console script installed beside this interpreter.
-SCOUTER_LOCAL = str(Path(sys.executable).with_name("scouter-local"))
 #: Environment of CLI subprocesses: few threads, no colour, and never the user's model cache.
 SUBPROCESS_ENV = {**os.environ, "SCOUTER_LOCAL_THREADS": "2", "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
 

@@ -23,6 +23,12 @@ METHODS = "train_mean,ridge"
 SEEDS = (1, 2)
 
 
+def bench_args(data, db, methods: str, seeds: str, out) -> list[str]:
+    """``benchmark`` of ``methods`` on set ``minilm`` of ``db`` over ``seeds``, the Replogle layout, into ``out``."""
+    inputs = ["--data", str(data), "--db", str(db), "--set", "minilm"]
+    return ["benchmark", *inputs, "--methods", methods, "--seeds", seeds, "--out", str(out), *OPTS]
+
+
 @pytest.fixture(scope="session")
 def replogle_subset(data_dir, tmp_path_factory) -> Path:
     """The real file cut to its 40 strongest targets and every 12th other one (file order kept): ~120 targets."""
@@ -58,26 +64,8 @@ def bench(replogle_subset, strong_db, tmp_path_factory) -> tuple[Path, str]:
         warnings.simplefilter("ignore")
         r = CliRunner().invoke(
             main,
-            [
-                "benchmark",
-                "--data",
-                str(replogle_subset),
-                "--db",
-                str(strong_db),
-                "--set",
-                "minilm",
-                "--methods",
-                METHODS,
-                "--seeds",
-                ",".join(map(str, SEEDS)),
-                "--out",
-                str(out),
-                *OPTS,
-                "--strong-key",
-                KEY,
-                "--strong-above",
-                str(ABOVE),
-            ],
+            bench_args(replogle_subset, strong_db, METHODS, ",".join(map(str, SEEDS)), out)
+            + ["--strong-key", KEY, "--strong-above", str(ABOVE)],
         )
     assert r.exit_code == 0, r.output
     return out, r.output
@@ -149,22 +137,7 @@ def test_table_csv_and_plot_show_the_strong_subgroup(bench):
 def test_strong_options_are_checked_before_any_run(replogle_subset, strong_db, tmp_path):
     from scouter_local.cli import main
 
-    base = [
-        "benchmark",
-        "--data",
-        str(replogle_subset),
-        "--db",
-        str(strong_db),
-        "--set",
-        "minilm",
-        "--methods",
-        "train_mean",
-        "--seeds",
-        "1",
-        "--out",
-        str(tmp_path / "b"),
-        *OPTS,
-    ]
+    base = bench_args(replogle_subset, strong_db, "train_mean", "1", tmp_path / "b")
     for extra, message in (
         (["--strong-key", "snr", "--strong-above", "1.1"], "--strong-key 'snr' not in obs"),
         (["--strong-key", "target_symbol", "--strong-above", "1.1"], "is not numeric"),
