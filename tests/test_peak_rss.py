@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
+
 HELD_MIB = 600
 
 #: A parent that holds HELD_MIB of touched memory while it runs the code it is given (which spawns the child).
