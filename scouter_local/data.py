@@ -208,14 +208,16 @@ class PerturbationData:
         ``1 - 1/snr`` from the noise column; for single cells ``1 - Σ sampling variance (condition and control) /
         ||observed change||²``; 1 for pseudo-bulk rows without a noise column."""
         out = np.ones(len(conditions))
+        if not self.noise and not self.is_delta:
+            control, control_variance = self.control_mean(), self.sampling_variance(CTRL)
         for i, c in enumerate(conditions):
             if self.noise:
                 snr = self.noise.get(c, np.nan)
                 out[i] = 1.0 - 1.0 / snr if snr > 0 else 0.0
             elif not self.is_delta:
-                change = self.condition_mean(c).astype(np.float64) - self.control_mean()
+                change = self.condition_mean(c).astype(np.float64) - control
                 energy = float(change @ change)
-                noise = float(np.nansum(self.sampling_variance(c) + self.sampling_variance(CTRL)))
+                noise = float(np.nansum(self.sampling_variance(c) + control_variance))
                 out[i] = 1.0 - noise / energy if energy > 0 else 0.0
         return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
 
@@ -341,22 +343,25 @@ def _check_control(values: np.ndarray, options: DataOptions, where: str) -> None
     raise InputError(f"{where}: no control cells with value {options.control!r}; {hint}")
 
 
-def _condition_noise(
-    adata: ad.AnnData, options: DataOptions, rows: np.ndarray, conditions: np.ndarray, where: str
-) -> dict[str, float]:
-    """Mean of the numeric ``obs[options.noise_key]`` per perturbed condition."""
-    key = options.noise_key
-    if key not in adata.obs:
-        raise InputError(f"{where}: noise_key={key!r} not in obs (columns: {_columns(adata.obs)})")
-    column = adata.obs[key]
+def numeric_obs_column(obs: pd.DataFrame, key: str, *, where: str, parameter: str) -> pd.Series:
+    """``obs[key]``, checked to exist and be numeric (the option is named in errors as ``parameter``)."""
+    if key not in obs:
+        raise InputError(f"{where}: {parameter}={key!r} not in obs (columns: {_columns(obs)})")
+    column = obs[key]
     if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         raise InputError(
-            f"{where}: obs[{key!r}] is not numeric ({column.dtype}); noise_key needs a signal-to-noise "
-            "ratio per row, e.g. signal_to_noise"
+            f"{where}: obs[{key!r}] is not numeric ({column.dtype}); {parameter} needs a number per row, "
+            "e.g. signal_to_noise"
         )
+    return column
+
+
+def condition_means(column: pd.Series, rows: np.ndarray, conditions: np.ndarray) -> dict[str, float]:
+    """Mean of the non-missing values of ``column`` at file ``rows`` per condition (``conditions[i]`` is that of
+    ``rows[i]``); NaN where all are missing."""
     values = pd.Series(column.to_numpy(dtype=np.float64, na_value=np.nan)[rows])
     means = values.groupby(np.asarray(conditions, dtype=object), sort=False).mean()
-    return {str(c): float(v) for c, v in means.items() if c != CTRL}
+    return {str(c): float(v) for c, v in means.items()}
 
 
 def perturbation_data(
@@ -429,7 +434,10 @@ def perturbation_data(
                 f"{where}: values look like raw counts; pass normalize=True to log1p-normalise them", stacklevel=2
             )
 
-    noise = _condition_noise(adata, options, rows, conditions, label) if options.noise_key else {}
+    noise = {}
+    if options.noise_key:
+        column = numeric_obs_column(adata.obs, options.noise_key, where=label, parameter="noise_key")
+        noise = {c: v for c, v in condition_means(column, rows, conditions).items() if c != CTRL}
     stats = condition_stats(cells, rows, conditions, desc=f"reading {Path(path).name if path else 'adata'}")
     de, nonzero = compute_de_genes(stats, genes, is_delta=is_delta)
     return PerturbationData(

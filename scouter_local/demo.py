@@ -543,9 +543,8 @@ def write_demo_report(
     doc.paragraph(
         f"For each test condition of split seed {seed}, the training conditions nearest to it in the "
         f"`{result.set_name}` embedding space (cosine of the summed gene embeddings, as Scouter reads them; "
-        "FAISS inner "
-        "product on normalised vectors) and, per gene, the nearest genes that training saw. The same explanation is "
-        "available from Python (`scouter_local.explain.explain_predictor`)."
+        "FAISS inner product on normalised vectors) and, per gene, the nearest genes that training saw. The same "
+        "explanation is available from Python (`scouter_local.explain.explain_predictor`)."
     )
     doc.table(
         _explanation_rows(

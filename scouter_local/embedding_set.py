@@ -101,6 +101,13 @@ class PostProcessor:
         return processor
 
 
+def unit_rows(x: np.ndarray, dtype: np.dtype | type = np.float32) -> np.ndarray:
+    """``(n, dim)`` rows of ``x`` scaled to unit L2 norm, as a contiguous ``dtype`` array (zero rows stay zero)."""
+    x = np.ascontiguousarray(x, dtype=dtype)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1)
+
+
 @dataclass(frozen=True)
 class EmbeddingSet:
     """Gene embeddings of one named set.

@@ -5,9 +5,8 @@ Tables (beside the corpus tables, in the same file):
 ``embedding_sets``
     one row per set: ``name``, ``set_key`` (hash of the vector identity + post-processing), ``raw_key`` (hash of
     the vector identity: model fingerprint, pooling, prefix, max tokens, quantisation, long-text mode; or an imported
-    file's
-    sha256), ``spec`` (JSON), ``dim``, ``postprocess`` with its fitted parameters (``.npz`` bytes) and the raw
-    content hash they were fitted on, ``fingerprint`` (as of the last complete write), ``updated_at``.
+    file's sha256), ``spec`` (JSON), ``dim``, ``postprocess`` with its fitted parameters (``.npz`` bytes) and the
+    raw content hash they were fitted on, ``fingerprint`` (as of the last complete write), ``updated_at``.
 ``embedding_vectors``
     raw (not post-processed) vectors keyed by ``(set_name, entrez_id, text_sha256)``; ``symbol`` as embedded.
     Imported genes that do not resolve keep ``entrez_id = -1`` and their file symbol.

@@ -25,7 +25,16 @@ import pandas as pd
 
 from gene_corpus.atomic import write_csv_atomic, write_json_atomic
 from gene_corpus.errors import InputError
-from scouter_local.data import SUBGROUPS, DataOptions, PerturbationData, prepare_data, subgroup
+from scouter_local.data import (
+    SUBGROUPS,
+    DataOptions,
+    PerturbationData,
+    condition_means,
+    numeric_obs_column,
+    prepare_data,
+    subgroup,
+)
+from scouter_local.embedding_set import unit_rows
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -247,13 +256,7 @@ def read_obs_column(path: str | os.PathLike, key: str, *, parameter: str = "stro
         raise InputError(f"{path}: not a readable h5ad file ({exc})") from exc
     obs = backed.obs
     backed.file.close()
-    if key not in obs:
-        raise InputError(f"{path}: {parameter}={key!r} not in obs (columns: {', '.join(map(str, obs))})")
-    if not pd.api.types.is_numeric_dtype(obs[key]) or pd.api.types.is_bool_dtype(obs[key]):
-        raise InputError(
-            f"{path}: obs[{key!r}] is not numeric ({obs[key].dtype}); {parameter} needs a number "
-            "per row, e.g. signal_to_noise"
-        )
+    numeric_obs_column(obs, key, where=str(path), parameter=parameter)
     return obs
 
 
@@ -273,9 +276,8 @@ def obs_condition_values(path: str | os.PathLike, key: str, data: PerturbationDa
             f"{path}: has {len(obs)} rows but the data read from {data.source.get('path')} has row "
             f"{int(data.rows.max())}; pass the same file"
         )
-    values = pd.Series(obs[key].to_numpy(dtype=np.float64, na_value=np.nan)[data.rows])
-    means = values.groupby(np.asarray(data.conditions, dtype=object), sort=False).mean()
-    return {c: float(means[c]) for c in data.perturbations}
+    means = condition_means(obs[key], data.rows, data.conditions)
+    return {c: means[c] for c in data.perturbations}
 
 
 # ---------------------------------------------------------------------------------------------- scoring
@@ -482,8 +484,7 @@ def go_neighbor_quality(
     if len(rows) <= k:
         return result
     ids = [int(emb.entrez_ids[r]) for r in rows]
-    x = np.ascontiguousarray(emb.vectors[rows], dtype=np.float32)
-    x /= np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+    x = unit_rows(emb.vectors[rows])
     index = faiss.IndexFlatIP(x.shape[1])
     index.add(x)
     _, hits = index.search(x, k + 1)

@@ -22,7 +22,7 @@ import numpy as np
 from gene_corpus.errors import InputError
 from scouter_local.conditions import genes_of
 from scouter_local.data import condition_rows, subgroup
-from scouter_local.embedding_set import EmbeddingSet
+from scouter_local.embedding_set import EmbeddingSet, unit_rows
 from scouter_local.index import Neighbor, NeighborIndex
 
 #: Trained neighbours listed per condition and per gene by default.
@@ -74,12 +74,6 @@ class Explanation:
         return asdict(self)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1)
-
-
 def explain(
     conditions: Sequence[str],
     embeddings: EmbeddingSet,
@@ -126,13 +120,13 @@ def explain(
         raise InputError("no training condition to explain predictions with")
     vectors = embeddings.vectors
     train_rows = [condition_rows(c, gene_rows, embeddings) for c in train_conditions]
-    trained = _unit(np.stack([vectors[r].sum(axis=0) for r in train_rows]))
+    trained = unit_rows(np.stack([vectors[r].sum(axis=0) for r in train_rows]))
     index = faiss.IndexFlatIP(trained.shape[1])
     index.add(trained)
     query_rows = [condition_rows(c, gene_rows, embeddings) for c in conditions]
     if not query_rows:
         return []
-    queries = _unit(np.stack([vectors[r].sum(axis=0) for r in query_rows]))
+    queries = unit_rows(np.stack([vectors[r].sum(axis=0) for r in query_rows]))
     scores, hits = index.search(queries, min(k + 1, index.ntotal))
 
     gene_index = NeighborIndex.build(embeddings, kind="flat")

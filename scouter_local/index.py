@@ -27,7 +27,7 @@ import numpy as np
 from gene_corpus import Corpus
 from gene_corpus.atomic import atomic_dir
 from gene_corpus.errors import InputError
-from scouter_local.embedding_set import EmbeddingSet
+from scouter_local.embedding_set import EmbeddingSet, unit_rows
 from scouter_local.embedding_store import (
     _open,
     check_set_name,
@@ -61,12 +61,6 @@ class Neighbor:
 def index_dir(db_path: str | os.PathLike, set_name: str) -> Path:
     """``<db>.index/<set>/``: where the index of a set is kept."""
     return sidecar_dir(db_path, "index") / check_set_name(set_name)
-
-
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1)
 
 
 def _faiss_index(x: np.ndarray, kind: str, seed: int):
@@ -117,7 +111,7 @@ class NeighborIndex:
         self.index = index
         self.kind = kind
         self.names = names or {}
-        self._unit = _normalise(emb.vectors)
+        self._unit = unit_rows(emb.vectors)
         self._rows = emb.rows()
         self._by_entrez = {int(e): i for i, e in enumerate(emb.entrez_ids) if e >= 0}
         self._encoder = None
@@ -138,7 +132,7 @@ class NeighborIndex:
             raise InputError(f"index kind {kind!r} is not one of {', '.join(INDEX_KINDS)}")
         if kind == "auto":
             kind = "flat" if len(emb.symbols) < threshold else "hnsw"
-        return cls(emb, _faiss_index(_normalise(emb.vectors), kind, seed), kind, names)
+        return cls(emb, _faiss_index(unit_rows(emb.vectors), kind, seed), kind, names)
 
     def manifest(self) -> dict:
         """What :meth:`save` writes beside the index (and :meth:`load` checks)."""
@@ -302,7 +296,7 @@ class NeighborIndex:
         """
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
-        q = _normalise(np.atleast_2d(queries))
+        q = unit_rows(np.atleast_2d(queries))
         exclude = list(exclude) if exclude is not None else [None] * len(q)
         extra = 1 if any(e is not None for e in exclude) else 0
         if candidates is None:

@@ -31,6 +31,7 @@ import pandas as pd
 from gene_corpus import Corpus
 from gene_corpus.documents import GO_UNINFORMATIVE
 from gene_corpus.errors import InputError
+from scouter_local.embedding_set import unit_rows
 from scouter_local.embedding_store import (
     check_set_name,
     check_set_source,
@@ -355,8 +356,7 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
         blocks = []
         for part in parts:
             rows = pd.Series(np.arange(len(part.entrez_ids)), index=part.entrez_ids)[common].to_numpy()
-            block = part.vectors[rows].astype(np.float64)
-            blocks.append(block / np.clip(np.linalg.norm(block, axis=1, keepdims=True), 1e-12, None))
+            blocks.append(unit_rows(part.vectors[rows], np.float64))
         vectors = np.hstack(blocks).astype(np.float32)
         symbols = pd.Series(parts[0].symbols, index=parts[0].entrez_ids)[common].tolist()
         dropped = {p.name: len(p.entrez_ids) - len(common) for p in parts}

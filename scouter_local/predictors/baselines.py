@@ -12,6 +12,7 @@ import torch
 
 from scouter_local.conditions import genes_of
 from scouter_local.data import PerturbationData
+from scouter_local.embedding_set import unit_rows
 from scouter_local.predictors.base import Predictor
 
 
@@ -106,12 +107,12 @@ class KNN(_SingleDeltaPredictor):
         if not self.single_genes_:
             return out
         ref = self.condition_embedding([f"{g}+ctrl" for g in self.single_genes_])
-        ref /= np.linalg.norm(ref, axis=1, keepdims=True).clip(1e-12)
+        ref = unit_rows(ref, ref.dtype)
         k = min(self.k, len(ref))
         for i, c in enumerate(conditions):
             for g in genes_of(c):
                 q = self.condition_embedding([f"{g}+ctrl"])[0]
-                sim = ref @ (q / max(np.linalg.norm(q), 1e-12))
+                sim = ref @ unit_rows(q[None], q.dtype)[0]
                 out[i] += self.single_deltas_[np.argsort(-sim, kind="stable")[:k]].mean(axis=0)
         return out
 

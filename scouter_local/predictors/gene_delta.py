@@ -35,11 +35,11 @@ import torch
 from gene_corpus.errors import InputError
 from scouter_local.conditions import condition_of, genes_of
 from scouter_local.data import PerturbationData
+from scouter_local.embedding_set import unit_rows
 from scouter_local.predictors.base import Predictor
 
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+#: ``neighbour_`` of a fit that uses no neighbour evidence (every unseen gene gets the prior).
+PRIOR_ONLY = {"k": 0, "tau": 1.0, "lambda": 0.0, "score": None, "prior_score": None, "gain": None, "gain_se": None}
 
 
 def neighbour_weights(sim: np.ndarray, k: int, tau: float) -> np.ndarray:
@@ -159,15 +159,7 @@ class GeneDeltaPredictor(Predictor):
         self.known_genes_ = list(singles)
         self.gene_source_ = {g: "single" for g in singles}
         self.gene_deltas_ = pool.astype(np.float32)
-        self.neighbour_ = {
-            "k": 0,
-            "tau": 1.0,
-            "lambda": 0.0,
-            "score": None,
-            "prior_score": None,
-            "gain": None,
-            "gain_se": None,
-        }
+        self.neighbour_ = dict(PRIOR_ONLY)
         self.cv_curve_: dict[str, float] = {}
         if self.neighbours and len(singles) >= self.MIN_POOL:
             top = min(len(train.de_genes[c]) for c in single_conditions)
@@ -179,6 +171,8 @@ class GeneDeltaPredictor(Predictor):
                 len(combos),
             )
 
+        unseen = sorted({g for c in combos for g in genes_of(c)} - set(singles))
+        estimates = dict(zip(unseen, self._estimate(unseen)))
         derived: dict[str, list[np.ndarray]] = {}
         for c, d in combos.items():
             genes = genes_of(c)
@@ -189,9 +183,8 @@ class GeneDeltaPredictor(Predictor):
                 if all(h in singles for h in partners):
                     derived.setdefault(g, []).append(d - sum(singles[h] for h in partners))
                 else:
-                    estimate = self._estimate([g])[0]
                     derived.setdefault(g, []).append(
-                        self.share_weight * d / len(genes) + (1.0 - self.share_weight) * estimate
+                        self.share_weight * d / len(genes) + (1.0 - self.share_weight) * estimates[g]
                     )
         self.gene_source_.update({g: "combination" for g in derived})
         self.known_genes_ += sorted(derived)
@@ -249,8 +242,7 @@ class GeneDeltaPredictor(Predictor):
         return [g for g in self.known_genes_ if self.gene_source_[g] == "single"]
 
     def _pool_vectors(self) -> np.ndarray:
-        rows = [self.embedding_rows(condition_of([g]))[0] for g in self._pool()]
-        return _unit(self.embeddings_.vectors[rows].astype(np.float64))
+        return unit_rows(self.condition_embedding([condition_of([g]) for g in self._pool()]), np.float64)
 
     def neighbour_evidence(self, genes: list[str]) -> np.ndarray:
         """``(len(genes), n_pool)`` weights of the trained single genes in each gene's estimate (all 0 when the
@@ -259,11 +251,7 @@ class GeneDeltaPredictor(Predictor):
         n_pool = len(self._pool())
         if not genes or p["lambda"] == 0:
             return np.zeros((len(genes), n_pool))
-        queries = _unit(
-            np.stack(
-                [self.embeddings_.vectors[self.embedding_rows(condition_of([g]))].sum(axis=0) for g in genes]
-            ).astype(np.float64)
-        )
+        queries = unit_rows(self.condition_embedding([condition_of([g]) for g in genes]), np.float64)
         return neighbour_weights(queries @ self._pool_vectors().T, p["k"], p["tau"])
 
     def _estimate(self, genes: list[str]) -> np.ndarray:
@@ -306,7 +294,9 @@ class GeneDeltaPredictor(Predictor):
         return np.stack([self.gene_deltas_[index[g]] if g in index else estimate[g] for g in genes])
 
     def _predict(self, conditions: list[str]) -> np.ndarray:
-        return np.stack([self.control_mean_ + self.gene_delta(genes_of(c)).sum(axis=0) for c in conditions])
+        genes = list(dict.fromkeys(g for c in conditions for g in genes_of(c)))
+        delta = dict(zip(genes, self.gene_delta(genes)))  # one neighbour search for all unseen genes
+        return np.stack([self.control_mean_ + np.sum([delta[g] for g in genes_of(c)], axis=0) for c in conditions])
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"gene_deltas": torch.from_numpy(self.gene_deltas_), "prior_delta": torch.from_numpy(self.prior_delta_)}
@@ -324,5 +314,5 @@ class GeneDeltaPredictor(Predictor):
         self.prior_delta_ = state["prior_delta"].numpy()
         self.known_genes_ = list(meta["known_genes"])
         self.gene_source_ = dict(meta["gene_source"])
-        self.neighbour_ = dict(meta.get("neighbour") or {"k": 0, "tau": 1.0, "lambda": 0.0})
+        self.neighbour_ = dict(meta.get("neighbour") or PRIOR_ONLY)
         self.cv_curve_ = dict(meta.get("cv_curve") or {})

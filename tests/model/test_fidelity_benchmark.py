@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from benchmarks.fidelity import OURS, PEER, peer_version
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
 
 
 def test_fidelity_benchmark_runs_both_sides_on_the_same_split(corpus_db, norman, tmp_path):
