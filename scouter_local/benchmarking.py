@@ -153,7 +153,7 @@ def run_one(spec: dict) -> list[dict]:
             "fit_seconds": seconds,
             "predictions": {c: np.asarray(p).tolist() for c, p in predictions.items()},
         }
-        if method in EMBEDDING_METHODS and runner_name == DEFAULT_RUNNER:
+        if method in EMBEDDING_METHODS or runner_name != DEFAULT_RUNNER:
             entry["shuffled"] = []
             for k in range(spec.get("shuffles", 0)):
                 control = shuffled_embeddings(embeddings, data, seed=10_000 * spec["seed"] + k)
@@ -428,7 +428,8 @@ def run_benchmark(
     Parameters
     ----------
     runners
-        Method name → ``"module:function"`` for methods outside the registry (default runner otherwise).
+        Method name → ``"module:function"`` for methods outside the registry (default runner otherwise); they get
+        the embedding set, and so their shuffled controls too.
     strong
         Rule (``key``, ``above``; its ``values`` are ignored) of the extra group ``strong``: each run reads
         ``obs[key]`` of ``data_path`` for its own conditions.

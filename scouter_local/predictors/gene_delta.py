@@ -53,12 +53,31 @@ def neighbour_weights(sim: np.ndarray, k: int, tau: float) -> np.ndarray:
     return out
 
 
-def _row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation along the last axis (0 where either side is constant)."""
     a = a - a.mean(-1, keepdims=True)
     b = b - b.mean(-1, keepdims=True)
     den = np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
     return np.divide((a * b).sum(-1), den, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)[:-1]), where=den > 0)
+
+
+def one_se_choice(scores: np.ndarray, reliability: np.ndarray) -> tuple[tuple[int, ...], float, float, np.ndarray]:
+    """Pick a setting from cross-validated scores ``(*grid, n_lambda, n)`` (λ last but one; index 0 = λ = 0).
+
+    The folds' per-gene scores are averaged with weights ``reliability`` ``(n,)``; the best setting is the first
+    maximum (smallest values first). Returns its index, the weighted mean gain of its λ over λ = 0 at the same
+    other values, that gain's standard error, and the ``(*grid, n_lambda)`` weighted mean scores: keep the λ only
+    where the gain exceeds its standard error.
+    """
+    n = scores.shape[-1]
+    weights = reliability / reliability.sum() if reliability.sum() > 0 else np.full(n, 1.0 / n)
+    mean = scores @ weights
+    best = np.unravel_index(np.argmax(mean), mean.shape)
+    gain = scores[best] - scores[(*best[:-1], 0)]
+    mean_gain = float(weights @ gain)
+    n_eff = 1.0 / float((weights**2).sum())
+    se = float(np.sqrt(max(float(weights @ (gain - mean_gain) ** 2), 0.0) / max(n_eff - 1.0, 1.0)))
+    return tuple(int(i) for i in best), mean_gain, se, mean
 
 
 class GeneDeltaPredictor(Predictor):
@@ -215,16 +234,8 @@ class GeneDeltaPredictor(Predictor):
                 for b, tau in enumerate(self.TAU_GRID):
                     offset = neighbour_weights(sim, k, tau) @ pool[fit] - pool[fit].mean(axis=0)
                     offset = np.take_along_axis(offset, top[held], 1)
-                    scores[a, b][:, held] = _row_pearson(
-                        base[None] + lams[:, None, None] * offset[None], observed[None]
-                    )
-        weights = reliability / reliability.sum() if reliability.sum() > 0 else np.full(n, 1.0 / n)
-        mean = scores @ weights
-        a, b, c = np.unravel_index(np.argmax(mean), mean.shape)  # the first maximum: smallest k, tau, lambda
-        gain = scores[a, b, c] - scores[a, b, 0]
-        mean_gain = float(weights @ gain)
-        n_eff = 1.0 / float((weights**2).sum())
-        se = float(np.sqrt(max(float(weights @ (gain - mean_gain) ** 2), 0.0) / max(n_eff - 1.0, 1.0)))
+                    scores[a, b][:, held] = row_pearson(base[None] + lams[:, None, None] * offset[None], observed[None])
+        (a, b, c), mean_gain, se, mean = one_se_choice(scores, reliability)
         self.neighbour_ = {
             "k": int(ks[a]),
             "tau": float(self.TAU_GRID[b]),

@@ -8,44 +8,10 @@ closer to its true delta than the prior. (Whether a real embedding carries signa
 
 from __future__ import annotations
 
-import anndata as ad
 import numpy as np
-import pandas as pd
 import pytest
 
-from scouter_local.data import DataOptions, Split, perturbation_data
-from scouter_local.embedding_set import EmbeddingSet
 from scouter_local.training import train
-
-N_GENES, N_READOUT, N_FACTORS = 240, 120, 6
-
-
-def _screen(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    factors = rng.normal(size=(N_GENES, N_FACTORS))
-    loadings = rng.normal(0, 0.4, (N_FACTORS, N_READOUT))
-    truth = factors @ loadings + 0.3  # a shared mean effect, as real screens have
-    observed = truth + rng.normal(0, 0.5, truth.shape)
-    names = [f"G{i}" for i in range(N_GENES)]
-    adata = ad.AnnData(
-        observed.astype(np.float32), obs=pd.DataFrame({"target": names}), uns={"value": "delta_from_control"}
-    )
-    adata.var_names = [f"r{j}" for j in range(N_READOUT)]
-    data = perturbation_data(adata, DataOptions(condition_key="target", single_format="bare"))
-    vectors = factors + rng.normal(0, 0.3, factors.shape)
-    informative = EmbeddingSet("factors", "f", names, np.full(N_GENES, -1), vectors.astype(np.float32))
-    shuffled = EmbeddingSet(
-        "shuffled", "s", names, np.full(N_GENES, -1), vectors[rng.permutation(N_GENES)].astype(np.float32)
-    )
-    data.gene_rows = informative.rows()  # the shuffled set holds the same genes in the same rows
-    conditions = [f"{n}+ctrl" for n in names]
-    split = Split(train=conditions[:200], val=[], test=conditions[200:])
-    return data, informative, shuffled, split, dict(zip(conditions, truth))
-
-
-@pytest.fixture(scope="module")
-def screen():
-    return _screen()
 
 
 def _pearson(a, b) -> float:

