@@ -34,11 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.fidelity import DATA_DIR, build_corpus
 from gene_corpus.errors import InputError
 from scouter_local.conditions import genes_of
-from scouter_local.data import PRESETS, PerturbationData, Split, condition_rows
+from scouter_local.data import PRESETS, PerturbationData, Split, condition_vectors
 from scouter_local.embedding_set import EmbeddingSet, unit_rows
-from scouter_local.predictors.gene_delta import GeneDeltaPredictor, neighbour_weights, one_se_choice, row_pearson
+from scouter_local.predictors.gene_delta import GeneDeltaPredictor, cv_scores, neighbour_weights, one_se_choice
 
 REPLOGLE = PRESETS["replogle"]
 METHODS = ("gene_delta", "train_mean", "ridge", "evidence_shifted", "evidence_centred")
@@ -73,30 +74,22 @@ def fit_evidence(
     if not data.is_delta or any(len(genes_of(c)) != 1 for c in train + test):
         raise InputError(f"{method}: expected a pseudo-bulk delta file of single-gene conditions, e.g. Replogle")
     t0 = time.perf_counter()
-    vectors = unit_rows(
-        np.stack([embeddings.vectors[condition_rows(c, data.gene_rows, embeddings)].sum(0) for c in train + test]),
-        np.float64,
-    )
+    vectors = unit_rows(condition_vectors(train + test, data.gene_rows, embeddings), np.float64)
     x, x_test = vectors[: len(train)], vectors[len(train) :]
     deltas = np.stack([data.condition_mean(c) for c in train]).astype(np.float64)
     reliability = data.reliability(train)
     top = min(len(data.de_genes[c]) for c in train)
-    tops = np.stack([data.de_genes[c][:top] for c in train])
     centred = method == "evidence_centred"
-    ks = [k for k in GeneDeltaPredictor.K_GRID if k < len(train)]
-    fold = np.random.RandomState(config.get("seed", 24)).permutation(len(train)) % 5
-    settings = None
-    for f in range(5):
-        held, fit = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
-        offsets = _offsets(x[fit], deltas[fit], reliability[fit], x[held], ks, centred=centred)
-        if settings is None:
-            settings = list(offsets)
-            scores = np.zeros((len(settings), len(LAMBDAS), len(train)))
-        base = deltas[fit].mean(0)[tops[held]]
-        observed = np.take_along_axis(deltas[held], tops[held], 1)
-        for i, s in enumerate(settings):
-            offset = np.take_along_axis(offsets[s], tops[held], 1)
-            scores[i][:, held] = row_pearson(base[None] + LAMBDAS[:, None, None] * offset[None], observed[None])
+    ks = GeneDeltaPredictor.k_grid(len(train))
+    settings, scores = cv_scores(
+        deltas,
+        np.stack([data.de_genes[c][:top] for c in train]),
+        folds=5,
+        seed=config.get("seed", 24),
+        lambdas=LAMBDAS,
+        prior=lambda fit: deltas[fit].mean(0),
+        offsets=lambda fit, held: _offsets(x[fit], deltas[fit], reliability[fit], x[held], ks, centred=centred).items(),
+    )
     (i, j), gain, se, _ = one_se_choice(scores, reliability)
     lam = LAMBDAS[j] if gain > se else 0.0
     k, tau, alpha, mix = settings[i]
@@ -107,7 +100,7 @@ def fit_evidence(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="The real data folder.")
     parser.add_argument(
         "--db", type=Path, help="Corpus with --set over the Replogle targets (default: built in --out once, ~1 min)."
     )
@@ -117,7 +110,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench_evidence"))
     args = parser.parse_args(argv)
 
-    from benchmarks.fidelity import build_corpus
     from scouter_local.benchmarking import parse_seeds, run_benchmark
     from scouter_local.demo import screen_genes
     from scouter_local.evaluation import StrongTargets

@@ -806,6 +806,14 @@ def condition_rows(condition: str, gene_rows: Mapping[str, int], embeddings: Emb
     return rows
 
 
+def condition_vectors(conditions: Sequence[str], gene_rows: Mapping[str, int], embeddings: EmbeddingSet) -> np.ndarray:
+    """``(n_conditions, dim)`` float32 sum of each condition's genes' embeddings (rows by :func:`condition_rows`)."""
+    vectors = embeddings.vectors
+    return np.stack([vectors[condition_rows(c, gene_rows, embeddings)].sum(axis=0) for c in conditions]).astype(
+        np.float32
+    )
+
+
 # ---------------------------------------------------------------------------------------------- presets
 
 

@@ -16,7 +16,7 @@ import torch
 
 from gene_corpus.errors import InputError
 from scouter_local.conditions import CTRL
-from scouter_local.data import PerturbationData, Split, condition_rows
+from scouter_local.data import PerturbationData, Split, condition_rows, condition_vectors
 from scouter_local.embedding_set import EmbeddingSet
 
 
@@ -106,5 +106,4 @@ class Predictor(ABC):
 
     def condition_embedding(self, conditions: list[str]) -> np.ndarray:
         """``(n_conditions, dim)`` sum of the perturbed genes' embeddings (``ctrl`` adds zero, as in Scouter)."""
-        vecs = self.embeddings_.vectors
-        return np.stack([vecs[self.embedding_rows(c)].sum(axis=0) for c in conditions]).astype(np.float32)
+        return condition_vectors(conditions, self.gene_rows_, self.embeddings_)

@@ -27,6 +27,7 @@ toward the prior by λ, and all three are chosen by cross-validation with a fall
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
 from typing import ClassVar
 
 import numpy as np
@@ -59,6 +60,41 @@ def row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = b - b.mean(-1, keepdims=True)
     den = np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
     return np.divide((a * b).sum(-1), den, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)[:-1]), where=den > 0)
+
+
+def cv_scores(
+    pool: np.ndarray,
+    top: np.ndarray,
+    *,
+    folds: int,
+    seed: int,
+    lambdas: np.ndarray,
+    prior: Callable[[np.ndarray], np.ndarray],
+    offsets: Callable[[np.ndarray, np.ndarray], Iterable[tuple[Hashable, np.ndarray]]],
+) -> tuple[list, np.ndarray]:
+    """Cross-validated scores of ``prior + λ · offset`` for the ``(n, n_genes)`` deltas ``pool`` of trained genes.
+
+    The genes are dealt into ``folds`` seeded folds. ``prior(fit)`` gives the ``(n_genes,)`` prior from the indices
+    of the fitting genes; ``offsets(fit, held)`` yields ``(setting, (len(held), n_genes) offset)`` pairs, the same
+    settings in the same order in every fold. Each held-out gene is scored by the Pearson correlation of its change
+    on its top genes ``top`` ``(n, t)``. Returns the settings and the ``(n_settings, len(lambdas), n)`` scores, for
+    :func:`one_se_choice`.
+    """
+    n = len(pool)
+    fold = np.random.RandomState(seed).permutation(n) % min(folds, n)
+    settings: list = []
+    scores: list[np.ndarray] = []
+    for f in np.unique(fold):
+        held, fit = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
+        observed = np.take_along_axis(pool[held], top[held], 1)
+        base = prior(fit)[top[held]]
+        for i, (setting, offset) in enumerate(offsets(fit, held)):
+            if i == len(settings):  # the first fold
+                settings.append(setting)
+                scores.append(np.zeros((len(lambdas), n)))
+            offset = np.take_along_axis(offset, top[held], 1)
+            scores[i][:, held] = row_pearson(base[None] + lambdas[:, None, None] * offset[None], observed[None])
+    return settings, np.stack(scores)
 
 
 def one_se_choice(scores: np.ndarray, reliability: np.ndarray) -> tuple[tuple[int, ...], float, float, np.ndarray]:
@@ -216,36 +252,44 @@ class GeneDeltaPredictor(Predictor):
             ]
         )
 
+    @classmethod
+    def k_grid(cls, n: int) -> list[int]:
+        """The values of ``k`` tried with ``n`` trained single genes (those of :attr:`K_GRID` below ``n``)."""
+        return [k for k in cls.K_GRID if k < n] or [n - 1]
+
     def _cross_validate(self, pool: np.ndarray, top: np.ndarray, reliability: np.ndarray, combo_sum, n_combos: int):
         """Choose ``k``, ``tau``, ``lambda`` by K-fold CV over the trained single genes (see the module notes)."""
         vectors = self._pool_vectors()
-        n = len(pool)
-        fold = np.random.RandomState(self.seed).permutation(n) % min(self.folds, n)
         lams = np.asarray(self.LAMBDA_GRID)
-        ks = [k for k in self.K_GRID if k < n] or [n - 1]
-        scores = np.zeros((len(ks), len(self.TAU_GRID), len(lams), n))
-        for f in np.unique(fold):
-            held, fit = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
-            prior = self._prior(pool[fit], combo_sum, n_combos)
+        ks = self.k_grid(len(pool))
+
+        def offsets(fit: np.ndarray, held: np.ndarray):
             sim = vectors[held] @ vectors[fit].T
-            observed = np.take_along_axis(pool[held], top[held], 1)
-            base = prior[top[held]]
-            for a, k in enumerate(ks):
-                for b, tau in enumerate(self.TAU_GRID):
-                    offset = neighbour_weights(sim, k, tau) @ pool[fit] - pool[fit].mean(axis=0)
-                    offset = np.take_along_axis(offset, top[held], 1)
-                    scores[a, b][:, held] = row_pearson(base[None] + lams[:, None, None] * offset[None], observed[None])
-        (a, b, c), mean_gain, se, mean = one_se_choice(scores, reliability)
+            for k in ks:
+                for tau in self.TAU_GRID:
+                    yield (k, tau), neighbour_weights(sim, k, tau) @ pool[fit] - pool[fit].mean(axis=0)
+
+        settings, scores = cv_scores(
+            pool,
+            top,
+            folds=self.folds,
+            seed=self.seed,
+            lambdas=lams,
+            prior=lambda fit: self._prior(pool[fit], combo_sum, n_combos),
+            offsets=offsets,
+        )
+        (i, c), mean_gain, se, mean = one_se_choice(scores, reliability)
+        k, tau = settings[i]
         self.neighbour_ = {
-            "k": int(ks[a]),
-            "tau": float(self.TAU_GRID[b]),
+            "k": int(k),
+            "tau": float(tau),
             "lambda": float(lams[c]) if mean_gain > se else 0.0,
-            "score": float(mean[a, b, c]),
-            "prior_score": float(mean[a, b, 0]),
+            "score": float(mean[i, c]),
+            "prior_score": float(mean[i, 0]),
             "gain": mean_gain,
             "gain_se": se,
         }
-        self.cv_curve_ = {f"{lam:g}": float(v) for lam, v in zip(lams, mean.max(axis=(0, 1)))}
+        self.cv_curve_ = {f"{lam:g}": float(v) for lam, v in zip(lams, mean.max(axis=0))}
 
     # -- neighbour evidence -----------------------------------------------------------------------------
     def _pool(self) -> list[str]:
