@@ -25,15 +25,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from gene_corpus import Corpus
-from gene_corpus.atomic import atomic_dir
 from gene_corpus.errors import InputError
-from scouter_local.embedding_set import EmbeddingSet, unit_rows
-from scouter_local.embedding_store import (
-    _open,
-    check_set_name,
-    load_embedding_set,
-    sidecar_dir,
-)
+from gene_corpus.files import atomic_dir
+from scouter_local.embedding.sets import EmbeddingSet, unit_rows
+from scouter_local.embedding.store import _open, check_set_name, load_embedding_set, sidecar_dir
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +343,8 @@ class NeighborIndex:
 
     def embed_text(self, texts: Sequence[str], *, device: str | None = None) -> np.ndarray:
         """``(n, dim)`` post-processed vectors of free texts, embedded with the set's model and query prefix."""
-        from scouter_local.encoders import Encoder, spec_from_stored
+        from scouter_local.embedding.encoder import Encoder
+        from scouter_local.embedding.spec import spec_from_stored
 
         if self._encoder is None:
             self._encoder = Encoder(spec_from_stored(self.emb.spec, set_name=self.emb.name), device=device)

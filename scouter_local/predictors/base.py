@@ -16,8 +16,10 @@ import torch
 
 from gene_corpus.errors import InputError
 from scouter_local.conditions import CTRL
-from scouter_local.data import PerturbationData, Split, condition_rows, condition_vectors
-from scouter_local.embedding_set import EmbeddingSet
+from scouter_local.data.link import condition_rows, condition_vectors
+from scouter_local.data.perturbation import PerturbationData
+from scouter_local.data.splits import Split
+from scouter_local.embedding.sets import EmbeddingSet
 
 
 def seed_everything(seed: int) -> None:

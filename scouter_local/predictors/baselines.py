@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from scouter_local.conditions import genes_of
-from scouter_local.data import PerturbationData
-from scouter_local.embedding_set import unit_rows
+from scouter_local.data.perturbation import PerturbationData
+from scouter_local.embedding.sets import unit_rows
 from scouter_local.predictors.base import Predictor
 
 

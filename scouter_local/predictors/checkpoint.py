@@ -10,11 +10,12 @@ from pathlib import Path
 
 import torch
 
-from gene_corpus.atomic import atomic_dir
 from gene_corpus.errors import InputError
+from gene_corpus.files import atomic_dir
 from scouter_local import __version__
-from scouter_local.data import Split, load_embeddings
-from scouter_local.embedding_set import EmbeddingSet
+from scouter_local.data.link import load_embeddings
+from scouter_local.data.splits import Split
+from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.predictors import make_predictor
 from scouter_local.predictors.base import Predictor
 

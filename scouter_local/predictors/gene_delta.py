@@ -35,8 +35,8 @@ import torch
 
 from gene_corpus.errors import InputError
 from scouter_local.conditions import condition_of, genes_of
-from scouter_local.data import PerturbationData
-from scouter_local.embedding_set import unit_rows
+from scouter_local.data.perturbation import PerturbationData
+from scouter_local.embedding.sets import unit_rows
 from scouter_local.predictors.base import Predictor
 
 #: ``neighbour_`` of a fit that uses no neighbour evidence (every unseen gene gets the prior).

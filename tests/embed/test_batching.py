@@ -11,8 +11,10 @@ from click.testing import CliRunner
 from gene_corpus import Corpus
 from gene_corpus.errors import InputError
 from scouter_local.cli import main
-from scouter_local.embedding_store import embed_corpus, load_embedding_set
-from scouter_local.encoders import Encoder, resolve_spec, spec_from_stored, token_batches
+from scouter_local.embedding.encoder import Encoder, token_batches
+from scouter_local.embedding.pipeline import embed_corpus
+from scouter_local.embedding.spec import resolve_spec, spec_from_stored
+from scouter_local.embedding.store import load_embedding_set
 
 from .conftest import MINILM, copy_db, embed_args
 

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from gene_corpus.errors import InputError
-from scouter_local.data import Split
-from scouter_local.embedding_set import EmbeddingSet
+from scouter_local.data.splits import Split
+from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.predictors import BASELINES, METHODS, make_predictor
 from scouter_local.predictors.checkpoint import load_model, save_model
-from scouter_local.predictors.scouter import _Pairs
-from scouter_local.training import train
+from scouter_local.predictors.scouter.loader import _Pairs
+from scouter_local.predictors.training import train
 
 
 def test_registry_has_scouter_and_baselines():
@@ -37,7 +37,9 @@ def test_scouter_predicts_mean_profiles(scouter_fit, norman, norman_split):
 
 def test_early_stopping_restores_best_weights(scouter_fit, norman, norman_split, embeddings):
     """The weights kept are those of the epoch with the lowest validation loss, not the last epoch's."""
-    val_pairs = _Pairs(norman.subset(norman_split.val), scouter_fit, np.random.RandomState(scouter_fit.seed))
+    val_pairs = _Pairs(
+        norman.subset(norman_split.val), scouter_fit.condition_embedding, np.random.RandomState(scouter_fit.seed)
+    )
     scouter_fit.net_.eval()
     with torch.no_grad():
         loss = np.mean([scouter_fit._loss(*b).item() for b in val_pairs.batches(256, None, scouter_fit.device_)])
@@ -60,7 +62,7 @@ def test_training_streamed_from_backed_file(
 ):
     """Backed cells read fetch by fetch train the same weights as in memory when the visiting order is the same;
     with small blocks and fetches every perturbed cell is still visited once per epoch."""
-    from scouter_local.data import prepare_data
+    from scouter_local.data.link import prepare_data
 
     small = Split(train=norman_split.train[:4], val=norman_split.val[:1], test=norman_split.test[:2])
     with warnings.catch_warnings():
@@ -79,7 +81,7 @@ def test_training_streamed_from_backed_file(
     monkeypatch.setattr(_Pairs, "block_rows", 16)
     monkeypatch.setattr(_Pairs, "fetch_rows", 100)
     part = backed.subset(small.train)
-    pairs = _Pairs(part, a, np.random.RandomState(0))
+    pairs = _Pairs(part, a.condition_embedding, np.random.RandomState(0))
     seen = np.concatenate([true.numpy() for _, _, true, _, _ in pairs.batches(10**6, None, torch.device("cpu"))])
     expected = part.expression(part.conditions != "ctrl")
     assert seen.shape == expected.shape and np.array_equal(seen, expected)  # unshuffled: file order, all cells
@@ -145,7 +147,9 @@ def test_unknown_gene_at_prediction(scouter_fit):
 
 
 def test_pseudobulk_trains_without_split(replogle_files, corpus_db, embeddings):
-    from scouter_local.data import DataOptions, make_split, prepare_data
+    from scouter_local.data.link import prepare_data
+    from scouter_local.data.options import DataOptions
+    from scouter_local.data.splits import make_split
 
     data = prepare_data(
         replogle_files[0], DataOptions(condition_key="target_ensembl", single_format="bare"), corpus_db, embeddings

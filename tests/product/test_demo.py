@@ -8,7 +8,7 @@ import matplotlib.image as mpimg
 from click.testing import CliRunner
 
 from scouter_local.cli import main
-from scouter_local.demo import DEMO_METHODS, run_demo
+from scouter_local.workflows.demo import DEMO_METHODS, run_demo
 
 
 def test_demo_prints_table_time_and_report_path(demo_run):

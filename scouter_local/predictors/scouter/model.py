@@ -4,6 +4,7 @@ The network is an MLP encoder of a control cell and an MLP generator of [encodin
 training uses GEARS's autofocus + direction-aware loss, per condition, with early stopping that restores a real
 copy of the best epoch's weights (scouter-learn keeps the last epoch). Cells are streamed from memory or from a
 backed h5ad, and several processes (``accelerate launch`` / ``torchrun``) train one model data-parallel.
+
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ import time
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from gene_corpus.errors import InputError
-from scouter_local.cells import to_dense
-from scouter_local.conditions import CTRL
-from scouter_local.data import PerturbationData
+from scouter_local.data.perturbation import PerturbationData
 from scouter_local.predictors.base import Predictor
+from scouter_local.predictors.scouter.loader import _Pairs
+from scouter_local.predictors.scouter.network import ScouterNet, gears_loss
 from scouter_local.runtime import launcher_rank, settings
 
 log = logging.getLogger(__name__)
@@ -38,183 +38,6 @@ def _accelerator(device: str):
     from accelerate import Accelerator
 
     return Accelerator(cpu=device == "cpu" or not torch.cuda.is_available())
-
-
-class ScouterNet(nn.Module):
-    """Scouter's network: encoder of a control cell, generator of [encoding, perturbation embedding].
-
-    Parameters
-    ----------
-    n_genes
-        Readout genes (input and output width).
-    embedding_dim
-        Width of the summed gene embedding.
-    encoder
-        Hidden widths of the encoder, then its output width: ``(2048, 512, 64)``.
-    generator
-        Hidden widths of the generator: ``(2048,)``.
-    use_control
-        ``False`` for delta data: every control input is the zero vector, so there is no encoder (an encoder of a
-        constant input carries no information, and its BatchNorm layers, seeing constant batches, would divide
-        by a running variance that decays to 0 and turn prediction-time encodings into noise).
-    """
-
-    def __init__(
-        self,
-        n_genes: int,
-        embedding_dim: int,
-        encoder: tuple[int, ...] = (2048, 512, 64),
-        generator: tuple[int, ...] = (2048,),
-        *,
-        use_control: bool = True,
-    ) -> None:
-        super().__init__()
-        self.encoder = _mlp(n_genes, encoder[:-1], encoder[-1]) if use_control else None
-        self.generator = _mlp(embedding_dim + (encoder[-1] if use_control else 0), generator, n_genes)
-        if not use_control:  # output = offset (the training mean delta, set by the caller) + a residual, 0 at start
-            self.register_buffer("offset", torch.zeros(n_genes))
-            nn.init.zeros_(self.generator[-1].weight)
-            nn.init.zeros_(self.generator[-1].bias)
-
-    def forward(self, perturbation: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
-        """``perturbation`` ``(batch, dim)`` summed embeddings, ``control`` ``(batch, n_genes)`` →
-        ``(batch, n_genes)``."""
-        if self.encoder is None:
-            return self.offset + self.generator(perturbation)
-        return self.generator(torch.cat([perturbation, self.encoder(control)], dim=-1))
-
-
-def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for h in hidden:
-        layers += [nn.Linear(n_in, h), nn.BatchNorm1d(h), nn.SELU()]
-        n_in = h
-    layers.append(nn.Linear(n_in, n_out))
-    return nn.Sequential(*layers)
-
-
-def gears_loss(
-    pred: torch.Tensor,
-    true: torch.Tensor,
-    ctrl: torch.Tensor,
-    mask: torch.Tensor,
-    cond_index: torch.Tensor,
-    *,
-    gamma: float,
-    lambda_: float,
-) -> torch.Tensor:
-    """GEARS autofocus + direction-aware loss, averaged per condition over its nonzero genes, then over conditions.
-
-    Parameters
-    ----------
-    pred, true, ctrl
-        ``(batch, n_genes)`` predicted, observed and paired control expression.
-    mask
-        ``(batch, n_genes)`` 1 where the gene is nonzero in the cell's condition.
-    cond_index
-        ``(batch,)`` condition id of each cell.
-    """
-    per_gene = (true - pred).abs() ** (2 + gamma) + lambda_ * (torch.sign(true - ctrl) - torch.sign(pred - ctrl)) ** 2
-    _, inverse, counts = torch.unique(cond_index, return_inverse=True, return_counts=True)
-    n_genes = mask.sum(dim=1).clamp(min=1)
-    weight = 1.0 / (counts[inverse] * n_genes * len(counts))
-    return (per_gene * mask * weight[:, None]).sum()
-
-
-class _Pairs:
-    """Perturbed cells of some conditions, each paired with a control cell (Scouter's ``BalancedDataset``).
-
-    Cells are read from :attr:`PerturbationData.cells` batch by batch: in-memory data is shuffled cell by cell;
-    backed data is read in shuffled blocks of :attr:`block_rows` consecutive cells, :attr:`fetch_rows` cells at a
-    time, shuffled among themselves — so one epoch streams the file once with bounded memory. Control cells come
-    from a pool of at most :attr:`max_control_pool` control rows held in memory (in their stored kind).
-    """
-
-    block_rows: ClassVar[int] = 64
-    fetch_rows: ClassVar[int] = 16384
-    max_control_pool: ClassVar[int] = 20000
-
-    def __init__(self, data: PerturbationData, predictor: "ScouterPredictor", rng: np.random.RandomState) -> None:
-        pert = data.conditions != CTRL
-        codes, names = pd.factorize(data.conditions[pert])
-        self.cells, self.rows = data.cells, data.rows[pert]
-        self.cond_index = torch.as_tensor(codes, dtype=torch.long)
-        self.embedding = torch.from_numpy(predictor.condition_embedding(list(names))) if len(names) else None
-        masks = np.zeros((len(names), data.n_genes), dtype=np.float32)
-        for i, c in enumerate(names):
-            masks[i, data.nonzero_genes[c]] = 1.0
-        self.mask = torch.from_numpy(masks)
-        if data.is_delta:
-            self.ctrl = np.zeros((1, data.n_genes), dtype=np.float32)
-        else:
-            ctrl_rows = data.rows[~pert]
-            if len(ctrl_rows) > self.max_control_pool:
-                ctrl_rows = np.sort(rng.choice(ctrl_rows, self.max_control_pool, replace=False))
-            self.ctrl = data.cells.read(ctrl_rows)
-        self.ctrl_of = np.resize(np.arange(self.ctrl.shape[0]), len(self.rows))
-        rng.shuffle(self.ctrl_of)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def batches(
-        self,
-        batch_size: int,
-        generator: torch.Generator | None,
-        device: torch.device,
-        *,
-        part: tuple[int, int] = (0, 1),
-    ):
-        """Tensors ``(embedding, control, observed, mask, condition id)`` of each batch; shuffled when
-        ``generator`` is given. While shuffling, a last partial batch of a fetch is dropped if a full one exists,
-        so fewer cells than ``batch_size`` still train (batches of one are skipped: BatchNorm needs two).
-        ``part=(rank, n)``: only every ``n``-th batch from the ``rank``-th (one process of several)."""
-        rank, n_parts = part
-        k = -1
-        n = len(self)
-        block, fetch = (self.block_rows, self.fetch_rows) if self.cells.backed else (1, n)
-        starts = torch.arange(0, n, block)
-        if generator is not None:
-            starts = starts[torch.randperm(len(starts), generator=generator)]
-        per_fetch = max(1, fetch // block)
-        fetches = []
-        for i in range(0, len(starts), per_fetch):
-            order = (starts[i : i + per_fetch, None] + torch.arange(block)).flatten()
-            order = order[order < n]
-            if generator is not None:
-                order = order[torch.randperm(len(order), generator=generator)]
-            chunks = list(torch.split(order, batch_size))
-            if generator is not None and len(chunks) > 1 and len(chunks[-1]) < batch_size:
-                chunks = chunks[:-1]
-            fetches.append((order, [idx for idx in chunks if len(idx) >= 2]))
-        # every process runs the same number of batches: DDP all-reduces the gradients of each backward, and
-        # accelerate's join_uneven_inputs does nothing on CPU, so a process with one batch more would wait forever
-        total = sum(len(chunks) for _, chunks in fetches)
-        last = total - total % n_parts
-        for order, chunks in fetches:
-            mine = [idx for j, idx in enumerate(chunks, start=k + 1) if j < last and j % n_parts == rank]
-            k += len(chunks)
-            if not mine:
-                continue
-            fetched = stored = None
-            if self.cells.backed:  # one read per fetch, in file order
-                fetched = np.sort(order.numpy())
-                stored = self.cells.read(self.rows[fetched])
-            for idx in mine:
-                pos = idx.numpy()
-                true = (
-                    to_dense(stored[np.searchsorted(fetched, pos)])
-                    if stored is not None
-                    else self.cells.dense(self.rows[pos])
-                )
-                ci = self.cond_index[idx]
-                yield (
-                    self.embedding[ci].to(device),
-                    torch.from_numpy(to_dense(self.ctrl[self.ctrl_of[pos]])).to(device),
-                    torch.from_numpy(true).to(device),
-                    self.mask[ci].to(device),
-                    ci.to(device),
-                )
 
 
 class ScouterPredictor(Predictor):
@@ -297,11 +120,13 @@ class ScouterPredictor(Predictor):
         self._build()
         if self.is_delta_:
             self.net_.offset.copy_(torch.from_numpy(train.mean_profile()))
-        pairs = _Pairs(train, self, np.random.RandomState(self.seed))
+        pairs = _Pairs(train, self.condition_embedding, np.random.RandomState(self.seed))
         if len(pairs) < 2:
             raise InputError("training needs at least 2 perturbed cells (rows)")
         val_pairs = (
-            _Pairs(val, self, np.random.RandomState(self.seed)) if val is not None and val.perturbations else None
+            _Pairs(val, self.condition_embedding, np.random.RandomState(self.seed))
+            if val is not None and val.perturbations
+            else None
         )
         gen = torch.Generator().manual_seed(self.seed)
         lr = self.lr if self.lr is not None else self.delta_lr if self.is_delta_ else 1e-3
