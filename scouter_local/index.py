@@ -28,7 +28,7 @@ from gene_corpus import Corpus
 from gene_corpus.errors import InputError
 from gene_corpus.files import atomic_dir
 from scouter_local.embedding.sets import EmbeddingSet, unit_rows
-from scouter_local.embedding.store import _open, check_set_name, load_embedding_set, sidecar_dir
+from scouter_local.embedding.store import check_set_name, load_embedding_set, open_corpus, sidecar_dir
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class NeighborIndex:
         kind, threshold
             Used when building; an existing index of another kind is rebuilt only with an explicit ``kind``.
         """
-        with _open(db_path) as corpus:
+        with open_corpus(db_path) as corpus:
             emb = load_embedding_set(corpus, set_name)
             info = corpus.gene_info(emb.entrez_ids[emb.entrez_ids >= 0].tolist())
             names = dict(zip(info["entrez_id"].astype(int), info["name"].fillna("").astype(str)))

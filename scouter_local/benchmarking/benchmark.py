@@ -27,14 +27,15 @@ from tqdm import tqdm
 
 from gene_corpus.errors import InputError
 from gene_corpus.files import write_csv_atomic, write_json_atomic, write_text_atomic
-from scouter_local.benchmarking.results import MethodResult, _add_gaps
-from scouter_local.benchmarking.runner import DEFAULT_RUNNER, _spawn
-from scouter_local.benchmarking.tables import _f, _seed_sd, format_table
+from scouter_local.benchmarking.results import MethodResult, add_gaps
+from scouter_local.benchmarking.runner import DEFAULT_RUNNER, spawn_run
+from scouter_local.benchmarking.tables import format_table, seed_sd
 from scouter_local.data.options import DataOptions
 from scouter_local.evaluation.metrics import METRICS
 from scouter_local.evaluation.results import CEILING, STRONG
 from scouter_local.evaluation.strong import StrongTargets, read_obs_column
 from scouter_local.predictors import METHODS
+from scouter_local.reporting.document import format_value
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +137,13 @@ def run_benchmark(
             "ceiling": group is groups[-1],
             "strong": strong.rule() if strong is not None else None,
         }
-        for run in _spawn(spec):
+        for run in spawn_run(spec):
             log.info(
                 "%s %s seed %d: NormMSE %s, %.1f s, %.0f MiB",
                 set_name,
                 run["method"],
                 seed,
-                _f(run["overall"]["normmse"]["mean"]),
+                format_value(run["overall"]["normmse"]["mean"]),
                 run["fit_seconds"],
                 run["peak_rss_mib"],
             )
@@ -151,7 +152,7 @@ def run_benchmark(
     first = next(iter(runs.values()))[0]
     signal_metric = "pearson_delta_top20" if first["is_delta"] else "normmse"
     results = [MethodResult.pool(r, signal_metric=signal_metric) for r in runs.values()]
-    _add_gaps(results)
+    add_gaps(results)
     notes = []
     if not any(r.method == CEILING for r in results):
         notes.append(
@@ -208,7 +209,7 @@ def _write_outputs(out: Path, results: list[MethodResult], data_path: str, optio
                 *[None if pd.isna(row[f"{m}_{s}"]) else row[f"{m}_{s}"] for m in METRICS for s in ("mean", "median")],
                 float(np.mean([x["fit_seconds"] for x in r.runs])),
                 max(x["peak_rss_mib"] for x in r.runs),
-                _seed_sd(r.seed_means("normmse")) if group == "overall" else None,
+                seed_sd(r.seed_means("normmse")) if group == "overall" else None,
             ]
             for r in results
             for group, row in r.evaluation.summary.iterrows()

@@ -83,7 +83,7 @@ class MethodResult:
         return out
 
 
-def _add_gaps(results: list[MethodResult]) -> None:
+def add_gaps(results: list[MethodResult]) -> None:
     """Fill ``gap_closed`` of each method of a set that has both ``train_mean`` and a ``ceiling`` entry."""
     for set_name in dict.fromkeys(r.set for r in results):
         of_set = {r.method: r for r in results if r.set == set_name}

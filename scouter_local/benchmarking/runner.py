@@ -136,7 +136,7 @@ def run_one(spec: dict) -> list[dict]:
     return results
 
 
-def _spawn(spec: dict) -> list[dict]:
+def spawn_run(spec: dict) -> list[dict]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),

@@ -159,11 +159,7 @@ def comparison_table(
     )
 
 
-def _f(x: float | None, nd: int = 3) -> str:
-    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{nd}f}"
-
-
-def _seed_sd(values: Sequence[float | None]) -> float | None:
+def seed_sd(values: Sequence[float | None]) -> float | None:
     """Standard deviation of the per-seed means (``None`` with fewer than two defined values)."""
     values = [v for v in values if v is not None and np.isfinite(v)]
     return float(np.std(values, ddof=1)) if len(values) > 1 else None
@@ -172,9 +168,9 @@ def _seed_sd(values: Sequence[float | None]) -> float | None:
 def _metric_cells(row: pd.Series) -> str:
     """``n``, NormMSE mean and median, mean Pearson Δ top-20 / all, mean direction accuracy of one summary row."""
     return (
-        f"{int(row['n']):>4} {_f(row['normmse_mean']):>12} {_f(row['normmse_median']):>7} "
-        f"{_f(row['pearson_delta_top20_mean']):>6} {_f(row['pearson_delta_all_mean']):>6} "
-        f"{_f(row['direction_top20_mean']):>6}"
+        f"{int(row['n']):>4} {format_value(row['normmse_mean']):>12} {format_value(row['normmse_median']):>7} "
+        f"{format_value(row['pearson_delta_top20_mean']):>6} {format_value(row['pearson_delta_all_mean']):>6} "
+        f"{format_value(row['direction_top20_mean']):>6}"
     )
 
 
@@ -209,11 +205,13 @@ def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: 
     lines = [head, "-" * len(head)]
     for r in results:
         summary = r.evaluation.summary
-        sub = " ".join(f"{_f(summary.at[g, 'normmse_mean'] if g in summary.index else None):>12}" for g in SUBGROUPS)
+        sub = " ".join(
+            f"{format_value(summary.at[g, 'normmse_mean'] if g in summary.index else None):>12}" for g in SUBGROUPS
+        )
         fit = f"{min(x['fit_seconds'] for x in r.runs):.1f}-{max(x['fit_seconds'] for x in r.runs):.1f}"
         lines.append(
             f"{r.set:<18} {r.method:<14} {_metric_cells(summary.loc['overall'])} "
-            f"{_f(_seed_sd(r.seed_means('normmse'))):>7} {_gap_cell(r, 'overall', gap)} {sub} "
+            f"{format_value(seed_sd(r.seed_means('normmse'))):>7} {_gap_cell(r, 'overall', gap)} {sub} "
             f"{fit:>16} {max(x['peak_rss_mib'] for x in r.runs):>8.0f}"
         )
     strong = [r for r in results if STRONG in r.evaluation.groups]
@@ -242,8 +240,9 @@ def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: 
         ]
         for r, block, s in tested:
             lines.append(
-                f"{r.set:<18} {r.method:<14} {block:<8} {s['metric']:<20} {_f(s['real']):>7} "
-                f"{_f(s['shuffled']):>8} {_f(s['delta'], 3):>7} {_f(s['p_value'], 4):>7}  {s['verdict']}"
+                f"{r.set:<18} {r.method:<14} {block:<8} {s['metric']:<20} {format_value(s['real']):>7} "
+                f"{format_value(s['shuffled']):>8} {format_value(s['delta'], 3):>7} "
+                f"{format_value(s['p_value'], 4):>7}  {s['verdict']}"
             )
     lines.append(
         "sd/seed: standard deviation of the per-seed mean NormMSE (the seeds' spread); gap: share of the gap "

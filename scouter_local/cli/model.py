@@ -7,6 +7,7 @@ import click
 from gene_corpus.errors import InputError
 from scouter_local.cli.options import SPLIT_HELP, data_options, data_options_of, log_to_stderr
 from scouter_local.predictors import DEFAULT_METHOD
+from scouter_local.runtime import DEFAULT_SEED
 
 
 @click.command("train")
@@ -21,7 +22,7 @@ from scouter_local.predictors import DEFAULT_METHOD
     help="A method of the registry: gene_delta (default, best measured), scouter, or a baseline.",
 )
 @click.option("--split", default="scouter", show_default=True, help=SPLIT_HELP)
-@click.option("--seed", type=int, default=24, show_default=True)
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
 @click.option("--test-ratio", type=float, default=0.2, show_default=True)
 @click.option("--val-ratio", type=float, default=0.1, show_default=True)
 @click.option("--epochs", type=int, default=None, help="Scouter: maximum epochs (default 40).")

@@ -10,7 +10,7 @@ from scouter_local.data.cells import ConditionStats
 N_TOP_DE = 20
 
 
-def _perturbed_gene_idx(condition: str, genes: list[str]) -> np.ndarray:
+def perturbed_gene_indices(condition: str, genes: list[str]) -> np.ndarray:
     names = set(genes_of(condition))
     return np.array([i for i, g in enumerate(genes) if g in names], dtype=np.int64)
 
@@ -57,5 +57,5 @@ def compute_de_genes(
     for i, c in enumerate(perts):
         ranked = np.argsort(-score[i], kind="stable")
         top = ranked[non_dropout[i][ranked]][:N_TOP_DE]
-        de[c] = top[~np.isin(top, _perturbed_gene_idx(c, genes))]
+        de[c] = top[~np.isin(top, perturbed_gene_indices(c, genes))]
     return de, nonzero

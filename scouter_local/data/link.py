@@ -17,10 +17,10 @@ import numpy as np
 from gene_corpus.errors import InputError
 from gene_corpus.gene_lists import name_some
 from scouter_local.conditions import CTRL, condition_of, genes_in, genes_of
-from scouter_local.data.de import _perturbed_gene_idx
+from scouter_local.data.de import perturbed_gene_indices
 from scouter_local.data.options import DataOptions
 from scouter_local.data.perturbation import PerturbationData
-from scouter_local.data.read import _map_each, perturbation_data, read_perturbation_data
+from scouter_local.data.read import map_each, perturbation_data, read_perturbation_data
 from scouter_local.embedding.sets import EmbeddingSet
 
 
@@ -125,12 +125,12 @@ def resolve_genes(data: PerturbationData, embeddings: EmbeddingSet, resolve: Res
         )
 
     keep = np.isin(data.conditions, list(rename))
-    conditions = _map_each(data.conditions[keep], rename.__getitem__)
+    conditions = map_each(data.conditions[keep], rename.__getitem__)
     de = {}
     for old, new in rename.items():
         if old == CTRL:
             continue
-        extra = _perturbed_gene_idx(new, data.genes)
+        extra = perturbed_gene_indices(new, data.genes)
         de[new] = data.de_genes[old][~np.isin(data.de_genes[old], extra)]
     nonzero = {rename[k]: v for k, v in data.nonzero_genes.items() if k in rename}
     noise = {rename[k]: v for k, v in data.noise.items() if k in rename}

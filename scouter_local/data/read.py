@@ -90,7 +90,7 @@ def _is_delta_file(adata: ad.AnnData, options: DataOptions) -> bool:
     return str(adata.uns.get("value", "")).startswith("delta_from_control")
 
 
-def _map_each(values: np.ndarray, func: Callable[[object], str]) -> np.ndarray:
+def map_each(values: np.ndarray, func: Callable[[object], str]) -> np.ndarray:
     """``func`` of every value as an object array, computed once per distinct value."""
     codes, uniques = pd.factorize(values)
     return np.array([func(u) for u in uniques], dtype=object)[codes]
@@ -100,7 +100,7 @@ def spell_conditions(adata: ad.AnnData, rows: np.ndarray, options: DataOptions) 
     """``(len(rows),)`` conditions of ``adata``'s ``rows`` spelled the GEARS way
     (:func:`~scouter_local.conditions.spell_condition`)."""
     where = f"obs[{options.condition_key!r}]"
-    return _map_each(
+    return map_each(
         adata.obs[options.condition_key].to_numpy()[rows],
         lambda u: spell_condition(u, control=options.control, single_format=options.single_format, where=where),
     )

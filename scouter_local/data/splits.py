@@ -16,6 +16,7 @@ from gene_corpus.errors import InputError
 from gene_corpus.files import write_json_atomic
 from scouter_local.conditions import genes_in, genes_of, is_single
 from scouter_local.data.perturbation import PerturbationData
+from scouter_local.runtime import DEFAULT_SEED
 
 SPLIT_KINDS = ("scouter", "simulation", "none")
 
@@ -61,7 +62,9 @@ def _ratio_split(conds: list[str], ratio: float, rng: np.random.RandomState) -> 
     return conds[n_out:], conds[:n_out]
 
 
-def scouter_split(conditions: list[str], *, test_ratio: float = 0.2, val_ratio: float = 0.1, seed: int = 24) -> Split:
+def scouter_split(
+    conditions: list[str], *, test_ratio: float = 0.2, val_ratio: float = 0.1, seed: int = DEFAULT_SEED
+) -> Split:
     """Scouter's condition split (``ScouterData.split_Train_Val_Test``): test drawn first, then val from the rest.
 
     ``conditions`` must be in order of first appearance in the data, as Scouter reads them, so that the same
@@ -90,7 +93,11 @@ def _simulation_part(perts: list[str], train_gene_frac: float, combo_seen2_train
 
 
 def simulation_split(
-    conditions: list[str], *, seed: int = 1, train_gene_frac: float = 0.75, combo_seen2_train_frac: float = 0.75
+    conditions: list[str],
+    *,
+    seed: int = DEFAULT_SEED,
+    train_gene_frac: float = 0.75,
+    combo_seen2_train_frac: float = 0.75,
 ) -> Split:
     """GEARS's ``simulation`` split: unseen genes' singles and combos with 0/1 seen genes go to test, plus a
     ``1 - combo_seen2_train_frac`` share of combos with both genes seen; val is drawn the same way (0.9/0.9)."""
@@ -100,7 +107,7 @@ def simulation_split(
 
 
 def make_split(
-    data: PerturbationData, kind: str, *, seed: int = 24, test_ratio: float = 0.2, val_ratio: float = 0.1
+    data: PerturbationData, kind: str, *, seed: int = DEFAULT_SEED, test_ratio: float = 0.2, val_ratio: float = 0.1
 ) -> Split:
     """Draw a split of ``data``'s conditions: ``scouter``, ``simulation``, ``none`` (all train) or a JSON file."""
     for option, ratio in (("test_ratio", test_ratio), ("val_ratio", val_ratio)):

@@ -20,12 +20,12 @@ import pyarrow.parquet as pq
 from gene_corpus import Corpus
 from gene_corpus.errors import InputError
 from gene_corpus.gene_lists import resolve_gene_list
-from scouter_local.embedding.store import _has_tables, _transaction, _write_vectors, sidecar_dir
+from scouter_local.embedding.store import has_tables, sidecar_dir, transaction, write_vectors
 
 log = logging.getLogger(__name__)
 
 
-def _wait_for_all_ranks() -> bool:
+def wait_for_all_ranks() -> bool:
     """Barrier over the processes of ``accelerate launch`` / ``torchrun``; True on rank 0 (which then merges)."""
     import torch
     import torch.distributed as dist
@@ -48,7 +48,7 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
-def _documents(
+def documents_to_embed(
     corpus: Corpus, template: str, genes: Iterable[str | int] | None, source: str | None
 ) -> tuple[pd.DataFrame, int, list[str]]:
     """Documents to embed (sorted by entrez id), the number of requested genes without one, and the requested
@@ -61,9 +61,9 @@ def _documents(
     return docs.reset_index(drop=True), missing, left_out
 
 
-def _missing(con, set_name: str, docs: pd.DataFrame) -> pd.DataFrame:
+def missing_documents(con, set_name: str, docs: pd.DataFrame) -> pd.DataFrame:
     """Documents whose (gene, text sha256) has no vector in the set."""
-    if not _has_tables(con) or docs.empty:
+    if not has_tables(con) or docs.empty:
         return docs
     con.register("_docs", docs)
     try:
@@ -76,7 +76,7 @@ def _missing(con, set_name: str, docs: pd.DataFrame) -> pd.DataFrame:
         con.unregister("_docs")
 
 
-def _reuse(con, set_name: str, raw_key: str, todo: pd.DataFrame) -> int:
+def reuse_vectors(con, set_name: str, raw_key: str, todo: pd.DataFrame) -> int:
     """Copy vectors of ``todo`` genes from other sets with the same raw identity; return how many."""
     con.register("_todo", todo[["entrez_id", "symbol", "text_sha256"]])
     try:
@@ -89,8 +89,8 @@ def _reuse(con, set_name: str, raw_key: str, todo: pd.DataFrame) -> int:
     finally:
         con.unregister("_todo")
     if table.num_rows:
-        with _transaction(con):
-            _write_vectors(con, set_name, table)
+        with transaction(con):
+            write_vectors(con, set_name, table)
     return table.num_rows
 
 
@@ -99,7 +99,7 @@ def _shard_files(db_path, set_name: str) -> list[Path]:
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 
-def _merge_shards(con, db_path, set_name: str, raw_key: str, todo: pd.DataFrame) -> int:
+def merge_shards(con, db_path, set_name: str, raw_key: str, todo: pd.DataFrame) -> int:
     """Insert staged shard vectors still needed by ``todo`` (one transaction), then delete the shard files."""
     files = _shard_files(db_path, set_name)
     stale = [f for f in files if not f.name.startswith(f"{raw_key}-")]
@@ -112,8 +112,8 @@ def _merge_shards(con, db_path, set_name: str, raw_key: str, todo: pd.DataFrame)
     wanted = set(zip(todo["entrez_id"].tolist(), todo["text_sha256"].tolist()))
     keep = [k in wanted for k in zip(table.column("entrez_id").to_pylist(), table.column("text_sha256").to_pylist())]
     table = table.filter(pa.array(keep, pa.bool_()))
-    with _transaction(con):
-        _write_vectors(con, set_name, table)
+    with transaction(con):
+        write_vectors(con, set_name, table)
     for f in files:
         if f not in stale:
             f.unlink()

@@ -21,10 +21,10 @@ from gene_corpus import Corpus
 from gene_corpus.errors import InputError
 from gene_corpus.files import atomic_path
 from scouter_local.embedding.store import (
-    _ensure_tables,
     check_set_name,
     check_set_source,
     content_key,
+    ensure_tables,
     load_embedding_set,
     set_row,
     vectors_table,
@@ -231,7 +231,7 @@ def import_embeddings(
         )
     with Corpus.open(db_path, read_only=False) as corpus:
         con = corpus.con
-        _ensure_tables(con)
+        ensure_tables(con)
         check_set_source(set_row(con, set_name), set_name, "import", "import")
         if entrez is None or (entrez < 0).any():
             resolved = corpus.resolve(symbols)

@@ -313,7 +313,7 @@ def model_fingerprint(source: ModelSource) -> str:
     return digest.hexdigest()[:32]
 
 
-def _gguf_folder(source: ModelSource, fingerprint: str) -> Path:
+def gguf_folder(source: ModelSource, fingerprint: str) -> Path:
     """Convert a GGUF file once into a cached Hugging Face folder (fp32 safetensors + tokenizer); return it."""
     target = cache_dir() / "gguf" / fingerprint
     if (target / "config.json").is_file():
@@ -344,5 +344,5 @@ def _gguf_folder(source: ModelSource, fingerprint: str) -> Path:
     return target
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}

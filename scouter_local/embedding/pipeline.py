@@ -21,25 +21,31 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gene_corpus import Corpus
+from gene_corpus.corpus import utc_now
 from gene_corpus.errors import InputError
 from gene_corpus.files import atomic_path
-from scouter_local.embedding.cache import _documents, _merge_shards, _missing, _reuse, _wait_for_all_ranks
+from scouter_local.embedding.cache import (
+    documents_to_embed,
+    merge_shards,
+    missing_documents,
+    reuse_vectors,
+    wait_for_all_ranks,
+)
 from scouter_local.embedding.encoder import DEFAULT_BATCH_TOKENS, Encoder, check_batching, progress_bar
 from scouter_local.embedding.sets import POSTPROCESS_MODES
 from scouter_local.embedding.spec import EncoderSpec, resolve_spec
 from scouter_local.embedding.store import (
-    _ensure_tables,
-    _finalise,
-    _now,
-    _run,
-    _transaction,
-    _write_vectors,
     check_set_name,
     check_set_source,
     content_key,
+    ensure_tables,
+    finalise,
+    run_sql,
     set_row,
     sidecar_dir,
+    transaction,
     vectors_table,
+    write_vectors,
 )
 from scouter_local.runtime import launcher_rank
 
@@ -226,12 +232,12 @@ def embed_corpus(
         if not distributed:
             report.seconds = round(time.perf_counter() - began, 2)
             return report
-        if not _wait_for_all_ranks():
+        if not wait_for_all_ranks():
             return report
 
     with Corpus.open(db_path, read_only=False) as corpus:
         con = corpus.con
-        _ensure_tables(con)
+        ensure_tables(con)
         row = set_row(con, set_name)
         check_set_source(row, set_name, "embed", "embed")
         mode = postprocess or (row["postprocess"] if row else "none")
@@ -239,15 +245,15 @@ def embed_corpus(
         if row is not None and row["set_key"] != set_key:
             raise InputError(_spec_mismatch(set_name, row, spec, mode))
         if own is None:  # a rank that embedded its shard has warned about the gene list already
-            docs, no_text, left_out = _documents(corpus, template, genes, genes_source)
+            docs, no_text, left_out = documents_to_embed(corpus, template, genes, genes_source)
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                docs, no_text, left_out = _documents(corpus, template, genes, genes_source)
+                docs, no_text, left_out = documents_to_embed(corpus, template, genes, genes_source)
         report = EmbedReport(set_name, spec.model, genes=len(docs), no_text=no_text, left_out=left_out)
         stored = {"encoder": spec.to_dict(), "postprocess": mode, "template": template, "source": "embed"}
-        with _transaction(con):
-            _run(
+        with transaction(con):
+            run_sql(
                 con,
                 "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, dim, postprocess, "
                 "postprocess_params, fitted_on, fingerprint, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -261,29 +267,29 @@ def embed_corpus(
                     row and row["postprocess_params"],
                     row and row["fitted_on"],
                     row and row["fingerprint"],
-                    _now(),
+                    utc_now(),
                 ],
             )
-        todo = _missing(con, set_name, docs)
+        todo = missing_documents(con, set_name, docs)
         report.cached = len(docs) - len(todo)
         if len(todo):
-            report.reused = _reuse(con, set_name, raw_key, todo)
-            report.merged = _merge_shards(con, db_path, set_name, raw_key, todo)
-            todo = _missing(con, set_name, todo)
+            report.reused = reuse_vectors(con, set_name, raw_key, todo)
+            report.merged = merge_shards(con, db_path, set_name, raw_key, todo)
+            todo = missing_documents(con, set_name, todo)
         if len(todo):
             encoder = Encoder(spec, **load)
 
             def sink(table: pa.Table) -> None:
-                with _transaction(con):
-                    _write_vectors(con, set_name, table)
+                with transaction(con):
+                    write_vectors(con, set_name, table)
 
             report.chunked, report.truncated, seconds = _encode_groups(
                 encoder, todo, batching, write_every, progress, sink
             )
             report.computed = len(todo)
             report.genes_per_s = round(len(todo) / seconds, 2) if seconds else None
-        with _transaction(con):
-            report.fingerprint = _finalise(con, set_name)
+        with transaction(con):
+            report.fingerprint = finalise(con, set_name)
         report.dim = set_row(con, set_name)["dim"]
     if own is not None:  # rank 0 also embedded its own shard before merging
         report.computed, report.chunked = report.computed + own.computed, report.chunked + own.chunked
@@ -325,8 +331,8 @@ def _embed_shard(
     it as a parquet file (database opened read-only)."""
     index, count = shard
     with Corpus.open(db_path, read_only=True) as corpus:
-        docs, no_text, left_out = _documents(corpus, template, *genes)
-        todo = _missing(corpus.con, set_name, docs)
+        docs, no_text, left_out = documents_to_embed(corpus, template, *genes)
+        todo = missing_documents(corpus.con, set_name, docs)
     mine = todo.iloc[index::count]
     report = EmbedReport(
         set_name,

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gene_corpus.errors import InputError
-from scouter_local.embedding.models import _gguf_folder, _read_json, model_fingerprint, resolve_model
+from scouter_local.embedding.models import gguf_folder, model_fingerprint, read_json, resolve_model
 from scouter_local.embedding.sets import SET_SOURCES
 
 POOLING_MODES = ("mean", "cls", "last")
@@ -90,9 +90,9 @@ def _is_decoder(config: dict) -> bool:
 def _st_pooling(folder: Path) -> str | None:
     """Pooling mode of a sentence-transformers folder (``1_Pooling/config.json`` or as named in ``modules.json``)."""
     paths = [
-        m.get("path", "") for m in _read_json(folder / "modules.json") or [] if m.get("type", "").endswith("Pooling")
+        m.get("path", "") for m in read_json(folder / "modules.json") or [] if m.get("type", "").endswith("Pooling")
     ]
-    cfg = _read_json(folder / (paths[0] if paths else "1_Pooling") / "config.json")
+    cfg = read_json(folder / (paths[0] if paths else "1_Pooling") / "config.json")
     modes = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_lasttoken": "last"}
     chosen = [mode for key, mode in modes.items() if cfg.get(key)]
     return chosen[0] if chosen else None
@@ -132,19 +132,19 @@ def resolve_spec(
         raise InputError(f"max tokens {max_tokens} is too small; use at least 8")
     source = resolve_model(model, allow_download=allow_download)
     fingerprint = model_fingerprint(source)
-    folder = _gguf_folder(source, fingerprint) if source.gguf_file else source.path
-    config = _read_json(folder / "config.json")
+    folder = gguf_folder(source, fingerprint) if source.gguf_file else source.path
+    config = read_json(folder / "config.json")
     if config.get("auto_map") and not trust_remote_code:
         raise InputError(
             f"model {source.spec} runs its own code (auto_map in config.json); "
             "review it and pass trust_remote_code=True to allow it"
         )
     decoder = _is_decoder(config) or bool(source.gguf_file and config.get("model_type") not in ("bert", "nomic-bert"))
-    prompts = _read_json(folder / "config_sentence_transformers.json").get("prompts") or {}
+    prompts = read_json(folder / "config_sentence_transformers.json").get("prompts") or {}
     doc_prefix = prefix if prefix is not None else prompts.get("document", prompts.get("passage", ""))
     if query_prefix is None:
         query_prefix = prompts.get("query", "query: " if doc_prefix == "passage: " else doc_prefix)
-    st_max = _read_json(folder / "sentence_bert_config.json").get("max_seq_length")
+    st_max = read_json(folder / "sentence_bert_config.json").get("max_seq_length")
     positions = config.get("max_position_embeddings") or DEFAULT_MAX_TOKENS
     return EncoderSpec(
         model=source.spec,

@@ -14,7 +14,6 @@ Tables (beside the corpus tables, in the same file):
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from gene_corpus import Corpus
+from gene_corpus.corpus import utc_now
 from gene_corpus.errors import InputError
 from scouter_local.embedding.sets import SET_SOURCES, EmbeddingSet, PostProcessor
 
@@ -64,10 +64,6 @@ def content_key(payload) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-
-
 def check_set_name(name: str) -> str:
     """Return ``name`` if it is a valid set name (letters, digits, ``_.-``; it names files), else raise."""
     if not SET_NAME.match(name or ""):
@@ -81,23 +77,23 @@ def sidecar_dir(db_path: str | os.PathLike, kind: str) -> Path:
     return db.with_name(f"{db.name}.{kind}")
 
 
-def _run(con, sql: str, params: list | None = None) -> None:
+def run_sql(con, sql: str, params: list | None = None) -> None:
     """Execute a statement and consume its result (DuckDB refuses new work while a result is pending)."""
     con.execute(sql, params or []).fetchall()
 
 
-def _has_tables(con) -> bool:
+def has_tables(con) -> bool:
     names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     return {"embedding_sets", "embedding_vectors"} <= names
 
 
-def _ensure_tables(con) -> None:
-    _run(con, DDL)
+def ensure_tables(con) -> None:
+    run_sql(con, DDL)
 
 
 def set_row(con, name: str) -> dict | None:
     """The ``embedding_sets`` row of set ``name`` as a dict (``None`` when there is no such set)."""
-    if not _has_tables(con):
+    if not has_tables(con):
         return None
     cur = con.execute("SELECT * FROM embedding_sets WHERE name = ?", [name])
     rows = cur.fetchall()
@@ -107,7 +103,7 @@ def set_row(con, name: str) -> dict | None:
 def _unknown_set(con, name: str, db_path) -> InputError:
     names = (
         [r[0] for r in con.execute("SELECT name FROM embedding_sets ORDER BY name").fetchall()]
-        if _has_tables(con)
+        if has_tables(con)
         else []
     )
     have = f"sets in it: {', '.join(names)}" if names else "it holds no embedding sets"
@@ -134,17 +130,17 @@ def _to_matrix(column: pa.ChunkedArray, n: int) -> np.ndarray:
     return np.asarray(flat, dtype=np.float32).reshape(n, -1) if n else np.zeros((0, 0), np.float32)
 
 
-def _write_vectors(con, set_name: str, table: pa.Table) -> None:
+def write_vectors(con, set_name: str, table: pa.Table) -> None:
     """Replace the set's rows of these genes with ``table`` (call inside a transaction)."""
     con.register("_new_vectors", table)
     try:
-        _run(
+        run_sql(
             con,
             "DELETE FROM embedding_vectors WHERE set_name = ? AND entrez_id >= 0 AND entrez_id IN "
             "(SELECT entrez_id FROM _new_vectors)",
             [set_name],
         )
-        _run(
+        run_sql(
             con,
             "INSERT INTO embedding_vectors SELECT ?, entrez_id, symbol, text_sha256, CAST(vector AS FLOAT[]) "
             "FROM _new_vectors",
@@ -154,7 +150,7 @@ def _write_vectors(con, set_name: str, table: pa.Table) -> None:
         con.unregister("_new_vectors")
 
 
-def _read_raw(con, set_name: str) -> tuple[pd.DataFrame, np.ndarray]:
+def read_raw(con, set_name: str) -> tuple[pd.DataFrame, np.ndarray]:
     """``(keys frame [entrez_id, symbol, text_sha256], (n, dim) float32 raw vectors)`` in set order."""
     table = con.sql(
         f"SELECT entrez_id, symbol, text_sha256, vector FROM embedding_vectors WHERE set_name = $name {_ORDER}",
@@ -175,19 +171,19 @@ def _set_fingerprint(set_key: str, content: str, params: bytes | None) -> str:
     return content_key(f"{set_key}:{content}:".encode() + (params or b""))
 
 
-def _finalise(con, set_name: str) -> str:
+def finalise(con, set_name: str) -> str:
     """Refit the set's post-processing on all its raw vectors and store it with the new fingerprint (in a
     transaction)."""
     row = set_row(con, set_name)
-    keys, raw = _read_raw(con, set_name)
+    keys, raw = read_raw(con, set_name)
     content = _content_hash(keys, raw)
     params = PostProcessor(row["postprocess"]).fit(raw).to_bytes() if len(raw) else None
     fingerprint = _set_fingerprint(row["set_key"], content, params)
-    _run(
+    run_sql(
         con,
         "UPDATE embedding_sets SET postprocess_params = ?, fitted_on = ?, fingerprint = ?, dim = ?, updated_at = ? "
         "WHERE name = ?",
-        [params, content, fingerprint, int(raw.shape[1]) if len(raw) else None, _now(), set_name],
+        [params, content, fingerprint, int(raw.shape[1]) if len(raw) else None, utc_now(), set_name],
     )
     return fingerprint
 
@@ -218,31 +214,31 @@ def write_whole_set(con, set_name: str, *, raw_key: str, spec: dict, table: pa.T
     -------
     The set's new fingerprint.
     """
-    _ensure_tables(con)
-    with _transaction(con):
-        _run(con, "DELETE FROM embedding_vectors WHERE set_name = ?", [set_name])
-        _run(
+    ensure_tables(con)
+    with transaction(con):
+        run_sql(con, "DELETE FROM embedding_vectors WHERE set_name = ?", [set_name])
+        run_sql(
             con,
             "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, postprocess, updated_at) "
             "VALUES (?, ?, ?, ?, 'none', ?)",
-            [set_name, content_key({"raw": raw_key, "postprocess": "none"}), raw_key, json.dumps(spec), _now()],
+            [set_name, content_key({"raw": raw_key, "postprocess": "none"}), raw_key, json.dumps(spec), utc_now()],
         )
-        _write_vectors(con, set_name, table)
-        return _finalise(con, set_name)
+        write_vectors(con, set_name, table)
+        return finalise(con, set_name)
 
 
-def _transaction(con):
+def transaction(con):
     class _Tx:
         def __enter__(self):
-            _run(con, "BEGIN TRANSACTION")
+            run_sql(con, "BEGIN TRANSACTION")
 
         def __exit__(self, exc_type, *_):
-            _run(con, "ROLLBACK" if exc_type else "COMMIT")
+            run_sql(con, "ROLLBACK" if exc_type else "COMMIT")
 
     return _Tx()
 
 
-def _open(db_or_corpus, read_only: bool = True):
+def open_corpus(db_or_corpus, read_only: bool = True):
     """A context yielding a Corpus for a path, or the given open Corpus (left open)."""
     import contextlib
 
@@ -271,12 +267,12 @@ def load_embedding_set(db_path: str | os.PathLike | Corpus, set_name: str) -> Em
     InputError
         Unknown set, or a set whose vectors changed after its post-processing was fitted (an interrupted run).
     """
-    with _open(db_path) as corpus:
+    with open_corpus(db_path) as corpus:
         con = corpus.con
         row = set_row(con, set_name)
         if row is None:
             raise _unknown_set(con, set_name, corpus.path)
-        keys, raw = _read_raw(con, set_name)
+        keys, raw = read_raw(con, set_name)
         if keys.empty:
             raise InputError(
                 f"embedding set {set_name!r} holds no vectors yet; run `scouter-local embed --set {set_name}`"
@@ -310,7 +306,7 @@ def set_genes(db_path: str | os.PathLike | Corpus, set_name: str) -> np.ndarray:
     InputError
         Unknown set.
     """
-    with _open(db_path) as corpus:
+    with open_corpus(db_path) as corpus:
         if set_row(corpus.con, set_name) is None:
             raise _unknown_set(corpus.con, set_name, corpus.path)
         return (
@@ -322,8 +318,8 @@ def set_genes(db_path: str | os.PathLike | Corpus, set_name: str) -> np.ndarray:
 
 def list_embedding_sets(db_path: str | os.PathLike | Corpus) -> pd.DataFrame:
     """``name, genes, dim, postprocess, model, fingerprint, updated_at`` of every set in the database."""
-    with _open(db_path) as corpus:
-        if not _has_tables(corpus.con):
+    with open_corpus(db_path) as corpus:
+        if not has_tables(corpus.con):
             return pd.DataFrame(columns=["name", "genes", "dim", "postprocess", "model", "fingerprint", "updated_at"])
         frame = corpus.con.execute(
             "SELECT s.name, count(v.entrez_id) AS genes, s.dim, s.postprocess, "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,9 +11,6 @@ from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import subgroup
 from scouter_local.evaluation.results import CEILING, Evaluation
 from scouter_local.evaluation.strong import StrongTargets
-
-if TYPE_CHECKING:
-    pass
 
 
 def noise_ceiling(

@@ -9,25 +9,16 @@ share of top-20 genes whose predicted change has the observed sign.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    pass
+from scouter_local.stats import pearson
 
 METRICS = ("normmse", "pearson_delta_top20", "pearson_delta_all", "direction_top20")
 
 
 #: Metrics where a larger value is better (NormMSE is an error).
 HIGHER_IS_BETTER = {"normmse": False, "pearson_delta_top20": True, "pearson_delta_all": True, "direction_top20": True}
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation; NaN when either side is constant or has fewer than 2 values."""
-    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def condition_metrics(
@@ -46,11 +37,11 @@ def condition_metrics(
     base = float(np.mean((o - c) ** 2))
     return {
         "normmse": float(np.mean((o - p) ** 2)) / base if base > 0 else float("nan"),
-        "pearson_delta_top20": _pearson(o - c, p - c),
-        "pearson_delta_all": _pearson(observed - control, predicted - control),
+        "pearson_delta_top20": float(pearson(o - c, p - c)),
+        "pearson_delta_all": float(pearson(observed - control, predicted - control)),
         "direction_top20": float(np.mean(np.sign(p - c) == np.sign(o - c))) if len(top) else float("nan"),
     }
 
 
-def _none_if_nan(x) -> float | None:
+def none_if_nan(x) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)

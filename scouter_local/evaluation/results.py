@@ -8,7 +8,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,10 +15,7 @@ import pandas as pd
 from gene_corpus.files import write_csv_atomic, write_json_atomic
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import SUBGROUPS
-from scouter_local.evaluation.metrics import METRICS, _none_if_nan
-
-if TYPE_CHECKING:
-    pass
+from scouter_local.evaluation.metrics import METRICS, none_if_nan
 
 #: Name of the extra subgroup of :class:`StrongTargets` (beside :data:`~scouter_local.data.SUBGROUPS`).
 STRONG = "strong"
@@ -127,7 +123,7 @@ class Evaluation:
 
     def mean(self, metric: str, group: str = "overall") -> float | None:
         """Mean of ``metric`` over a group's conditions (``None`` when undefined or the group is absent)."""
-        return _none_if_nan(self.group(group)[metric].mean()) if group in self.groups else None
+        return none_if_nan(self.group(group)[metric].mean()) if group in self.groups else None
 
     def to_dict(self, *, conditions: bool = True) -> dict:
         """The ``evaluate`` JSON object: ``method``, ``n_conditions``, ``overall`` / ``subgroups``
@@ -136,7 +132,7 @@ class Evaluation:
         summary = self.summary
 
         def block(g: str) -> dict:
-            return {m: {s: _none_if_nan(summary.at[g, f"{m}_{s}"]) for s in ("mean", "median")} for m in METRICS}
+            return {m: {s: none_if_nan(summary.at[g, f"{m}_{s}"]) for s in ("mean", "median")} for m in METRICS}
 
         out = {
             "method": self.method,
@@ -146,7 +142,7 @@ class Evaluation:
         }
         if conditions:
             out["conditions"] = [
-                {k: _none_if_nan(v) if k in METRICS or k == "strong_value" else v for k, v in row.items()}
+                {k: none_if_nan(v) if k in METRICS or k == "strong_value" else v for k, v in row.items()}
                 for row in self.conditions.to_dict("records")
             ]
         out.update(self.info)
@@ -165,7 +161,7 @@ def write_report(result: Evaluation, json_path: str | os.PathLike) -> tuple[Path
         csv_path,
         ["method", "condition", "subgroup", *METRICS],
         (
-            [result.method, r.condition, r.subgroup, *[_none_if_nan(getattr(r, m)) for m in METRICS]]
+            [result.method, r.condition, r.subgroup, *[none_if_nan(getattr(r, m)) for m in METRICS]]
             for r in frame.itertuples()
         ),
     )

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 import dataclasses
 
 from scouter_local.embedding.sets import EmbeddingSet
-from scouter_local.evaluation.metrics import HIGHER_IS_BETTER, _none_if_nan
+from scouter_local.evaluation.metrics import HIGHER_IS_BETTER, none_if_nan
 from scouter_local.evaluation.results import Evaluation
 
 #: Signal verdicts in words.
@@ -55,9 +55,9 @@ def signal_test(
         "metric": metric,
         "group": group,
         "n": int(len(d)),
-        "real": _none_if_nan(paired["real"].mean()),
-        "shuffled": _none_if_nan(paired["shuffled"].mean()),
-        "delta": _none_if_nan(d.mean()) if len(d) else None,
+        "real": none_if_nan(paired["real"].mean()),
+        "shuffled": none_if_nan(paired["shuffled"].mean()),
+        "delta": none_if_nan(d.mean()) if len(d) else None,
         "p_value": None,
         "verdict": NO_EVIDENCE,
     }

@@ -7,7 +7,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -15,9 +14,6 @@ from gene_corpus.errors import InputError
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.read import condition_means, numeric_obs_column
 from scouter_local.evaluation.results import STRONG
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from scouter_local.data.link import condition_rows, condition_vectors
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import Split
 from scouter_local.embedding.sets import EmbeddingSet
+from scouter_local.runtime import DEFAULT_SEED
 
 
 def seed_everything(seed: int) -> None:
@@ -43,7 +44,7 @@ class Predictor(ABC):
     #: Upper bound on stored control cells (sampled), to keep checkpoints small.
     max_control_cells: ClassVar[int] = 2000
 
-    def __init__(self, *, seed: int = 24) -> None:
+    def __init__(self, *, seed: int = DEFAULT_SEED) -> None:
         self.seed = seed
 
     # -- interface ------------------------------------------------------------------------------------

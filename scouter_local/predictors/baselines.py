@@ -14,6 +14,7 @@ from scouter_local.conditions import genes_of
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.embedding.sets import unit_rows
 from scouter_local.predictors.base import Predictor
+from scouter_local.runtime import DEFAULT_SEED
 
 
 def _deltas(train: PerturbationData, conditions: list[str]) -> np.ndarray:
@@ -95,7 +96,7 @@ class KNN(_SingleDeltaPredictor):
 
     name = "knn"
 
-    def __init__(self, *, seed: int = 24, k: int = 5) -> None:
+    def __init__(self, *, seed: int = DEFAULT_SEED, k: int = 5) -> None:
         super().__init__(seed=seed)
         self.k = k
 

@@ -38,6 +38,8 @@ from scouter_local.conditions import condition_of, genes_of
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.embedding.sets import unit_rows
 from scouter_local.predictors.base import Predictor
+from scouter_local.runtime import DEFAULT_SEED
+from scouter_local.stats import pearson
 
 #: ``neighbour_`` of a fit that uses no neighbour evidence (every unseen gene gets the prior).
 PRIOR_ONLY = {"k": 0, "tau": 1.0, "lambda": 0.0, "score": None, "prior_score": None, "gain": None, "gain_se": None}
@@ -52,14 +54,6 @@ def neighbour_weights(sim: np.ndarray, k: int, tau: float) -> np.ndarray:
     out = np.zeros(sim.shape)
     np.put_along_axis(out, idx, w / w.sum(axis=1, keepdims=True), 1)
     return out
-
-
-def row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation along the last axis (0 where either side is constant)."""
-    a = a - a.mean(-1, keepdims=True)
-    b = b - b.mean(-1, keepdims=True)
-    den = np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
-    return np.divide((a * b).sum(-1), den, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)[:-1]), where=den > 0)
 
 
 def cv_scores(
@@ -93,7 +87,9 @@ def cv_scores(
                 settings.append(setting)
                 scores.append(np.zeros((len(lambdas), n)))
             offset = np.take_along_axis(offset, top[held], 1)
-            scores[i][:, held] = row_pearson(base[None] + lambdas[:, None, None] * offset[None], observed[None])
+            scores[i][:, held] = pearson(
+                base[None] + lambdas[:, None, None] * offset[None], observed[None], constant=0.0
+            )
     return settings, np.stack(scores)
 
 
@@ -164,7 +160,7 @@ class GeneDeltaPredictor(Predictor):
     def __init__(
         self,
         *,
-        seed: int = 24,
+        seed: int = DEFAULT_SEED,
         prior_single_weight: float = 0.5,
         prior_scale: float = 1.0,
         share_weight: float = 0.5,

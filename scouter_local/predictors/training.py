@@ -8,6 +8,7 @@ from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import Split, make_split
 from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.predictors import DEFAULT_METHOD, make_predictor
+from scouter_local.runtime import DEFAULT_SEED
 
 if TYPE_CHECKING:
     from scouter_local.predictors.base import Predictor
@@ -19,7 +20,7 @@ def train(
     *,
     method: str = DEFAULT_METHOD,
     split: str | Split = "scouter",
-    seed: int = 24,
+    seed: int = DEFAULT_SEED,
     test_ratio: float = 0.2,
     val_ratio: float = 0.1,
     **config: Any,

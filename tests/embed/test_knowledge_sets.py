@@ -101,7 +101,7 @@ def test_go_set_is_written_in_one_transaction(go_db, tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("killed while finishing the set")
 
-    monkeypatch.setattr(store, "_finalise", crash)
+    monkeypatch.setattr(store, "finalise", crash)
     with pytest.raises(RuntimeError, match="killed"):
         go_embedding_set(db, "go_cc", dim=16, ontologies=["CC"], progress=False)
     after = load_embedding_set(db, "go_cc")

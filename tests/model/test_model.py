@@ -15,7 +15,7 @@ from scouter_local.data.splits import Split
 from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.predictors import BASELINES, METHODS, make_predictor
 from scouter_local.predictors.checkpoint import load_model, save_model
-from scouter_local.predictors.scouter.loader import _Pairs
+from scouter_local.predictors.scouter.loader import PairLoader
 from scouter_local.predictors.training import train
 
 
@@ -37,7 +37,7 @@ def test_scouter_predicts_mean_profiles(scouter_fit, norman, norman_split):
 
 def test_early_stopping_restores_best_weights(scouter_fit, norman, norman_split, embeddings):
     """The weights kept are those of the epoch with the lowest validation loss, not the last epoch's."""
-    val_pairs = _Pairs(
+    val_pairs = PairLoader(
         norman.subset(norman_split.val), scouter_fit.condition_embedding, np.random.RandomState(scouter_fit.seed)
     )
     scouter_fit.net_.eval()
@@ -71,17 +71,17 @@ def test_training_streamed_from_backed_file(
             prepare_data(norman_path, norman_options, corpus_db, embeddings, backed=b) for b in (False, True)
         )
     assert backed.cells.backed and not whole.cells.backed
-    monkeypatch.setattr(_Pairs, "block_rows", 1)
-    monkeypatch.setattr(_Pairs, "fetch_rows", 10**9)
+    monkeypatch.setattr(PairLoader, "block_rows", 1)
+    monkeypatch.setattr(PairLoader, "fetch_rows", 10**9)
     a = train(whole, embeddings, split=small, method="scouter", seed=3, epochs=2)
     b = train(backed, embeddings, split=small, method="scouter", seed=3, epochs=2)
     assert [r["loss"] for r in a.history_] == [r["loss"] for r in b.history_]
     assert np.array_equal(a.predict(small.test), b.predict(small.test))
 
-    monkeypatch.setattr(_Pairs, "block_rows", 16)
-    monkeypatch.setattr(_Pairs, "fetch_rows", 100)
+    monkeypatch.setattr(PairLoader, "block_rows", 16)
+    monkeypatch.setattr(PairLoader, "fetch_rows", 100)
     part = backed.subset(small.train)
-    pairs = _Pairs(part, a.condition_embedding, np.random.RandomState(0))
+    pairs = PairLoader(part, a.condition_embedding, np.random.RandomState(0))
     seen = np.concatenate([true.numpy() for _, _, true, _, _ in pairs.batches(10**6, None, torch.device("cpu"))])
     expected = part.expression(part.conditions != "ctrl")
     assert seen.shape == expected.shape and np.array_equal(seen, expected)  # unshuffled: file order, all cells

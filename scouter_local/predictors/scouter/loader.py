@@ -16,7 +16,7 @@ from scouter_local.data.cells import to_dense
 from scouter_local.data.perturbation import PerturbationData
 
 
-class _Pairs:
+class PairLoader:
     """Perturbed cells of some conditions, each paired with a control cell (Scouter's ``BalancedDataset``).
 
     Cells are read from :attr:`PerturbationData.cells` batch by batch: in-memory data is shuffled cell by cell;

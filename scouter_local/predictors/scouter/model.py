@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 from gene_corpus.errors import InputError
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.predictors.base import Predictor
-from scouter_local.predictors.scouter.loader import _Pairs
+from scouter_local.predictors.scouter.loader import PairLoader
 from scouter_local.predictors.scouter.network import ScouterNet, gears_loss
-from scouter_local.runtime import launcher_rank, settings
+from scouter_local.runtime import DEFAULT_SEED, launcher_rank, settings
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class ScouterPredictor(Predictor):
     def __init__(
         self,
         *,
-        seed: int = 24,
+        seed: int = DEFAULT_SEED,
         epochs: int = 40,
         batch_size: int = 256,
         lr: float | None = None,
@@ -120,11 +120,11 @@ class ScouterPredictor(Predictor):
         self._build()
         if self.is_delta_:
             self.net_.offset.copy_(torch.from_numpy(train.mean_profile()))
-        pairs = _Pairs(train, self.condition_embedding, np.random.RandomState(self.seed))
+        pairs = PairLoader(train, self.condition_embedding, np.random.RandomState(self.seed))
         if len(pairs) < 2:
             raise InputError("training needs at least 2 perturbed cells (rows)")
         val_pairs = (
-            _Pairs(val, self.condition_embedding, np.random.RandomState(self.seed))
+            PairLoader(val, self.condition_embedding, np.random.RandomState(self.seed))
             if val is not None and val.perturbations
             else None
         )
@@ -200,7 +200,7 @@ class ScouterPredictor(Predictor):
         self.best_epoch_ = best_epoch if best_state is not None else len(self.history_)
         self.net_.eval()
 
-    def _val_loss(self, net: nn.Module, pairs: _Pairs, val_pairs: _Pairs) -> float:
+    def _val_loss(self, net: nn.Module, pairs: PairLoader, val_pairs: PairLoader) -> float:
         """Mean loss over the batches of ``val_pairs`` in eval mode (after :meth:`_precise_batchnorm` on ``pairs``)."""
         self._precise_batchnorm(net, pairs)
         self.net_.eval()
@@ -209,7 +209,7 @@ class ScouterPredictor(Predictor):
                 np.mean([self._loss(*b).item() for b in val_pairs.batches(self.batch_size, None, self.device_)])
             )
 
-    def _precise_batchnorm(self, net: nn.Module, pairs: _Pairs) -> None:
+    def _precise_batchnorm(self, net: nn.Module, pairs: PairLoader) -> None:
         """Delta data: re-estimate the BatchNorm running statistics of ``net``'s current weights as the plain
         average of the batch statistics over one seeded, shuffled pass of ``pairs`` ("precise BN").
 
