@@ -15,6 +15,11 @@ db_option = click.option(
     "--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Corpus database (DuckDB file)."
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+allow_foreign_option = click.option(
+    "--allow-foreign-tables",
+    is_flag=True,
+    help="Write into a database that holds another program's tables (refused by default).",
+)
 genes_file_option = click.option(
     "--genes",
     "genes_file",
@@ -49,9 +54,15 @@ def corpus() -> None:
     "--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Force the format (default: detect from header)."
 )
 @click.option("--source-version", help="Version recorded on every row (default: file name and checksum).")
+@allow_foreign_option
 @json_option
 def import_command(
-    db: Path, files: tuple[Path, ...], fmt: str | None, source_version: str | None, as_json: bool
+    db: Path,
+    files: tuple[Path, ...],
+    fmt: str | None,
+    source_version: str | None,
+    allow_foreign_tables: bool,
+    as_json: bool,
 ) -> None:
     """Import gene id, text, GO, UniProt or mygene JSON-lines files (or every file of folders) in one transaction.
 
@@ -62,7 +73,7 @@ def import_command(
     """
     from gene_corpus.corpus import Corpus
 
-    with Corpus.open(db) as c:
+    with Corpus.open(db, allow_foreign_tables=allow_foreign_tables) as c:
         reports = c.import_files(files, fmt, source_version=source_version)
         stats = c.stats()
     if as_json:
@@ -98,6 +109,7 @@ def import_command(
     type=click.FloatRange(0, 60),
     help="First retry wait (s), doubled each time.",
 )
+@allow_foreign_option
 @json_option
 def pull_command(
     db: Path,
@@ -106,6 +118,7 @@ def pull_command(
     url: str | None,
     retries: int,
     backoff: float,
+    allow_foreign_tables: bool,
     as_json: bool,
 ) -> None:
     """Fetch genes (summary, name, type, aliases, Ensembl, UniProt, GO) from mygene, resumably.
@@ -119,7 +132,7 @@ def pull_command(
     from gene_corpus.mygene import pull
 
     queries = _gene_list(symbols, genes_file)
-    with Corpus.open(db) as c:
+    with Corpus.open(db, allow_foreign_tables=allow_foreign_tables) as c:
         report = pull(c, queries, retries=retries, backoff=backoff, **({"url": url} if url else {}))
     if as_json:
         _echo_json(report.to_dict())

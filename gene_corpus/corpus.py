@@ -17,6 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from gene_corpus import formats
+from gene_corpus.checks import names_of
 from gene_corpus.documents import DEFAULT_TEMPLATE, TEMPLATES, documents_sql, go_text_sql
 from gene_corpus.errors import InputError
 from gene_corpus.mygene_records import records_to_tables
@@ -122,6 +123,16 @@ def _int_column(table: pd.DataFrame, column: str, path: str) -> pd.Series:
     return values.astype("int64")
 
 
+def full_disk(exc: BaseException, where: str = "the database") -> InputError | None:
+    """One :class:`InputError` line for a DuckDB write that failed because the disk is full; ``None`` otherwise."""
+    if isinstance(exc, duckdb.Error) and "no space left" in str(exc).lower():
+        return InputError(
+            f"{where} cannot be written: no space left on its disk; free some space and rerun (the database keeps "
+            "its last complete state)"
+        )
+    return None
+
+
 class Corpus:
     """A gene corpus database (DuckDB).
 
@@ -146,23 +157,41 @@ class Corpus:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, db_path: str | os.PathLike, read_only: bool = False) -> "Corpus":
+    def open(
+        cls, db_path: str | os.PathLike, read_only: bool = False, *, allow_foreign_tables: bool = False
+    ) -> "Corpus":
         """Open (and with ``read_only=False`` create) a corpus database.
+
+        Parameters
+        ----------
+        db_path
+            The DuckDB file.
+        read_only
+            Open for reading only (the file must hold a corpus).
+        allow_foreign_tables
+            Write the corpus tables into a database that holds another program's tables (refused by default).
 
         Raises
         ------
         InputError
-            The file is missing (read-only), locked by another process, or not a gene corpus database.
+            The file is missing (read-only), locked by another process, not a gene corpus database (read-only), or
+            holds another program's tables and no corpus (writing, unless ``allow_foreign_tables``).
         """
         path = Path(db_path)
         if read_only and not path.is_file():
             raise InputError(
                 f"database {path} does not exist; create it with `scouter-local corpus import --db {path} FILE`"
             )
+        existed = path.exists()
         try:
             con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             detail = str(exc).splitlines()[0]
+            if not existed:  # what this failed attempt created (a full disk leaves a cut header)
+                for made in (path, path.with_name(f"{path.name}.wal")):
+                    made.unlink(missing_ok=True)
+            if full_disk(exc) is not None:
+                raise full_disk(exc, f"database {path}") from None
             if "lock" in detail.lower():
                 raise InputError(
                     f"database {path} is in use by another process ({detail}); close that program or wait, then retry"
@@ -178,11 +207,36 @@ class Corpus:
             if read_only:
                 corpus._check_schema()
             else:
+                if not allow_foreign_tables:
+                    corpus._refuse_foreign_tables()
                 corpus._create_schema()
         except BaseException:
             con.close()
             raise
         return corpus
+
+    def _refuse_foreign_tables(self) -> None:
+        """An :class:`InputError` if the database holds tables but no corpus (a file of another program)."""
+        tables = [
+            r[0]
+            for r in self.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+            ).fetchall()
+        ]
+        try:
+            ours = (
+                "meta" in tables
+                and self.con.execute("SELECT count(*) FROM meta WHERE key = 'schema_version'").fetchall()[0][0]
+            )
+        except duckdb.Error:
+            ours = False
+        if tables and not ours:
+            more = f" and {len(tables) - 5} more" if len(tables) > 5 else ""
+            raise InputError(
+                f"database {self.path} holds tables of another program ({', '.join(tables[:5])}{more}) and no gene "
+                f"corpus; use a new database file, or pass allow_foreign_tables=True to add the corpus tables "
+                "beside them"
+            )
 
     def _create_schema(self) -> None:
         with self.transaction():
@@ -193,14 +247,19 @@ class Corpus:
 
     @contextlib.contextmanager
     def transaction(self):
-        """One DuckDB transaction: committed when the block ends, rolled back (nothing kept) on any exception."""
+        """One DuckDB transaction: committed when the block ends, rolled back (nothing kept) on any exception; a full
+        disk is one :class:`InputError` line."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self
-        except BaseException:
-            self.con.execute("ROLLBACK")
+            self.con.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):  # a failed commit on a full disk leaves nothing to roll back
+                self.con.execute("ROLLBACK")
+            failure = full_disk(exc, f"database {self.path}")
+            if failure is not None:
+                raise failure from exc
             raise
-        self.con.execute("COMMIT")
 
     def _check_schema(self) -> None:
         tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -677,7 +736,7 @@ class Corpus:
             self._suggester = SymbolSuggester(
                 [r[0] for r in self.con.execute("SELECT symbol FROM genes WHERE symbol IS NOT NULL").fetchall()]
             )
-        return resolve_queries(self.con, [str(q) for q in queries], self._suggester)
+        return resolve_queries(self.con, names_of(queries, "queries", as_text=True), self._suggester)
 
     def resolve_one(self, query: str) -> Resolution:
         """Resolve one identifier to exactly one gene.

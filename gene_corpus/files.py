@@ -33,7 +33,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_dir", "atomic_path", "write_json_atomic", "write_text_atomic"]
+from gene_corpus.errors import InputError
+
+__all__ = ["atomic_dir", "atomic_path", "check_free_space", "write_json_atomic", "write_text_atomic"]
+
+#: Free space left over after a write (room for file-system metadata and for other writers), bytes.
+SPACE_MARGIN = 1 << 20
+
+
+#: Failures of a write whatever file it touched: the disk or quota is full, the file system is read-only.
+_FULL_OR_READ_ONLY = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 #: ``renameat2`` flags (linux/fs.h): fail if the destination exists / swap source and destination atomically.
@@ -54,8 +63,49 @@ def _temp_name(target: Path, kind: str) -> Path:
     return target.with_name(f".{target.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
 
 
+def _existing_folder(path: Path) -> Path:
+    """``path`` or its nearest existing ancestor (where a folder about to be created will live)."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_free_space(target: str | os.PathLike, need_bytes: int) -> None:
+    """Refuse a write of about ``need_bytes`` to ``target`` unless its file system has that much free (and
+    :data:`SPACE_MARGIN` more): a full disk is one line before anything is written, not a broken file or a crash.
+
+    Raises
+    ------
+    InputError
+        Not enough free space; the message says how much is needed and how much is free.
+    """
+    folder = _existing_folder(Path(target).parent)
+    free = shutil.disk_usage(folder).free
+    if free < need_bytes + SPACE_MARGIN:
+        raise InputError(
+            f"{target}: not enough free space in {folder} (about {(need_bytes + SPACE_MARGIN) / 2**20:.1f} MiB "
+            f"needed, {free / 2**20:.1f} MiB free); free some space or write elsewhere (nothing was written)"
+        )
+
+
+def _write_failure(exc: BaseException, target: Path) -> InputError | None:
+    """A one-line :class:`InputError` for an ``OSError`` that says ``target`` cannot be written (full disk, read-only
+    or forbidden folder); ``None`` for any other exception."""
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return None
+    where, path = (Path(os.fsdecode(exc.filename)).absolute() if exc.filename else None), target.absolute()
+    ours = where is None or where in path.parents or path.parent in where.parents  # its folder, or in it
+    if exc.errno in _FULL_OR_READ_ONLY or (exc.errno in (errno.EACCES, errno.EPERM) and ours):
+        return InputError(
+            f"cannot write {target}: {os.strerror(exc.errno)}; free some space or choose a writable folder "
+            "(nothing was written)"
+        )
+    return None
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, *, need_bytes: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it onto ``target`` when the block succeeds.
 
     The temporary file is not created: the block writes it (``to_csv``, ``savefig``, ``write_h5ad`` …), with the
@@ -65,6 +115,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     ----------
     target
         The file to write (replaced if it exists).
+    need_bytes
+        About how many bytes the block writes: checked against the free space first (:func:`check_free_space`).
 
     Yields
     ------
@@ -75,15 +127,22 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     ------
     FileNotFoundError
         The block returned without writing the temporary file.
+    InputError
+        Not enough free space, or the folder cannot be written (full, read-only, forbidden).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if need_bytes is not None:
+        check_free_space(target, need_bytes)
     tmp = _temp_name(target, "tmp")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        _remove(tmp)
+        failure = _write_failure(exc, target)
+        if failure is not None:
+            raise failure from exc
         raise
 
 
@@ -162,11 +221,12 @@ def _swap_in(tmp: Path, target: Path) -> None:
 
 
 def _remove(path: Path) -> None:
-    """Delete a folder tree, a file or a link at ``path``; nothing if it is gone."""
+    """Delete a folder tree, a file or a link at ``path``; nothing if it is gone (or cannot be: a read-only disk)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. EROFS for a name that was never created on a read-only disk
+            path.unlink(missing_ok=True)
 
 
 def _create_in(tmp: Path, target: Path) -> None:
@@ -179,7 +239,7 @@ def _create_in(tmp: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_dir(target: str | os.PathLike, *, overwrite: bool = True, need_bytes: int | None = None) -> Iterator[Path]:
     """Yield a new empty folder beside ``target``; when the block succeeds it takes ``target``'s place.
 
     Parameters
@@ -189,18 +249,32 @@ def atomic_dir(target: str | os.PathLike, *, overwrite: bool = True) -> Iterator
     overwrite
         ``True``: an existing ``target`` is replaced (swapped out, then deleted). ``False``: an existing
         ``target`` (e.g. written meanwhile by another process) raises ``FileExistsError`` and is kept.
+    need_bytes
+        About how many bytes the block writes: checked against the free space first (:func:`check_free_space`).
 
     Yields
     ------
     Path
         The temporary folder to fill.
+
+    Raises
+    ------
+    InputError
+        Not enough free space, or the folder cannot be written (full, read-only, forbidden).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if need_bytes is not None:
+        check_free_space(target, need_bytes)
     tmp = _temp_name(target, "new")
-    tmp.mkdir()
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
         yield tmp
         (_swap_in if overwrite else _create_in)(tmp, target)
+    except BaseException as exc:
+        failure = _write_failure(exc, target)
+        if failure is not None:
+            raise failure from exc
+        raise
     finally:
         _remove(tmp)

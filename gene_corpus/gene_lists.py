@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gene_corpus.checks import names_of
 from gene_corpus.errors import InputError
 
 if TYPE_CHECKING:
@@ -33,7 +34,17 @@ def read_gene_list(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"gene list {path} does not exist")
-    genes = [g.strip() for line in path.read_text().splitlines() for g in line.split("#")[0].split(",") if g.strip()]
+    data = path.read_bytes()
+    try:
+        if b"\0" in data:
+            raise UnicodeDecodeError("utf-8", data, data.index(b"\0"), data.index(b"\0") + 1, "NUL byte")
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"gene list {path} is not a UTF-8 text file (byte {exc.start}: {exc.reason}); write one gene symbol "
+            "or Entrez id per line"
+        ) from None
+    genes = [g.strip() for line in text.splitlines() for g in line.split("#")[0].split(",") if g.strip()]
     if not genes:
         raise InputError(f"gene list {path} names no genes; write one symbol or Entrez id per line")
     return genes
@@ -80,7 +91,7 @@ def resolve_gene_list(
     InputError
         No gene of the list is usable.
     """
-    genes = [str(g).strip() for g in genes]
+    genes = [g.strip() for g in names_of(genes, "genes")]
     keep = None if within is None else {int(e) for e in within}
     ids: list[int] = []
     left_out: list[str] = []

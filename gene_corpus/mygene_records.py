@@ -24,6 +24,51 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, list) else [value]
 
 
+#: Fields that hold one text (or nothing).
+_TEXT_FIELDS = ("symbol", "name", "summary", "type_of_gene", "map_location")
+
+
+def _texts(value) -> bool:
+    """Whether ``value`` is nothing, a text, or a list of texts (mygene.info's shapes of a text field)."""
+    return all(isinstance(v, str) for v in _as_list(value))
+
+
+def _wrong(record: dict, field: str, value, expected: str) -> InputError:
+    return InputError(
+        f"mygene record {record.get('_id')}: {field} holds {str(value)[:60]!r}, not {expected}; expected "
+        "mygene.info's gene record shape"
+    )
+
+
+def check_record(record: dict) -> None:
+    """Refuse a record whose fields have types mygene.info never sends (a number for a symbol, an object for an
+    alias …), naming the record and the field, before anything of it is stored."""
+    if not isinstance(record, dict):
+        raise InputError(f"mygene record {str(record)[:60]!r} is not a JSON object; expected mygene.info's records")
+    for field in _TEXT_FIELDS:
+        if record.get(field) is not None and not isinstance(record[field], str):
+            raise _wrong(record, field, record[field], "a text")
+    entrez = record.get("entrezgene")
+    if entrez is not None and (
+        isinstance(entrez, bool) or not (isinstance(entrez, int) or (isinstance(entrez, str) and entrez.isdigit()))
+    ):
+        raise _wrong(record, "entrezgene", entrez, "an Entrez id")
+    if not _texts(record.get("alias")):
+        raise _wrong(record, "alias", record["alias"], "a text or a list of texts")
+    for item in _as_list(record.get("ensembl")):
+        if not _texts(item.get("gene") if isinstance(item, dict) else item):
+            raise _wrong(record, "ensembl", item, "an object with gene ids")
+    uniprot = record.get("uniprot")
+    ids = [uniprot.get(key) for key in ("Swiss-Prot", "TrEMBL")] if isinstance(uniprot, dict) else [uniprot]
+    if not all(_texts(value) for value in ids):
+        raise _wrong(record, "uniprot", uniprot, "UniProt ids")
+    for position in _as_list(record.get("genomic_pos")):
+        if not isinstance(position, dict) or not isinstance(position.get("chr", ""), str):
+            raise _wrong(record, "genomic_pos", position, "a position with a chromosome name")
+    if record.get("go") is not None and not isinstance(record["go"], dict):
+        raise _wrong(record, "go", record["go"], "an object of BP, MF and CC terms")
+
+
 def entrez_id_of(record: dict) -> int | None:
     """The Entrez id of a mygene hit or record (``entrezgene``, else a numeric ``_id``); ``None`` if Ensembl-only."""
     for value in (record.get("entrezgene"), record.get("_id")):
@@ -51,6 +96,7 @@ def records_to_tables(records: Iterable[dict]) -> tuple[dict[str, pd.DataFrame],
     """
     genes, aliases, ensembl, summaries, terms, annotations, unresolved = [], [], [], [], [], [], []
     for record in records:
+        check_record(record)
         entrez = entrez_id_of(record)
         if entrez is None:
             unresolved.append([str(record.get("_id")), "mygene record without an Entrez id"])
@@ -85,8 +131,12 @@ def records_to_tables(records: Iterable[dict]) -> tuple[dict[str, pd.DataFrame],
             summaries.append({"entrez_id": entrez, "text": record["summary"]})
         go = record.get("go") or {}
         for ontology in ("BP", "MF", "CC"):
-            for item in _as_list(go.get(ontology) if isinstance(go, dict) else go):
-                if not isinstance(item, dict) or not item.get("id"):
+            for item in _as_list(go.get(ontology)):
+                if (
+                    not isinstance(item, dict)
+                    or not item.get("id")
+                    or not all(isinstance(item.get(k, ""), (str, type(None))) for k in ("id", "term", "evidence"))
+                ):
                     raise InputError(
                         f"mygene record {record.get('_id')}: go.{ontology} holds {str(item)[:80]!r}, not a term "
                         "with an 'id'; expected mygene.info's gene record shape"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from gene_corpus.errors import InputError
+from gene_corpus.errors import InputError, OptionError
 
 CTRL = "ctrl"
 SEP = "+"
@@ -24,10 +24,20 @@ def genes_of(condition: str) -> list[str]:
     return [g for g in condition.split(SEP) if g != CTRL]
 
 
-def condition_of(genes: Sequence[str]) -> str:
-    """The condition of perturbing ``genes`` together: ``A+ctrl`` for one gene, ``A+B`` (sorted) for several."""
+def condition_of(genes: Sequence[str], *, where: str = "a perturbation") -> str:
+    """The condition of perturbing ``genes`` together: ``A+ctrl`` for one gene, ``A+B`` (sorted) for several.
+
+    A gene named twice (``A+A``) is an :class:`InputError`: it is neither a single nor a combination. ``where``
+    says where the genes come from, in errors.
+    """
     if not genes:
-        raise InputError("a perturbation names no gene; expected 'A', 'A+ctrl' or 'A+B'")
+        raise InputError(f"{where} names no gene; expected 'A', 'A+ctrl' or 'A+B'")
+    twice = next((g for i, g in enumerate(genes) if g in genes[:i]), None)
+    if twice is not None:
+        raise InputError(
+            f"{where} ({SEP.join(genes)}) names gene {twice} twice; a single is '{twice}+{CTRL}', a combination "
+            "names different genes"
+        )
     return f"{genes[0]}{SEP}{CTRL}" if len(genes) == 1 else SEP.join(sorted(genes))
 
 
@@ -67,8 +77,9 @@ def spell_condition(raw: str, *, control: str, single_format: str, where: str) -
     if not genes:
         raise InputError(f"condition {raw!r} in {where} names no gene")
     if len(genes) == 1 and single_format == "gears" and SEP not in raw:
-        raise InputError(
-            f"condition {raw!r} in {where} is a bare gene, but singles are expected as 'A+ctrl'; "
-            "pass single_format='bare' for files that spell singles 'A'"
+        raise OptionError(
+            f"condition {raw!r} in {where} is a bare gene, but singles are expected as 'A+ctrl'",
+            "single_format",
+            "'bare' for files that spell singles 'A'",
         )
-    return condition_of(genes)
+    return condition_of(genes, where=f"condition {raw!r} in {where}")

@@ -25,7 +25,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from gene_corpus import Corpus
-from gene_corpus.errors import InputError
+from gene_corpus.checks import names_of
+from gene_corpus.errors import InputError, first_line
 from gene_corpus.files import atomic_dir
 from scouter_local.embedding.sets import EmbeddingSet, unit_rows
 from scouter_local.embedding.store import check_set_name, load_embedding_set, open_corpus, sidecar_dir
@@ -190,9 +191,7 @@ class NeighborIndex:
         try:
             index = faiss.read_index(str(path / INDEX_FILE))
         except RuntimeError as exc:
-            raise InputError(
-                f"index {path / INDEX_FILE} is damaged ({str(exc).splitlines()[0][:80]}); rebuild it"
-            ) from exc
+            raise InputError(f"index {path / INDEX_FILE} is damaged ({first_line(exc, 80)}); rebuild it") from exc
         if index.ntotal != len(emb.symbols) or index.d != emb.dim:
             raise InputError(
                 f"index {path / INDEX_FILE} holds {index.ntotal}×{index.d} vectors, set {emb.name!r} "
@@ -266,7 +265,7 @@ class NeighborIndex:
         raise InputError(f"gene {text!r} is not in set {self.emb.name!r}{hint}")
 
     def _rows_of(self, genes: Iterable[str | int] | None, corpus: Corpus | None) -> np.ndarray | None:
-        return None if genes is None else np.unique([self.row_of(g, corpus) for g in genes])
+        return None if genes is None else np.unique([self.row_of(g, corpus) for g in names_of(genes, "candidates")])
 
     def search(
         self,
@@ -338,7 +337,7 @@ class NeighborIndex:
     ) -> list[list[Neighbor]]:
         """Neighbours of each of several genes in one search, e.g. the trained perturbations (``candidates``)
         nearest to each unseen gene."""
-        rows = [self.row_of(g, corpus) for g in genes]
+        rows = [self.row_of(g, corpus) for g in names_of(genes, "genes")]
         return self.search(self.emb.vectors[rows], k, candidates=self._rows_of(candidates, corpus), exclude=rows)
 
     def embed_text(self, texts: Sequence[str], *, device: str | None = None) -> np.ndarray:

@@ -25,12 +25,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from gene_corpus.checks import names_of
 from gene_corpus.errors import InputError
 from gene_corpus.files import write_csv_atomic, write_json_atomic, write_text_atomic
 from scouter_local.benchmarking.results import MethodResult, add_gaps
 from scouter_local.benchmarking.runner import DEFAULT_RUNNER, spawn_run
 from scouter_local.benchmarking.tables import format_table, seed_sd
+from scouter_local.data.link import load_embeddings
 from scouter_local.data.options import DataOptions
+from scouter_local.data.splits import MAX_SEED, check_seed
 from scouter_local.evaluation.metrics import METRICS
 from scouter_local.evaluation.results import CEILING, STRONG
 from scouter_local.evaluation.strong import StrongTargets, read_obs_column
@@ -48,15 +51,44 @@ LIGHT_METHODS = ("gene_delta", "no_change", "train_mean", "additive", "ridge", "
 DEFAULT_SHUFFLES = 5
 
 
+#: Most seeds one benchmark accepts (each seed fits every method again).
+MAX_SEEDS = 1000
+
+
 def parse_seeds(text: str) -> list[int]:
-    """``"1-5"`` → ``[1, 2, 3, 4, 5]``; ``"1,3,7"`` → ``[1, 3, 7]``."""
+    """``"1-5"`` → ``[1, 2, 3, 4, 5]``; ``"1,3,7"`` → ``[1, 3, 7]`` (checked by :func:`check_seeds`)."""
     try:
         if "-" in text.strip("-"):
-            lo, hi = text.split("-", 1)
-            return list(range(int(lo), int(hi) + 1))
-        return [int(s) for s in text.split(",") if s.strip()]
+            lo, hi = (int(t) for t in text.split("-", 1))
+            if lo > hi:
+                raise InputError(f"seeds={text!r}: the range is empty; write the smaller seed first, e.g. {hi}-{lo}")
+            if hi - lo >= MAX_SEEDS:
+                raise InputError(f"seeds={text!r}: {hi - lo + 1} seeds; at most {MAX_SEEDS} are accepted, e.g. 1-5")
+            return check_seeds(range(lo, hi + 1), text)
+        return check_seeds([int(s) for s in text.split(",") if s.strip()], text)
     except ValueError as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"seeds={text!r}: expected a range '1-5' or a list '1,3,7'") from exc
+
+
+def check_seeds(seeds: Sequence[int], text: str | None = None) -> list[int]:
+    """``seeds`` as a list if it holds 1 to :data:`MAX_SEEDS` distinct seeds from 0 to 2**32 - 1; else an
+    :class:`InputError` (``text``: the seeds as the user wrote them, for the message)."""
+    shown = text if text is not None else ",".join(map(str, seeds))
+    if isinstance(seeds, (str, int)):
+        raise InputError(f"seeds={seeds!r}: expected a list of seeds, e.g. [1, 2, 3]")
+    seeds = list(seeds)
+    if not seeds or len(seeds) > MAX_SEEDS:
+        raise InputError(f"seeds={shown!r}: expected 1 to {MAX_SEEDS} seeds, e.g. 1-5")
+    for seed in seeds:
+        try:
+            check_seed(seed)
+        except InputError:
+            raise InputError(f"seeds={shown!r}: {seed!r} is not a seed; seeds are whole numbers from 0 to {MAX_SEED}")
+    if len(set(seeds)) < len(seeds):
+        raise InputError(f"seeds={shown!r}: a seed is named twice; name each once, e.g. 1,3,7")
+    return seeds
 
 
 @dataclasses.dataclass
@@ -104,6 +136,8 @@ def run_benchmark(
     column (``options.noise_key``), without which it has none.
     """
     runners = runners or {}
+    set_names, methods = names_of(set_names, "set_names"), names_of(methods, "methods")
+    seeds = check_seeds(seeds)
     unknown = [m for m in methods if m not in METHODS and m not in runners]
     if unknown:
         raise InputError(f"methods={unknown[0]!r}: unknown method; expected some of {', '.join(METHODS)}")
@@ -113,6 +147,10 @@ def run_benchmark(
         read_obs_column(data_path, strong.key)  # a missing or non-numeric column fails before any run
     if options.noise_key is not None:
         read_obs_column(data_path, options.noise_key, parameter="noise_key")
+    if not set_names:
+        raise InputError("set_names names no embedding set; pass set_names=NAME")
+    for set_name in dict.fromkeys(set_names):
+        load_embeddings(db, set_name)  # an unknown or unfinished set fails before any run or folder
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     data_path = str(Path(data_path).resolve())
@@ -166,7 +204,7 @@ def run_benchmark(
 
 
 def _write_outputs(out: Path, results: list[MethodResult], data_path: str, options: DataOptions, db) -> None:
-    from scouter_local.data.link import load_embeddings, prepare_data
+    from scouter_local.data.link import prepare_data
     from scouter_local.reporting.plots import group_grid, save_figure, signal_bars, top20_panel
 
     # the strong flag and value columns come last, and only when the strong group was asked for

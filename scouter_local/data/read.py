@@ -15,12 +15,21 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from gene_corpus.errors import InputError
+from gene_corpus.checks import check_type
+from gene_corpus.errors import InputError, OptionError
 from scouter_local.conditions import CTRL, spell_condition
 from scouter_local.data.cells import CellMatrix, condition_stats
 from scouter_local.data.de import compute_de_genes
+from scouter_local.data.hdf5 import check_hdf5
 from scouter_local.data.options import DataOptions
 from scouter_local.data.perturbation import PerturbationData
+from scouter_local.data.validate import (
+    check_anndata,
+    check_conditions,
+    check_has_genes,
+    check_values,
+    unique_gene_names,
+)
 
 #: Files larger than this are opened backed (only the selected rows are read into memory).
 BACKED_BYTES = 2 * 1024**3
@@ -42,17 +51,21 @@ _CONTROL_WORDS = frozenset(
 )
 
 
-def _open_anndata(path: Path, backed: bool | None) -> ad.AnnData:
-    """``path`` read whole, or backed (``X`` stays on disk) when ``backed`` or, by default, above
-    :data:`BACKED_BYTES`."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
+def open_h5ad(path: str | os.PathLike, backed: bool | None = None) -> ad.AnnData:
+    """An h5ad file read whole, or backed (``X`` stays on disk) when ``backed`` or, by default, above
+    :data:`BACKED_BYTES`; its structure is checked first (:func:`~scouter_local.data.hdf5.check_hdf5`), so a damaged
+    file is one :class:`InputError` line within seconds, never a hang."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a file, expected an h5ad file")
     if backed is None:
         backed = path.stat().st_size > BACKED_BYTES
+    check_hdf5(path)
     try:
         return ad.read_h5ad(path, backed="r" if backed else None)
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable h5ad file ({exc})") from exc
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise InputError(f"{path}: not a readable h5ad file ({reason}); copy or export it again") from exc
 
 
 def _columns(frame: pd.DataFrame) -> str:
@@ -69,19 +82,21 @@ def _selected_rows(adata: ad.AnnData, options: DataOptions, where: str) -> np.nd
         if not keep.any():
             raise InputError(f"{where}: no row has obs[{key!r}] == {value!r}")
     if options.condition_key not in adata.obs:
-        raise InputError(
-            f"{where}: condition key {options.condition_key!r} not in obs (columns: "
-            f"{_columns(adata.obs)}); pass condition_key=COLUMN"
+        raise OptionError(
+            f"{where}: condition key {options.condition_key!r} not in obs (columns: {_columns(adata.obs)})",
+            "condition_key",
+            "COLUMN",
         )
     return np.flatnonzero(keep)
 
 
 def _gene_names(adata: ad.AnnData, options: DataOptions, where: str) -> list[str]:
+    """Readout gene names (``var_names`` or ``var[options.gene_key]``), made unique with a warning if they repeat."""
     if options.gene_key is None:
-        return [str(g) for g in adata.var_names]
+        return unique_gene_names([str(g) for g in adata.var_names], f"{where} var_names")
     if options.gene_key not in adata.var:
         raise InputError(f"{where}: gene key {options.gene_key!r} not in var (columns: {_columns(adata.var)})")
-    return [str(g) for g in adata.var[options.gene_key]]
+    return unique_gene_names([str(g) for g in adata.var[options.gene_key]], f"{where} var[{options.gene_key!r}]")
 
 
 def _is_delta_file(adata: ad.AnnData, options: DataOptions) -> bool:
@@ -112,12 +127,12 @@ def _check_control(values: np.ndarray, options: DataOptions, where: str) -> None
     if options.control in labels:
         return
     likely = sorted(v for v in labels if v.lower().replace("_", "-") in _CONTROL_WORDS)
-    hint = (
-        f"this file has {', '.join(map(repr, likely))}: pass control={likely[0]!r}"
-        if likely
-        else "pass control=LABEL (e.g. control, non-targeting)"
-    )
-    raise InputError(f"{where}: no control cells with value {options.control!r}; {hint}")
+    problem = f"{where}: no control cells with value {options.control!r}"
+    if likely:
+        raise OptionError(
+            f"{problem}; this file has {', '.join(map(repr, likely))}", "control", repr(likely[0]), sep=": "
+        )
+    raise OptionError(problem, "control", "LABEL (e.g. control, non-targeting)")
 
 
 def numeric_obs_column(obs: pd.DataFrame, key: str, *, where: str, parameter: str) -> pd.Series:
@@ -171,7 +186,10 @@ def perturbation_data(
     >>> len(data.perturbations), data.n_genes, data.perturbations[:2]
     (33, 500, ['KLF1+MAP2K6', 'CEBPE+RUNX1T1'])
     """
+    check_anndata(adata)
+    check_type(options, DataOptions, "options", "a DataOptions (e.g. DataOptions(control='control'))")
     label = str(path) if path is not None else "adata"
+    check_has_genes(adata, label)
     rows = _selected_rows(adata, options, label)
     is_delta = _is_delta_file(adata, options)
     where = f"{label} obs[{options.condition_key!r}]"
@@ -189,9 +207,10 @@ def perturbation_data(
     if len(small):
         if options.min_cells is None:
             c, n = small.index[0], int(small.iloc[0])
-            raise InputError(
-                f"{where}: condition {c!r} has {n} cell(s), at least {min_cells} needed; pass "
-                "min_cells=N to leave such conditions out"
+            raise OptionError(
+                f"{where}: condition {c!r} has {n} cell(s), at least {min_cells} needed",
+                "min_cells",
+                "N to leave such conditions out",
             )
         for c, n in small.items():
             excluded[str(c)] = f"only {int(n)} cell(s), fewer than min_cells={options.min_cells}"
@@ -199,6 +218,7 @@ def perturbation_data(
         rows, conditions = rows[keep], conditions[keep]
         if not is_delta and not (conditions == CTRL).any():
             raise InputError(f"{where}: control has fewer than min_cells={options.min_cells} cells")
+    check_conditions(conditions, where, is_delta=is_delta)
 
     cells = CellMatrix(adata.X)
     if options.normalize:
@@ -216,6 +236,7 @@ def perturbation_data(
         column = numeric_obs_column(adata.obs, options.noise_key, where=label, parameter="noise_key")
         noise = {c: v for c, v in condition_means(column, rows, conditions).items() if c != CTRL}
     stats = condition_stats(cells, rows, conditions, desc=f"reading {Path(path).name if path else 'adata'}")
+    check_values(stats, label)
     de, nonzero = compute_de_genes(stats, genes, is_delta=is_delta)
     return PerturbationData(
         cells=cells,
@@ -237,5 +258,5 @@ def read_perturbation_data(
 ) -> PerturbationData:
     """:func:`perturbation_data` of an h5ad file, read backed (``X`` streamed from disk, memory bounded whatever
     the number of cells) when ``backed`` or, by default, when the file is larger than :data:`BACKED_BYTES`."""
-    path = Path(path)
-    return perturbation_data(_open_anndata(path, backed), options, path=path)
+    check_type(path, (str, os.PathLike), "path", "an h5ad file's path")
+    return perturbation_data(open_h5ad(path, backed), options, path=Path(path))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gene_corpus.errors import InputError
+from gene_corpus.checks import check_int, check_type
+from gene_corpus.errors import InputError, InputTypeError
 from gene_corpus.files import write_json_atomic
 from scouter_local.conditions import genes_in, genes_of, is_single
 from scouter_local.data.perturbation import PerturbationData
@@ -22,6 +23,21 @@ SPLIT_KINDS = ("scouter", "simulation", "none")
 
 
 SUBGROUPS = ("single", "single_seen", "combo_seen0", "combo_seen1", "combo_seen2")
+
+
+#: Seeds accepted for splits and methods (NumPy's ``RandomState`` range).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """``seed`` if it is a whole number from 0 to :data:`MAX_SEED`, else an :class:`InputError` saying so."""
+    return check_int(seed, name, low=0, high=MAX_SEED)
+
+
+def _case_blind(name: str) -> tuple[str, str]:
+    """Sort key that orders names as their upper-case spelling does (ties: the spelling), so that the same genes
+    spelled in another case are drawn the same way."""
+    return name.upper(), name
 
 
 @dataclass(frozen=True)
@@ -39,9 +55,21 @@ class Split:
 
     @classmethod
     def from_json(cls, d: dict, *, where: str = "split") -> "Split":
+        if not isinstance(d, dict):
+            raise InputTypeError(
+                f"{where}: a split is a JSON object with train, val and test lists, not a {type(d).__name__}"
+            )
         missing = [k for k in ("train", "val", "test") if k not in d]
         if missing:
             raise InputError(f"{where}: split JSON lacks key(s) {', '.join(missing)} (need train, val, test lists)")
+        for key in ("train", "val", "test"):
+            if not isinstance(d[key], list) or not all(isinstance(c, str) for c in d[key]):
+                raise InputTypeError(
+                    f'{where}: {key} must be a list of condition names (e.g. ["KLF1+ctrl", "CEBPA+KLF1"]), '
+                    f"not {json.dumps(d[key])[:60]}"
+                )
+        if d.get("seed") is not None:
+            check_seed(d["seed"], f'{where}: "seed"')
         return cls(
             train=list(d["train"]),
             val=list(d["val"]),
@@ -52,6 +80,29 @@ class Split:
 
     def save(self, path: str | os.PathLike) -> None:
         write_json_atomic(path, self.to_json())
+
+    def check(self, perturbations: Sequence[str], *, where: str = "split") -> "Split":
+        """``self`` if its parts name distinct conditions of ``perturbations``, none in two parts, and some to
+        train on; else an :class:`InputError` naming the condition (a test condition that is also trained on
+        would score as perfect)."""
+        known = set(perturbations)
+        seen: dict[str, str] = {}
+        for part in ("train", "val", "test"):
+            for condition in getattr(self, part):
+                if condition not in known:
+                    raise InputError(
+                        f"{where}: {part} condition {condition!r} is not in the data (spell it as 'A+ctrl' / 'A+B')"
+                    )
+                if condition in seen:
+                    again = "twice in " + part if seen[condition] == part else f"in both {seen[condition]} and {part}"
+                    raise InputError(
+                        f"{where}: condition {condition!r} is {again}; each condition belongs to one part "
+                        "(a condition trained on and tested would score as a perfect prediction)"
+                    )
+                seen[condition] = part
+        if not self.train:
+            raise InputError(f"{where} leaves no training condition")
+        return self
 
 
 def _ratio_split(conds: list[str], ratio: float, rng: np.random.RandomState) -> tuple[list[str], list[str]]:
@@ -77,14 +128,14 @@ def scouter_split(
 
 
 def _simulation_part(perts: list[str], train_gene_frac: float, combo_seen2_train_frac: float, seed: int):
-    genes = np.array(genes_in(perts), dtype=object)
+    genes = np.array(sorted(genes_in(perts), key=_case_blind), dtype=object)
     rng = np.random.RandomState(seed)
     train_genes = set(rng.choice(genes, int(len(genes) * train_gene_frac), replace=False))
     singles = [p for p in perts if is_single(p)]
     combos = [p for p in perts if not is_single(p)]
     n_seen = {p: sum(g in train_genes for g in genes_of(p)) for p in combos}
     train = [p for p in singles if genes_of(p)[0] in train_genes]
-    seen2 = np.array(sorted(p for p in combos if n_seen[p] == 2), dtype=object)
+    seen2 = np.array(sorted((p for p in combos if n_seen[p] == 2), key=_case_blind), dtype=object)
     rng = np.random.RandomState(seed)
     seen2_train = list(rng.choice(seen2, int(len(seen2) * combo_seen2_train_frac), replace=False)) if len(seen2) else []
     train += seen2_train
@@ -110,6 +161,9 @@ def make_split(
     data: PerturbationData, kind: str, *, seed: int = DEFAULT_SEED, test_ratio: float = 0.2, val_ratio: float = 0.1
 ) -> Split:
     """Draw a split of ``data``'s conditions: ``scouter``, ``simulation``, ``none`` (all train) or a JSON file."""
+    check_type(data, PerturbationData, "data", "a PerturbationData (sl.prepare_data or sl.perturbation_data)")
+    check_type(kind, str, "split", f"one of {', '.join(SPLIT_KINDS)} or a split .json file's path")
+    check_seed(seed)
     for option, ratio in (("test_ratio", test_ratio), ("val_ratio", val_ratio)):
         if not 0.0 <= ratio < 1.0:
             raise InputError(f"{option}={ratio:g}: expected a fraction of the conditions in [0, 1), e.g. 0.2")
@@ -125,17 +179,13 @@ def make_split(
         if not path.exists():
             raise InputError(f"split={kind!r}: no such file")
         try:
-            split = Split.from_json(json.loads(path.read_text()), where=str(path))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
-        unknown = [c for c in split.train + split.val + split.test if c not in set(perts)]
-        if unknown:
-            raise InputError(f"{path}: condition {unknown[0]!r} is not in the data (spell it as 'A+ctrl' / 'A+B')")
+            split = Split.from_json(json.loads(path.read_text(encoding="utf-8")), where=str(path))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not a valid JSON text ({' '.join(str(exc).split())[:100]})") from exc
+        return split.check(perts, where=str(path))
     else:
         raise InputError(f"split={kind!r}: expected one of {', '.join(SPLIT_KINDS)} or a .json file")
-    if not split.train:
-        raise InputError(f"split {kind!r} leaves no training condition")
-    return split
+    return split.check(perts, where=f"split {kind!r}")
 
 
 def subgroup(condition: str, train_conditions: Sequence[str]) -> str:

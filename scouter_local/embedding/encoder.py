@@ -5,13 +5,14 @@ bitsandbytes quantisation, devices (CPU, CUDA, ``device_map='auto'``).
 from __future__ import annotations
 
 import contextlib
+import pickle
 import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from gene_corpus.errors import InputError
+from gene_corpus.errors import InputError, first_line
 from scouter_local.embedding.spec import EncoderSpec
 from scouter_local.runtime import settings
 
@@ -106,10 +107,15 @@ class Encoder:
             kwargs["device_map"] = "auto"
         try:
             model = AutoModel.from_pretrained(spec.load_path, **kwargs)
-        except (ImportError, ValueError, RuntimeError) as exc:
+        except pickle.UnpicklingError as exc:  # torch's weights-only loader refused objects that are not tensors
+            raise InputError(
+                f"model {spec.model}: refused its weights file, a pickle holding more than tensors (it could run "
+                "code when loaded); use a copy of the model with model.safetensors"
+            ) from exc
+        except (ImportError, ValueError, RuntimeError, OSError, EOFError) as exc:
             raise InputError(
                 f"could not load model {spec.model} ({spec.quantize or 'unquantised'}, {self.device}): "
-                f"{str(exc).splitlines()[0]}"
+                f"{first_line(exc)}"
             ) from exc
         if getattr(model.config, "is_encoder_decoder", False):
             model = model.get_encoder()

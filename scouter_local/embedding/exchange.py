@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import pickle
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gene_corpus import Corpus
-from gene_corpus.errors import InputError
+from gene_corpus.errors import InputError, first_line
 from gene_corpus.files import atomic_path
 from scouter_local.embedding.store import (
     check_set_name,
@@ -148,19 +149,34 @@ def _read_import(path: Path, fmt: str) -> tuple[list[str], np.ndarray | None, np
         if len(dims) != 1:
             raise InputError(f"{path}: vectors have different lengths {sorted(dims)[:5]}")
         return list(data), None, np.stack(list(data.values()))
+    try:
+        frame = _read_table(path, fmt)
+    except (EOFError, OSError, UnicodeDecodeError, ValueError, zlib.error, pa.ArrowException) as exc:
+        raise InputError(
+            f"{path}: cannot be read as {fmt} ({type(exc).__name__}: {first_line(exc, 100)}); the file is cut "
+            "short or damaged: copy or export it again"
+        ) from exc
     if fmt == "parquet":
-        frame = pd.read_parquet(path)
         symbols = frame.pop("symbol").astype(str).tolist() if "symbol" in frame else frame.index.astype(str).tolist()
-        entrez = frame.pop("entrez_id").to_numpy(np.int64) if "entrez_id" in frame else None
+        entrez = frame.pop("entrez_id") if "entrez_id" in frame else None
+        if entrez is not None:
+            if not pd.api.types.is_integer_dtype(entrez):
+                raise InputError(f"{path}: column 'entrez_id' holds {entrez.dtype} values, not whole numbers")
+            entrez = entrez.to_numpy(np.int64)
     else:
-        sep = "\t" if ".tsv" in path.name.lower() else ","
-        frame = pd.read_csv(path, sep=sep, index_col=0)
         symbols, entrez = frame.index.astype(str).tolist(), None
     bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
         line = frame[bad[0]].map(lambda v: not _is_number(v)).to_numpy().argmax()
         raise InputError(f"{path} line {line + 2} column {bad[0]!r}: {frame[bad[0]].iloc[line]!r} is not a number")
     return symbols, entrez, frame.to_numpy(np.float32)
+
+
+def _read_table(path: Path, fmt: str) -> pd.DataFrame:
+    """A parquet or CSV/TSV embeddings file as read by pandas (first column the index for CSV)."""
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep="\t" if ".tsv" in path.name.lower() else ",", index_col=0)
 
 
 def _is_number(value) -> bool:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gene_corpus import Corpus
+from gene_corpus.checks import names_of
 from gene_corpus.corpus import utc_now
 from gene_corpus.errors import InputError
 from gene_corpus.files import atomic_path
@@ -40,6 +41,7 @@ from scouter_local.embedding.store import (
     content_key,
     ensure_tables,
     finalise,
+    forget_empty_set,
     run_sql,
     set_row,
     sidecar_dir,
@@ -211,7 +213,7 @@ def embed_corpus(
     raw_key = content_key(spec.identity())
     load = dict(device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     batching = dict(batch_size=batch_size, batch_tokens=batch_tokens)
-    genes = None if genes is None else list(genes)
+    genes = None if genes is None else names_of(genes, "genes")
     distributed = shard is None and launcher_rank() is not None
     shard = shard or launcher_rank()
     own = None
@@ -277,15 +279,19 @@ def embed_corpus(
             report.merged = merge_shards(con, db_path, set_name, raw_key, todo)
             todo = missing_documents(con, set_name, todo)
         if len(todo):
-            encoder = Encoder(spec, **load)
 
             def sink(table: pa.Table) -> None:
                 with transaction(con):
                     write_vectors(con, set_name, table)
 
-            report.chunked, report.truncated, seconds = _encode_groups(
-                encoder, todo, batching, write_every, progress, sink
-            )
+            try:
+                encoder = Encoder(spec, **load)
+                report.chunked, report.truncated, seconds = _encode_groups(
+                    encoder, todo, batching, write_every, progress, sink
+                )
+            except BaseException:
+                forget_empty_set(con, set_name)  # a new set that got no vector leaves no row behind
+                raise
             report.computed = len(todo)
             report.genes_per_s = round(len(todo) / seconds, 2) if seconds else None
         with transaction(con):

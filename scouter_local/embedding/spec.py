@@ -146,6 +146,11 @@ def resolve_spec(
         query_prefix = prompts.get("query", "query: " if doc_prefix == "passage: " else doc_prefix)
     st_max = read_json(folder / "sentence_bert_config.json").get("max_seq_length")
     positions = config.get("max_position_embeddings") or DEFAULT_MAX_TOKENS
+    if max_tokens is not None and config.get("max_position_embeddings") and max_tokens > positions:
+        raise InputError(
+            f"max_tokens={max_tokens} is more than model {source.spec} reads at once ({positions} tokens, "
+            f"max_position_embeddings); use at most {positions} (longer texts are chunked)"
+        )
     return EncoderSpec(
         model=source.spec,
         model_fingerprint=fingerprint,

@@ -14,18 +14,20 @@ Tables (beside the corpus tables, in the same file):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from gene_corpus import Corpus
-from gene_corpus.corpus import utc_now
+from gene_corpus.corpus import full_disk, utc_now
 from gene_corpus.errors import InputError
 from scouter_local.embedding.sets import SET_SOURCES, EmbeddingSet, PostProcessor
 
@@ -188,6 +190,17 @@ def finalise(con, set_name: str) -> str:
     return fingerprint
 
 
+def forget_empty_set(con, set_name: str) -> None:
+    """Delete the row of set ``set_name`` if it holds no vector and was never finished (a first run that failed
+    before writing any), so that a failed run leaves no empty set behind."""
+    run_sql(
+        con,
+        "DELETE FROM embedding_sets WHERE name = ? AND fingerprint IS NULL AND NOT EXISTS "
+        "(SELECT 1 FROM embedding_vectors WHERE set_name = ?)",
+        [set_name, set_name],
+    )
+
+
 def check_set_source(row: dict | None, set_name: str, source: str, verb: str) -> None:
     """Refuse to write a set of another kind (``spec['source']``) under an existing name: the name is taken.
 
@@ -228,12 +241,26 @@ def write_whole_set(con, set_name: str, *, raw_key: str, spec: dict, table: pa.T
 
 
 def transaction(con):
+    """One DuckDB transaction on ``con`` (see :meth:`gene_corpus.Corpus.transaction`)."""
+
     class _Tx:
         def __enter__(self):
             run_sql(con, "BEGIN TRANSACTION")
 
-        def __exit__(self, exc_type, *_):
-            run_sql(con, "ROLLBACK" if exc_type else "COMMIT")
+        def __exit__(self, exc_type, exc, tb):
+            try:
+                if exc_type is None:
+                    run_sql(con, "COMMIT")
+                    return
+            except duckdb.Error as failed:
+                exc = failed
+            with contextlib.suppress(duckdb.Error):  # a failed commit on a full disk leaves nothing to roll back
+                run_sql(con, "ROLLBACK")
+            failure = full_disk(exc)
+            if failure is not None:
+                raise failure from exc
+            if exc_type is None:
+                raise exc
 
     return _Tx()
 
@@ -265,7 +292,7 @@ def load_embedding_set(db_path: str | os.PathLike | Corpus, set_name: str) -> Em
     Raises
     ------
     InputError
-        Unknown set, or a set whose vectors changed after its post-processing was fitted (an interrupted run).
+        Unknown set, or an incomplete one: vectors written after its last finished run (an interrupted run).
     """
     with open_corpus(db_path) as corpus:
         con = corpus.con
@@ -278,10 +305,11 @@ def load_embedding_set(db_path: str | os.PathLike | Corpus, set_name: str) -> Em
                 f"embedding set {set_name!r} holds no vectors yet; run `scouter-local embed --set {set_name}`"
             )
         content = _content_hash(keys, raw)
-        if row["postprocess"] != "none" and row["fitted_on"] != content:
+        if row["fitted_on"] != content:  # vectors written after the last finished run: it stopped half-way
             raise InputError(
-                f"embedding set {set_name!r} changed after its {row['postprocess']} post-processing was "
-                f"fitted (interrupted run?); rerun `scouter-local embed --set {set_name}` to finish it"
+                f"embedding set {set_name!r} is incomplete: its vectors changed after its last finished run (a run "
+                f"stopped half-way, or a write from outside scouter-local); rerun `scouter-local embed --set "
+                f"{set_name}` with the same options to finish it"
             )
         processor = PostProcessor.from_bytes(row["postprocess"], row["postprocess_params"])
         known = keys["entrez_id"] >= 0

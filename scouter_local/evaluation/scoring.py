@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gene_corpus.checks import names_of
 from gene_corpus.errors import InputError
-from scouter_local.data.link import prepare_data
-from scouter_local.data.options import DataOptions
+from scouter_local.data.link import prepare_data_as_trained
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import subgroup
+from scouter_local.data.validate import check_anndata
 from scouter_local.evaluation.metrics import condition_metrics
 from scouter_local.evaluation.results import Evaluation
 from scouter_local.evaluation.strong import StrongTargets
@@ -83,8 +84,7 @@ def _eval_data(predictor: Predictor, data) -> tuple[PerturbationData, bool]:
     )
     if source.get("db") is None:
         raise InputError("the model records no corpus database to resolve the data's genes with; pass db=DB")
-    prepared = prepare_data(data, DataOptions.from_json(source["options"]), source["db"], predictor.embeddings_)
-    return prepared, own
+    return prepare_data_as_trained(data, source, predictor.embeddings_), own
 
 
 def evaluate(
@@ -128,6 +128,8 @@ def evaluate(
     from scouter_local.predictors.checkpoint import load_model
     from scouter_local.predictors.training import train
 
+    if data is not None and not isinstance(data, (PerturbationData, str, os.PathLike)):
+        check_anndata(data, "data")
     predictor = model if isinstance(model, Predictor) else load_model(model, db=db)
     predictor._check_fitted()
     if db is not None:
@@ -160,6 +162,7 @@ def evaluate(
     )
     result.info.update(data=scored.source.get("path"), excluded=scored.excluded)
     if baselines:
+        baselines = names_of(baselines, "baselines")
         training = scored if own else _eval_data(predictor, None)[0]
         for name in baselines:
             fitted = train(training, predictor.embeddings_, method=name, split=split, seed=predictor.seed)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from gene_corpus.errors import InputError
 from scouter_local.data.perturbation import PerturbationData
-from scouter_local.data.read import condition_means, numeric_obs_column
+from scouter_local.data.read import condition_means, numeric_obs_column, open_h5ad
 from scouter_local.evaluation.results import STRONG
 
 
@@ -52,13 +52,8 @@ class StrongTargets:
 def read_obs_column(path: str | os.PathLike, key: str, *, parameter: str = "strong_key") -> pd.DataFrame:
     """``obs`` of the h5ad ``path`` (read backed: no expression loaded), checked to hold the numeric column ``key``
     (named in errors as ``parameter``)."""
-    import anndata as ad
-
     path = Path(path)
-    try:
-        backed = ad.read_h5ad(path, backed="r")
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable h5ad file ({exc})") from exc
+    backed = open_h5ad(path, backed=True)
     obs = backed.obs
     backed.file.close()
     numeric_obs_column(obs, key, where=str(path), parameter=parameter)

@@ -18,7 +18,7 @@ from gene_corpus.errors import InputError
 from scouter_local.conditions import CTRL
 from scouter_local.data.link import condition_rows, condition_vectors
 from scouter_local.data.perturbation import PerturbationData
-from scouter_local.data.splits import Split
+from scouter_local.data.splits import Split, check_seed
 from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.runtime import DEFAULT_SEED
 
@@ -45,7 +45,7 @@ class Predictor(ABC):
     max_control_cells: ClassVar[int] = 2000
 
     def __init__(self, *, seed: int = DEFAULT_SEED) -> None:
-        self.seed = seed
+        self.seed = check_seed(seed)
 
     # -- interface ------------------------------------------------------------------------------------
     def fit(self, train: PerturbationData, embeddings: EmbeddingSet, *, val: PerturbationData | None = None):

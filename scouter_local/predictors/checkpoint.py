@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 
 import torch
 
-from gene_corpus.errors import InputError
+from gene_corpus.checks import check_type
+from gene_corpus.errors import InputError, first_line
 from gene_corpus.files import atomic_dir
 from scouter_local import __version__
 from scouter_local.data.link import load_embeddings
@@ -23,6 +23,20 @@ MANIFEST = "manifest.json"
 WEIGHTS = "model.pt"
 SPLIT_FILE = "split.json"
 FORMAT_VERSION = 1
+#: Keys every manifest holds, with their JSON types.
+_MANIFEST_KEYS = {
+    "method": str,
+    "config": dict,
+    "genes": list,
+    "is_delta": bool,
+    "embedding": dict,
+    "gene_rows": dict,
+    "train_conditions": list,
+    "data": dict,
+    "split": dict,
+}
+#: Tensors every ``model.pt`` holds beside the method's own.
+_SHARED_STATE = ("control_cells", "control_mean")
 
 
 def check_model_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -46,6 +60,7 @@ def save_model(predictor: Predictor, path: str | os.PathLike, *, overwrite: bool
     path
         Folder to create; an existing non-empty one is an error unless ``overwrite``.
     """
+    check_type(predictor, Predictor, "predictor", "a fitted predictor (sl.train)")
     predictor._check_fitted()
     path = check_model_dir(path, overwrite=overwrite)
     emb = predictor.embeddings_
@@ -72,7 +87,8 @@ def save_model(predictor: Predictor, path: str | os.PathLike, *, overwrite: bool
         "control_mean": torch.from_numpy(predictor.control_mean_),
         **predictor._state(),
     }
-    with atomic_dir(path) as tmp:
+    need = sum(t.numel() * t.element_size() for t in state.values()) + len(json.dumps(manifest)) + (1 << 16)
+    with atomic_dir(path, need_bytes=need) as tmp:
         torch.save(state, tmp / WEIGHTS)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         (tmp / SPLIT_FILE).write_text(json.dumps(predictor.split_.to_json(), indent=2))
@@ -81,6 +97,7 @@ def save_model(predictor: Predictor, path: str | os.PathLike, *, overwrite: bool
 
 def read_manifest(path: str | os.PathLike) -> dict:
     """The manifest of a model folder; a missing or foreign folder is an :class:`InputError`."""
+    check_type(path, (str, os.PathLike), "model", "a model folder's path (written by sl.save_model or train)")
     path = Path(path)
     file = path / MANIFEST
     if not file.exists():
@@ -91,8 +108,14 @@ def read_manifest(path: str | os.PathLike) -> dict:
         raise InputError(
             f"{file}: not valid JSON ({exc.__class__.__name__}); the model folder is damaged, retrain"
         ) from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{file}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}; retrain")
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        version = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise InputError(f"{file}: format_version {version} is not {FORMAT_VERSION}; retrain")
+    wrong = [key for key, kind in _MANIFEST_KEYS.items() if not isinstance(manifest.get(key), kind)]
+    if not wrong and not all(isinstance(manifest["embedding"].get(k), str) for k in ("name", "fingerprint")):
+        wrong = ["embedding"]
+    if wrong:
+        raise InputError(f"{file}: {wrong[0]!r} is missing or of the wrong type; the model folder is damaged, retrain")
     return manifest
 
 
@@ -128,8 +151,8 @@ def load_model(
     genes
         Readout gene order of the data to predict; another order is an :class:`InputError`.
     """
-    path = Path(path)
     manifest = read_manifest(path)
+    path = Path(path)
     embeddings = embeddings if embeddings is not None else model_embeddings(manifest, db)
     want = manifest["embedding"]
     if embeddings.fingerprint != want["fingerprint"]:
@@ -145,11 +168,16 @@ def load_model(
     predictor = make_predictor(manifest["method"], **manifest["config"])
     try:
         state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # an empty, cut or foreign file fails in many ways inside torch and pickle
         raise InputError(
-            f"{path / WEIGHTS}: not a readable tensor file ({str(exc).splitlines()[0][:120]}); "
+            f"{path / WEIGHTS}: not a readable tensor file ({type(exc).__name__}: {first_line(exc, 120)}); "
             "the model folder is damaged or not ours, retrain"
         ) from exc
+    if not isinstance(state, dict) or not all(isinstance(state.get(k), torch.Tensor) for k in _SHARED_STATE):
+        raise InputError(
+            f"{path / WEIGHTS}: holds no model state (no {' or '.join(_SHARED_STATE)} tensors); "
+            "the model folder is damaged or not ours, retrain"
+        )
     predictor.genes_ = list(manifest["genes"])
     predictor.control_cells_ = state.pop("control_cells").numpy()
     predictor.control_mean_ = state.pop("control_mean").numpy()

@@ -12,6 +12,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from gene_corpus.checks import check_type, names_of
 from gene_corpus.errors import InputError
 from gene_corpus.files import atomic_path
 from scouter_local.conditions import condition_of, split_raw
@@ -27,7 +28,7 @@ def canonical_perturbations(perturbations: Sequence[str], db: str | os.PathLike 
     """Perturbations as written by a user (``"A"``, ``"A+ctrl"``, ``"A+B"``, old symbols) → distinct conditions
     with current symbols, resolved through the corpus in ``db`` (``None``: taken as written)."""
     parsed = []
-    for text in perturbations:
+    for text in names_of(perturbations, "perturbations"):
         genes = split_raw(text)
         if not genes or len(genes) > 2:
             raise InputError(f"perturbation {text!r}: expected 'A', 'A+ctrl' or 'A+B'")
@@ -45,7 +46,7 @@ def canonical_perturbations(perturbations: Sequence[str], db: str | os.PathLike 
                 raise InputError(f"perturbation {text!r}: gene {r.query} is {r.how} in the corpus{hint}")
             current[r.query] = r.symbol
         parsed = [(text, [current[g] for g in genes]) for text, genes in parsed]
-    return list(dict.fromkeys(condition_of(genes) for _, genes in parsed))
+    return list(dict.fromkeys(condition_of(genes, where=f"perturbation {text!r}") for text, genes in parsed))
 
 
 def predict(
@@ -87,6 +88,8 @@ def predict(
     from scouter_local.predictors.base import Predictor
     from scouter_local.predictors.checkpoint import load_model
 
+    if not isinstance(model, Predictor):
+        check_type(model, (str, os.PathLike), "model", "a fitted predictor (sl.train) or a model folder's path")
     predictor = model if isinstance(model, Predictor) else load_model(model, db=db)
     conditions = canonical_perturbations(perturbations, db or predictor.data_source_.get("db"))
     values = predictor.predict(conditions)
@@ -114,7 +117,10 @@ def write_predictions(adata: ad.AnnData, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix not in PREDICTION_SUFFIXES:
         raise InputError(f"out={str(path)!r}: expected a .csv, .tsv or .h5ad file")
-    with atomic_path(path) as tmp:
+    # h5ad: X and the delta layer as float32; text: ~16 characters a value; both: names and headers
+    values = adata.n_obs * adata.n_vars
+    need = values * (8 if path.suffix == ".h5ad" else 16) + 64 * (adata.n_obs + adata.n_vars) + (1 << 16)
+    with atomic_path(path, need_bytes=need) as tmp:
         if path.suffix == ".h5ad":
             out = adata.copy()
             out.var_names_make_unique()

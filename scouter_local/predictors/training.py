@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gene_corpus.checks import check_type
 from scouter_local.data.perturbation import PerturbationData
-from scouter_local.data.splits import Split, make_split
+from scouter_local.data.splits import Split, check_seed, make_split
 from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.predictors import DEFAULT_METHOD, make_predictor
 from scouter_local.runtime import DEFAULT_SEED
@@ -55,7 +56,12 @@ def train(
     >>> len(model.split_.train), len(model.split_.val), len(model.split_.test)
     (23, 3, 7)
     """
-    if not isinstance(split, Split):
+    check_type(data, PerturbationData, "data", "a PerturbationData (sl.prepare_data(ADATA_OR_FILE, OPTIONS, DB, SET))")
+    check_type(embeddings, EmbeddingSet, "embeddings", "an EmbeddingSet (sl.load_embedding_set(DB, SET))")
+    check_seed(seed)
+    if isinstance(split, Split):
+        split.check(data.perturbations)
+    else:
         split = make_split(data, split, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio)
     predictor = make_predictor(method, seed=seed, **config)
     predictor.fit(data.subset(split.train), embeddings, val=data.subset(split.val) if split.val else None)

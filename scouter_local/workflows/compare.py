@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from gene_corpus import Corpus
+from gene_corpus.checks import names_of
 from gene_corpus.errors import InputError
 from gene_corpus.files import atomic_path, write_json_atomic
-from scouter_local.benchmarking.benchmark import DEFAULT_SHUFFLES, run_benchmark
+from scouter_local.benchmarking.benchmark import DEFAULT_SHUFFLES, check_seeds, run_benchmark
 from scouter_local.benchmarking.results import MethodResult
 from scouter_local.benchmarking.tables import benchmark_frame, comparison_table, signal_frame
 from scouter_local.conditions import genes_in
@@ -175,17 +176,23 @@ def compare_models(
     from scouter_local.embedding.pipeline import embed_corpus
     from scouter_local.embedding.store import load_embedding_set
 
+    set_names, models, methods = (
+        names_of(set_names, "set_names"),
+        names_of(models, "models"),
+        names_of(methods, "methods"),
+    )
     sets = list(dict.fromkeys(set_names))
     pairs = [(m, t) for m in models for t in templates]
     sets += [model_set_name(m, t) for m, t in pairs if model_set_name(m, t) not in sets]
     if len(sets) < 1:
         raise InputError("nothing to compare: pass set_names=NAME (repeatable or comma-separated) and/or models=MODEL")
-    if not seeds:
-        raise InputError("seeds names no seed; e.g. seeds=1-2")
+    seeds = check_seeds(seeds)
     if not Path(db).is_file():
         raise InputError(
             f"db={str(db)!r}: no such database; build it with `scouter-local corpus import` or `scouter-local demo`"
         )
+    for name in dict.fromkeys(set_names):
+        load_embedding_set(db, name)  # an unknown or unfinished set fails before anything is written
     stages = Stages(COMPARE_STAGES)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)

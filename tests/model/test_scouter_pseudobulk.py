@@ -50,12 +50,13 @@ def test_scouter_fits_its_own_pseudobulk_rows(replogle30, embeddings):
 
 
 def test_scouter_on_pseudobulk_starts_from_the_training_mean(replogle30, embeddings):
-    """Untrained (0 epochs), Scouter on delta data predicts the training mean delta for every condition; with its
-    default (delta) learning rate it moves away from it by a residual smaller than the data's spread."""
+    """Untrained (learning rate 0; 0 epochs are refused), Scouter on delta data predicts the training mean delta for
+    every condition; with its default (delta) learning rate it moves away from it by a residual smaller than the
+    data's spread."""
     data, split = replogle30
     conds = split.train
     obs = np.stack([data.condition_mean(c) for c in conds])
-    start = train(data, embeddings, method="scouter", split=split, seed=1, epochs=0).predict(conds)
+    start = train(data, embeddings, method="scouter", split=split, seed=1, epochs=1, lr=0.0).predict(conds)
     np.testing.assert_allclose(start, np.tile(obs.mean(0), (len(conds), 1)), atol=1e-6)
     pred = train(data, embeddings, method="scouter", split=split, seed=1).predict(conds)
     assert 0 < (pred - obs.mean(0)).std() < (obs - obs.mean(0)).std()

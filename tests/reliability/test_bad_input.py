@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import main
+from scouter_local.embedding.store import finalise
 
 from .conftest import MINILM, NORMAN_OPTS, SET, cli, copy_db
 
@@ -449,6 +450,7 @@ def bad(data_dir, minilm_db, norman_path, tmp_path_factory) -> dict[str, str]:
         con.execute(
             "UPDATE embedding_vectors SET vector = list_transform(vector, lambda x: x * 2) WHERE set_name = ?", [SET]
         )
+        finalise(con, SET)  # as a finished re-import leaves it (an unfinished one is refused as incomplete)
     return {k: str(v) for k, v in p.items()}
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from gene_corpus.checks import check_int
 from gene_corpus.errors import InputError
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.predictors.base import Predictor
@@ -28,6 +29,13 @@ from scouter_local.predictors.scouter.network import ScouterNet, gears_loss
 from scouter_local.runtime import DEFAULT_SEED, launcher_rank, settings
 
 log = logging.getLogger(__name__)
+
+#: Largest ``epochs`` accepted (early stopping ends most runs far sooner).
+MAX_EPOCHS = 100_000
+
+
+#: Largest ``batch_size`` and ``n_pred`` accepted.
+MAX_BATCH = 1_000_000
 
 
 def _accelerator(device: str):
@@ -80,6 +88,10 @@ class ScouterPredictor(Predictor):
         device: str | None = None,
     ) -> None:
         super().__init__(seed=seed)
+        check_int(epochs, "epochs", low=1, high=MAX_EPOCHS)
+        check_int(batch_size, "batch_size", low=2, high=MAX_BATCH)  # BatchNorm needs two rows per batch
+        check_int(patience, "patience", low=1)
+        check_int(n_pred, "n_pred", low=1, high=MAX_BATCH)
         self.epochs, self.batch_size, self.lr, self.lr_decay = epochs, batch_size, lr, lr_decay
         self.loss_gamma, self.loss_lambda, self.patience, self.min_delta = loss_gamma, loss_lambda, patience, min_delta
         self.grad_clip, self.n_pred = grad_clip, n_pred
