@@ -11,9 +11,9 @@ import pytest
 import scouter_local as sl
 
 
-def test_saved_model_evaluates_without_arguments(norman_path, norman_options, corpus_db, embeddings, tmp_path):
+def test_saved_model_evaluates_without_arguments(norman_path, norman_options, screen_db, embeddings, tmp_path):
     """Trained from an h5ad file in Python, saved, loaded: evaluate(path) finds the data, database and split."""
-    data = sl.prepare_data(norman_path, norman_options, corpus_db, embeddings)
+    data = sl.prepare_data(norman_path, norman_options, screen_db, embeddings)
     model = sl.train(data, embeddings, method="train_mean", seed=2)
     path = sl.save_model(model, tmp_path / "m")
     in_memory, reloaded = sl.evaluate(model), sl.evaluate(path)
@@ -22,9 +22,9 @@ def test_saved_model_evaluates_without_arguments(norman_path, norman_options, co
     assert reloaded.summary.loc["overall", "n"] == len(model.split_.test)
 
 
-def test_in_memory_screen_needs_its_data_after_loading(norman_path, norman_options, corpus_db, embeddings, tmp_path):
+def test_in_memory_screen_needs_its_data_after_loading(norman_path, norman_options, screen_db, embeddings, tmp_path):
     adata = ad.read_h5ad(norman_path)
-    data = sl.prepare_data(adata[adata.obs["condition"] != "IER5L"], norman_options, corpus_db, embeddings)
+    data = sl.prepare_data(adata[adata.obs["condition"] != "IER5L"], norman_options, screen_db, embeddings)
     model = sl.train(data, embeddings, method="train_mean", seed=2)
     assert sl.evaluate(model).n == len(model.split_.test)  # the fitted model still holds its data
     loaded = sl.load_model(sl.save_model(model, tmp_path / "m"))

@@ -21,7 +21,7 @@ MODULES = (
 
 
 @pytest.fixture(scope="module")
-def namespace(norman, embeddings, corpus_db) -> dict:
+def namespace(norman, embeddings, screen_db) -> dict:
     from scouter_local.datasets import PRESETS, find_data_dir
     from scouter_local.predictors.training import train
 
@@ -30,7 +30,7 @@ def namespace(norman, embeddings, corpus_db) -> dict:
         "find_data_dir": find_data_dir,
         "data": norman,
         "embeddings": embeddings,
-        "db": corpus_db,
+        "db": screen_db,
         "model": train(norman, embeddings, method="gene_delta", seed=1),
     }
 

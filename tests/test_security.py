@@ -6,15 +6,14 @@ from __future__ import annotations
 import ast
 import os
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from gene_corpus.errors import InputError
 from scouter_local.embedding.exchange import safe_load_pickle
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("scouter_local", "gene_corpus")
 #: ``module.function`` calls that unpickle (run code from the file) whatever their arguments.
 UNPICKLING = {

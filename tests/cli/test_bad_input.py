@@ -23,8 +23,10 @@ import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import main
+from tests._realdata import MINILM, SET
+from tests.conftest import copy_db
 
-from .conftest import MINILM, NORMAN_OPTS, SET, cli, copy_db
+from .conftest import NORMAN_OPTS, cli
 
 NORMAN = ("--condition-key", "condition", "--control", "control", "--single-format", "bare")
 NORMAN19 = (*NORMAN, "--subset", "dataset=norman19")
@@ -341,11 +343,11 @@ class _Evil:
 
 
 @pytest.fixture(scope="module")
-def bad(data_dir, minilm_db, norman_path, tmp_path_factory) -> dict[str, str]:
+def bad(data_dir, screen_db, norman_path, tmp_path_factory) -> dict[str, str]:
     """Every bad file of :data:`CASES`, made from the real data; ``{"db": …, "norman": …, …}``."""
     tmp = tmp_path_factory.mktemp("bad")
     p: dict[str, Path] = {"tmp": tmp, "norman": norman_path, "fresh": tmp / "fresh.duckdb", "marker": tmp / "PWNED"}
-    p["db"] = copy_db(minilm_db, tmp_path_factory.mktemp("bad_db"))
+    p["db"] = copy_db(screen_db, tmp_path_factory.mktemp("bad_db"))
 
     def write(name: str, data: bytes | str, suffix: str = ".tsv") -> None:
         p[name] = tmp / f"{name}{suffix}"
@@ -441,7 +443,7 @@ def bad(data_dir, minilm_db, norman_path, tmp_path_factory) -> dict[str, str]:
     # a model whose database's set was re-imported with other vectors
     p["model_other_db"] = tmp / "model_other_db"
     shutil.copytree(p["model"], p["model_other_db"])
-    other_db = copy_db(minilm_db, tmp_path_factory.mktemp("other_db"))
+    other_db = copy_db(screen_db, tmp_path_factory.mktemp("other_db"))
     manifest = json.loads((p["model"] / "manifest.json").read_text())
     manifest["db"] = str(other_db)
     (p["model_other_db"] / "manifest.json").write_text(json.dumps(manifest))
@@ -498,13 +500,13 @@ def test_sweep_size() -> None:
     assert len(CASES) >= 60
 
 
-def test_mismatched_index_is_rebuilt_or_refused(minilm_db, tmp_path) -> None:
+def test_mismatched_index_is_rebuilt_or_refused(screen_db, tmp_path) -> None:
     """An index folder built for other vectors: ``neighbors`` rebuilds it (the set is the truth); the library
     refuses it with a one-line error when asked not to rebuild."""
     from gene_corpus.errors import InputError
     from scouter_local.index import NeighborIndex, index_dir
 
-    db = copy_db(minilm_db, tmp_path)
+    db = copy_db(screen_db, tmp_path)
     query = ["neighbors", "--db", str(db), "--set", SET, "KLF1", "-k", "3", "--json"]
     first = CliRunner().invoke(main, query)
     assert first.exit_code == 0, first.output
@@ -519,11 +521,11 @@ def test_mismatched_index_is_rebuilt_or_refused(minilm_db, tmp_path) -> None:
     assert json.loads((index_dir(db, SET) / "manifest.json").read_text())["set_fingerprint"] != "0" * 32
 
 
-def test_damaged_index_file_is_rebuilt(minilm_db, tmp_path) -> None:
+def test_damaged_index_file_is_rebuilt(screen_db, tmp_path) -> None:
     """A damaged ``index.faiss`` (manifest intact) is rebuilt from the set, like a stale one."""
     from scouter_local.index import INDEX_FILE, index_dir
 
-    db = copy_db(minilm_db, tmp_path)
+    db = copy_db(screen_db, tmp_path)
     query = ["neighbors", "--db", str(db), "--set", SET, "KLF1", "-k", "3", "--json"]
     first = CliRunner().invoke(main, query)
     assert first.exit_code == 0, first.output

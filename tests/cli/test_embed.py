@@ -7,8 +7,8 @@ import json
 from click.testing import CliRunner
 
 from scouter_local.cli import main
-
-from .conftest import MINILM, copy_db
+from tests._realdata import MINILM
+from tests.conftest import copy_db
 
 
 def _run(*args: str):

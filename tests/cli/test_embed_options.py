@@ -15,8 +15,8 @@ from scouter_local.cli import main
 from scouter_local.embedding.models import resolve_model
 from scouter_local.embedding.store import load_embedding_set
 from scouter_local.index import index_dir
-
-from .conftest import MINILM, copy_db, embed_args
+from tests._realdata import MINILM, embed_args
+from tests.conftest import copy_db
 
 PASSAGE, QUERY = "passage: ", "query: "
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import cli_message, main
@@ -14,6 +15,7 @@ def _error(args: list[str]) -> str:
     return line
 
 
+@pytest.mark.slow  # compare-models looks for the data folder first
 def test_same_parameter_name_gets_the_running_commands_flag(tmp_path):
     """``set_names`` is ``--sets`` for ``embeddings combine`` and ``--set`` for ``compare-models``."""
     db = str(tmp_path / "x.duckdb")

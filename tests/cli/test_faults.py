@@ -14,8 +14,10 @@ from click.testing import CliRunner
 
 from gene_corpus import Corpus
 from scouter_local.cli import main
+from tests._realdata import MINILM, SET
+from tests.conftest import copy_db
 
-from .conftest import MINILM, NORMAN_OPTS, SET, cli, copy_db, kill_when, progress_at_least, table_snapshot
+from .conftest import NORMAN_OPTS, cli, kill_when, progress_at_least, table_snapshot
 
 CORPUS_TABLES = (
     "meta",
@@ -134,17 +136,17 @@ def test_embed_killed_then_rerun_gives_identical_vectors(corpus_db, embed_genes,
 
 
 # ------------------------------------------------------------------------------------------------ index build
-def test_index_build_killed_leaves_no_corrupt_index(minilm_db, tmp_path):
+def test_index_build_killed_leaves_no_corrupt_index(screen_db, tmp_path):
     from scouter_local.embedding.store import load_embedding_set
     from scouter_local.index import NeighborIndex, index_dir
 
     (tmp_path / "ref").mkdir()
-    ref_db = copy_db(minilm_db, tmp_path / "ref")
+    ref_db = copy_db(screen_db, tmp_path / "ref")
     query = ["neighbors", "--set", SET, "KLF1", "-k", "5", "--json"]
     reference = CliRunner().invoke(main, [*query, "--db", str(ref_db)])
     assert reference.exit_code == 0, reference.output
 
-    db = copy_db(minilm_db, tmp_path)
+    db = copy_db(screen_db, tmp_path)
     folder = index_dir(db, SET)
     emb = load_embedding_set(db, SET)
     killed = False
@@ -167,14 +169,14 @@ def _state(folder: Path) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in torch.load(folder / "model.pt", map_location="cpu", weights_only=True).items()}
 
 
-def test_train_killed_keeps_old_model_and_rerun_is_identical(minilm_db, norman_path, tmp_path):
+def test_train_killed_keeps_old_model_and_rerun_is_identical(screen_db, norman_path, tmp_path):
     out = tmp_path / "model"
     args = [
         "train",
         "--data",
         norman_path,
         "--db",
-        minilm_db,
+        screen_db,
         "--set",
         SET,
         "--out",

@@ -35,9 +35,9 @@ def one_line_error(result) -> str:
 
 
 @pytest.fixture(scope="module")
-def norman_model(norman_path, corpus_db, tmp_path_factory):
+def norman_model(norman_path, screen_db, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "scouter"
-    r = run(*train_args(norman_path, corpus_db, out, "--seed", 2, "--method", "scouter", "--epochs", 1, *NORMAN_OPTS))
+    r = run(*train_args(norman_path, screen_db, out, "--seed", 2, "--method", "scouter", "--epochs", 1, *NORMAN_OPTS))
     assert r.exit_code == 0, r.output
     return out
 
@@ -79,12 +79,12 @@ def test_predict_old_symbol_and_file(norman_model, norman_path, tmp_path):
     assert ad.read_h5ad(tmp_path / "all.h5ad").shape == (33, 500)
 
 
-def test_baseline_method_trains(norman_path, corpus_db, norman, tmp_path):
+def test_baseline_method_trains(norman_path, screen_db, norman, tmp_path):
     """``additive`` trained and evaluated through the command line scores what its definition gives: control plus
     the deltas of the condition's genes trained as singles (the control mean, NormMSE 1, when there is none)."""
     out = tmp_path / "additive"
     r = run(
-        *train_args(norman_path, corpus_db, out, "--method", "additive", "--seed", 5, *NORMAN_OPTS)
+        *train_args(norman_path, screen_db, out, "--method", "additive", "--seed", 5, *NORMAN_OPTS)
     )  # seed 5: MAP2K3+MAP2K6 and MAPK1+TGFBR2 with trained singles
     assert r.exit_code == 0, r.output
     r = run("evaluate", "--model", out, "--json", tmp_path / "e.json")
@@ -105,11 +105,11 @@ def test_baseline_method_trains(norman_path, corpus_db, norman, tmp_path):
     assert result["baselines"]["additive"]["overall"] == result["overall"]
 
 
-def test_replogle_split_none_then_other_file(replogle_files, corpus_db, tmp_path):
+def test_replogle_split_none_then_other_file(replogle_files, screen_db, tmp_path):
     model = tmp_path / "replogle"
     r = run(
         *train_args(
-            replogle_files[0], corpus_db, model, "--split", "none", "--method", "scouter", "--epochs", 2, *REPLOGLE_OPTS
+            replogle_files[0], screen_db, model, "--split", "none", "--method", "scouter", "--epochs", 2, *REPLOGLE_OPTS
         )
     )
     assert r.exit_code == 0, r.output
@@ -135,15 +135,15 @@ def test_replogle_split_none_then_other_file(replogle_files, corpus_db, tmp_path
         (["--subset", "dataset", "--control", "control"], "expected KEY=VALUE"),
     ],
 )
-def test_train_bad_input(norman_path, corpus_db, tmp_path, args, match):
-    r = run(*train_args(norman_path, corpus_db, tmp_path / "m", "--method", "scouter", "--epochs", 1, *args))
+def test_train_bad_input(norman_path, screen_db, tmp_path, args, match):
+    r = run(*train_args(norman_path, screen_db, tmp_path / "m", "--method", "scouter", "--epochs", 1, *args))
     assert match in one_line_error(r)
     assert not (tmp_path / "m").exists()
 
 
-def test_other_bad_input(norman_model, corpus_db, norman_path, tmp_path):
+def test_other_bad_input(norman_model, screen_db, norman_path, tmp_path):
     err = one_line_error(
-        run("train", "--data", norman_path, "--db", corpus_db, "--set", "nope", "--out", tmp_path / "m", *NORMAN_OPTS)
+        run("train", "--data", norman_path, "--db", screen_db, "--set", "nope", "--out", tmp_path / "m", *NORMAN_OPTS)
     )
     assert "'nope'" in err
     err = one_line_error(run("predict", "--model", norman_model, "--perturbation", "FOO1", "--out", tmp_path / "p.csv"))
@@ -151,18 +151,18 @@ def test_other_bad_input(norman_model, corpus_db, norman_path, tmp_path):
     err = one_line_error(run("predict", "--model", tmp_path, "--perturbation", "KLF1", "--out", tmp_path / "p.csv"))
     assert "not a model folder" in err
     err = one_line_error(
-        run("train", "--data", tmp_path / "missing.h5ad", "--db", corpus_db, "--set", "minilm", "--out", tmp_path / "m")
+        run("train", "--data", tmp_path / "missing.h5ad", "--db", screen_db, "--set", "minilm", "--out", tmp_path / "m")
     )
     assert "missing.h5ad: no such file" in err
 
 
-def test_benchmark_command(norman_path, corpus_db, tmp_path):
+def test_benchmark_command(norman_path, screen_db, tmp_path):
     r = run(
         "benchmark",
         "--data",
         norman_path,
         "--db",
-        corpus_db,
+        screen_db,
         "--set",
         "minilm",
         "--methods",
@@ -191,7 +191,7 @@ def test_benchmark_command(norman_path, corpus_db, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_train_data_parallel(norman_path, corpus_db, norman_model, tmp_path):
+def test_two_processes_train_data_parallel(norman_path, screen_db, norman_model, tmp_path):
     """``torchrun --nproc_per_node 2 scouter-local train`` (what ``accelerate launch`` runs on GPUs): two CPU
     processes train one model through accelerate (DDP, batches dealt round-robin); the first saves it once."""
     import os
@@ -200,7 +200,7 @@ def test_two_processes_train_data_parallel(norman_path, corpus_db, norman_model,
     out = tmp_path / "ddp"
     options = ("--seed", 2, "--method", "scouter", "--epochs", 2, "--device", "cpu", *NORMAN_OPTS)
     done = subprocess.run(
-        torchrun(SCOUTER_LOCAL, *train_args(norman_path, corpus_db, out, *options)),
+        torchrun(SCOUTER_LOCAL, *train_args(norman_path, screen_db, out, *options)),
         capture_output=True,
         text=True,
         timeout=900,
@@ -249,7 +249,7 @@ DDP_MIN_CORRELATION, DDP_MAX_NORMMSE_GAP = 0.93, 0.25
 
 
 @pytest.mark.slow
-def test_two_processes_train_the_model_one_process_trains(norman_path, corpus_db, norman, embeddings, tmp_path):
+def test_two_processes_train_the_model_one_process_trains(norman_path, screen_db, norman, embeddings, tmp_path):
     """Two processes with batch 114 each train what one process with batch 228 trains, within a stated tolerance.
 
     Why they should agree: with the same seed both start from the same weights and draw the same permutation of
@@ -268,7 +268,7 @@ def test_two_processes_train_the_model_one_process_trains(norman_path, corpus_db
     from scouter_local.predictors.training import train
 
     out = tmp_path / "ddp"
-    status, stderr = _torchrun([DDP_SCRIPT, norman_path, corpus_db, out, 2, 2, 4, 114], timeout=600)
+    status, stderr = _torchrun([DDP_SCRIPT, norman_path, screen_db, out, 2, 2, 4, 114], timeout=600)
     assert status == 0, stderr[-3000:]
     ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])  # one model, kept in step on both ranks
@@ -287,8 +287,8 @@ def test_two_processes_train_the_model_one_process_trains(norman_path, corpus_db
 
 
 @pytest.mark.slow
-def test_two_processes_with_an_odd_number_of_batches_finish(norman_path, corpus_db, tmp_path):
+def test_two_processes_with_an_odd_number_of_batches_finish(norman_path, screen_db, tmp_path):
     """2,280 training cells in batches of 128 make 17 batches: each process runs 8 (the 17th is dropped), since
     accelerate's join_uneven_inputs does nothing on CPU and a process with one batch more would wait forever."""
-    status, stderr = _torchrun([DDP_SCRIPT, norman_path, corpus_db, tmp_path / "odd", 2, 2, 1, 128], timeout=90)
+    status, stderr = _torchrun([DDP_SCRIPT, norman_path, screen_db, tmp_path / "odd", 2, 2, 1, 128], timeout=90)
     assert status == 0, stderr[-3000:]

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import main
+from tests._realdata import SET
 
-from .conftest import SET
-from .test_cli import NORMAN_OPTS, REPLOGLE_OPTS
+from .test_model import NORMAN_OPTS, REPLOGLE_OPTS
 
 PAPALEXI = "perturbseq/papalexi2021_thp1_subset.h5ad"
 PAPALEXI_OPTS = [
@@ -42,10 +42,10 @@ def train(data, db, out, *args) -> dict:
     return json.loads((out / "manifest.json").read_text())
 
 
-def test_train_simulation_split_follows_gears(norman_path, corpus_db, tmp_path):
+def test_train_simulation_split_follows_gears(norman_path, screen_db, tmp_path):
     manifest = train(
         norman_path,
-        corpus_db,
+        screen_db,
         tmp_path / "m",
         "--method",
         "train_mean",
@@ -71,11 +71,11 @@ def test_train_simulation_split_follows_gears(norman_path, corpus_db, tmp_path):
         if f"{g}+ctrl" in split["test"]
     ] == []
     assert any(c in split["test"] for c in singles) and sorted(manifest["train_conditions"]) == sorted(split["train"])
-    other = train(norman_path, corpus_db, tmp_path / "scouter", "--method", "train_mean", "--seed", 3, *NORMAN_OPTS)
+    other = train(norman_path, screen_db, tmp_path / "scouter", "--method", "train_mean", "--seed", 3, *NORMAN_OPTS)
     assert other["split"]["kind"] == "scouter" and other["split"]["test"] != split["test"]
 
 
-def test_train_min_cells_leaves_small_conditions_out_and_lists_them(norman_path, corpus_db, tmp_path):
+def test_train_min_cells_leaves_small_conditions_out_and_lists_them(norman_path, screen_db, tmp_path):
     obs = ad.read_h5ad(norman_path, backed="r").obs
     counts = obs.loc[obs["dataset"] == "norman19", "condition"].value_counts()
     threshold = 96  # FOXL2+HOXB9 has 80 cells, PLK4 95, every other condition at least 100
@@ -86,25 +86,25 @@ def test_train_min_cells_leaves_small_conditions_out_and_lists_them(norman_path,
     }
     assert small == {"FOXL2+HOXB9": 80, "PLK4+ctrl": 95}
     manifest = train(
-        norman_path, corpus_db, tmp_path / "m", "--method", "train_mean", "--min-cells", threshold, *NORMAN_OPTS
+        norman_path, screen_db, tmp_path / "m", "--method", "train_mean", "--min-cells", threshold, *NORMAN_OPTS
     )
     assert manifest["data"]["options"]["min_cells"] == threshold
     assert manifest["excluded"] == {c: f"only {n} cell(s), fewer than min_cells={threshold}" for c, n in small.items()}
     used = {c for part in ("train", "val", "test") for c in manifest["split"][part]}
     assert len(used) == 31 and not used & set(small)
-    full = train(norman_path, corpus_db, tmp_path / "all", "--method", "train_mean", *NORMAN_OPTS)
+    full = train(norman_path, screen_db, tmp_path / "all", "--method", "train_mean", *NORMAN_OPTS)
     assert set(small) <= {c for part in ("train", "val", "test") for c in full["split"][part]}
 
 
 @pytest.fixture(scope="module")
-def papalexi_db(data_dir, corpus_db, tmp_path_factory):
+def papalexi_db(data_dir, screen_db, tmp_path_factory):
     """The corpus with the Papalexi targets embedded into ``minilm`` too."""
     import shutil
 
     from scouter_local.embedding.pipeline import embed_corpus
 
     db = tmp_path_factory.mktemp("papalexi") / "corpus.duckdb"
-    shutil.copy(corpus_db, db)
+    shutil.copy(screen_db, db)
     targets = ad.read_h5ad(data_dir / PAPALEXI, backed="r").obs["target"].astype(str).unique()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -132,12 +132,12 @@ def test_train_normalize_turns_raw_counts_into_log_normalised_means(data_dir, pa
     assert raw["data"]["options"]["normalize"] is False
 
 
-def test_train_gene_key_names_readout_genes(replogle_files, corpus_db, tmp_path):
+def test_train_gene_key_names_readout_genes(replogle_files, screen_db, tmp_path):
     path = replogle_files[0]
     var = ad.read_h5ad(path, backed="r").var
     for args, genes in (([], list(var.index)), (["--gene-key", "gene_name"], list(var["gene_name"]))):
         out = tmp_path / ("named" if args else "ids")
-        manifest = train(path, corpus_db, out, "--method", "train_mean", "--split", "none", *args, *REPLOGLE_OPTS)
+        manifest = train(path, screen_db, out, "--method", "train_mean", "--split", "none", *args, *REPLOGLE_OPTS)
         assert manifest["data"]["options"]["gene_key"] == (args[1] if args else None)
         target = manifest["train_conditions"][0].split("+")[0]
         run("predict", "--model", out, "--perturbation", target, "--out", tmp_path / "p.csv")
@@ -150,7 +150,7 @@ def test_train_gene_key_names_readout_genes(replogle_files, corpus_db, tmp_path)
             "--data",
             str(path),
             "--db",
-            str(corpus_db),
+            str(screen_db),
             "--set",
             SET,
             "--out",
@@ -167,8 +167,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def test_predict_prints_nearest_trained_perturbations_genes_and_sources(norman_path, corpus_db, embeddings, tmp_path):
-    manifest = train(norman_path, corpus_db, tmp_path / "m", "--seed", 1, *NORMAN_OPTS)  # gene_delta
+def test_predict_prints_nearest_trained_perturbations_genes_and_sources(norman_path, screen_db, embeddings, tmp_path):
+    manifest = train(norman_path, screen_db, tmp_path / "m", "--seed", 1, *NORMAN_OPTS)  # gene_delta
     trained = manifest["train_conditions"]
     unseen = next(
         c
@@ -209,7 +209,7 @@ def test_predict_prints_nearest_trained_perturbations_genes_and_sources(norman_p
 
 
 def test_large_file_is_read_backed_with_the_same_statistics(
-    norman_path, norman_options, corpus_db, embeddings, monkeypatch, tmp_path
+    norman_path, norman_options, screen_db, embeddings, monkeypatch, tmp_path
 ):
     import scouter_local.data.read as data_module
     from scouter_local.data.read import read_perturbation_data
@@ -235,7 +235,7 @@ def test_large_file_is_read_backed_with_the_same_statistics(
     for name, bytes_ in (("backed", norman_path.stat().st_size - 1), ("memory", limit)):
         monkeypatch.setattr(data_module, "BACKED_BYTES", bytes_)
         opened.clear()
-        train(norman_path, corpus_db, tmp_path / name, "--method", "train_mean", *NORMAN_OPTS)
+        train(norman_path, screen_db, tmp_path / name, "--method", "train_mean", *NORMAN_OPTS)
         assert {b for f, b in opened if f == norman_path.name} == {"r" if name == "backed" else None}
         run("predict", "--model", tmp_path / name, "--perturbation", "KLF1", "--out", tmp_path / f"{name}.csv")
     np.testing.assert_allclose(

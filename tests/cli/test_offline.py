@@ -14,9 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import main
-from tests.conftest import ROOT
+from tests._network import SocketGuard
+from tests._realdata import SET
+from tests.conftest import ROOT, SCOUTER_LOCAL, copy_db
 
-from .conftest import NORMAN_OPTS, SCOUTER_LOCAL, SET, SUBPROCESS_ENV, SocketGuard, copy_db
+from .conftest import NORMAN_OPTS, SUBPROCESS_ENV
 
 HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -45,11 +47,11 @@ def test_guard_records_and_refuses_network_attempts() -> None:
     assert socket.getaddrinfo is original  # restored on exit
 
 
-def test_whole_flow_makes_no_network_attempt(minilm_db, guard_log, norman_path, tmp_path) -> None:
+def test_whole_flow_makes_no_network_attempt(screen_db, guard_log, norman_path, tmp_path) -> None:
     """Corpus import and embedding (session fixtures), then neighbours of a gene and of a text, training,
     evaluation with plots and prediction, all in this process under the guard: zero attempts."""
-    assert guard_log == []  # corpus import + MiniLM embedding of the Norman genes were built under the guard
-    db = copy_db(minilm_db, tmp_path)
+    assert guard_log == []  # corpus import + MiniLM embedding of the screens' genes were built under the guard
+    db = copy_db(screen_db, tmp_path)
     model = tmp_path / "model"
     with SocketGuard() as guard:
         neighbours = json.loads(_ok(["neighbors", "--db", db, "--set", SET, "KLF1", "-k", "3", "--json"]))
@@ -90,7 +92,7 @@ def test_whole_flow_makes_no_network_attempt(minilm_db, guard_log, norman_path, 
 #: that loaded it written to ``$SCOUTER_GUARD_LOG``.
 SITECUSTOMIZE = """
 import atexit, json, os
-from tests.reliability.conftest import SocketGuard
+from tests._network import SocketGuard
 
 _guard = SocketGuard().__enter__()
 _log = os.environ["SCOUTER_GUARD_LOG"]

@@ -17,7 +17,7 @@ from scouter_local.data.options import DataOptions
 from scouter_local.data.read import perturbation_data, read_perturbation_data
 from scouter_local.data.splits import make_split, scouter_split, simulation_split, subgroup
 from scouter_local.embedding.sets import EmbeddingSet
-from tests.model.conftest import subset_h5ad
+from tests._realdata import subset_h5ad
 
 
 def test_norman_conditions_spelled_gears_way(norman):
@@ -137,7 +137,7 @@ def test_condition_with_one_cell(norman_path, tmp_path):
     assert data.perturbations == ["MAPK1+ctrl"] and "KLF1+ctrl" in data.excluded
 
 
-def test_gene_without_embedding_left_out_visibly(norman_path, norman_options, corpus_db, embeddings):
+def test_gene_without_embedding_left_out_visibly(norman_path, norman_options, screen_db, embeddings):
     from gene_corpus.corpus import Corpus
 
     drop = embeddings.symbols.index("IER5L")
@@ -150,13 +150,13 @@ def test_gene_without_embedding_left_out_visibly(norman_path, norman_options, co
         vectors=embeddings.vectors[keep],
     )
     data = read_perturbation_data(norman_path, norman_options)
-    with Corpus.open(corpus_db, read_only=True) as corpus, pytest.warns(UserWarning, match="IER5L"):
+    with Corpus.open(screen_db, read_only=True) as corpus, pytest.warns(UserWarning, match="IER5L"):
         resolved = resolve_genes(data, smaller, corpus.resolve)
     assert resolved.excluded["IER5L+ctrl"] == "gene IER5L has no embedding in set 'minilm-no-ier5l'"
     assert "IER5L+ctrl" not in resolved.perturbations and len(resolved.perturbations) == 32
 
 
-def test_papalexi_raw_counts_normalised(data_dir, corpus_db, embeddings):
+def test_papalexi_raw_counts_normalised(data_dir, screen_db, embeddings):
     opts = DataOptions(
         condition_key="target",
         control="non-targeting",
@@ -173,11 +173,11 @@ def test_papalexi_raw_counts_normalised(data_dir, corpus_db, embeddings):
         read_perturbation_data(path, replace(opts, normalize=False))
 
 
-def test_replogle_deltas_resolved_from_ensembl(replogle_files, corpus_db, embeddings):
+def test_replogle_deltas_resolved_from_ensembl(replogle_files, screen_db, embeddings):
     opts = DataOptions(condition_key="target_ensembl", single_format="bare")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = prepare_data(replogle_files[0], opts, corpus_db, embeddings)
+        data = prepare_data(replogle_files[0], opts, screen_db, embeddings)
     assert data.is_delta and not (data.conditions == CTRL).any()
     assert np.all(data.control_mean() == 0)
     assert all(not c.startswith("ENSG") for c in data.perturbations)  # respelled with current symbols

@@ -15,8 +15,8 @@ from scouter_local.embedding.encoder import Encoder, token_batches
 from scouter_local.embedding.pipeline import embed_corpus
 from scouter_local.embedding.spec import resolve_spec, spec_from_stored
 from scouter_local.embedding.store import load_embedding_set
-
-from .conftest import MINILM, copy_db, embed_args
+from tests._realdata import MINILM, embed_args
+from tests.conftest import copy_db
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:

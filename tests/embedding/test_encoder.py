@@ -12,8 +12,7 @@ from gene_corpus.errors import InputError
 from scouter_local.embedding.encoder import Encoder
 from scouter_local.embedding.models import model_fingerprint, resolve_model
 from scouter_local.embedding.spec import resolve_spec
-
-from .conftest import MINILM, SMOLLM2
+from tests._realdata import MINILM, SMOLLM2
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -26,6 +25,7 @@ def texts(data_dir) -> list[str]:
     return list(data.values())[:40]
 
 
+@pytest.mark.slow  # loads the real model
 def test_package_models_are_found():
     minilm = resolve_model(MINILM)
     assert minilm.kind == "package" and (minilm.path / "config.json").is_file() and minilm.gguf_file is None
@@ -38,12 +38,14 @@ def test_unknown_model_needs_allow_download():
         resolve_model("no-such-org/no-such-model")
 
 
+@pytest.mark.slow  # loads the real model
 def test_minilm_spec_defaults_from_sentence_transformers_files():
     spec = resolve_spec(MINILM)
     assert (spec.pooling, spec.max_tokens, spec.decoder, spec.prefix) == ("mean", 256, False, "")
     assert len(spec.model_fingerprint) == 32
 
 
+@pytest.mark.slow  # loads the real model
 def test_remote_code_folder_refused(tmp_path):
     folder = tmp_path / "remote"
     shutil.copytree(resolve_model(MINILM).path, folder)
@@ -183,6 +185,7 @@ def test_bitsandbytes_quantisation_loads_quantised_layers_on_cpu(minilm_encoder,
     assert np.abs(quantised - exact).max() > 1e-4  # the quantised weights are what computed the vectors
 
 
+@pytest.mark.slow  # loads the real model
 def test_fingerprint_depends_on_bytes(tmp_path):
     folder = tmp_path / "m"
     shutil.copytree(resolve_model(MINILM).path, folder)

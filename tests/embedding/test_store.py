@@ -17,9 +17,8 @@ from scouter_local.embedding.encoder import Encoder
 from scouter_local.embedding.exchange import export_embeddings, import_embeddings, safe_load_pickle
 from scouter_local.embedding.pipeline import embed_corpus
 from scouter_local.embedding.store import load_embedding_set
-from tests.conftest import SCOUTER_LOCAL, torchrun
-
-from .conftest import MINILM, copy_db, embed_args
+from tests._realdata import MINILM, embed_args
+from tests.conftest import SCOUTER_LOCAL, copy_db, torchrun
 
 
 def test_embedded_set_loads(minilm_db, subset):
@@ -188,7 +187,7 @@ def test_bad_csv_names_the_line(corpus_db, tmp_path):
 
 
 def test_smollm2_gguf_embeds_through_the_same_command(corpus_db, subset, tmp_path):
-    from .conftest import SMOLLM2
+    from tests._realdata import SMOLLM2
 
     db = copy_db(corpus_db, tmp_path)
     with Corpus.open(db, read_only=True) as corpus:

@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 from gene_corpus.errors import InputError
-from scouter_local.data.link import prepare_data
 from scouter_local.data.splits import make_split
-from scouter_local.datasets import PRESETS
-from scouter_local.embedding.store import load_embedding_set
 from scouter_local.evaluation.explain import explain, explain_predictor, format_explanations
 from scouter_local.predictors.training import train
 
 
 @pytest.fixture(scope="module")
-def norman(demo_db, data_dir):
-    emb = load_embedding_set(demo_db, "minilm")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        data = prepare_data(PRESETS["norman"].path(data_dir), PRESETS["norman"].options, demo_db, emb)
-    return emb, data, make_split(data, "scouter", seed=1)
+def explained(norman, embeddings):
+    """The MiniLM set, the Norman screen and its split of seed 1."""
+    return embeddings, norman, make_split(norman, "scouter", seed=1)
 
 
 def _unit(v):
     return v / np.linalg.norm(v)
 
 
-def test_nearest_are_trained_with_exact_cosines(norman):
-    emb, data, split = norman
+def test_nearest_are_trained_with_exact_cosines(explained):
+    emb, data, split = explained
     out = explain(split.test, emb, split.train, data.gene_rows, k=3)
     assert [e.condition for e in out] == split.test
     train_genes = {g for c in split.train for g in c.split("+") if g != "ctrl"}
@@ -48,14 +40,14 @@ def test_nearest_are_trained_with_exact_cosines(norman):
             assert all(-1 <= n.cosine <= 1 for n in neighbours)
 
 
-def test_trained_condition_is_flagged_and_not_its_own_neighbour(norman):
-    emb, data, split = norman
+def test_trained_condition_is_flagged_and_not_its_own_neighbour(explained):
+    emb, data, split = explained
     (e,) = explain([split.train[0]], emb, split.train, data.gene_rows, k=5)
     assert e.trained and split.train[0] not in [n.condition for n in e.nearest]
 
 
-def test_explain_predictor_reports_gene_sources(norman):
-    emb, data, split = norman
+def test_explain_predictor_reports_gene_sources(explained):
+    emb, data, split = explained
     model = train(data, emb, split=split, method="gene_delta")
     out = explain_predictor(model, split.test, k=2)
     for e in out:
@@ -70,10 +62,10 @@ def test_explain_predictor_reports_gene_sources(norman):
     assert "estimate from" in text
 
 
-def test_explanation_lists_neighbour_weights(norman):
+def test_explanation_lists_neighbour_weights(explained):
     """A model that uses neighbour evidence (λ forced above 0) lists the trained genes an unseen gene borrows
     from, with the weights it gives them, heaviest first."""
-    emb, data, split = norman
+    emb, data, split = explained
     model = train(data, emb, split=split, method="gene_delta")
     model.neighbour_ = {**model.neighbour_, "k": 3, "tau": 0.1, "lambda": 0.5}
     unseen = next(c for c in split.test if c.endswith("+ctrl") and c.split("+")[0] not in model.known_genes_)
@@ -87,8 +79,8 @@ def test_explanation_lists_neighbour_weights(norman):
     assert f"[estimate from neighbours: {weights[0][0]} {weights[0][1]:.2f}" in line
 
 
-def test_gene_without_embedding_is_input_error(norman):
-    emb, data, split = norman
+def test_gene_without_embedding_is_input_error(explained):
+    emb, data, split = explained
     with pytest.raises(InputError, match="NOTAGENE"):
         explain(["NOTAGENE+ctrl"], emb, split.train, data.gene_rows)
     with pytest.raises(InputError, match="k must be"):

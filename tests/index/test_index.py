@@ -12,8 +12,8 @@ from gene_corpus.errors import InputError
 from scouter_local.embedding.pipeline import embed_corpus
 from scouter_local.embedding.store import load_embedding_set
 from scouter_local.index import NeighborIndex, index_dir, neighbors
-
-from .conftest import MINILM, copy_db
+from tests._realdata import MINILM
+from tests.conftest import copy_db
 
 
 @pytest.fixture(scope="module")

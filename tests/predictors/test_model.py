@@ -58,7 +58,7 @@ def test_seeded_training_is_reproducible(norman, embeddings, norman_split):
 
 
 def test_training_streamed_from_backed_file(
-    norman_path, norman_options, corpus_db, embeddings, norman_split, monkeypatch
+    norman_path, norman_options, screen_db, embeddings, norman_split, monkeypatch
 ):
     """Backed cells read fetch by fetch train the same weights as in memory when the visiting order is the same;
     with small blocks and fetches every perturbed cell is still visited once per epoch."""
@@ -68,7 +68,7 @@ def test_training_streamed_from_backed_file(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         whole, backed = (
-            prepare_data(norman_path, norman_options, corpus_db, embeddings, backed=b) for b in (False, True)
+            prepare_data(norman_path, norman_options, screen_db, embeddings, backed=b) for b in (False, True)
         )
     assert backed.cells.backed and not whole.cells.backed
     monkeypatch.setattr(PairLoader, "block_rows", 1)
@@ -146,13 +146,13 @@ def test_unknown_gene_at_prediction(scouter_fit):
         scouter_fit.predict(["NOTAGENE+ctrl"])
 
 
-def test_pseudobulk_trains_without_split(replogle_files, corpus_db, embeddings):
+def test_pseudobulk_trains_without_split(replogle_files, screen_db, embeddings):
     from scouter_local.data.link import prepare_data
     from scouter_local.data.options import DataOptions
     from scouter_local.data.splits import make_split
 
     data = prepare_data(
-        replogle_files[0], DataOptions(condition_key="target_ensembl", single_format="bare"), corpus_db, embeddings
+        replogle_files[0], DataOptions(condition_key="target_ensembl", single_format="bare"), screen_db, embeddings
     )
     split = make_split(data, "none")
     model = train(

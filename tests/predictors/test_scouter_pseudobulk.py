@@ -16,9 +16,9 @@ from scouter_local.predictors.training import train
 
 
 @pytest.fixture(scope="module")
-def replogle30(replogle_files, corpus_db, embeddings):
+def replogle30(replogle_files, screen_db, embeddings):
     """The 30 strongest Replogle K562 targets, every one a training row (split none)."""
-    data = prepare_data(replogle_files[0], PRESETS["replogle"].options, corpus_db, embeddings)
+    data = prepare_data(replogle_files[0], PRESETS["replogle"].options, screen_db, embeddings)
     return data, make_split(data, "none")
 
 
