@@ -34,14 +34,10 @@ from scouter_local.data.options import DataOptions
 from scouter_local.evaluation.metrics import METRICS
 from scouter_local.evaluation.results import CEILING, STRONG
 from scouter_local.evaluation.strong import StrongTargets, read_obs_column
-from scouter_local.predictors import METHODS
+from scouter_local.predictors import METHODS, method_names
 from scouter_local.reporting.document import format_value
 
 log = logging.getLogger(__name__)
-
-
-#: Methods run together in one process per seed (their time is measured per method, memory per process).
-LIGHT_METHODS = ("gene_delta", "no_change", "train_mean", "additive", "ridge", "knn")
 
 
 #: Shuffled-embedding copies of each set per run, by default.
@@ -116,9 +112,10 @@ def run_benchmark(
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     data_path = str(Path(data_path).resolve())
-    # Baselines share one process per seed (they fit in well under a second); every other method has its own.
-    light = [m for m in methods if m in LIGHT_METHODS]
-    groups = [[m] for m in methods if m not in LIGHT_METHODS] + ([light] if light else [])
+    # Light methods share one process per seed (they fit in about a second); every other method has its own.
+    shared = set(method_names(light=True))
+    light = [m for m in methods if m in shared]
+    groups = [[m] for m in methods if m not in shared] + ([light] if light else [])
     jobs = [(s, g, seed) for s in set_names for seed in seeds for g in groups]
     runs: dict[tuple[str, str], list[dict]] = {}
     for set_name, group, seed in tqdm(jobs, desc="benchmark runs", unit="run"):

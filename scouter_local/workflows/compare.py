@@ -24,15 +24,17 @@ from scouter_local.conditions import genes_in
 from scouter_local.data.options import DataOptions
 from scouter_local.evaluation.neighbours import go_neighbor_quality
 from scouter_local.evaluation.strong import StrongTargets
+from scouter_local.predictors import method_names
 from scouter_local.reporting.document import Document
 from scouter_local.workflows.stages import ATTRIBUTION, GO_K, Stages, go_bp_annotations, model_set_name, resolve_to_ids
 
 log = logging.getLogger(__name__)
 
 
-#: Methods whose predictions depend on the embeddings, and the baseline they must beat (what ``compare-models``
-#: trains by default).
-COMPARE_METHODS = ("gene_delta", "scouter", "ridge", "knn", "train_mean")
+def default_methods() -> list[str]:
+    """What ``compare-models`` trains unless told: the methods whose predictions depend on the embeddings, then
+    ``train_mean``, the baseline they must beat."""
+    return [*method_names(uses_embeddings=True), "train_mean"]
 
 
 @dataclass
@@ -134,7 +136,7 @@ def compare_models(
     set_names: Sequence[str] = (),
     models: Sequence[str] = (),
     templates: Sequence[str] = ("genept",),
-    methods: Sequence[str] = COMPARE_METHODS,
+    methods: Sequence[str] | None = None,
     seeds: Sequence[int] = (1, 2),
     k: int = GO_K,
     genes: Sequence[str] = (),
@@ -160,7 +162,7 @@ def compare_models(
         screen's perturbed genes plus ``genes``, with ``postprocess`` (``none``, ``center``, ``whiten``; see
         :func:`~scouter_local.embedding_store.embed_corpus`).
     methods, seeds, epochs
-        Predictors, split seeds and maximum Scouter epochs.
+        Predictors (default: :func:`default_methods`), split seeds and maximum Scouter epochs.
     shuffles, strong
         As :func:`~scouter_local.benchmarking.run_benchmark`: shuffled-embedding controls per run, the ``strong``
         group.
@@ -175,6 +177,7 @@ def compare_models(
     from scouter_local.embedding.pipeline import embed_corpus
     from scouter_local.embedding.store import load_embedding_set
 
+    methods = list(methods) if methods is not None else default_methods()
     sets = list(dict.fromkeys(set_names))
     pairs = [(m, t) for m in models for t in templates]
     sets += [model_set_name(m, t) for m, t in pairs if model_set_name(m, t) not in sets]

@@ -25,7 +25,7 @@ from scouter_local.data.splits import Split
 from scouter_local.datasets import PRESETS, PUBLISHED_NORMAN, SHOWCASE_GENES, find_data_dir
 from scouter_local.evaluation.neighbours import go_neighbor_quality
 from scouter_local.evaluation.results import CEILING
-from scouter_local.predictors import BASELINES, DEFAULT_METHOD
+from scouter_local.predictors import DEFAULT_METHOD, method_names
 from scouter_local.workflows.demo_report import DemoResult, write_demo_report
 from scouter_local.workflows.stages import (
     CORPUS_FOLDERS,
@@ -40,10 +40,6 @@ from scouter_local.workflows.stages import (
 )
 
 log = logging.getLogger(__name__)
-
-
-#: The predictor ``train`` uses by default, benchmarked first.
-DEMO_METHODS = (DEFAULT_METHOD, "scouter", *BASELINES)
 
 
 N_NEIGHBORS = 5
@@ -64,7 +60,7 @@ def run_demo(
     set_name: str | None = None,
     screens: Sequence[str] = tuple(PRESETS),
     epochs: int | None = None,
-    methods: Sequence[str] = DEMO_METHODS,
+    methods: Sequence[str] | None = None,
     shuffles: int | None = None,
 ) -> DemoResult:
     """Run the whole flow and write the report into ``out``.
@@ -88,7 +84,8 @@ def run_demo(
     epochs
         Maximum Scouter epochs (default: Scouter's 40).
     methods
-        Methods benchmarked (registry names); the first is reported as the default.
+        Methods benchmarked (registry names; default: every registered method, the default one first); the first
+        is reported as the default.
     shuffles
         Shuffled-embedding controls per run (default: the benchmark's).
 
@@ -105,6 +102,7 @@ def run_demo(
 
     if not seeds:
         raise InputError("seeds names no seed; e.g. seeds=1-2")
+    methods = list(methods) if methods is not None else method_names()
     if "norman" not in screens:
         screens = ["norman", *screens]
     set_name = set_name or (DEFAULT_SET if model == DEFAULT_MODEL else model_set_name(model))
