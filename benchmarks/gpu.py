@@ -525,6 +525,7 @@ def part_accelerate(args, device: str | None, gpus: int) -> dict:
 # ---------------------------------------------------------------------------------------------- driver
 def run_part(part: Part, args) -> dict:
     """Run one part in this process; its result dict (``status`` ok / skipped / failed, ``reason``)."""
+    gene_texts(args.data_dir, 1)  # no data folder: say so before anything else
     import torch
 
     from scouter_local.runtime import settings

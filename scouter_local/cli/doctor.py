@@ -26,13 +26,15 @@ def doctor(model, db, as_json) -> None:
     from scouter_local.doctor import format_table, run_doctor
 
     report = run_doctor(model=model, db=db)
+    # the model and database lines carry library messages (allow_download=True -> --allow-download); the others
+    # are the doctor's own words, which name pip requirements (torch==2.13.0) that must stay as they are
+    for check in report.checks:
+        if check.name in ("model", "db"):
+            check.detail, check.fix = cli_message(check.detail), cli_message(check.fix)
     if as_json:
-        out = report.to_dict()
-        for check in out["checks"]:
-            check["detail"], check["fix"] = cli_message(check["detail"]), cli_message(check["fix"])
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        click.echo(format_table(report, cli_message))
+        click.echo(format_table(report))
     click.get_current_context().exit(report.exit_code)
 
 
