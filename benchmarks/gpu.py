@@ -22,7 +22,8 @@ d ``accelerate`` (budget 110 s; only with 2 or more GPUs)
     process per GPU: the merged set must equal the one-process set (bitwise, else the largest difference).
 
 With no CUDA the parts compute their CPU side (a: CPU vectors and genes/s; b: CPU fp32 genes/s; c: the CPU
-Scouter run), write ``"cuda": false`` and the command exits 0. ``--rehearse`` runs the GPU code paths on the CPU
+Scouter run), under three times the budgets (they are for a GPU machine's own cores; a small shared CPU is
+slower), write ``"cuda": false`` and the command exits 0. ``--rehearse`` runs the GPU code paths on the CPU
 (few genes, ``--genes 12``; part d with ``torchrun`` CPU processes), to test this command where no GPU is lent;
 its figures are not GPU figures (``"rehearsal": true``). The exit status is 1 only when a part failed or ran out
 of its budget.
@@ -215,8 +216,8 @@ def summary(result: dict) -> str:
 
 def table_row(part: Part, result: dict) -> str:
     """``key name  status  seconds/budget  summary``."""
-    seconds = result.get("seconds")
-    spent = f"{seconds:.0f}/{part.budget} s" if seconds is not None else f"-/{part.budget} s"
+    seconds, budget = result.get("seconds"), result.get("budget_s", part.budget)
+    spent = f"{seconds:.0f}/{budget:.0f} s" if seconds is not None else f"-/{budget:.0f} s"
     return f"{part.key} {part.name:<11} {result.get('status', 'failed'):<8} {spent:>10}  {summary(result)}"
 
 
@@ -526,9 +527,10 @@ def part_accelerate(args, device: str | None, gpus: int) -> dict:
 def run_part(part: Part, args) -> dict:
     """Run one part in this process; its result dict (``status`` ok / skipped / failed, ``reason``)."""
     gene_texts(args.data_dir, 1)  # no data folder: say so before anything else
-    import torch
+    from scouter_local.runtime import settings  # before torch: its OpenMP reads OMP_WAIT_POLICY when loaded
 
-    from scouter_local.runtime import settings
+    settings.apply_environment()
+    import torch
 
     settings.apply_threads()
     state = cuda_state(here=True)
@@ -580,6 +582,8 @@ def spawn(part: Part, args, budget: float) -> dict:
     argv += ["--data-dir", str(args.data_dir), "--genes", str(args.genes), "--cpu-genes", str(args.cpu_genes)]
     argv += ["--rehearse"] * args.rehearse + (["--epochs", str(args.epochs)] if args.epochs else [])
     env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    # threads that sleep rather than spin while they wait: on a busy machine spinning made CPU work 10x slower
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     log = args.out / f"part_{part.name}.log"
     began = time.perf_counter()
     with open(log, "w") as handle:
@@ -613,7 +617,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-genes", type=int, default=SMOLLM2_CPU_GENES, help="Genes of part b's CPU reference.")
     parser.add_argument("--epochs", type=int, default=None, help="Scouter's maximum epochs (default its 40).")
     parser.add_argument("--rehearse", action="store_true", help="Run the GPU code paths on the CPU (a test).")
-    parser.add_argument("--budget-scale", type=float, default=1.0, help="Multiply every part's time budget.")
+    parser.add_argument(
+        "--budget-scale",
+        type=float,
+        default=None,
+        help="Multiply every part's time budget (default 1 with CUDA; 3 without: the budgets are for a GPU "
+        "machine's own cores, the CPU side may share a small machine).",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.out = args.out.resolve()
@@ -632,6 +642,8 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.perf_counter()
     state = cuda_state()
+    if args.budget_scale is None:
+        args.budget_scale = 1.0 if state["cuda"] and not args.rehearse else 3.0
     mode = "rehearsal on CPU" if args.rehearse else "CUDA" if state["cuda"] else "no CUDA: CPU side only"
     print(f"GPU check: {mode}; {state['gpus']} GPU(s) {', '.join(state['names'])}; torch {state['torch']}", flush=True)
     print(f"{'part':<13} {'status':<8} {'s/budget':>10}  result", flush=True)

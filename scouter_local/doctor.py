@@ -512,7 +512,7 @@ def check_cache(cache: Path | None = None) -> Check:
     if not cache.is_dir():
         return Check("cache", "ok", f"{cache} (not created yet; made on first use)", data=data)
     for kind in sorted(p for p in cache.iterdir() if p.is_dir()):
-        for entry in sorted(p for p in kind.iterdir() if not p.name.startswith(".")):
+        for entry in sorted(p for p in kind.iterdir() if p.is_dir() and not p.name.startswith(".")):
             source = entry / "scouter_local_source.json"
             data["entries"].append(
                 {"kind": kind.name, "name": entry.name, "bytes": _size(entry)}
