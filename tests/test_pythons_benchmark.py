@@ -94,3 +94,28 @@ def test_bundle_accepts_python_3_13(tmp_path):
     assert json.loads((out / "bundle.json").read_text())["python"] == "3.13"
     refused = CliRunner().invoke(main, ["bundle", "--out", str(tmp_path / "b314"), "--python", "3.14"])
     assert refused.exit_code == 1 and "is not one of 3.10, 3.11, 3.12, 3.13" in refused.output
+
+
+def test_bundle_builds_isolated_when_setuptools_is_too_old(tmp_path, monkeypatch):
+    """Python 3.10's venvs come with setuptools 65 (< pyproject's 68): the project wheel is then built in an isolated
+    environment instead of failing pip's build-dependency check (found by this runner on 3.10)."""
+    import importlib.metadata
+
+    from scouter_local import bundle
+    from tests.conftest import ROOT
+
+    calls = []
+
+    def fake_pip(args, what):
+        calls.append(args)
+        (tmp_path / f"out{len(calls)}" / "scouter_local-0.1.0-py3-none-any.whl").touch()
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(bundle, "_pip", fake_pip)
+    for setuptools, isolated in (("65.5.0", True), ("84.2.0", False)):
+        monkeypatch.setattr(
+            bundle.importlib.metadata, "version", lambda name: setuptools if name == "setuptools" else real(name)
+        )
+        (tmp_path / f"out{len(calls) + 1}").mkdir()
+        bundle._build_project_wheel(ROOT, tmp_path / f"out{len(calls) + 1}")
+        assert ("--no-build-isolation" not in calls[-1]) == isolated, calls[-1]
