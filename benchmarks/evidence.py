@@ -37,8 +37,11 @@ import numpy as np
 from benchmarks.fidelity import DATA_DIR, build_corpus
 from gene_corpus.errors import InputError
 from scouter_local.conditions import genes_of
-from scouter_local.data import PRESETS, PerturbationData, Split, condition_vectors
-from scouter_local.embedding_set import EmbeddingSet, unit_rows
+from scouter_local.data.link import condition_vectors
+from scouter_local.data.perturbation import PerturbationData
+from scouter_local.data.splits import Split
+from scouter_local.datasets import PRESETS
+from scouter_local.embedding.sets import EmbeddingSet, unit_rows
 from scouter_local.predictors.gene_delta import GeneDeltaPredictor, cv_scores, neighbour_weights, one_se_choice
 
 REPLOGLE = PRESETS["replogle"]
@@ -110,9 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench_evidence"))
     args = parser.parse_args(argv)
 
-    from scouter_local.benchmarking import parse_seeds, run_benchmark
-    from scouter_local.demo import screen_genes
-    from scouter_local.evaluation import StrongTargets
+    from scouter_local.benchmarking.benchmark import parse_seeds, run_benchmark
+    from scouter_local.evaluation.strong import StrongTargets
+    from scouter_local.workflows.stages import screen_genes
 
     db = (args.db or args.out / "corpus.duckdb").resolve()
     if not db.exists():

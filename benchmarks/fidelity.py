@@ -15,7 +15,7 @@ first, even seeds scouter-learn first), each with the same torch threads:
 
 Both are scored by this project's metric code on the same test conditions (top-20 non-dropout DE genes). Whole
 process = wall seconds from spawn to exit, and the child's CPU seconds (user + system: what the machine's other
-jobs change least); fit = the training call alone (``scouter_local.training.train``;
+jobs change least); fit = the training call alone (``scouter_local.predictors.training.train``;
 ``Scouter(...)`` + ``model_init`` + ``train``); peak RSS = each child's own ``VmHWM``
 (:func:`scouter_local.benchmarking.own_peak_rss_mib`). Embeddings: all-MiniLM-L6-v2 of the GenePT texts (the
 corpus documents of the Norman genes), the setting in which scouter-learn was measured on this subset.
@@ -39,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-from scouter_local.data import CORPUS_FILES, PRESETS
+from scouter_local.datasets import CORPUS_FILES, PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"
@@ -59,17 +59,17 @@ def peer_version() -> str | None:
 
 # ---------------------------------------------------------------------------------------------- children
 def _finish(result_path: Path, result: dict) -> None:
-    from scouter_local.benchmarking import own_peak_rss_mib
+    from scouter_local.benchmarking.runner import own_peak_rss_mib
 
     result_path.write_text(json.dumps({**result, "peak_rss_mib": own_peak_rss_mib()}))
 
 
 def child_ours(result_path: Path, cli_args: list[str]) -> None:
     """``scouter-local <cli_args>`` in this process, timing its ``training.train`` call."""
-    import scouter_local.training
+    import scouter_local.predictors.training
     from scouter_local.cli import main
 
-    real, fit = scouter_local.training.train, {}
+    real, fit = scouter_local.predictors.training.train, {}
 
     def timed(*args, **kwargs):
         began = time.perf_counter()
@@ -78,7 +78,7 @@ def child_ours(result_path: Path, cli_args: list[str]) -> None:
         fit["epochs"] = len(predictor.history_)
         return predictor
 
-    scouter_local.training.train = timed
+    scouter_local.predictors.training.train = timed
     main(cli_args, standalone_mode=False)
     _finish(result_path, {"fit_seconds": fit["seconds"], "epochs": fit["epochs"]})
 
@@ -114,7 +114,7 @@ def child_peer(result_path: Path, spec: dict) -> None:
 def build_corpus(db: Path, data_dir: Path, genes: list[str]) -> None:
     """A corpus of the real gene ids and texts, with set ``minilm``: MiniLM of the GenePT texts of ``genes``."""
     from gene_corpus.corpus import Corpus
-    from scouter_local.embedding_store import embed_corpus
+    from scouter_local.embedding.pipeline import embed_corpus
 
     db.parent.mkdir(parents=True, exist_ok=True)
     with Corpus.open(db) as corpus:
@@ -236,13 +236,15 @@ def main(argv: list[str] | None = None) -> None:
 
     import warnings
 
-    from gene_corpus.atomic import write_json_atomic, write_text_atomic
-    from scouter_local.benchmarking import parse_seeds
-    from scouter_local.data import load_embeddings, make_split, prepare_data
-    from scouter_local.demo import screen_genes
-    from scouter_local.evaluation import Evaluation, evaluate_predictions
+    from gene_corpus.files import write_json_atomic, write_text_atomic
+    from scouter_local.benchmarking.benchmark import parse_seeds
+    from scouter_local.data.link import load_embeddings, prepare_data
+    from scouter_local.data.splits import make_split
+    from scouter_local.evaluation.results import Evaluation
+    from scouter_local.evaluation.scoring import evaluate_predictions
     from scouter_local.predictors.checkpoint import load_model
     from scouter_local.runtime import settings
+    from scouter_local.workflows.stages import screen_genes
 
     version = peer_version()
     if version is None:

@@ -303,7 +303,7 @@ def _timed_encode(encoder, texts: list[str], **batching) -> tuple[np.ndarray, fl
 
 def progress(args, name: str, result: dict) -> None:
     """Save a part's result so far (``part_<name>.partial.json``): what a part that runs out of time has done."""
-    from gene_corpus.atomic import write_json_atomic
+    from gene_corpus.files import write_json_atomic
 
     write_json_atomic(args.out / f"part_{name}.partial.json", result)
 
@@ -318,7 +318,8 @@ def _weights_mib(encoder) -> float | None:
 # ---------------------------------------------------------------------------------------------- parts
 def part_minilm(args, device: str | None) -> dict:
     """Part a (see the module doc); ``device`` is ``cuda``, ``cpu`` (rehearsal) or ``None`` (CPU side only)."""
-    from scouter_local.encoders import Encoder, resolve_spec
+    from scouter_local.embedding.encoder import Encoder
+    from scouter_local.embedding.spec import resolve_spec
 
     symbols, texts = gene_texts(args.data_dir, args.genes)
     spec = resolve_spec(MINILM)
@@ -362,7 +363,8 @@ def part_smollm2(args, device: str | None) -> dict:
     """Part b (see the module doc)."""
     import logging
 
-    from scouter_local.encoders import Encoder, resolve_spec
+    from scouter_local.embedding.encoder import Encoder
+    from scouter_local.embedding.spec import resolve_spec
 
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # 8-bit logs each bf16 -> fp16 cast of a matmul
     symbols, texts = gene_texts(args.data_dir, args.genes)
@@ -405,8 +407,9 @@ def part_smollm2(args, device: str | None) -> dict:
 
 def _norman_embeddings(args, genes: list[str]):
     """An in-memory embedding set ``minilm``: CPU fp32 MiniLM of the GenePT texts of ``genes`` (screen symbols)."""
-    from scouter_local.embedding_set import EmbeddingSet
-    from scouter_local.encoders import Encoder, resolve_spec
+    from scouter_local.embedding.encoder import Encoder
+    from scouter_local.embedding.sets import EmbeddingSet
+    from scouter_local.embedding.spec import resolve_spec
 
     texts = json.loads((Path(args.data_dir) / GENEPT).read_text())
     known = [g for g in genes if g in texts]
@@ -432,9 +435,11 @@ def part_scouter(args, device: str | None) -> dict:
 
     from gene_corpus.resolve import Resolution
     from scouter_local.conditions import genes_in
-    from scouter_local.data import PRESETS, perturbation_data, resolve_genes
-    from scouter_local.evaluation import evaluate
-    from scouter_local.training import train
+    from scouter_local.data.link import resolve_genes
+    from scouter_local.data.read import perturbation_data
+    from scouter_local.datasets import PRESETS
+    from scouter_local.evaluation.scoring import evaluate
+    from scouter_local.predictors.training import train
 
     preset = PRESETS["norman"]
     with warnings.catch_warnings():
@@ -479,7 +484,7 @@ def part_scouter(args, device: str | None) -> dict:
 def part_accelerate(args, device: str | None, gpus: int) -> dict:
     """Part d (see the module doc): needs 2 or more GPUs, or ``--rehearse`` (2 CPU processes under torchrun)."""
     from gene_corpus.corpus import Corpus
-    from scouter_local.embedding_store import load_embedding_set
+    from scouter_local.embedding.store import load_embedding_set
 
     if not args.rehearse and gpus < 2:
         return {"status": "skipped", "reason": f"needs 2 or more CUDA GPUs, found {gpus}"}
@@ -560,7 +565,7 @@ def run_part(part: Part, args) -> dict:
 
 def _child(part: Part, args) -> None:
     out = args.out / f"part_{part.name}.json"
-    from gene_corpus.atomic import write_json_atomic
+    from gene_corpus.files import write_json_atomic
 
     try:
         result = run_part(part, args)
@@ -638,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (Path(args.data_dir) / GENEPT).is_file():
         parser.error(f"{Path(args.data_dir) / GENEPT} is absent: pass --data-dir (the real data folder)")
 
-    from gene_corpus.atomic import write_json_atomic
+    from gene_corpus.files import write_json_atomic
 
     began = time.perf_counter()
     state = cuda_state()

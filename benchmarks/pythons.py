@@ -247,7 +247,7 @@ def wheel_check(version: str, platform: str, log: Path) -> dict:
     ``platform`` (what ``scouter-local bundle --python VERSION --platform PLATFORM`` fetches): pip resolves them
     with ``--dry-run`` from the packages' metadata (no wheel is installed; small wheels without separate metadata
     may be downloaded to read theirs)."""
-    from scouter_local.bundle import platform_tags
+    from scouter_local.bundle.build import platform_tags
 
     report = log.with_suffix(f".wheels-{version}.json")
     report.unlink(missing_ok=True)
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(format_table([row]).splitlines()[-1], flush=True)
     print(format_table(rows))
-    from gene_corpus.atomic import write_json_atomic
+    from gene_corpus.files import write_json_atomic
 
     write_json_atomic(args.out, {"selection": selection, "rows": rows})
     return 0 if all(r.get("failed") == 0 and r.get("errors") == 0 for r in rows) else 1

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gene_corpus.atomic import atomic_path
+from gene_corpus.files import atomic_path
 
 STAGES = ("load", "evaluate", "epoch")
 N_SINGLES, N_DOUBLES, CONTROL_SHARE = 100, 50, 0.1
@@ -110,7 +110,7 @@ class _Found:
 
 
 def _embeddings(genes: list[str], dim: int = 384):
-    from scouter_local.embedding_set import EmbeddingSet
+    from scouter_local.embedding.sets import EmbeddingSet
 
     vectors = np.random.default_rng(1).normal(size=(len(genes), dim)).astype(np.float32)
     return EmbeddingSet(
@@ -119,20 +119,18 @@ def _embeddings(genes: list[str], dim: int = 384):
 
 
 def _options():
-    from scouter_local.data import DataOptions
+    from scouter_local.data.options import DataOptions
 
     return DataOptions(condition_key="condition", control="control", single_format="bare")
 
 
 def run_stage(stage: str, path: Path) -> dict:
     """Run one stage on ``path`` (opened backed) in this process; return seconds, cells/s and peak RSS (GiB)."""
-    from scouter_local.benchmarking import own_peak_rss_mib
-    from scouter_local.data import (
-        compute_de_genes,
-        make_split,
-        read_perturbation_data,
-        resolve_genes,
-    )
+    from scouter_local.benchmarking.runner import own_peak_rss_mib
+    from scouter_local.data.de import compute_de_genes
+    from scouter_local.data.link import resolve_genes
+    from scouter_local.data.read import read_perturbation_data
+    from scouter_local.data.splits import make_split
 
     began = time.perf_counter()
     data = read_perturbation_data(path, _options(), backed=True)
@@ -146,8 +144,8 @@ def run_stage(stage: str, path: Path) -> dict:
         data = resolve_genes(data, emb, lambda qs: [_Found(q, symbol=q) for q in qs])
         t0 = time.perf_counter()
         if stage == "evaluate":
-            from scouter_local.evaluation import evaluate_predictions
-            from scouter_local.training import train
+            from scouter_local.evaluation.scoring import evaluate_predictions
+            from scouter_local.predictors.training import train
 
             split = make_split(data, "scouter", seed=1)
             model = train(data, emb, split=split, method="gene_delta")
@@ -157,8 +155,8 @@ def run_stage(stage: str, path: Path) -> dict:
             out["fit_evaluate_s"] = round(time.perf_counter() - t0, 2)
             out["test_normmse"] = round(result.mean("normmse"), 3)
         else:
-            from scouter_local.data import Split
-            from scouter_local.training import train
+            from scouter_local.data.splits import Split
+            from scouter_local.predictors.training import train
 
             model = train(
                 data, emb, split=Split(train=data.perturbations, val=[], test=[]), method="scouter", epochs=1, seed=1

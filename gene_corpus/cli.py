@@ -258,8 +258,8 @@ def export_command(db: Path, fmt: str, out: Path, symbols: tuple[str, ...], gene
 
     Example: scouter-local corpus export --db genes.duckdb --format mygene-jsonl --out genes.jsonl TP53 KIAA1804
     """
-    from gene_corpus.atomic import atomic_path
     from gene_corpus.corpus import Corpus
+    from gene_corpus.files import atomic_path
     from gene_corpus.gene_lists import resolve_gene_list
     from gene_corpus.mygene_records import gene_records
 

@@ -443,7 +443,7 @@ def installed_models() -> list[dict]:
 
 
 def check_models() -> Check:
-    from scouter_local.encoders import ModelSource, model_fingerprint
+    from scouter_local.embedding.models import ModelSource, model_fingerprint
 
     models = installed_models()
     for m in models:
@@ -483,7 +483,7 @@ def check_models() -> Check:
 
 def check_cache(cache: Path | None = None) -> Check:
     """scouter-local's cache folder (converted GGUF models, assembled zips, benchmark corpora) and the hub cache."""
-    from scouter_local.encoders import cache_dir
+    from scouter_local.embedding.models import cache_dir
 
     cache = Path(cache or cache_dir())
     data: dict = {"path": str(cache), "exists": cache.is_dir(), "entries": [], "bytes": 0}
@@ -656,7 +656,8 @@ def check_threads() -> Check:
 def check_model(model: str) -> Check:
     """Load ``model`` (default device and dtype) and embed one gene; a model that cannot is a ``fail``."""
     from gene_corpus.errors import InputError
-    from scouter_local.encoders import Encoder, resolve_spec
+    from scouter_local.embedding.encoder import Encoder
+    from scouter_local.embedding.spec import resolve_spec
 
     data: dict = {"model": model}
     began = time.perf_counter()
@@ -719,7 +720,7 @@ def check_db(db: str | os.PathLike) -> Check:
     """Open ``db`` read-only: its genes, documents and embedding sets; a database that cannot be read is a ``fail``."""
     from gene_corpus.corpus import Corpus
     from gene_corpus.errors import InputError
-    from scouter_local.embedding_store import list_embedding_sets
+    from scouter_local.embedding.store import list_embedding_sets
 
     path = Path(db)
     data: dict = {"path": str(path)}
@@ -799,7 +800,7 @@ def run_doctor(
     -------
     :class:`DoctorReport`; its ``exit_code`` is 1 when a check failed.
     """
-    from scouter_local.encoders import cache_dir
+    from scouter_local.embedding.models import cache_dir
     from scouter_local.runtime import settings
 
     settings.apply_environment()

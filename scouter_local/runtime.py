@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 #: Environment variables that keep transformers and huggingface_hub from reaching a model hub.
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 DEVICES = ("auto", "cpu", "cuda")
+#: Seed of splits and methods where none is given (scouter-learn's default).
+DEFAULT_SEED = 24
 
 
 def _usable_cores() -> int:

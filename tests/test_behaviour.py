@@ -87,7 +87,7 @@ def golden_db(data_dir, tmp_path_factory) -> Path:
     """A corpus of the shared files with set ``minilm``: MiniLM vectors of every Norman and Replogle gene."""
     import anndata as ad
 
-    from scouter_local.data import CORPUS_FILES, PRESETS
+    from scouter_local.datasets import CORPUS_FILES, PRESETS
 
     db = tmp_path_factory.mktemp("behaviour") / "corpus.duckdb"
     with sl.Corpus.open(db) as corpus:
@@ -104,7 +104,7 @@ def golden_db(data_dir, tmp_path_factory) -> Path:
 
 
 def _predictions(data_dir, db, screen: str) -> dict:
-    from scouter_local.data import PRESETS
+    from scouter_local.datasets import PRESETS
 
     preset = PRESETS[screen]
     options = preset.options

@@ -82,7 +82,7 @@ def test_bundle_accepts_python_3_13(tmp_path):
 
     from click.testing import CliRunner
 
-    from scouter_local.bundle import PYTHON_VERSIONS
+    from scouter_local.bundle.build import PYTHON_VERSIONS
     from scouter_local.cli import main
 
     assert PYTHON_VERSIONS == ("3.10", "3.11", "3.12", "3.13")
@@ -101,7 +101,7 @@ def test_bundle_builds_isolated_when_setuptools_is_too_old(tmp_path, monkeypatch
     environment instead of failing pip's build-dependency check (found by this runner on 3.10)."""
     import importlib.metadata
 
-    from scouter_local import bundle
+    from scouter_local.bundle import build as bundle
     from tests.conftest import ROOT
 
     calls = []

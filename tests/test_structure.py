@@ -1,5 +1,6 @@
-"""Package structure: no import cycle among the modules (at any level, function bodies included), a light command
-line, and a public API that names every documented entry point."""
+"""Package structure: the flow's stages in order (a module imports only from its own stage or an earlier one), no
+import cycle among the modules (at any level, function bodies included), no use of the deprecated flat paths, a light
+command line, and a public API that names every documented entry point."""
 
 from __future__ import annotations
 
@@ -13,6 +14,46 @@ import pytest
 from tests.conftest import ROOT
 
 PACKAGES = ("scouter_local", "gene_corpus")
+#: The flow's stages, in order (README, "Package layout"): a module belongs to the stage of its longest prefix here.
+STAGES = (
+    ("gene_corpus",),
+    (
+        "scouter_local",
+        "scouter_local._exports",
+        "scouter_local.runtime",
+        "scouter_local.conditions",
+        "scouter_local.stats",
+    ),
+    ("scouter_local.embedding",),
+    ("scouter_local.index", "scouter_local.data"),
+    ("scouter_local.datasets",),
+    ("scouter_local.predictors",),
+    ("scouter_local.evaluation",),
+    ("scouter_local.reporting",),
+    ("scouter_local.benchmarking",),
+    ("scouter_local.workflows",),
+    ("scouter_local.bundle", "scouter_local.doctor"),
+    ("scouter_local.cli",),
+)
+#: Module paths of the flat layout, kept for one release for users' imports (the package itself never uses them).
+DEPRECATED = tuple(
+    f"scouter_local.{m}"
+    for m in (
+        "encoders",
+        "embedding_set",
+        "embedding_store",
+        "knowledge_sets",
+        "cells",
+        "training",
+        "prediction",
+        "explain",
+        "plotting",
+        "report",
+        "demo",
+        "comparison",
+        "install_bundle",
+    )
+) + ("gene_corpus.atomic",)
 
 
 def _modules() -> dict[str, Path]:
@@ -85,8 +126,93 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycle():
     graph = import_graph()
-    assert graph["scouter_local.predictors.checkpoint"] >= {"scouter_local.data", "scouter_local.predictors"}
+    assert graph["scouter_local.predictors.checkpoint"] >= {"scouter_local.data.splits", "scouter_local.predictors"}
     assert cycles(graph) == []
+
+
+def stage_of(module: str) -> int:
+    """Index in :data:`STAGES` of the stage holding ``module`` (its longest listed prefix)."""
+    matches = [
+        (len(prefix), i)
+        for i, prefixes in enumerate(STAGES)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    if not matches:
+        raise AssertionError(f"{module} is in no stage of STAGES; add it where it belongs in the flow")
+    return max(matches)[1]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """``"a -> b"`` for every import of a module of a later stage."""
+    return sorted(
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        if m not in DEPRECATED
+        for t in targets
+        if stage_of(t) > stage_of(m)
+    )
+
+
+def test_imports_follow_the_flow():
+    graph = import_graph()
+    assert upward_imports(graph) == []
+    assert (
+        stage_of("scouter_local.embedding.store")
+        < stage_of("scouter_local.data.link")
+        < stage_of("scouter_local.predictors.base")
+    )
+
+
+def test_flow_check_finds_an_upward_import():
+    graph = {"scouter_local.data.read": {"scouter_local.evaluation.metrics"}, "scouter_local.evaluation.metrics": set()}
+    assert upward_imports(graph) == ["scouter_local.data.read -> scouter_local.evaluation.metrics"]
+
+
+def test_no_module_uses_a_deprecated_path():
+    graph = import_graph()
+    assert set(DEPRECATED) <= set(graph)
+    users = sorted(
+        f"{m} -> {t}" for m, targets in graph.items() if m not in DEPRECATED for t in targets & set(DEPRECATED)
+    )
+    assert users == []
+
+
+@pytest.mark.parametrize("old", DEPRECATED)
+def test_deprecated_path_still_answers_with_a_warning(old):
+    import importlib
+
+    module = importlib.import_module(old)
+    name = next(
+        n
+        for n in (
+            "atomic_path",
+            "EmbeddingSet",
+            "Encoder",
+            "embed_corpus",
+            "go_embedding_set",
+            "CellMatrix",
+            "train",
+            "predict",
+            "explain",
+            "save_figure",
+            "Document",
+            "run_demo",
+            "compare_models",
+            "check_manifest",
+        )
+        if _has(module, n)
+    )
+    with pytest.warns(DeprecationWarning, match=name):
+        assert getattr(module, name) is not None
+
+
+def _has(module, name: str) -> bool:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return hasattr(module, name)
 
 
 def test_cycle_finder_finds_a_cycle():

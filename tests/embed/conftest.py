@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scouter_local.data import CORPUS_FILES
+from scouter_local.datasets import CORPUS_FILES
 
 os.environ.setdefault("SCOUTER_LOCAL_THREADS", "2")
 
@@ -54,7 +54,7 @@ def copy_db(src: Path, dst_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def minilm_db(corpus_db, subset, tmp_path_factory) -> Path:
     """The corpus with set ``minilm`` (all-MiniLM-L6-v2) over :func:`subset` (read-only: copy to modify)."""
-    from scouter_local.embedding_store import embed_corpus
+    from scouter_local.embedding.pipeline import embed_corpus
 
     db = copy_db(corpus_db, tmp_path_factory.mktemp("minilm"))
     embed_corpus(db, "minilm", MINILM, genes=subset, progress=False)
@@ -65,7 +65,7 @@ def minilm_db(corpus_db, subset, tmp_path_factory) -> Path:
 def go_db(minilm_db, data_dir, tmp_path_factory) -> Path:
     """:func:`minilm_db` with the real GO files imported and a 64-d GO set ``go`` (read-only: copy to modify)."""
     from gene_corpus import Corpus
-    from scouter_local.knowledge_sets import go_embedding_set
+    from scouter_local.embedding.knowledge import go_embedding_set
 
     db = copy_db(minilm_db, tmp_path_factory.mktemp("go"))
     with Corpus.open(db) as corpus:
@@ -76,7 +76,8 @@ def go_db(minilm_db, data_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_encoder():
-    from scouter_local.encoders import Encoder, resolve_spec
+    from scouter_local.embedding.encoder import Encoder
+    from scouter_local.embedding.spec import resolve_spec
 
     return Encoder(resolve_spec(MINILM), device="cpu")
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from gene_corpus import Corpus
 from scouter_local.cli import main
-from scouter_local.embedding_store import load_embedding_set
-from scouter_local.encoders import resolve_model
+from scouter_local.embedding.models import resolve_model
+from scouter_local.embedding.store import load_embedding_set
 from scouter_local.index import index_dir
 
 from .conftest import MINILM, copy_db, embed_args

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from gene_corpus import Corpus
 from gene_corpus.gene_lists import resolve_gene_list
 from scouter_local.cli import main
-from scouter_local.embedding_store import load_embedding_set
+from scouter_local.embedding.store import load_embedding_set
 
 from .conftest import MINILM, copy_db
 

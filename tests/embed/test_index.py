@@ -9,7 +9,8 @@ import pytest
 
 from gene_corpus import Corpus
 from gene_corpus.errors import InputError
-from scouter_local.embedding_store import embed_corpus, load_embedding_set
+from scouter_local.embedding.pipeline import embed_corpus
+from scouter_local.embedding.store import load_embedding_set
 from scouter_local.index import NeighborIndex, index_dir, neighbors
 
 from .conftest import MINILM, copy_db

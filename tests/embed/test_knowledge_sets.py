@@ -10,11 +10,12 @@ from click.testing import CliRunner
 
 from gene_corpus import Corpus
 from gene_corpus.errors import InputError
-from scouter_local import embedding_store, knowledge_sets
 from scouter_local.cli import main
-from scouter_local.embedding_store import export_embeddings, load_embedding_set
+from scouter_local.embedding import knowledge, store
+from scouter_local.embedding.exchange import export_embeddings
+from scouter_local.embedding.knowledge import combine_sets, go_embedding_set, go_gene_terms
+from scouter_local.embedding.store import load_embedding_set
 from scouter_local.index import NeighborIndex
-from scouter_local.knowledge_sets import combine_sets, go_embedding_set, go_gene_terms
 
 from .conftest import GO_TEST_DIM, copy_db
 
@@ -74,17 +75,17 @@ def _cc_set(db) -> str:
 def test_go_set_is_cached_and_recomputed_when_annotations_change(go_db, tmp_path, monkeypatch):
     db = copy_db(go_db, tmp_path)
     before = load_embedding_set(db, _cc_set(db))
-    real_vectors = knowledge_sets.go_vectors
+    real_vectors = knowledge.go_vectors
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("a cached GO set was recomputed")
 
-    monkeypatch.setattr(knowledge_sets, "go_vectors", must_not_run)
+    monkeypatch.setattr(knowledge, "go_vectors", must_not_run)
     result = _run("embeddings", "go", "--db", db, "--set", "go_cc", "--dim", 16, "--ontologies", "CC")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("set go_cc: cached") and "nothing computed" in result.stdout
 
-    monkeypatch.setattr(knowledge_sets, "go_vectors", real_vectors)
+    monkeypatch.setattr(knowledge, "go_vectors", real_vectors)
     dropped = _drop_annotations(db, 5)
     report = go_embedding_set(db, "go_cc", dim=16, ontologies=["CC"], progress=False)
     after = load_embedding_set(db, "go_cc")
@@ -100,7 +101,7 @@ def test_go_set_is_written_in_one_transaction(go_db, tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("killed while finishing the set")
 
-    monkeypatch.setattr(embedding_store, "_finalise", crash)
+    monkeypatch.setattr(store, "finalise", crash)
     with pytest.raises(RuntimeError, match="killed"):
         go_embedding_set(db, "go_cc", dim=16, ontologies=["CC"], progress=False)
     after = load_embedding_set(db, "go_cc")
@@ -158,7 +159,7 @@ def test_combined_set_has_unit_blocks_on_common_genes(go_db, tmp_path, monkeypat
     def must_not_run(*args, **kwargs):
         raise AssertionError("a cached combined set was recomputed")
 
-    monkeypatch.setattr(knowledge_sets, "vectors_table", must_not_run)
+    monkeypatch.setattr(knowledge, "vectors_table", must_not_run)
     again = _run("embeddings", "combine", "--db", db, "--sets", "minilm,go", "--set", "minilm_go")
     assert again.exit_code == 0 and again.stdout.startswith("set minilm_go: cached"), again.output
     monkeypatch.undo()

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from gene_corpus.errors import InputError
-from scouter_local.encoders import Encoder, model_fingerprint, resolve_model, resolve_spec
+from scouter_local.embedding.encoder import Encoder
+from scouter_local.embedding.models import model_fingerprint, resolve_model
+from scouter_local.embedding.spec import resolve_spec
 
 from .conftest import MINILM
 

@@ -13,14 +13,10 @@ import pytest
 
 from gene_corpus import Corpus
 from gene_corpus.errors import InputError
-from scouter_local.embedding_store import (
-    embed_corpus,
-    export_embeddings,
-    import_embeddings,
-    load_embedding_set,
-    safe_load_pickle,
-)
-from scouter_local.encoders import Encoder
+from scouter_local.embedding.encoder import Encoder
+from scouter_local.embedding.exchange import export_embeddings, import_embeddings, safe_load_pickle
+from scouter_local.embedding.pipeline import embed_corpus
+from scouter_local.embedding.store import load_embedding_set
 from tests.conftest import SCOUTER_LOCAL, torchrun
 
 from .conftest import MINILM, copy_db, embed_args

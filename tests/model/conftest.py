@@ -9,7 +9,7 @@ import anndata as ad
 import numpy as np
 import pytest
 
-from scouter_local.data import CORPUS_FILES
+from scouter_local.datasets import CORPUS_FILES
 
 #: HGNC's previous symbols are needed to place GenePT texts keyed by old symbols (KIAA1804 → MAP3K21).
 SET = "minilm"
@@ -29,7 +29,7 @@ def replogle_path(data_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def norman_options():
-    from scouter_local.data import DataOptions
+    from scouter_local.data.options import DataOptions
 
     return DataOptions(
         condition_key="condition", control="control", single_format="bare", subset=(("dataset", "norman19"),)
@@ -55,7 +55,7 @@ def corpus_db(data_dir, norman_path, replogle_files, tmp_path_factory) -> Path:
     """A corpus of the real gene ids and texts, with set ``minilm``: MiniLM embeddings of the documents of the
     Norman genes and the test Replogle targets."""
     from gene_corpus.corpus import Corpus
-    from scouter_local.embedding_store import embed_corpus
+    from scouter_local.embedding.pipeline import embed_corpus
 
     db = tmp_path_factory.mktemp("corpus") / "corpus.duckdb"
     with Corpus.open(db) as corpus:
@@ -70,7 +70,7 @@ def corpus_db(data_dir, norman_path, replogle_files, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def embeddings(corpus_db):
-    from scouter_local.embedding_store import load_embedding_set
+    from scouter_local.embedding.store import load_embedding_set
 
     return load_embedding_set(corpus_db, SET)
 
@@ -78,7 +78,7 @@ def embeddings(corpus_db):
 @pytest.fixture(scope="session")
 def norman(norman_path, norman_options, corpus_db, embeddings):
     """The Norman subset (norman19 cells), genes resolved through the corpus onto ``minilm``."""
-    from scouter_local.data import prepare_data
+    from scouter_local.data.link import prepare_data
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -87,7 +87,7 @@ def norman(norman_path, norman_options, corpus_db, embeddings):
 
 @pytest.fixture(scope="session")
 def norman_split(norman):
-    from scouter_local.data import make_split
+    from scouter_local.data.splits import make_split
 
     return make_split(norman, "scouter", seed=1)
 
@@ -95,7 +95,7 @@ def norman_split(norman):
 @pytest.fixture(scope="session")
 def scouter_fit(norman, embeddings, norman_split):
     """Scouter trained 3 epochs on split seed 1 (small but real)."""
-    from scouter_local.training import train
+    from scouter_local.predictors.training import train
 
     return train(norman, embeddings, split=norman_split, method="scouter", seed=1, epochs=3)
 

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scouter_local.data import PRESETS, load_embeddings, make_split, prepare_data
+from scouter_local.data.link import load_embeddings, prepare_data
+from scouter_local.data.splits import make_split
+from scouter_local.datasets import PRESETS
+from scouter_local.predictors.training import train
 from scouter_local.runtime import launcher_rank
-from scouter_local.training import train
 
 
 def main(path: str, db: str, out: str, split_seed: str, train_seed: str, epochs: str, batch_size: str) -> None:

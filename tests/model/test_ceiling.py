@@ -7,15 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scouter_local.data import DataOptions, perturbation_data
-from scouter_local.evaluation import (
-    METRICS,
-    Evaluation,
-    StrongTargets,
-    condition_metrics,
-    noise_ceiling,
-    signal_test,
-)
+from scouter_local.data.options import DataOptions
+from scouter_local.data.read import perturbation_data
+from scouter_local.evaluation.ceiling import noise_ceiling
+from scouter_local.evaluation.metrics import METRICS, condition_metrics
+from scouter_local.evaluation.results import Evaluation
+from scouter_local.evaluation.signal import signal_test
+from scouter_local.evaluation.strong import StrongTargets
 
 N_GENES, N_CONDITIONS, N_CELLS, N_CONTROL, SIGMA = 300, 40, 30, 600, 1.0
 

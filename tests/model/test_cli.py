@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import main
-from scouter_local.data import PRESETS
+from scouter_local.datasets import PRESETS
 from tests.conftest import SCOUTER_LOCAL, torchrun
 
 NORMAN_OPTS = PRESETS["norman"].options.to_cli()
@@ -263,9 +263,9 @@ def test_two_processes_train_the_model_one_process_trains(norman_path, corpus_db
     """
     import torch
 
-    from scouter_local.data import make_split
-    from scouter_local.evaluation import evaluate_predictions
-    from scouter_local.training import train
+    from scouter_local.data.splits import make_split
+    from scouter_local.evaluation.scoring import evaluate_predictions
+    from scouter_local.predictors.training import train
 
     out = tmp_path / "ddp"
     status, stderr = _torchrun([DDP_SCRIPT, norman_path, corpus_db, out, 2, 2, 4, 114], timeout=600)

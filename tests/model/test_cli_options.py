@@ -101,7 +101,7 @@ def papalexi_db(data_dir, corpus_db, tmp_path_factory):
     """The corpus with the Papalexi targets embedded into ``minilm`` too."""
     import shutil
 
-    from scouter_local.embedding_store import embed_corpus
+    from scouter_local.embedding.pipeline import embed_corpus
 
     db = tmp_path_factory.mktemp("papalexi") / "corpus.duckdb"
     shutil.copy(corpus_db, db)
@@ -211,8 +211,8 @@ def test_predict_prints_nearest_trained_perturbations_genes_and_sources(norman_p
 def test_large_file_is_read_backed_with_the_same_statistics(
     norman_path, norman_options, corpus_db, embeddings, monkeypatch, tmp_path
 ):
-    import scouter_local.data as data_module
-    from scouter_local.data import read_perturbation_data
+    import scouter_local.data.read as data_module
+    from scouter_local.data.read import read_perturbation_data
 
     limit = data_module.BACKED_BYTES
     in_memory = read_perturbation_data(norman_path, norman_options)

@@ -12,18 +12,11 @@ import pytest
 
 from gene_corpus.errors import InputError
 from scouter_local.conditions import CTRL, genes_of, spell_condition
-from scouter_local.data import (
-    DataOptions,
-    make_split,
-    perturbation_data,
-    prepare_data,
-    read_perturbation_data,
-    resolve_genes,
-    scouter_split,
-    simulation_split,
-    subgroup,
-)
-from scouter_local.embedding_set import EmbeddingSet
+from scouter_local.data.link import prepare_data, resolve_genes
+from scouter_local.data.options import DataOptions
+from scouter_local.data.read import perturbation_data, read_perturbation_data
+from scouter_local.data.splits import make_split, scouter_split, simulation_split, subgroup
+from scouter_local.embedding.sets import EmbeddingSet
 from tests.model.conftest import subset_h5ad
 
 
@@ -67,7 +60,7 @@ def test_de_genes_match_scanpy_ranking(norman_path, norman_options):
 
 def test_backed_reading_matches_in_memory(norman_path, norman_options, monkeypatch):
     """A file read backed in small chunks gives the same statistics, DE genes and rows as in memory."""
-    from scouter_local import cells
+    from scouter_local.data import cells
 
     whole = read_perturbation_data(norman_path, norman_options, backed=False)
     monkeypatch.setattr(cells, "CHUNK_VALUES", 500 * 97)  # 97-row chunks: many chunk boundaries

@@ -12,18 +12,22 @@ MODULES = (
     "scouter_local.conditions",
     "scouter_local.runtime",
     "scouter_local.predictors",
-    "scouter_local.data",
-    "scouter_local.training",
-    "scouter_local.prediction",
-    "scouter_local.evaluation",
+    "scouter_local.data.options",
+    "scouter_local.data.read",
+    "scouter_local.predictors.training",
+    "scouter_local.predictors.prediction",
+    "scouter_local.evaluation.scoring",
 )
 
 
 @pytest.fixture(scope="module")
 def namespace(norman, embeddings, corpus_db) -> dict:
-    from scouter_local.training import train
+    from scouter_local.datasets import PRESETS, find_data_dir
+    from scouter_local.predictors.training import train
 
     return {
+        "PRESETS": PRESETS,
+        "find_data_dir": find_data_dir,
         "data": norman,
         "embeddings": embeddings,
         "db": corpus_db,

@@ -7,10 +7,12 @@ import json
 
 import pytest
 
-from scouter_local.data import SUBGROUPS, Split
-from scouter_local.evaluation import METRICS, condition_metrics, evaluate_predictions, write_report
-from scouter_local.plotting import group_grid, save_figure, top20
-from scouter_local.training import train
+from scouter_local.data.splits import SUBGROUPS, Split
+from scouter_local.evaluation.metrics import METRICS, condition_metrics
+from scouter_local.evaluation.results import write_report
+from scouter_local.evaluation.scoring import evaluate_predictions
+from scouter_local.predictors.training import train
+from scouter_local.reporting.plots import group_grid, save_figure, top20
 
 #: Training conditions chosen so that the test conditions cover every subgroup.
 TRAIN = ["KLF1+ctrl", "MAP2K6+ctrl", "MAPK1+ctrl", "MAP2K3+SLC38A2"]

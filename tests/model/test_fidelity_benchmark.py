@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 
 
 def test_fidelity_benchmark_runs_both_sides_on_the_same_split(corpus_db, norman, tmp_path):
-    from scouter_local.data import make_split
+    from scouter_local.data.splits import make_split
 
     done = subprocess.run(
         [

@@ -8,9 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scouter_local.data import PRESETS, make_split, prepare_data
-from scouter_local.evaluation import condition_metrics
-from scouter_local.training import train
+from scouter_local.data.link import prepare_data
+from scouter_local.data.splits import make_split
+from scouter_local.datasets import PRESETS
+from scouter_local.evaluation.metrics import condition_metrics
+from scouter_local.predictors.training import train
 
 
 @pytest.fixture(scope="module")

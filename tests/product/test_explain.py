@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from gene_corpus.errors import InputError
-from scouter_local.data import PRESETS, make_split, prepare_data
-from scouter_local.embedding_store import load_embedding_set
-from scouter_local.explain import explain, explain_predictor, format_explanations
-from scouter_local.training import train
+from scouter_local.data.link import prepare_data
+from scouter_local.data.splits import make_split
+from scouter_local.datasets import PRESETS
+from scouter_local.embedding.store import load_embedding_set
+from scouter_local.evaluation.explain import explain, explain_predictor, format_explanations
+from scouter_local.predictors.training import train
 
 
 @pytest.fixture(scope="module")

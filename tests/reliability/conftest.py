@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from scouter_local.data import CORPUS_FILES, PRESETS
+from scouter_local.datasets import CORPUS_FILES, PRESETS
 from tests.conftest import SCOUTER_LOCAL
 
 os.environ.setdefault("SCOUTER_LOCAL_THREADS", "2")
@@ -137,7 +137,7 @@ def corpus_db(corpus_files, tmp_path_factory, guard_log) -> Path:
 def minilm_db(corpus_db, norman_genes, tmp_path_factory, guard_log) -> Path:
     """A copy of :func:`corpus_db` with set ``minilm``: MiniLM vectors of the Norman genes (embedded under the
     guard)."""
-    from scouter_local.embedding_store import embed_corpus
+    from scouter_local.embedding.pipeline import embed_corpus
 
     db = copy_db(corpus_db, tmp_path_factory.mktemp("minilm"))
     with SocketGuard() as guard:

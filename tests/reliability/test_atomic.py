@@ -1,4 +1,4 @@
-"""gene_corpus.atomic: a write either completes or leaves the old file/folder untouched — on exceptions and when the
+"""gene_corpus.files: a write either completes or leaves the old file/folder untouched — on exceptions and when the
 writing process is killed with SIGKILL (a real child process)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gene_corpus import atomic
-from gene_corpus.atomic import atomic_dir, atomic_path, write_csv_atomic, write_json_atomic, write_text_atomic
+from gene_corpus import files
+from gene_corpus.files import atomic_dir, atomic_path, write_csv_atomic, write_json_atomic, write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def _listing(folder: Path) -> list[str]:
 def swap_mode(request, monkeypatch) -> str:
     """Run a folder test with the kernel's atomic exchange and with the portable two-rename fallback."""
     if request.param == "two-renames":
-        monkeypatch.setattr(atomic, "_libc_renameat2", lambda: None)
+        monkeypatch.setattr(files, "_libc_renameat2", lambda: None)
     return request.param
 
 
@@ -122,7 +122,7 @@ def test_folder_without_overwrite_keeps_a_target_made_meanwhile(tmp_path, swap_m
 CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from gene_corpus.atomic import atomic_dir, atomic_path
+    from gene_corpus.files import atomic_dir, atomic_path
 
     target, kind = Path(sys.argv[1]), sys.argv[2]
     if kind == "file":

@@ -135,7 +135,7 @@ def test_embed_killed_then_rerun_gives_identical_vectors(corpus_db, embed_genes,
 
 # ------------------------------------------------------------------------------------------------ index build
 def test_index_build_killed_leaves_no_corrupt_index(minilm_db, tmp_path):
-    from scouter_local.embedding_store import load_embedding_set
+    from scouter_local.embedding.store import load_embedding_set
     from scouter_local.index import NeighborIndex, index_dir
 
     (tmp_path / "ref").mkdir()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gene_corpus.errors import InputError
-from scouter_local.embedding_store import safe_load_pickle
+from scouter_local.embedding.exchange import safe_load_pickle
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("scouter_local", "gene_corpus")

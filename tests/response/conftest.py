@@ -11,8 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scouter_local.data import CORPUS_FILES, DataOptions, Split, perturbation_data
-from scouter_local.embedding_set import EmbeddingSet
+from scouter_local.data.options import DataOptions
+from scouter_local.data.read import perturbation_data
+from scouter_local.data.splits import Split
+from scouter_local.datasets import CORPUS_FILES
+from scouter_local.embedding.sets import EmbeddingSet
 
 REPLOGLE = "perturbseq/replogle2022_k562_pseudobulk_delta.h5ad"
 KEY, ABOVE = "signal_to_noise", 1.1
@@ -63,7 +66,7 @@ def replogle_subset(data_dir, tmp_path_factory) -> Path:
 def strong_db(data_dir, replogle_subset, tmp_path_factory) -> Path:
     """A corpus of the real gene ids and GenePT texts with set ``minilm`` (MiniLM) of the subset's targets."""
     from gene_corpus.corpus import Corpus
-    from scouter_local.embedding_store import embed_corpus
+    from scouter_local.embedding.pipeline import embed_corpus
 
     db = tmp_path_factory.mktemp("strong_corpus") / "corpus.duckdb"
     with Corpus.open(db) as corpus:

@@ -36,9 +36,9 @@ def test_runners_outside_the_registry_get_shuffled_controls(replogle_subset, str
     import warnings
 
     from benchmarks.evidence import RUNNER
-    from scouter_local.benchmarking import run_benchmark
-    from scouter_local.data import DataOptions
-    from scouter_local.evaluation import StrongTargets
+    from scouter_local.benchmarking.benchmark import run_benchmark
+    from scouter_local.data.options import DataOptions
+    from scouter_local.evaluation.strong import StrongTargets
 
     options = DataOptions(condition_key="target_ensembl", single_format="bare", noise_key=KEY)
     with warnings.catch_warnings():

@@ -14,13 +14,16 @@ import pytest
 
 from gene_corpus.errors import InputError
 from scouter_local.conditions import genes_of
-from scouter_local.data import PRESETS, make_split, read_perturbation_data
-from scouter_local.embedding_set import EmbeddingSet
-from scouter_local.encoders import Encoder, resolve_spec
+from scouter_local.data.read import read_perturbation_data
+from scouter_local.data.splits import make_split
+from scouter_local.datasets import PRESETS
+from scouter_local.embedding.encoder import Encoder
+from scouter_local.embedding.sets import EmbeddingSet
+from scouter_local.embedding.spec import resolve_spec
 from scouter_local.predictors import make_predictor
 from scouter_local.predictors.checkpoint import load_model, save_model
 from scouter_local.predictors.gene_delta import GeneDeltaPredictor
-from scouter_local.training import train
+from scouter_local.predictors.training import train
 
 SEED = 1
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scouter_local.training import train
+from scouter_local.predictors.training import train
 
 
 def _pearson(a, b) -> float:

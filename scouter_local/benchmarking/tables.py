@@ -1,0 +1,252 @@
+"""Tables of benchmark results: the printed plain-text table and the DataFrames reports show (method × group
+metrics, real vs shuffled embeddings, the comparison of embedding sets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from scouter_local.data.splits import SUBGROUPS
+from scouter_local.evaluation.metrics import METRICS
+from scouter_local.evaluation.results import CEILING, GROUPS, STRONG
+from scouter_local.reporting.document import format_value
+
+if TYPE_CHECKING:
+    from scouter_local.benchmarking.results import MethodResult
+
+GROUP_HELP = {
+    "overall": "all test conditions",
+    "single": "single gene never seen in training",
+    "single_seen": "single gene seen only inside a training combination",
+    "combo_seen0": "combination, neither gene seen in training",
+    "combo_seen1": "combination, one gene seen in training",
+    "combo_seen2": "combination, both genes seen in training",
+    STRONG: "conditions whose noise column marks a detectable effect",
+}
+
+
+_LABELS = {
+    "normmse": "NormMSE",
+    "pearson_delta_top20": "Pearson Δ top-20",
+    "pearson_delta_all": "Pearson Δ all genes",
+    "direction_top20": "direction top-20",
+}
+
+
+def _label(r: MethodResult, results: Sequence[MethodResult]) -> str:
+    return r.method if len({x.set for x in results}) <= 1 else f"{r.set}: {r.method}"
+
+
+def benchmark_frame(results: Sequence[MethodResult]) -> pd.DataFrame:
+    """One row per method and group (``overall``, then each subgroup present, then ``strong``).
+
+    Returns
+    -------
+    Columns ``set, method, group, n, NormMSE mean, NormMSE median, Pearson Δ top-20, Pearson Δ all genes,
+    direction top-20`` (means over the test conditions pooled across seeds).
+    """
+    rows = []
+    for r in results:
+        for group, s in r.evaluation.summary.iterrows():
+            rows.append(
+                {
+                    "set": r.set,
+                    "method": r.method,
+                    "group": group,
+                    "n": int(s["n"]),
+                    "NormMSE mean": s["normmse_mean"],
+                    "NormMSE median": s["normmse_median"],
+                    **{_LABELS[m]: s[f"{m}_mean"] for m in METRICS[1:]},
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def overview_frame(results: Sequence[MethodResult]) -> pd.DataFrame:
+    """One row per method: overall NormMSE mean/median, Pearson Δ, direction, then mean NormMSE per subgroup.
+
+    Returns
+    -------
+    Columns ``method, n, NormMSE mean, NormMSE median, Pearson Δ top-20, Pearson Δ all genes, direction top-20``
+    and ``NormMSE <group>`` for every other group with test conditions.
+    """
+    rows = []
+    for r in results:
+        s = r.evaluation.summary
+        rows.append(
+            {
+                "method": _label(r, results),
+                "n": int(s.at["overall", "n"]),
+                "NormMSE mean": s.at["overall", "normmse_mean"],
+                "NormMSE median": s.at["overall", "normmse_median"],
+                **{_LABELS[m]: s.at["overall", f"{m}_mean"] for m in METRICS[1:]},
+                **{f"NormMSE {g}": s.at[g, "normmse_mean"] for g in GROUPS[1:] if g in s.index},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def signal_frame(results: Sequence[MethodResult]) -> pd.DataFrame:
+    """Real against shuffled embeddings: one row per (set, method, block) with a signal test.
+
+    Returns
+    -------
+    Columns ``set, method, block, metric, n, real, shuffled, delta, p_value, verdict``.
+    """
+    return pd.DataFrame(
+        [
+            {
+                "set": r.set,
+                "method": r.method,
+                "block": block,
+                **{k: s[k] for k in ("metric", "n", "real", "shuffled", "delta", "p_value", "verdict")},
+            }
+            for r in results
+            for block, s in r.signal.items()
+        ],
+        columns=["set", "method", "block", "metric", "n", "real", "shuffled", "delta", "p_value", "verdict"],
+    )
+
+
+def comparison_table(
+    results: Sequence[MethodResult], quality: Mapping[str, dict], *, block: str = "overall", text: bool = False
+):
+    """Per set and method on one block of conditions (``overall`` or ``strong``): NormMSE mean/median, Pearson Δ
+    (top-20 DE genes and all genes: a pseudo-bulk screen's ceiling has only the latter), direction, the
+    real-vs-shuffled test, and the set's GO neighbour quality.
+
+    Returns
+    -------
+    A DataFrame, or with ``text=True`` its aligned plain-text rendering (what ``compare-models`` prints).
+    """
+    rows = []
+    for r in results:
+        q = quality.get(r.set, {})
+        if block not in r.evaluation.groups:
+            continue
+        s = r.evaluation.summary.loc[block]
+        signal = r.signal.get(block, {})
+        rows.append(
+            {
+                "set": r.set,
+                "method": r.method,
+                "block": block,
+                "n": int(s["n"]),
+                "NormMSE mean": s["normmse_mean"],
+                "NormMSE median": s["normmse_median"],
+                "Pearson Δ top-20": s["pearson_delta_top20_mean"],
+                "Pearson Δ all genes": s["pearson_delta_all_mean"],
+                "direction top-20": s["direction_top20_mean"],
+                "shuffled": signal.get("shuffled"),
+                "delta vs shuffled": signal.get("delta"),
+                "p": signal.get("p_value"),
+                "verdict": signal.get("verdict", "-" if r.method != CEILING else ""),
+                f"GO-BP share top-{q.get('k', '')}": q.get("share_go_bp"),
+                "random share": q.get("random_share_go_bp"),
+                "enrichment": q.get("enrichment"),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if not text:
+        return frame
+    return frame.to_string(
+        index=False,
+        formatters={c: format_value for c in frame.columns if c not in ("set", "method", "block", "verdict")},
+    )
+
+
+def seed_sd(values: Sequence[float | None]) -> float | None:
+    """Standard deviation of the per-seed means (``None`` with fewer than two defined values)."""
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def _metric_cells(row: pd.Series) -> str:
+    """``n``, NormMSE mean and median, mean Pearson Δ top-20 / all, mean direction accuracy of one summary row."""
+    return (
+        f"{int(row['n']):>4} {format_value(row['normmse_mean']):>12} {format_value(row['normmse_median']):>7} "
+        f"{format_value(row['pearson_delta_top20_mean']):>6} {format_value(row['pearson_delta_all_mean']):>6} "
+        f"{format_value(row['direction_top20_mean']):>6}"
+    )
+
+
+def _gap_cell(r: MethodResult, block: str, metric: str) -> str:
+    value = r.gap_closed.get(block, {}).get(metric)
+    return f"{value:>+9.2f}" if value is not None else f"{'-':>9}"
+
+
+_GAP_LABEL = {"normmse": "gap NMSE", "pearson_delta_top20": "gap PΔ20", "pearson_delta_all": "gap PΔall"}
+
+
+def gap_metric(results: Sequence[MethodResult], signal_metric: str) -> str:
+    """The metric whose gap to the ceiling the table shows: the signal metric, or Pearson Δ on all genes where the
+    ceiling has only that one (pseudo-bulk deltas with a noise column)."""
+    ceiling = next((r for r in results if r.method == CEILING), None)
+    if ceiling is not None and ceiling.evaluation.mean(signal_metric) is None:
+        return "pearson_delta_all"
+    return signal_metric
+
+
+def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: Sequence[str] = ()) -> str:
+    """Plain-text table: one line per (set, method) with the noise ceiling among them; summaries with a ``strong``
+    group add a second block on the strong conditions; then the real-vs-shuffled embedding block."""
+    gap = gap_metric(results, signal_metric)
+    metrics_head = f"{'n':>4} {'NormMSE mean':>12} {'median':>7} {'PΔ20':>6} {'PΔall':>6} {'dir20':>6}"
+    gap_head = f"{_GAP_LABEL[gap]:>9}"
+    head = (
+        f"{'set':<18} {'method':<14} {metrics_head} {'sd/seed':>7} {gap_head} "
+        + " ".join(f"{g:>12}" for g in SUBGROUPS)
+        + f" {'fit s (min-max)':>16} {'RSS MiB':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        summary = r.evaluation.summary
+        sub = " ".join(
+            f"{format_value(summary.at[g, 'normmse_mean'] if g in summary.index else None):>12}" for g in SUBGROUPS
+        )
+        fit = f"{min(x['fit_seconds'] for x in r.runs):.1f}-{max(x['fit_seconds'] for x in r.runs):.1f}"
+        lines.append(
+            f"{r.set:<18} {r.method:<14} {_metric_cells(summary.loc['overall'])} "
+            f"{format_value(seed_sd(r.seed_means('normmse'))):>7} {_gap_cell(r, 'overall', gap)} {sub} "
+            f"{fit:>16} {max(x['peak_rss_mib'] for x in r.runs):>8.0f}"
+        )
+    strong = [r for r in results if STRONG in r.evaluation.groups]
+    if strong:
+        rule = strong[0].evaluation.info["strong_rule"]
+        head = f"{'set':<18} {'method':<14} {metrics_head} {gap_head}"
+        lines += ["", f"strong targets: mean obs[{rule['key']!r}] > {rule['above']:g}", head, "-" * len(head)]
+        for r in strong:
+            lines.append(
+                f"{r.set:<18} {r.method:<14} {_metric_cells(r.evaluation.summary.loc[STRONG])} "
+                f"{_gap_cell(r, STRONG, gap)}"
+            )
+    tested = [(r, block, s) for r in results for block, s in r.signal.items()]
+    if tested:
+        n_shuffles = len(tested[0][0].shuffled)
+        head = (
+            f"{'set':<18} {'method':<14} {'block':<8} {'metric':<20} {'real':>7} {'shuffled':>8} {'delta':>7} "
+            f"{'p':>7}  verdict"
+        )
+        lines += [
+            "",
+            f"real vs shuffled embeddings ({n_shuffles} row permutations of the screen's genes; paired "
+            "one-sided sign-flip test over test conditions; delta > 0 = real better)",
+            head,
+            "-" * len(head),
+        ]
+        for r, block, s in tested:
+            lines.append(
+                f"{r.set:<18} {r.method:<14} {block:<8} {s['metric']:<20} {format_value(s['real']):>7} "
+                f"{format_value(s['shuffled']):>8} {format_value(s['delta'], 3):>7} "
+                f"{format_value(s['p_value'], 4):>7}  {s['verdict']}"
+            )
+    lines.append(
+        "sd/seed: standard deviation of the per-seed mean NormMSE (the seeds' spread); gap: share of the gap "
+        f"from train_mean to the noise ceiling closed on mean {gap}"
+    )
+    lines += list(notes)
+    return "\n".join(lines)
