@@ -19,7 +19,6 @@ _NAMES = {
     "comparison_table": "scouter_local.benchmarking.tables",
     "gap_metric": "scouter_local.benchmarking.tables",
     "format_table": "scouter_local.benchmarking.tables",
-    "LIGHT_METHODS": "scouter_local.benchmarking.benchmark",
     "DEFAULT_SHUFFLES": "scouter_local.benchmarking.benchmark",
     "parse_seeds": "scouter_local.benchmarking.benchmark",
     "Benchmark": "scouter_local.benchmarking.benchmark",

@@ -29,7 +29,7 @@ from scouter_local.evaluation.metrics import METRICS
 from scouter_local.evaluation.scoring import evaluate_predictions
 from scouter_local.evaluation.signal import shuffled_embeddings
 from scouter_local.evaluation.strong import StrongTargets, obs_condition_values
-from scouter_local.predictors import EMBEDDING_METHODS
+from scouter_local.predictors import method_class
 
 DEFAULT_RUNNER = "scouter_local.benchmarking.runner:fit_registry_method"
 
@@ -108,7 +108,7 @@ def run_one(spec: dict) -> list[dict]:
             "fit_seconds": seconds,
             "predictions": {c: np.asarray(p).tolist() for c, p in predictions.items()},
         }
-        if method in EMBEDDING_METHODS or runner_name != DEFAULT_RUNNER:
+        if runner_name != DEFAULT_RUNNER or method_class(method).uses_embeddings:
             entry["shuffled"] = []
             for k in range(spec.get("shuffles", 0)):
                 control = shuffled_embeddings(embeddings, data, seed=10_000 * spec["seed"] + k)

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from gene_corpus import Corpus
 from gene_corpus.errors import InputError
 from scouter_local.cli import main
-from scouter_local.embedding.encoder import Encoder, token_batches
+from scouter_local.embedding.batching import Batching, token_batches
+from scouter_local.embedding.encoder import Encoder, LoadOptions
 from scouter_local.embedding.pipeline import embed_corpus
 from scouter_local.embedding.spec import resolve_spec, spec_from_stored
 from scouter_local.embedding.store import load_embedding_set
@@ -48,6 +49,22 @@ def test_token_batches_bad_values():
         token_batches(np.array([3, 2]), 0)
     with pytest.raises(InputError, match="at least 1"):
         token_batches(np.array([3, 2]), 100, 0)
+    with pytest.raises(InputError, match="batch size 0 and batch tokens 8192"):
+        Batching(batch_size=0)  # an embed run's options are checked before any model is loaded
+
+
+def test_load_options_pick_the_rank_gpu_only_under_a_launcher(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert LoadOptions().on_rank(1) == LoadOptions()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert LoadOptions(device="cpu").on_rank(1).device == "cpu"  # a device the user chose stays
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert LoadOptions(dtype="float16").on_rank(1) == LoadOptions("cuda:3", "float16")
+    monkeypatch.delenv("LOCAL_RANK")
+    assert LoadOptions().on_rank(1).device == "cuda:1"
 
 
 def test_batch_budget_does_not_change_vectors(minilm_encoder, texts):

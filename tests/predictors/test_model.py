@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 from dataclasses import replace
 
@@ -13,9 +15,10 @@ import torch
 from gene_corpus.errors import InputError
 from scouter_local.data.splits import Split
 from scouter_local.embedding.sets import EmbeddingSet
-from scouter_local.predictors import BASELINES, METHODS, make_predictor
+from scouter_local.predictors import BASELINES, DEFAULT_METHOD, EMBEDDING_METHODS, METHODS, make_predictor, method_names
 from scouter_local.predictors.checkpoint import load_model, save_model
 from scouter_local.predictors.scouter.loader import PairLoader
+from scouter_local.predictors.scouter.training import BestWeights
 from scouter_local.predictors.training import train
 
 
@@ -25,6 +28,38 @@ def test_registry_has_scouter_and_baselines():
         make_predictor("gears")
     with pytest.raises(InputError, match="takes no option epochs"):
         make_predictor("ridge", epochs=3)
+
+
+def test_method_lists_come_from_the_class_traits():
+    assert method_names() == list(METHODS) and method_names()[0] == DEFAULT_METHOD  # the demo reports the first
+    assert BASELINES == ("no_change", "train_mean", "additive", "ridge", "knn") == tuple(method_names(baseline=True))
+    assert EMBEDDING_METHODS == ("gene_delta", "scouter", "ridge", "knn")
+    assert method_names(light=True) == ["gene_delta", "no_change", "train_mean", "additive", "ridge", "knn"]
+    assert method_names(light=False) == ["scouter"]
+    assert method_names(uses_embeddings=True, baseline=False) == ["gene_delta", "scouter"]
+    with pytest.raises(InputError, match="method trait 'fast': expected one of uses_embeddings, light, baseline"):
+        method_names(fast=True)
+
+
+def test_command_line_method_defaults_are_the_registry_lists():
+    """The ``--methods`` defaults stay literals (``--help`` imports no predictor), spelling the registry's lists."""
+    from scouter_local.cli.benchmark import benchmark_cmd, compare_models
+    from scouter_local.workflows.compare import default_methods
+
+    default = {
+        c.name: next(p.default for p in c.params if p.name == "methods") for c in (benchmark_cmd, compare_models)
+    }
+    assert default["benchmark"] == ",".join(method_names())
+    assert default["compare-models"] == ",".join(default_methods()) == "gene_delta,scouter,ridge,knn,train_mean"
+
+
+def test_registry_imports_no_method():
+    code = (
+        "import sys; from scouter_local.predictors import DEFAULT_METHOD, METHODS, method_class; "
+        "print('torch' in sys.modules, 'scouter_local.predictors.base' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
 
 
 def test_scouter_predicts_mean_profiles(scouter_fit, norman, norman_split):
@@ -40,13 +75,24 @@ def test_early_stopping_restores_best_weights(scouter_fit, norman, norman_split,
     val_pairs = PairLoader(
         norman.subset(norman_split.val), scouter_fit.condition_embedding, np.random.RandomState(scouter_fit.seed)
     )
-    scouter_fit.net_.eval()
-    with torch.no_grad():
-        loss = np.mean([scouter_fit._loss(*b).item() for b in val_pairs.batches(256, None, scouter_fit.device_)])
+    loss = scouter_fit.training_plan().validation_loss(scouter_fit.net_, val_pairs, scouter_fit.device_)
     val_losses = [r["val_loss"] for r in scouter_fit.history_]
     kept = val_losses[scouter_fit.best_epoch_ - 1]
     assert loss == pytest.approx(kept, rel=1e-5)
     assert min(val_losses) > kept - scouter_fit.min_delta  # no later epoch improved by more than min_delta
+
+
+def test_best_weights_are_a_copy_kept_until_a_real_gain():
+    net = torch.nn.Linear(2, 1)
+    best = BestWeights(min_delta=0.1)
+    best.keep(1.0, net, 0)
+    kept = best.state["weight"].clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    assert not best.update(0.95, net, 1) and best.stale == 1  # a gain of 0.05 is not above min_delta
+    assert torch.equal(best.state["weight"], kept)  # the live weights moved, the copy did not
+    assert best.update(0.5, net, 2) and (best.loss, best.epoch, best.stale) == (0.5, 2, 0)
+    assert torch.equal(best.state["weight"], net.weight.detach())
 
 
 def test_seeded_training_is_reproducible(norman, embeddings, norman_split):

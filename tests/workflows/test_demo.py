@@ -8,7 +8,8 @@ import matplotlib.image as mpimg
 from click.testing import CliRunner
 
 from scouter_local.cli import main
-from scouter_local.workflows.demo import DEMO_METHODS, run_demo
+from scouter_local.predictors import method_names
+from scouter_local.workflows.demo import run_demo
 
 
 def test_demo_prints_table_time_and_report_path(demo_run):
@@ -21,7 +22,7 @@ def test_demo_prints_table_time_and_report_path(demo_run):
 def test_report_has_benchmark_table_for_every_method(demo_run):
     md = (demo_run["out"] / "report.md").read_text()
     assert "| method | n | NormMSE mean | NormMSE median | Pearson Δ top-20 |" in md
-    for method in DEMO_METHODS:
+    for method in method_names():
         row = re.search(rf"^\| {method} \| (\d+) \| ([0-9.]+) \|", md, re.MULTILINE)
         assert row, f"no table row for {method}"
         assert int(row.group(1)) > 0
