@@ -108,9 +108,9 @@ def _worker(method: str, model: str, texts_file: Path) -> dict:
     """Load ``model`` for ``method``, warm it up on 4 texts, time embedding every text; seconds, tokens, peak RSS."""
     import torch
 
-    from scouter_local.benchmarking.runner import own_peak_rss_mib
     from scouter_local.embedding.encoder import Encoder
     from scouter_local.embedding.spec import resolve_spec
+    from scouter_local.runtime import own_peak_rss_mib
 
     texts = json.loads(texts_file.read_text())
     spec = resolve_spec(model, long_texts="truncate" if method == "ours-truncate" else "chunk")

@@ -17,7 +17,7 @@ Both are scored by this project's metric code on the same test conditions (top-2
 process = wall seconds from spawn to exit, and the child's CPU seconds (user + system: what the machine's other
 jobs change least); fit = the training call alone (``scouter_local.predictors.training.train``;
 ``Scouter(...)`` + ``model_init`` + ``train``); peak RSS = each child's own ``VmHWM``
-(:func:`scouter_local.benchmarking.own_peak_rss_mib`). Embeddings: all-MiniLM-L6-v2 of the GenePT texts (the
+(:func:`scouter_local.runtime.own_peak_rss_mib`). Embeddings: all-MiniLM-L6-v2 of the GenePT texts (the
 corpus documents of the Norman genes), the setting in which scouter-learn was measured on this subset.
 
 This command installs nothing: without scouter-learn (``pip install -e '.[peer]'``) it says so and measures our
@@ -56,7 +56,7 @@ def peer_version() -> str | None:
 
 # ---------------------------------------------------------------------------------------------- children
 def _finish(result_path: Path, result: dict) -> None:
-    from scouter_local.benchmarking.runner import own_peak_rss_mib
+    from scouter_local.runtime import own_peak_rss_mib
 
     result_path.write_text(json.dumps({**result, "peak_rss_mib": own_peak_rss_mib()}))
 

@@ -7,7 +7,7 @@ from scouter_local._exports import lazy_exports
 _NAMES = {
     "DEFAULT_RUNNER": "scouter_local.benchmarking.runner",
     "Runner": "scouter_local.benchmarking.runner",
-    "own_peak_rss_mib": "scouter_local.benchmarking.runner",
+    "own_peak_rss_mib": "scouter_local.runtime",
     "fit_registry_method": "scouter_local.benchmarking.runner",
     "run_one": "scouter_local.benchmarking.runner",
     "main": "scouter_local.benchmarking.runner",

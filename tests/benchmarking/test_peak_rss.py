@@ -26,7 +26,7 @@ held = np.ones({HELD_MIB} * 2**20 // 8)
 exec(sys.argv[1])
 """
 CHILD = (
-    "import json, resource; from scouter_local.benchmarking.runner import own_peak_rss_mib; "
+    "import json, resource; from scouter_local.runtime import own_peak_rss_mib; "
     "print(json.dumps({'own': own_peak_rss_mib(), "
     "'ru_maxrss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
 )

@@ -86,8 +86,9 @@ def test_reimport_is_skipped_and_changed_text_updated(imported, db, tmp_path):
 
 
 def _snapshot(db):
+    """What the corpus holds (the file's size is left out: DuckDB 1.x keeps the blocks of a rolled-back import)."""
     with Corpus.open(db, read_only=True) as corpus:
-        return corpus.stats()
+        return {k: v for k, v in corpus.stats().items() if k != "database_bytes"}
 
 
 @pytest.mark.parametrize(
