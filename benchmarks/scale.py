@@ -4,7 +4,7 @@ A synthetic screen in the real (Norman/GEARS) layout is generated chunk by chunk
 never dense and never whole in memory: ``obs['condition']`` with ``control``, singles ``A`` and doubles ``A+B``,
 ``var_names`` gene symbols, sparse CSR log1p values (about ``--density`` of the entries nonzero), and a real
 effect of every perturbation on 20 genes, so DE genes are meaningful. Each stage then runs in its own process
-on the file opened backed; its peak RSS is its own (``VmHWM``, :func:`scouter_local.benchmarking.own_peak_rss_mib`:
+on the file opened backed; its peak RSS is its own (``VmHWM``, :func:`scouter_local.runtime.own_peak_rss_mib`:
 ``ru_maxrss`` would carry over the parent's memory):
 
 ``load``
@@ -126,11 +126,11 @@ def _options():
 
 def run_stage(stage: str, path: Path) -> dict:
     """Run one stage on ``path`` (opened backed) in this process; return seconds, cells/s and peak RSS (GiB)."""
-    from scouter_local.benchmarking.runner import own_peak_rss_mib
     from scouter_local.data.de import compute_de_genes
     from scouter_local.data.link import resolve_genes
     from scouter_local.data.read import read_perturbation_data
     from scouter_local.data.splits import make_split
+    from scouter_local.runtime import own_peak_rss_mib
 
     began = time.perf_counter()
     data = read_perturbation_data(path, _options(), backed=True)

@@ -64,6 +64,10 @@ REQUIRED_FILES = (
 )
 
 
+#: Folders of the data folder the demo imports into its corpus (``go`` is optional: GO texts and neighbour quality).
+CORPUS_FOLDERS = ("gene_ids", "gene_text", "go")
+
+
 #: Files of the data folder that give every gene of the shared screens an id, its old symbols (HGNC: KIAA1804 is
 #: MAP3K21) and a document (what the tests and benchmarks import into their corpora).
 CORPUS_FILES = (
@@ -108,4 +112,13 @@ def find_data_dir(given: str | os.PathLike | None = None) -> Path:
 SHOWCASE_GENES = ("KIAA1804", "CEBPA", "TP53")
 
 
+#: The Scouter authors' per-condition Norman results, the context table of the demo's report.
 PUBLISHED_NORMAN = "reference/scouter_published/norman.csv"
+
+
+#: Sources and licences of the data folder's files, closing every report made from them.
+ATTRIBUTION = (
+    "Data: Norman et al. 2019 (Science) via the PerturBench fixture (BSD-3-Clause); gene texts NCBI RefSeq + "
+    "UniProt (CC BY 4.0) as packaged by GenePT/Scouter (MIT); GO (CC BY 4.0) via Bioconductor org.Hs.eg.db; "
+    "published numbers: Zhu & Li, Nat Comput Sci 2025."
+)

@@ -7,6 +7,7 @@ __getattr__ = deprecated_module(
     (
         "scouter_local.embedding.models",
         "scouter_local.embedding.spec",
+        "scouter_local.embedding.batching",
         "scouter_local.embedding.encoder",
     ),
 )

@@ -1,7 +1,7 @@
 """FAISS nearest-neighbour search over an embedding set (cosine = inner product of normalised vectors).
 
 An index lives in a folder beside the database, ``<db>.index/<set>/`` (see
-:func:`scouter_local.embedding_store.sidecar_dir`), holding ``index.faiss`` and ``manifest.json`` (set name and
+:func:`scouter_local.embedding.store.sidecar_dir`), holding ``index.faiss`` and ``manifest.json`` (set name and
 fingerprint, index kind, metric, dim and the id map: row → Entrez id and symbol). It is written to a temporary
 folder and moved into place, so a reader sees the old index or the new one, never half of one. Loading checks
 the manifest against the set: an index built on other vectors is an error, not a wrong answer;
@@ -75,6 +75,43 @@ def _faiss_index(x: np.ndarray, kind: str, seed: int):
         index.train(x)
         index.nprobe = min(_IVF_PROBE, nlist)
     index.add(x)
+    return index
+
+
+def _read_manifest(path: Path) -> dict:
+    """The manifest of the index in ``path``; no index there, or a damaged manifest, is an :class:`InputError`."""
+    if not (path / MANIFEST).is_file() or not (path / INDEX_FILE).is_file():
+        raise InputError(f"no neighbour index in {path}; build it with `scouter-local neighbors` or NeighborIndex.open")
+    try:
+        return json.loads((path / MANIFEST).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"index {path}: {MANIFEST} is damaged; rebuild it") from exc
+
+
+def _check_manifest(manifest: dict, emb: EmbeddingSet, path: Path) -> None:
+    """An index built for another set, other vectors (fingerprint) or other genes is an :class:`InputError`."""
+    if manifest.get("set_fingerprint") != emb.fingerprint:
+        raise InputError(
+            f"index {path} was built for set {manifest.get('set')!r} with fingerprint "
+            f"{manifest.get('set_fingerprint')}, but set {emb.name!r} has {emb.fingerprint}; rebuild it"
+        )
+    if manifest.get("entrez_ids") != [int(e) for e in emb.entrez_ids] or manifest.get("symbols") != list(emb.symbols):
+        raise InputError(f"index {path} maps its rows to other genes than set {emb.name!r}; rebuild it")
+
+
+def _read_index(path: Path, emb: EmbeddingSet):
+    """The FAISS index in ``path``, checked to hold one vector of ``emb.dim`` per gene of ``emb``."""
+    import faiss
+
+    try:
+        index = faiss.read_index(str(path / INDEX_FILE))
+    except RuntimeError as exc:
+        raise InputError(f"index {path / INDEX_FILE} is damaged ({first_line(exc, 80)}); rebuild it") from exc
+    if index.ntotal != len(emb.symbols) or index.d != emb.dim:
+        raise InputError(
+            f"index {path / INDEX_FILE} holds {index.ntotal}×{index.d} vectors, set {emb.name!r} "
+            f"{len(emb.symbols)}×{emb.dim}; rebuild it"
+        )
     return index
 
 
@@ -168,35 +205,10 @@ class NeighborIndex:
         InputError
             No index there, or it was built for another set / other vectors (fingerprint or id map differ).
         """
-        import faiss
-
         path = Path(path)
-        if not (path / MANIFEST).is_file() or not (path / INDEX_FILE).is_file():
-            raise InputError(
-                f"no neighbour index in {path}; build it with `scouter-local neighbors` or NeighborIndex.open"
-            )
-        try:
-            manifest = json.loads((path / MANIFEST).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"index {path}: {MANIFEST} is damaged; rebuild it") from exc
-        if manifest.get("set_fingerprint") != emb.fingerprint:
-            raise InputError(
-                f"index {path} was built for set {manifest.get('set')!r} with fingerprint "
-                f"{manifest.get('set_fingerprint')}, but set {emb.name!r} has {emb.fingerprint}; rebuild it"
-            )
-        if manifest.get("entrez_ids") != [int(e) for e in emb.entrez_ids] or manifest.get("symbols") != list(
-            emb.symbols
-        ):
-            raise InputError(f"index {path} maps its rows to other genes than set {emb.name!r}; rebuild it")
-        try:
-            index = faiss.read_index(str(path / INDEX_FILE))
-        except RuntimeError as exc:
-            raise InputError(f"index {path / INDEX_FILE} is damaged ({first_line(exc, 80)}); rebuild it") from exc
-        if index.ntotal != len(emb.symbols) or index.d != emb.dim:
-            raise InputError(
-                f"index {path / INDEX_FILE} holds {index.ntotal}×{index.d} vectors, set {emb.name!r} "
-                f"{len(emb.symbols)}×{emb.dim}; rebuild it"
-            )
+        manifest = _read_manifest(path)
+        _check_manifest(manifest, emb, path)
+        index = _read_index(path, emb)
         return cls(emb, index, manifest["kind"], names)
 
     @classmethod
@@ -299,22 +311,22 @@ class NeighborIndex:
             sims = q @ self._unit[candidates].T
             top = np.argsort(-sims, axis=1, kind="stable")[:, : k + extra]
             scores, rows = np.take_along_axis(sims, top, 1), candidates[top]
-        out = []
-        for score_row, id_row, skip in zip(scores, rows, exclude):
-            hits = [(int(r), float(s)) for r, s in zip(id_row, score_row) if r >= 0 and r != skip][:k]
-            out.append(
-                [
-                    Neighbor(
-                        rank,
-                        self.emb.symbols[r],
-                        int(self.emb.entrez_ids[r]),
-                        self.names.get(int(self.emb.entrez_ids[r]), ""),
-                        round(s, 6),
-                    )
-                    for rank, (r, s) in enumerate(hits, 1)
-                ]
+        return [self._neighbors(id_row, score_row, skip, k) for score_row, id_row, skip in zip(scores, rows, exclude)]
+
+    def _neighbors(self, rows: np.ndarray, scores: np.ndarray, skip: int | None, k: int) -> list[Neighbor]:
+        """The first ``k`` of one query's hits (``rows`` and ``scores``, best first) that are real rows other than
+        ``skip``, as neighbours."""
+        hits = [(int(r), float(s)) for r, s in zip(rows, scores) if r >= 0 and r != skip][:k]
+        return [
+            Neighbor(
+                rank,
+                self.emb.symbols[r],
+                int(self.emb.entrez_ids[r]),
+                self.names.get(int(self.emb.entrez_ids[r]), ""),
+                round(s, 6),
             )
-        return out
+            for rank, (r, s) in enumerate(hits, 1)
+        ]
 
     def query_gene(
         self,

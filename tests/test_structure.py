@@ -32,7 +32,7 @@ STAGES = (
     ("scouter_local.reporting",),
     ("scouter_local.benchmarking",),
     ("scouter_local.workflows",),
-    ("scouter_local.bundle",),
+    ("scouter_local.bundle", "scouter_local.doctor"),
     ("scouter_local.cli",),
 )
 #: Module paths of the flat layout, kept for one release for users' imports (the package itself never uses them).

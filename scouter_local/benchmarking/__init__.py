@@ -7,7 +7,7 @@ from scouter_local._exports import lazy_exports
 _NAMES = {
     "DEFAULT_RUNNER": "scouter_local.benchmarking.runner",
     "Runner": "scouter_local.benchmarking.runner",
-    "own_peak_rss_mib": "scouter_local.benchmarking.runner",
+    "own_peak_rss_mib": "scouter_local.runtime",
     "fit_registry_method": "scouter_local.benchmarking.runner",
     "run_one": "scouter_local.benchmarking.runner",
     "main": "scouter_local.benchmarking.runner",
@@ -19,7 +19,6 @@ _NAMES = {
     "comparison_table": "scouter_local.benchmarking.tables",
     "gap_metric": "scouter_local.benchmarking.tables",
     "format_table": "scouter_local.benchmarking.tables",
-    "LIGHT_METHODS": "scouter_local.benchmarking.benchmark",
     "DEFAULT_SHUFFLES": "scouter_local.benchmarking.benchmark",
     "parse_seeds": "scouter_local.benchmarking.benchmark",
     "Benchmark": "scouter_local.benchmarking.benchmark",

@@ -37,14 +37,10 @@ from scouter_local.data.splits import MAX_SEED, check_seed
 from scouter_local.evaluation.metrics import METRICS
 from scouter_local.evaluation.results import CEILING, STRONG
 from scouter_local.evaluation.strong import StrongTargets, read_obs_column
-from scouter_local.predictors import METHODS
+from scouter_local.predictors import METHODS, method_names
 from scouter_local.reporting.document import format_value
 
 log = logging.getLogger(__name__)
-
-
-#: Methods run together in one process per seed (their time is measured per method, memory per process).
-LIGHT_METHODS = ("gene_delta", "no_change", "train_mean", "additive", "ridge", "knn")
 
 
 #: Shuffled-embedding copies of each set per run, by default.
@@ -138,25 +134,23 @@ def run_benchmark(
     runners = runners or {}
     set_names, methods = names_of(set_names, "set_names"), names_of(methods, "methods")
     seeds = check_seeds(seeds)
-    unknown = [m for m in methods if m not in METHODS and m not in runners]
-    if unknown:
-        raise InputError(f"methods={unknown[0]!r}: unknown method; expected some of {', '.join(METHODS)}")
-    if shuffles < 0:
-        raise InputError(f"shuffles={shuffles}: expected 0 (no control) or more permutations, e.g. 5")
-    if strong is not None:
-        read_obs_column(data_path, strong.key)  # a missing or non-numeric column fails before any run
-    if options.noise_key is not None:
-        read_obs_column(data_path, options.noise_key, parameter="noise_key")
-    if not set_names:
-        raise InputError("set_names names no embedding set; pass set_names=NAME")
-    for set_name in dict.fromkeys(set_names):
-        load_embeddings(db, set_name)  # an unknown or unfinished set fails before any run or folder
+    _check_inputs(
+        data_path,
+        options,
+        db=db,
+        set_names=set_names,
+        methods=methods,
+        runners=runners,
+        strong=strong,
+        shuffles=shuffles,
+    )
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     data_path = str(Path(data_path).resolve())
-    # Baselines share one process per seed (they fit in well under a second); every other method has its own.
-    light = [m for m in methods if m in LIGHT_METHODS]
-    groups = [[m] for m in methods if m not in LIGHT_METHODS] + ([light] if light else [])
+    # Light methods share one process per seed (they fit in about a second); every other method has its own.
+    shared = set(method_names(light=True))
+    light = [m for m in methods if m in shared]
+    groups = [[m] for m in methods if m not in shared] + ([light] if light else [])
     jobs = [(s, g, seed) for s in set_names for seed in seeds for g in groups]
     runs: dict[tuple[str, str], list[dict]] = {}
     for set_name, group, seed in tqdm(jobs, desc="benchmark runs", unit="run"):
@@ -176,41 +170,96 @@ def run_benchmark(
             "strong": strong.rule() if strong is not None else None,
         }
         for run in spawn_run(spec):
-            log.info(
-                "%s %s seed %d: NormMSE %s, %.1f s, %.0f MiB",
-                set_name,
-                run["method"],
-                seed,
-                format_value(run["overall"]["normmse"]["mean"]),
-                run["fit_seconds"],
-                run["peak_rss_mib"],
-            )
-            write_json_atomic(out / "runs" / f"{set_name}_{run['method']}_seed{seed}.json", run, indent=1)
+            _save_run(out, run)
             runs.setdefault((set_name, run["method"]), []).append(run)
-    first = next(iter(runs.values()))[0]
-    signal_metric = "pearson_delta_top20" if first["is_delta"] else "normmse"
-    results = [MethodResult.pool(r, signal_metric=signal_metric) for r in runs.values()]
-    add_gaps(results)
-    notes = []
-    if not any(r.method == CEILING for r in results):
-        notes.append(
-            "no noise ceiling: pseudo-bulk deltas keep no per-cell variance; name a column of each row's "
-            "signal-to-noise ratio with --noise-key (e.g. signal_to_noise) for one"
-        )
-    table = format_table(results, signal_metric=signal_metric, notes=notes)
+    results, signal_metric = _pool(runs)
+    table = format_table(results, signal_metric=signal_metric, notes=_notes(results))
     _write_outputs(out, results, data_path, options, db)
     write_text_atomic(out / "table.txt", table + "\n")
     return Benchmark(table, results)
 
 
-def _write_outputs(out: Path, results: list[MethodResult], data_path: str, options: DataOptions, db) -> None:
-    from scouter_local.data.link import prepare_data
-    from scouter_local.reporting.plots import group_grid, save_figure, signal_bars, top20_panel
+def _check_inputs(
+    data_path: str | os.PathLike,
+    options: DataOptions,
+    *,
+    db: str | os.PathLike,
+    set_names: Sequence[str],
+    methods: Sequence[str],
+    runners: dict[str, str],
+    strong: StrongTargets | None,
+    shuffles: int,
+) -> None:
+    """Fail before any run or folder: no set, an unknown or unfinished set, an unknown method, a negative
+    ``shuffles``, a missing or non-numeric strong or noise column."""
+    if not set_names:
+        raise InputError("set_names names no embedding set; pass set_names=NAME")
+    for set_name in dict.fromkeys(set_names):
+        load_embeddings(db, set_name)
+    unknown = [m for m in methods if m not in METHODS and m not in runners]
+    if unknown:
+        raise InputError(f"methods={unknown[0]!r}: unknown method; expected some of {', '.join(METHODS)}")
+    if shuffles < 0:
+        raise InputError(f"shuffles={shuffles}: expected 0 (no control) or more permutations, e.g. 5")
+    if strong is not None:
+        read_obs_column(data_path, strong.key)  # a missing or non-numeric column fails before any run
+    if options.noise_key is not None:
+        read_obs_column(data_path, options.noise_key, parameter="noise_key")
 
-    # the strong flag and value columns come last, and only when the strong group was asked for
+
+def _save_run(out: Path, run: dict) -> None:
+    """Log one run's headline and write it to ``out/runs/<set>_<method>_seed<seed>.json``."""
+    log.info(
+        "%s %s seed %d: NormMSE %s, %.1f s, %.0f MiB",
+        run["set"],
+        run["method"],
+        run["seed"],
+        format_value(run["overall"]["normmse"]["mean"]),
+        run["fit_seconds"],
+        run["peak_rss_mib"],
+    )
+    write_json_atomic(out / "runs" / f"{run['set']}_{run['method']}_seed{run['seed']}.json", run, indent=1)
+
+
+def _pool(runs: dict[tuple[str, str], list[dict]]) -> tuple[list[MethodResult], str]:
+    """Each (set, method)'s runs pooled over the seeds, with the gap each closes to the ceiling.
+
+    Returns
+    -------
+    The results and the metric of the signal test: Pearson Δ top-20 on pseudo-bulk deltas, else NormMSE.
+    """
+    first = next(iter(runs.values()))[0]
+    signal_metric = "pearson_delta_top20" if first["is_delta"] else "normmse"
+    results = [MethodResult.pool(r, signal_metric=signal_metric) for r in runs.values()]
+    add_gaps(results)
+    return results, signal_metric
+
+
+def _notes(results: Sequence[MethodResult]) -> list[str]:
+    """Lines under the table: why there is no noise ceiling, where there is none."""
+    if any(r.method == CEILING for r in results):
+        return []
+    return [
+        "no noise ceiling: pseudo-bulk deltas keep no per-cell variance; name a column of each row's "
+        "signal-to-noise ratio with --noise-key (e.g. signal_to_noise) for one"
+    ]
+
+
+def _write_outputs(out: Path, results: list[MethodResult], data_path: str, options: DataOptions, db) -> None:
+    """``conditions.csv``, ``summary.csv``, ``summary.json`` and each set's plots into ``out``."""
+    _write_conditions(out / "conditions.csv", results)
+    _write_summary(out / "summary.csv", results)
+    write_json_atomic(out / "summary.json", [r.to_json() for r in results], indent=1)
+    for set_name in dict.fromkeys(r.set for r in results):
+        _plot_set(out, {r.method: r for r in results if r.set == set_name}, data_path, options, db)
+
+
+def _write_conditions(path: Path, results: list[MethodResult]) -> None:
+    """One row per (set, method, seed, test condition) with its metrics (and the strong flag and value when the
+    strong group was asked for: these two columns come last)."""
     extra = [STRONG, "strong_value"] if any(STRONG in r.evaluation.conditions for r in results) else []
     write_csv_atomic(
-        out / "conditions.csv",
+        path,
         ["set", "method", "seed", "condition", "subgroup", *METRICS, *extra],
         (
             [
@@ -226,8 +275,13 @@ def _write_outputs(out: Path, results: list[MethodResult], data_path: str, optio
             for row in r.evaluation.conditions.to_dict("records")
         ),
     )
+
+
+def _write_summary(path: Path, results: list[MethodResult]) -> None:
+    """One row per (set, method, group): metric means and medians, mean fit seconds, peak memory and the spread of
+    the per-seed mean NormMSE."""
     write_csv_atomic(
-        out / "summary.csv",
+        path,
         [
             "set",
             "method",
@@ -253,29 +307,32 @@ def _write_outputs(out: Path, results: list[MethodResult], data_path: str, optio
             for group, row in r.evaluation.summary.iterrows()
         ),
     )
-    write_json_atomic(out / "summary.json", [r.to_json() for r in results], indent=1)
-    for set_name in dict.fromkeys(r.set for r in results):
-        of_set = {r.method: r for r in results if r.set == set_name}
-        for metric, suffix in (("normmse", ""), ("pearson_delta_top20", "_pearson_delta_top20")):
-            ax = group_grid(
-                {m: r.evaluation for m, r in of_set.items()}, metric=metric, title=f"{set_name}: mean {metric} by group"
-            )
-            save_figure(ax.figure, out / f"subgroups_{set_name}{suffix}.png")
-        tested = [
-            {"set": r.set, "method": r.method, **s}
-            for r in of_set.values()
-            for b, s in r.signal.items()
-            if b == "overall"
-        ]
-        if tested:
-            ax = signal_bars(pd.DataFrame(tested), title=f"{set_name}: real vs shuffled embeddings")
-            save_figure(ax.figure, out / f"signal_{set_name}.png")
-        predicted = {m: r.runs[0]["predictions"] for m, r in of_set.items() if r.runs[0]["predictions"]}
-        if predicted:
-            seed = next(iter(of_set.values())).runs[0]["seed"]
-            data = prepare_data(data_path, options, db, load_embeddings(db, set_name))
-            conditions = list(next(iter(predicted.values())))[:4]
-            fig = top20_panel(
-                data, conditions, {m: {c: np.asarray(p[c]) for c in conditions} for m, p in predicted.items()}
-            )
-            save_figure(fig, out / f"top20_{set_name}_seed{seed}.png")
+
+
+def _plot_set(out: Path, of_set: dict[str, MethodResult], data_path: str, options: DataOptions, db) -> None:
+    """One set's plots: means by group (NormMSE, Pearson Δ top-20), real vs shuffled embeddings, and the first
+    seed's top-20 DE genes of a few test conditions."""
+    from scouter_local.data.link import prepare_data
+    from scouter_local.reporting.plots import group_grid, save_figure, signal_bars, top20_panel
+
+    set_name = next(iter(of_set.values())).set
+    for metric, suffix in (("normmse", ""), ("pearson_delta_top20", "_pearson_delta_top20")):
+        ax = group_grid(
+            {m: r.evaluation for m, r in of_set.items()}, metric=metric, title=f"{set_name}: mean {metric} by group"
+        )
+        save_figure(ax.figure, out / f"subgroups_{set_name}{suffix}.png")
+    tested = [
+        {"set": r.set, "method": r.method, **s} for r in of_set.values() for b, s in r.signal.items() if b == "overall"
+    ]
+    if tested:
+        ax = signal_bars(pd.DataFrame(tested), title=f"{set_name}: real vs shuffled embeddings")
+        save_figure(ax.figure, out / f"signal_{set_name}.png")
+    predicted = {m: r.runs[0]["predictions"] for m, r in of_set.items() if r.runs[0]["predictions"]}
+    if predicted:
+        seed = next(iter(of_set.values())).runs[0]["seed"]
+        data = prepare_data(data_path, options, db, load_embeddings(db, set_name))
+        conditions = list(next(iter(predicted.values())))[:4]
+        fig = top20_panel(
+            data, conditions, {m: {c: np.asarray(p[c]) for c in conditions} for m, p in predicted.items()}
+        )
+        save_figure(fig, out / f"top20_{set_name}_seed{seed}.png")

@@ -10,12 +10,10 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +27,8 @@ from scouter_local.evaluation.metrics import METRICS
 from scouter_local.evaluation.scoring import evaluate_predictions
 from scouter_local.evaluation.signal import shuffled_embeddings
 from scouter_local.evaluation.strong import StrongTargets, obs_condition_values
-from scouter_local.predictors import EMBEDDING_METHODS
+from scouter_local.predictors import method_class
+from scouter_local.runtime import own_peak_rss_mib
 
 DEFAULT_RUNNER = "scouter_local.benchmarking.runner:fit_registry_method"
 
@@ -37,18 +36,6 @@ DEFAULT_RUNNER = "scouter_local.benchmarking.runner:fit_registry_method"
 #: Runner of a method: ``(data, embeddings, split, method, config)`` → ``(test predictions, fit seconds,
 #: train conditions)``.
 Runner = Callable[[PerturbationData, EmbeddingSet, Split, str, dict], tuple[dict[str, np.ndarray], float, list[str]]]
-
-
-def own_peak_rss_mib() -> float:
-    """Peak resident memory of this process alone (``VmHWM``; ``ru_maxrss`` where there is no ``/proc``, which on
-    Linux also counts a parent's peak carried over a fork)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
 def fit_registry_method(
@@ -108,7 +95,7 @@ def run_one(spec: dict) -> list[dict]:
             "fit_seconds": seconds,
             "predictions": {c: np.asarray(p).tolist() for c, p in predictions.items()},
         }
-        if method in EMBEDDING_METHODS or runner_name != DEFAULT_RUNNER:
+        if runner_name != DEFAULT_RUNNER or method_class(method).uses_embeddings:
             entry["shuffled"] = []
             for k in range(spec.get("shuffles", 0)):
                 control = shuffled_embeddings(embeddings, data, seed=10_000 * spec["seed"] + k)

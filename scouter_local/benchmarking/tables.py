@@ -191,18 +191,36 @@ def gap_metric(results: Sequence[MethodResult], signal_metric: str) -> str:
     return signal_metric
 
 
+_METRICS_HEAD = f"{'n':>4} {'NormMSE mean':>12} {'median':>7} {'PΔ20':>6} {'PΔall':>6} {'dir20':>6}"
+
+
 def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: Sequence[str] = ()) -> str:
     """Plain-text table: one line per (set, method) with the noise ceiling among them; summaries with a ``strong``
     group add a second block on the strong conditions; then the real-vs-shuffled embedding block."""
     gap = gap_metric(results, signal_metric)
-    metrics_head = f"{'n':>4} {'NormMSE mean':>12} {'median':>7} {'PΔ20':>6} {'PΔall':>6} {'dir20':>6}"
-    gap_head = f"{_GAP_LABEL[gap]:>9}"
+    lines = [*_method_lines(results, gap), *_strong_lines(results, gap), *_signal_lines(results)]
+    lines.append(
+        "sd/seed: standard deviation of the per-seed mean NormMSE (the seeds' spread); gap: share of the gap "
+        f"from train_mean to the noise ceiling closed on mean {gap}"
+    )
+    lines += list(notes)
+    return "\n".join(lines)
+
+
+def _head(head: str, *above: str) -> list[str]:
+    """A block's lines up to its first row: ``above``, the column heads, a rule as wide."""
+    return [*above, head, "-" * len(head)]
+
+
+def _method_lines(results: Sequence[MethodResult], gap: str) -> list[str]:
+    """Every (set, method) on all test conditions: metrics, spread over seeds, gap closed, mean NormMSE per
+    subgroup, fit seconds and peak memory."""
     head = (
-        f"{'set':<18} {'method':<14} {metrics_head} {'sd/seed':>7} {gap_head} "
+        f"{'set':<18} {'method':<14} {_METRICS_HEAD} {'sd/seed':>7} {_GAP_LABEL[gap]:>9} "
         + " ".join(f"{g:>12}" for g in SUBGROUPS)
         + f" {'fit s (min-max)':>16} {'RSS MiB':>8}"
     )
-    lines = [head, "-" * len(head)]
+    lines = _head(head)
     for r in results:
         summary = r.evaluation.summary
         sub = " ".join(
@@ -214,39 +232,43 @@ def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: 
             f"{format_value(seed_sd(r.seed_means('normmse'))):>7} {_gap_cell(r, 'overall', gap)} {sub} "
             f"{fit:>16} {max(x['peak_rss_mib'] for x in r.runs):>8.0f}"
         )
+    return lines
+
+
+def _strong_lines(results: Sequence[MethodResult], gap: str) -> list[str]:
+    """The methods with a ``strong`` group, on the strong conditions (none without)."""
     strong = [r for r in results if STRONG in r.evaluation.groups]
-    if strong:
-        rule = strong[0].evaluation.info["strong_rule"]
-        head = f"{'set':<18} {'method':<14} {metrics_head} {gap_head}"
-        lines += ["", f"strong targets: mean obs[{rule['key']!r}] > {rule['above']:g}", head, "-" * len(head)]
-        for r in strong:
-            lines.append(
-                f"{r.set:<18} {r.method:<14} {_metric_cells(r.evaluation.summary.loc[STRONG])} "
-                f"{_gap_cell(r, STRONG, gap)}"
-            )
-    tested = [(r, block, s) for r in results for block, s in r.signal.items()]
-    if tested:
-        n_shuffles = len(tested[0][0].shuffled)
-        head = (
-            f"{'set':<18} {'method':<14} {'block':<8} {'metric':<20} {'real':>7} {'shuffled':>8} {'delta':>7} "
-            f"{'p':>7}  verdict"
-        )
-        lines += [
-            "",
-            f"real vs shuffled embeddings ({n_shuffles} row permutations of the screen's genes; paired "
-            "one-sided sign-flip test over test conditions; delta > 0 = real better)",
-            head,
-            "-" * len(head),
-        ]
-        for r, block, s in tested:
-            lines.append(
-                f"{r.set:<18} {r.method:<14} {block:<8} {s['metric']:<20} {format_value(s['real']):>7} "
-                f"{format_value(s['shuffled']):>8} {format_value(s['delta'], 3):>7} "
-                f"{format_value(s['p_value'], 4):>7}  {s['verdict']}"
-            )
-    lines.append(
-        "sd/seed: standard deviation of the per-seed mean NormMSE (the seeds' spread); gap: share of the gap "
-        f"from train_mean to the noise ceiling closed on mean {gap}"
+    if not strong:
+        return []
+    rule = strong[0].evaluation.info["strong_rule"]
+    lines = _head(
+        f"{'set':<18} {'method':<14} {_METRICS_HEAD} {_GAP_LABEL[gap]:>9}",
+        "",
+        f"strong targets: mean obs[{rule['key']!r}] > {rule['above']:g}",
     )
-    lines += list(notes)
-    return "\n".join(lines)
+    for r in strong:
+        lines.append(
+            f"{r.set:<18} {r.method:<14} {_metric_cells(r.evaluation.summary.loc[STRONG])} {_gap_cell(r, STRONG, gap)}"
+        )
+    return lines
+
+
+def _signal_lines(results: Sequence[MethodResult]) -> list[str]:
+    """Real against shuffled embeddings: one line per (set, method, block) tested (none without a test)."""
+    tested = [(r, block, s) for r in results for block, s in r.signal.items()]
+    if not tested:
+        return []
+    lines = _head(
+        f"{'set':<18} {'method':<14} {'block':<8} {'metric':<20} {'real':>7} {'shuffled':>8} {'delta':>7} "
+        f"{'p':>7}  verdict",
+        "",
+        f"real vs shuffled embeddings ({len(tested[0][0].shuffled)} row permutations of the screen's genes; paired "
+        "one-sided sign-flip test over test conditions; delta > 0 = real better)",
+    )
+    for r, block, s in tested:
+        lines.append(
+            f"{r.set:<18} {r.method:<14} {block:<8} {s['metric']:<20} {format_value(s['real']):>7} "
+            f"{format_value(s['shuffled']):>8} {format_value(s['delta'], 3):>7} "
+            f"{format_value(s['p_value'], 4):>7}  {s['verdict']}"
+        )
+    return lines

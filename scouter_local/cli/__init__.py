@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "scouter_local.cli.benchmark",
     "scouter_local.cli.demo",
     "scouter_local.cli.bundle",
+    "scouter_local.cli.doctor",
 )
 #: ``name=value`` in a library message: a parameter and the value to pass (quoted or bare).
 _PARAMETER = re.compile(r"(?<![\w.-])([a-z_][a-z0-9_]*)=('(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s;,)]+)")

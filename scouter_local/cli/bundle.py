@@ -29,7 +29,7 @@ import click
 @click.option(
     "--python",
     "python",
-    help="Python of the air-gapped machine: 3.10, 3.11 or 3.12 (default: "
+    help="Python of the air-gapped machine: 3.10, 3.11, 3.12 or 3.13 (default: "
     "this one's); other than this one's, wheels only.",
 )
 @click.option(

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from scouter_local.embedding.encoder import DEFAULT_BATCH_TOKENS, DTYPES
+from scouter_local.embedding.batching import DEFAULT_BATCH_TOKENS
+from scouter_local.embedding.encoder import DTYPES
 from scouter_local.embedding.sets import POSTPROCESS_MODES
 from scouter_local.embedding.spec import LONG_TEXT_MODES, POOLING_MODES, QUANTIZE_MODES
 

@@ -130,10 +130,10 @@ def evaluate_cmd(model_dir, data_path, db, json_out, plots):
     """
     from scouter_local.evaluation.results import write_report
     from scouter_local.evaluation.scoring import evaluate
-    from scouter_local.predictors import BASELINES
+    from scouter_local.predictors import method_names
     from scouter_local.reporting.plots import write_evaluation_plots
 
-    result = evaluate(model_dir, data_path, db=db, baselines=BASELINES)
+    result = evaluate(model_dir, data_path, db=db, baselines=method_names(baseline=True))
     json_path, csv_path = write_report(result, json_out)
     if plots is not None:
         write_evaluation_plots(result, plots)

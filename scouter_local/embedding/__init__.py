@@ -1,5 +1,5 @@
-"""Text → vectors: model lookup, the encoder, embedding sets in DuckDB (cached per model, pooling, prompt and
-text), GO and combined sets.
+"""Text → vectors: model lookup, the encoder and its batching, embedding sets in DuckDB (cached per model, pooling,
+prompt and text), GO and combined sets.
 """
 
 from scouter_local._exports import lazy_exports
@@ -17,12 +17,14 @@ _NAMES = {
     "resolve_spec": "scouter_local.embedding.spec",
     "spec_from_stored": "scouter_local.embedding.spec",
     "DTYPES": "scouter_local.embedding.encoder",
-    "DEFAULT_BATCH_TOKENS": "scouter_local.embedding.encoder",
+    "DEFAULT_BATCH_TOKENS": "scouter_local.embedding.batching",
+    "Batching": "scouter_local.embedding.batching",
     "EncodeStats": "scouter_local.embedding.encoder",
     "Encoder": "scouter_local.embedding.encoder",
-    "check_batching": "scouter_local.embedding.encoder",
-    "token_batches": "scouter_local.embedding.encoder",
-    "progress_bar": "scouter_local.embedding.encoder",
+    "LoadOptions": "scouter_local.embedding.encoder",
+    "check_batching": "scouter_local.embedding.batching",
+    "token_batches": "scouter_local.embedding.batching",
+    "progress_bar": "scouter_local.embedding.batching",
     "POSTPROCESS_MODES": "scouter_local.embedding.sets",
     "SET_SOURCES": "scouter_local.embedding.sets",
     "PostProcessor": "scouter_local.embedding.sets",

@@ -8,8 +8,12 @@ over all ranks) merges them once in one transaction and deletes them.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import os
 import re
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -19,6 +23,7 @@ import pyarrow.parquet as pq
 
 from gene_corpus import Corpus
 from gene_corpus.errors import InputError
+from gene_corpus.files import atomic_path
 from gene_corpus.gene_lists import resolve_gene_list
 from scouter_local.embedding.store import has_tables, sidecar_dir, transaction, write_vectors
 
@@ -94,9 +99,25 @@ def reuse_vectors(con, set_name: str, raw_key: str, todo: pd.DataFrame) -> int:
     return table.num_rows
 
 
+def _shard_dir(db_path: str | os.PathLike, set_name: str) -> Path:
+    return sidecar_dir(db_path, "shards") / set_name
+
+
 def _shard_files(db_path, set_name: str) -> list[Path]:
-    folder = sidecar_dir(db_path, "shards") / set_name
+    folder = _shard_dir(db_path, set_name)
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def stage_shard(
+    db_path: str | os.PathLike, set_name: str, raw_key: str, shard: tuple[int, int], tables: list[pa.Table]
+) -> None:
+    """Write the vectors of shard ``(i, n)`` (tables from :func:`vectors_table`) as
+    ``<db>.shards/<set>/<raw_key>-<i>of<n>.parquet`` for :func:`merge_shards`; nothing when there are none."""
+    if not tables:
+        return
+    index, count = shard
+    with atomic_path(_shard_dir(db_path, set_name) / f"{raw_key}-{index}of{count}.parquet") as tmp:
+        pq.write_table(pa.concat_tables(tables), tmp)
 
 
 def merge_shards(con, db_path, set_name: str, raw_key: str, todo: pd.DataFrame) -> int:
@@ -120,3 +141,64 @@ def merge_shards(con, db_path, set_name: str, raw_key: str, todo: pd.DataFrame) 
     if not any(files[0].parent.iterdir()):
         files[0].parent.rmdir()
     return table.num_rows
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedPlan:
+    """What a run has to compute.
+
+    Attributes
+    ----------
+    docs
+        Documents of the genes asked for (``entrez_id, symbol, text, text_sha256``, by Entrez id).
+    no_text, left_out
+        Genes asked for without a document, and those left out as unknown or ambiguous.
+    cached
+        Documents whose vector is already in the set.
+    todo
+        Documents still without a vector: to compute.
+    reused, merged
+        Vectors copied from other sets and merged from staged shards (:func:`take_stored_vectors`).
+    """
+
+    docs: pd.DataFrame
+    no_text: int
+    left_out: list[str]
+    cached: int
+    todo: pd.DataFrame
+    reused: int = 0
+    merged: int = 0
+
+
+def plan_embedding(
+    corpus: Corpus,
+    set_name: str,
+    template: str,
+    genes: Iterable[str | int] | None,
+    source: str | None,
+    *,
+    quiet: bool = False,
+) -> EmbedPlan:
+    """The documents of ``genes`` (see :func:`documents_to_embed`; ``quiet``: without its warnings) and those
+    without a vector in the set."""
+    with _no_warnings() if quiet else contextlib.nullcontext():
+        docs, no_text, left_out = documents_to_embed(corpus, template, genes, source)
+    todo = missing_documents(corpus.con, set_name, docs)
+    return EmbedPlan(docs, no_text, left_out, cached=len(docs) - len(todo), todo=todo)
+
+
+@contextlib.contextmanager
+def _no_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def take_stored_vectors(con, db_path, set_name: str, raw_key: str, plan: EmbedPlan) -> EmbedPlan:
+    """Copy the vectors ``plan`` still needs from other sets with the same raw identity, merge staged shards; the
+    plan with what is left to compute."""
+    if not len(plan.todo):
+        return plan
+    reused = reuse_vectors(con, set_name, raw_key, plan.todo)
+    merged = merge_shards(con, db_path, set_name, raw_key, plan.todo)
+    return dataclasses.replace(plan, todo=missing_documents(con, set_name, plan.todo), reused=reused, merged=merged)

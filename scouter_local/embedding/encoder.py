@@ -1,26 +1,24 @@
-"""The loaded text encoder: tokenising and chunking long texts, batches bounded by padded tokens, pooling,
-bitsandbytes quantisation, devices (CPU, CUDA, ``device_map='auto'``).
+"""The loaded text encoder: tokenising and chunking long texts, pooling, bitsandbytes quantisation, devices (CPU,
+CUDA, ``device_map='auto'``). How chunks are grouped into forward passes is :mod:`~scouter_local.embedding.batching`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
 from gene_corpus.errors import InputError, first_line
+from scouter_local.embedding.batching import DEFAULT_BATCH_TOKENS, progress_bar, token_batches
 from scouter_local.embedding.spec import EncoderSpec
 from scouter_local.runtime import settings
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
-
-
-#: Padded tokens per forward pass (rows x longest row); chunks are length-sorted so padding stays small.
-DEFAULT_BATCH_TOKENS = 8192
 
 
 @dataclass
@@ -257,49 +255,28 @@ class Encoder:
         return out.astype(np.float32)
 
 
-def check_batching(batch_size: int | None, batch_tokens: int) -> None:
-    """A batch size below 1 (``None`` is no bound) or a token budget below 1 is an :class:`InputError`."""
-    if batch_size is not None and batch_size < 1 or batch_tokens < 1:
-        raise InputError(f"batch size {batch_size} and batch tokens {batch_tokens} must be at least 1")
+@dataclass(frozen=True)
+class LoadOptions:
+    """How :class:`Encoder` loads a model: ``device``, ``dtype`` and ``trust_remote_code`` (see there)."""
 
+    device: str | None = None
+    dtype: str = "auto"
+    trust_remote_code: bool = False
 
-def token_batches(lengths: np.ndarray, batch_tokens: int, batch_size: int | None = None) -> list[slice]:
-    """Consecutive batches over lengths sorted longest first, each at most ``batch_tokens`` padded tokens.
+    def encoder(self, spec: EncoderSpec) -> Encoder:
+        """The model of ``spec`` loaded with these options."""
+        return Encoder(spec, device=self.device, dtype=self.dtype, trust_remote_code=self.trust_remote_code)
 
-    Parameters
-    ----------
-    lengths
-        ``(n,)`` token counts in non-increasing order.
-    batch_tokens
-        Bound on rows x first (longest) row of a batch; a row longer than it forms a batch of its own.
-    batch_size
-        Bound on rows per batch (``None``: none).
+    def on_rank(self, rank: int) -> LoadOptions:
+        """These options for process ``rank`` of ``accelerate launch`` / ``torchrun`` (``WORLD_SIZE`` set): with no
+        device chosen and CUDA present, the process's own GPU ``cuda:LOCAL_RANK`` (``cuda:rank`` without it)."""
+        if "WORLD_SIZE" not in os.environ or self.device is not None:
+            return self
+        import torch
 
-    Returns
-    -------
-    Slices covering ``0..n`` in order.
-    """
-    check_batching(batch_size, batch_tokens)
-    batches, start = [], 0
-    while start < len(lengths):
-        rows = max(1, batch_tokens // max(1, int(lengths[start])))
-        stop = min(len(lengths), start + min(rows, batch_size or rows))
-        batches.append(slice(start, stop))
-        start = stop
-    return batches
-
-
-def progress_bar(total: int, desc: str, *, disable: bool = False):
-    """A tqdm bar counting genes (fractional updates shown rounded) with genes/s."""
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        unit="gene",
-        desc=desc,
-        disable=disable,
-        bar_format="{l_bar}{bar}| {n:.0f}/{total} [{elapsed}<{remaining}, {rate_fmt}]",
-    )
+        if not torch.cuda.is_available():
+            return self
+        return replace(self, device=f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}")
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ import pandas as pd
 from gene_corpus import Corpus
 from gene_corpus.documents import GO_UNINFORMATIVE
 from gene_corpus.errors import InputError
-from scouter_local.embedding.sets import unit_rows
+from scouter_local.embedding.sets import EmbeddingSet, unit_rows
 from scouter_local.embedding.store import (
     check_set_name,
     check_set_source,
@@ -253,23 +253,7 @@ def go_embedding_set(
     """
     began = time.perf_counter()
     check_set_name(set_name)
-    if not 2 <= dim <= GO_MAX_DIM:
-        raise InputError(f"GO set dimension {dim} is out of range; use 2 to {GO_MAX_DIM}")
-    ontologies = (
-        sorted(set(ontologies), key=("BP", "MF", "CC").index) if set(ontologies) <= {"BP", "MF", "CC"} else None
-    )
-    if not ontologies:
-        raise InputError("GO ontologies must be a non-empty subset of BP, MF, CC (e.g. BP,MF,CC)")
-    params = {
-        "ontologies": ontologies,
-        "relations": list(GO_RELATIONS),
-        "excluded_terms": list(GO_UNINFORMATIVE),
-        "dim": dim,
-        "seed": seed,
-        "weighting": "tfidf smooth-idf l2",
-        "reduction": "truncated_svd l2",
-        "recipe": _GO_RECIPE,
-    }
+    params = _go_params(dim, ontologies, seed)
     from tqdm.auto import tqdm
 
     with (
@@ -278,17 +262,9 @@ def go_embedding_set(
     ):
         row = set_row(corpus.con, set_name)
         check_set_source(row, set_name, "go", "make the GO set")
-        if row is not None and json.loads(row["spec"])["go"] != params:
-            old = json.loads(row["spec"])["go"]
-            changed = "; ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in params.items() if old.get(k) != v)
-            raise InputError(f"set {set_name!r} was made with other settings ({changed}); use another `set_name`")
-        pairs = go_gene_terms(corpus, ontologies)
+        _check_go_params(row, set_name, params)
+        pairs = _go_pairs(corpus, params["ontologies"])
         bar.update()
-        if pairs.empty:
-            raise InputError(
-                f"{corpus.path} holds no GO annotations of {', '.join(ontologies)}; import the go folder "
-                "first: scouter-local corpus import --db DB ../shared/data/go"
-            )
         inputs = content_key(pd.util.hash_pandas_object(pairs, index=False).to_numpy().tobytes())
         raw_key = content_key({"go": params, "inputs": inputs})
         if _cached(row, raw_key):
@@ -300,7 +276,7 @@ def go_embedding_set(
         stats = {"genes": len(ids), "terms": int(pairs["go_id"].nunique()), "explained_variance": round(explained, 4)}
         spec = {
             "source": "go",
-            "made_from": f"GO {'+'.join(ontologies)} (TF-IDF, SVD {vectors.shape[1]})",
+            "made_from": f"GO {'+'.join(params['ontologies'])} (TF-IDF, SVD {vectors.shape[1]})",
             "go": params,
             "inputs_sha256": inputs,
             "postprocess": "none",
@@ -309,6 +285,48 @@ def go_embedding_set(
         report = _write_set(corpus, set_name, ids, symbols, vectors, raw_key, spec, began)
         bar.update()
     return report
+
+
+def _go_params(dim: int, ontologies: Sequence[str], seed: int) -> dict:
+    """What defines a GO set besides its inputs (checked): ontologies in BP, MF, CC order, dimension, seed, recipe."""
+    if not 2 <= dim <= GO_MAX_DIM:
+        raise InputError(f"GO set dimension {dim} is out of range; use 2 to {GO_MAX_DIM}")
+    ontologies = (
+        sorted(set(ontologies), key=("BP", "MF", "CC").index) if set(ontologies) <= {"BP", "MF", "CC"} else None
+    )
+    if not ontologies:
+        raise InputError("GO ontologies must be a non-empty subset of BP, MF, CC (e.g. BP,MF,CC)")
+    return {
+        "ontologies": ontologies,
+        "relations": list(GO_RELATIONS),
+        "excluded_terms": list(GO_UNINFORMATIVE),
+        "dim": dim,
+        "seed": seed,
+        "weighting": "tfidf smooth-idf l2",
+        "reduction": "truncated_svd l2",
+        "recipe": _GO_RECIPE,
+    }
+
+
+def _check_go_params(row: dict | None, set_name: str, params: dict) -> None:
+    """A GO set made with other parameters is an :class:`InputError` naming each change."""
+    if row is None:
+        return
+    old = json.loads(row["spec"])["go"]
+    if old != params:
+        changed = "; ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in params.items() if old.get(k) != v)
+        raise InputError(f"set {set_name!r} was made with other settings ({changed}); use another `set_name`")
+
+
+def _go_pairs(corpus: Corpus, ontologies: Sequence[str]) -> pd.DataFrame:
+    """:func:`go_gene_terms`; a corpus without annotations of ``ontologies`` is an :class:`InputError`."""
+    pairs = go_gene_terms(corpus, ontologies)
+    if pairs.empty:
+        raise InputError(
+            f"{corpus.path} holds no GO annotations of {', '.join(ontologies)}; import the go folder "
+            "first: scouter-local corpus import --db DB ../shared/data/go"
+        )
+    return pairs
 
 
 def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name: str) -> KnowledgeSetReport:
@@ -336,13 +354,7 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
     """
     began = time.perf_counter()
     check_set_name(set_name)
-    set_names = [n.strip() for n in set_names if n.strip()]
-    if len(set_names) < 2 or len(set(set_names)) < len(set_names):
-        raise InputError(
-            f"combine needs two or more different sets, got {','.join(set_names) or 'none'} (e.g. set_names=minilm,go)"
-        )
-    if set_name in set_names:
-        raise InputError(f"set {set_name!r} is one of the parts; name the combined set differently")
+    set_names = _check_parts(set_names, set_name)
     with Corpus.open(db_path, read_only=False) as corpus:
         parts = [load_embedding_set(corpus, name) for name in set_names]
         raw_key = content_key({"combine": [[p.name, p.fingerprint] for p in parts]})
@@ -353,19 +365,8 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
             raise InputError(f"set {set_name!r} combines {made}, not {'+'.join(set_names)}; use another `set_name`")
         if _cached(row, raw_key):
             return _report_from_row(row, began)
-        common = parts[0].entrez_ids[parts[0].entrez_ids >= 0]
-        for part in parts[1:]:
-            common = np.intersect1d(common, part.entrez_ids)
-        if not len(common):
-            raise InputError(f"sets {', '.join(set_names)} share no gene (by Entrez id); nothing to combine")
-        blocks = []
-        for part in parts:
-            rows = pd.Series(np.arange(len(part.entrez_ids)), index=part.entrez_ids)[common].to_numpy()
-            blocks.append(unit_rows(part.vectors[rows], np.float64))
-        vectors = np.hstack(blocks).astype(np.float32)
-        symbols = pd.Series(parts[0].symbols, index=parts[0].entrez_ids)[common].tolist()
-        dropped = {p.name: len(p.entrez_ids) - len(common) for p in parts}
-        stats = {"genes": len(common), "dropped": dropped}
+        common, symbols, vectors = _concatenate(parts)
+        stats = {"genes": len(common), "dropped": {p.name: len(p.entrez_ids) - len(common) for p in parts}}
         spec = {
             "source": "combine",
             "made_from": " + ".join(set_names),
@@ -377,3 +378,32 @@ def combine_sets(db_path: str | os.PathLike, set_names: Sequence[str], set_name:
             "stats": stats,
         }
         return _write_set(corpus, set_name, common, symbols, vectors, raw_key, spec, began)
+
+
+def _check_parts(set_names: Sequence[str], set_name: str) -> list[str]:
+    """The parts' names, stripped; fewer than two distinct parts, or ``set_name`` among them, is an
+    :class:`InputError`."""
+    set_names = [n.strip() for n in set_names if n.strip()]
+    if len(set_names) < 2 or len(set(set_names)) < len(set_names):
+        raise InputError(
+            f"combine needs two or more different sets, got {','.join(set_names) or 'none'} (e.g. set_names=minilm,go)"
+        )
+    if set_name in set_names:
+        raise InputError(f"set {set_name!r} is one of the parts; name the combined set differently")
+    return set_names
+
+
+def _concatenate(parts: Sequence[EmbeddingSet]) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """The genes every part holds ``(n,)`` (by Entrez id), their symbols in the first part, and the parts' unit
+    rows side by side ``(n, sum of dims)`` float32."""
+    common = parts[0].entrez_ids[parts[0].entrez_ids >= 0]
+    for part in parts[1:]:
+        common = np.intersect1d(common, part.entrez_ids)
+    if not len(common):
+        raise InputError(f"sets {', '.join(p.name for p in parts)} share no gene (by Entrez id); nothing to combine")
+    blocks = []
+    for part in parts:
+        rows = pd.Series(np.arange(len(part.entrez_ids)), index=part.entrez_ids)[common].to_numpy()
+        blocks.append(unit_rows(part.vectors[rows], np.float64))
+    symbols = pd.Series(parts[0].symbols, index=parts[0].entrez_ids)[common].tolist()
+    return common, symbols, np.hstack(blocks).astype(np.float32)

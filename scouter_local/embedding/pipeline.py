@@ -3,6 +3,12 @@
 A second run computes only genes whose document text changed (new sha256) or is new; vectors with the same raw
 identity are copied from other sets instead of recomputed (:mod:`~scouter_local.embedding.cache`). Each batch of
 vectors is one transaction, so a killed run leaves only complete rows and the next run resumes.
+
+The steps of :func:`embed_corpus`: resolve the encoder's spec and check the options; a sharded run (or each rank of
+a launcher) embeds its share of the missing genes and stages it (:func:`_embed_shard`); the unsharded run
+(:func:`_embed_into_set`) opens the set (its row, made with the same settings), plans the work (documents, cached,
+reused from other sets, merged from shards), encodes what is left in groups, one transaction each
+(:func:`_encode`), refits the set's post-processing and fingerprint, and reports.
 """
 
 from __future__ import annotations
@@ -12,27 +18,24 @@ import json
 import logging
 import os
 import time
-import warnings
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from gene_corpus import Corpus
 from gene_corpus.checks import names_of
-from gene_corpus.corpus import utc_now
 from gene_corpus.errors import InputError
-from gene_corpus.files import atomic_path
+from scouter_local.embedding.batching import DEFAULT_BATCH_TOKENS, Batching, progress_bar
 from scouter_local.embedding.cache import (
-    documents_to_embed,
-    merge_shards,
-    missing_documents,
-    reuse_vectors,
+    EmbedPlan,
+    plan_embedding,
+    stage_shard,
+    take_stored_vectors,
     wait_for_all_ranks,
 )
-from scouter_local.embedding.encoder import DEFAULT_BATCH_TOKENS, Encoder, check_batching, progress_bar
+from scouter_local.embedding.encoder import Encoder, LoadOptions
 from scouter_local.embedding.sets import POSTPROCESS_MODES
 from scouter_local.embedding.spec import EncoderSpec, resolve_spec
 from scouter_local.embedding.store import (
@@ -42,11 +45,11 @@ from scouter_local.embedding.store import (
     ensure_tables,
     finalise,
     forget_empty_set,
-    run_sql,
+    set_key_of,
     set_row,
-    sidecar_dir,
     transaction,
     vectors_table,
+    write_set_row,
     write_vectors,
 )
 from scouter_local.runtime import launcher_rank
@@ -101,27 +104,6 @@ class EmbedReport:
         return dataclasses.asdict(self)
 
 
-def _encode_groups(
-    encoder: Encoder, docs: pd.DataFrame, batching: dict, write_every: int, progress: bool, sink
-) -> tuple[int, int, float]:
-    """Encode ``docs`` longest first in groups of ``write_every``, handing each group's table to ``sink``.
-
-    Returns chunked texts, truncated texts and seconds spent encoding.
-    """
-    order = np.argsort(-docs["text"].str.len().to_numpy(), kind="stable")
-    docs = docs.iloc[order]
-    chunked, truncated, seconds = 0, 0, 0.0
-    with progress_bar(len(docs), f"Embedding ({encoder.spec.model})", disable=not progress) as bar:
-        for start in range(0, len(docs), write_every):
-            group = docs.iloc[start : start + write_every]
-            began = time.perf_counter()
-            vectors = encoder.encode(group["text"].tolist(), bar=bar, **batching)
-            seconds += time.perf_counter() - began
-            chunked, truncated = chunked + encoder.stats.chunked, truncated + encoder.stats.truncated
-            sink(vectors_table(group["entrez_id"], group["symbol"], group["text_sha256"], vectors))
-    return chunked, truncated, seconds
-
-
 def embed_corpus(
     db_path: str | os.PathLike,
     set_name: str,
@@ -157,9 +139,9 @@ def embed_corpus(
         Name of the embedding set; a set keeps the model, pooling, prefix, max tokens, quantisation, long-text
         mode and post-processing it was created with (another combination needs another name).
     model
-        MODEL, see :mod:`scouter_local.encoders`.
+        MODEL, see :mod:`scouter_local.embedding.models`.
     pooling, prefix, query_prefix, max_tokens, quantize, long_texts
-        See :func:`scouter_local.encoders.resolve_spec` for the defaults.
+        See :func:`scouter_local.embedding.spec.resolve_spec` for the defaults.
     batch_size, batch_tokens
         At most this many chunks (``None``: no bound) and padded tokens per forward pass; they change speed and
         memory, not the vectors (beyond float rounding).
@@ -175,7 +157,7 @@ def embed_corpus(
     template
         Document template of :meth:`gene_corpus.Corpus.documents`.
     device, dtype
-        See :class:`scouter_local.encoders.Encoder`.
+        See :class:`scouter_local.embedding.encoder.Encoder`.
     shard
         ``(i, n)``: compute only every n-th missing gene from the i-th and stage it in
         ``<db>.shards/<set>/`` without writing the database (read-only); the next unsharded run merges.
@@ -197,7 +179,7 @@ def embed_corpus(
     check_set_name(set_name)
     if postprocess is not None and postprocess not in POSTPROCESS_MODES:
         raise InputError(f"post-processing {postprocess!r} is not one of {', '.join(POSTPROCESS_MODES)}")
-    check_batching(batch_size, batch_tokens)  # before any model is loaded
+    batching = Batching(batch_size, batch_tokens, write_every=write_every, progress=progress)  # before any model
     began = time.perf_counter()
     spec = resolve_spec(
         model,
@@ -210,99 +192,124 @@ def embed_corpus(
         allow_download=allow_download,
         trust_remote_code=trust_remote_code,
     )
-    raw_key = content_key(spec.identity())
-    load = dict(device=device, dtype=dtype, trust_remote_code=trust_remote_code)
-    batching = dict(batch_size=batch_size, batch_tokens=batch_tokens)
-    genes = None if genes is None else names_of(genes, "genes")
+    job = _Job(
+        db_path,
+        set_name,
+        spec,
+        template=template,
+        genes=None if genes is None else names_of(genes, "genes"),
+        genes_source=genes_source,
+        batching=batching,
+        load=LoadOptions(device, dtype, trust_remote_code),
+    )
     distributed = shard is None and launcher_rank() is not None
     shard = shard or launcher_rank()
     own = None
     if shard is not None and shard[1] > 1:
-        own = report = _embed_shard(
-            db_path,
-            set_name,
-            spec,
-            raw_key,
-            shard,
-            (genes, genes_source),
-            template,
-            batching,
-            write_every,
-            load,
-            progress,
-        )
-        if not distributed:
-            report.seconds = round(time.perf_counter() - began, 2)
-            return report
-        if not wait_for_all_ranks():
-            return report
-
-    with Corpus.open(db_path, read_only=False) as corpus:
-        con = corpus.con
-        ensure_tables(con)
-        row = set_row(con, set_name)
-        check_set_source(row, set_name, "embed", "embed")
-        mode = postprocess or (row["postprocess"] if row else "none")
-        set_key = content_key({"raw": raw_key, "postprocess": mode})
-        if row is not None and row["set_key"] != set_key:
-            raise InputError(_spec_mismatch(set_name, row, spec, mode))
-        if own is None:  # a rank that embedded its shard has warned about the gene list already
-            docs, no_text, left_out = documents_to_embed(corpus, template, genes, genes_source)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                docs, no_text, left_out = documents_to_embed(corpus, template, genes, genes_source)
-        report = EmbedReport(set_name, spec.model, genes=len(docs), no_text=no_text, left_out=left_out)
-        stored = {"encoder": spec.to_dict(), "postprocess": mode, "template": template, "source": "embed"}
-        with transaction(con):
-            run_sql(
-                con,
-                "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, dim, postprocess, "
-                "postprocess_params, fitted_on, fingerprint, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    set_name,
-                    set_key,
-                    raw_key,
-                    json.dumps(stored),
-                    row and row["dim"],
-                    mode,
-                    row and row["postprocess_params"],
-                    row and row["fitted_on"],
-                    row and row["fingerprint"],
-                    utc_now(),
-                ],
-            )
-        todo = missing_documents(con, set_name, docs)
-        report.cached = len(docs) - len(todo)
-        if len(todo):
-            report.reused = reuse_vectors(con, set_name, raw_key, todo)
-            report.merged = merge_shards(con, db_path, set_name, raw_key, todo)
-            todo = missing_documents(con, set_name, todo)
-        if len(todo):
-
-            def sink(table: pa.Table) -> None:
-                with transaction(con):
-                    write_vectors(con, set_name, table)
-
-            try:
-                encoder = Encoder(spec, **load)
-                report.chunked, report.truncated, seconds = _encode_groups(
-                    encoder, todo, batching, write_every, progress, sink
-                )
-            except BaseException:
-                forget_empty_set(con, set_name)  # a new set that got no vector leaves no row behind
-                raise
-            report.computed = len(todo)
-            report.genes_per_s = round(len(todo) / seconds, 2) if seconds else None
-        with transaction(con):
-            report.fingerprint = finalise(con, set_name)
-        report.dim = set_row(con, set_name)["dim"]
+        own = _embed_shard(job, shard)
+        if not distributed or not wait_for_all_ranks():  # a shard alone, or a rank other than 0: done
+            return _timed(own, began)
+    report = _embed_into_set(job, postprocess, quiet=own is not None)  # rank 0 has warned about the genes already
     if own is not None:  # rank 0 also embedded its own shard before merging
         report.computed, report.chunked = report.computed + own.computed, report.chunked + own.chunked
         report.truncated += own.truncated
-    report.seconds = round(time.perf_counter() - began, 2)
+    _timed(report, began)
     log.info("embedded set %s: %s", set_name, report.to_dict())
     return report
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What one :func:`embed_corpus` call embeds, where, and how."""
+
+    db_path: str | os.PathLike
+    set_name: str
+    spec: EncoderSpec
+    template: str
+    genes: list[str | int] | None
+    genes_source: str | None
+    batching: Batching
+    load: LoadOptions
+
+    @property
+    def raw_key(self) -> str:
+        return content_key(self.spec.identity())
+
+    def plan(self, corpus: Corpus, *, quiet: bool = False) -> EmbedPlan:
+        return plan_embedding(corpus, self.set_name, self.template, self.genes, self.genes_source, quiet=quiet)
+
+    def report(self, plan: EmbedPlan, *, shard: str | None = None) -> EmbedReport:
+        """A report of this job's set and model with the counts of ``plan`` (nothing computed yet)."""
+        return EmbedReport(
+            self.set_name,
+            self.spec.model,
+            genes=len(plan.docs),
+            cached=plan.cached,
+            reused=plan.reused,
+            merged=plan.merged,
+            no_text=plan.no_text,
+            left_out=plan.left_out,
+            shard=shard,
+        )
+
+
+def _timed(report: EmbedReport, began: float) -> EmbedReport:
+    report.seconds = round(time.perf_counter() - began, 2)
+    return report
+
+
+def _embed_shard(job: _Job, shard: tuple[int, int]) -> EmbedReport:
+    """Compute shard ``i/n`` of the missing genes and stage it as a parquet file (database opened read-only)."""
+    index, count = shard
+    with Corpus.open(job.db_path, read_only=True) as corpus:
+        plan = job.plan(corpus)
+    report = job.report(plan, shard=f"{index}/{count}")
+    tables: list[pa.Table] = []
+    mine = plan.todo.iloc[index::count]
+    if len(mine):
+        _encode(job.load.on_rank(index).encoder(job.spec), mine, job.batching, report, tables.append)
+    stage_shard(job.db_path, job.set_name, job.raw_key, shard, tables)
+    return report
+
+
+def _embed_into_set(job: _Job, postprocess: str | None, *, quiet: bool) -> EmbedReport:
+    """Open the set, plan (cached, reused, merged), encode and write what is left, refit the set."""
+    with Corpus.open(job.db_path, read_only=False) as corpus:
+        con = corpus.con
+        row, mode = _open_set(con, job, postprocess)
+        plan = job.plan(corpus, quiet=quiet)
+        stored = {"encoder": job.spec.to_dict(), "postprocess": mode, "template": job.template, "source": "embed"}
+        with transaction(con):
+            write_set_row(con, job.set_name, raw_key=job.raw_key, spec=stored, postprocess=mode, previous=row)
+        plan = take_stored_vectors(con, job.db_path, job.set_name, job.raw_key, plan)
+        report = job.report(plan)
+        if len(plan.todo):
+
+            def write(table: pa.Table) -> None:
+                with transaction(con):
+                    write_vectors(con, job.set_name, table)
+
+            try:
+                _encode(job.load.encoder(job.spec), plan.todo, job.batching, report, write)
+            except BaseException:
+                forget_empty_set(con, job.set_name)  # a new set that got no vector leaves no row behind
+                raise
+        with transaction(con):
+            report.fingerprint = finalise(con, job.set_name)
+        report.dim = set_row(con, job.set_name)["dim"]
+    return report
+
+
+def _open_set(con, job: _Job, postprocess: str | None) -> tuple[dict | None, str]:
+    """The set's row (``None`` for a new set) and post-processing mode, after creating the tables; a set of another
+    kind, or made with other settings, is an :class:`InputError`."""
+    ensure_tables(con)
+    row = set_row(con, job.set_name)
+    check_set_source(row, job.set_name, "embed", "embed")
+    mode = postprocess or (row["postprocess"] if row else "none")
+    if row is not None and row["set_key"] != set_key_of(job.raw_key, mode):
+        raise InputError(_spec_mismatch(job.set_name, row, job.spec, mode))
+    return row, mode
 
 
 def _spec_mismatch(set_name: str, row: dict, spec: EncoderSpec, mode: str) -> str:
@@ -320,50 +327,29 @@ def _spec_mismatch(set_name: str, row: dict, spec: EncoderSpec, mode: str) -> st
     )
 
 
-def _embed_shard(
-    db_path,
-    set_name: str,
-    spec: EncoderSpec,
-    raw_key: str,
-    shard: tuple[int, int],
-    genes: tuple,
-    template: str,
-    batching: dict,
-    write_every: int,
-    load: dict,
-    progress: bool,
-) -> EmbedReport:
-    """Compute shard ``i/n`` of the missing genes (``genes``: list or ``None``, and where it came from) and stage
-    it as a parquet file (database opened read-only)."""
-    index, count = shard
-    with Corpus.open(db_path, read_only=True) as corpus:
-        docs, no_text, left_out = documents_to_embed(corpus, template, *genes)
-        todo = missing_documents(corpus.con, set_name, docs)
-    mine = todo.iloc[index::count]
-    report = EmbedReport(
-        set_name,
-        spec.model,
-        genes=len(docs),
-        no_text=no_text,
-        left_out=left_out,
-        cached=len(docs) - len(todo),
-        shard=f"{index}/{count}",
-    )
-    if "WORLD_SIZE" in os.environ and load["device"] is None:
-        import torch
-
-        if torch.cuda.is_available():
-            load = load | {"device": f"cuda:{int(os.environ.get('LOCAL_RANK', index))}"}
-    tables: list[pa.Table] = []
-    if len(mine):
-        encoder = Encoder(spec, **load)
-        report.chunked, report.truncated, seconds = _encode_groups(
-            encoder, mine, batching, write_every, progress, tables.append
-        )
-        report.computed, report.dim = len(mine), encoder.dim
-        report.genes_per_s = round(len(mine) / seconds, 2) if seconds else None
-    out = sidecar_dir(db_path, "shards") / set_name / f"{raw_key}-{index}of{count}.parquet"
-    if tables:
-        with atomic_path(out) as tmp:
-            pq.write_table(pa.concat_tables(tables), tmp)
-    return report
+def _encode(
+    encoder: Encoder,
+    docs: pd.DataFrame,
+    batching: Batching,
+    report: EmbedReport,
+    sink: Callable[[pa.Table], None],
+) -> None:
+    """Encode ``docs`` longest first in groups of ``batching.write_every``, handing each group's vectors table to
+    ``sink``; count computed, chunked and truncated texts, dim and genes/s in ``report``."""
+    docs = docs.iloc[np.argsort(-docs["text"].str.len().to_numpy(), kind="stable")]
+    seconds = 0.0
+    with progress_bar(len(docs), f"Embedding ({encoder.spec.model})", disable=not batching.progress) as bar:
+        for start in range(0, len(docs), batching.write_every):
+            group = docs.iloc[start : start + batching.write_every]
+            began = time.perf_counter()
+            vectors = encoder.encode(
+                group["text"].tolist(), bar=bar, batch_size=batching.batch_size, batch_tokens=batching.batch_tokens
+            )
+            seconds += time.perf_counter() - began
+            report.chunked, report.truncated = (
+                report.chunked + encoder.stats.chunked,
+                report.truncated + encoder.stats.truncated,
+            )
+            sink(vectors_table(group["entrez_id"], group["symbol"], group["text_sha256"], vectors))
+    report.computed, report.dim = len(docs), encoder.dim
+    report.genes_per_s = round(len(docs) / seconds, 2) if seconds else None

@@ -201,6 +201,40 @@ def forget_empty_set(con, set_name: str) -> None:
     )
 
 
+def set_key_of(raw_key: str, postprocess: str) -> str:
+    """``set_key`` of a set: its raw identity with its post-processing mode."""
+    return content_key({"raw": raw_key, "postprocess": postprocess})
+
+
+def write_set_row(
+    con, set_name: str, *, raw_key: str, spec: dict, postprocess: str = "none", previous: dict | None = None
+) -> None:
+    """Create or replace the set's ``embedding_sets`` row (call inside a transaction).
+
+    ``spec`` is stored as JSON. The row's dim, fitted post-processing and fingerprint are those of ``previous``
+    (the set's row before, ``None`` for a new set) until :func:`finalise` refits them.
+    """
+    fitted = ("dim", "postprocess_params", "fitted_on", "fingerprint")
+    dim, params, fitted_on, fingerprint = (previous[k] for k in fitted) if previous is not None else (None,) * 4
+    run_sql(
+        con,
+        "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, dim, postprocess, "
+        "postprocess_params, fitted_on, fingerprint, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            set_name,
+            set_key_of(raw_key, postprocess),
+            raw_key,
+            json.dumps(spec),
+            dim,
+            postprocess,
+            params,
+            fitted_on,
+            fingerprint,
+            utc_now(),
+        ],
+    )
+
+
 def check_set_source(row: dict | None, set_name: str, source: str, verb: str) -> None:
     """Refuse to write a set of another kind (``spec['source']``) under an existing name: the name is taken.
 
@@ -230,12 +264,7 @@ def write_whole_set(con, set_name: str, *, raw_key: str, spec: dict, table: pa.T
     ensure_tables(con)
     with transaction(con):
         run_sql(con, "DELETE FROM embedding_vectors WHERE set_name = ?", [set_name])
-        run_sql(
-            con,
-            "INSERT OR REPLACE INTO embedding_sets (name, set_key, raw_key, spec, postprocess, updated_at) "
-            "VALUES (?, ?, ?, ?, 'none', ?)",
-            [set_name, content_key({"raw": raw_key, "postprocess": "none"}), raw_key, json.dumps(spec), utc_now()],
-        )
+        write_set_row(con, set_name, raw_key=raw_key, spec=spec)
         write_vectors(con, set_name, table)
         return finalise(con, set_name)
 

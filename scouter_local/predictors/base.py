@@ -2,7 +2,8 @@
 
 A :class:`Predictor` is fitted with ``fit(train, embeddings, val=None)`` and predicts ``(n_conditions, n_genes)``
 mean expression with ``predict(conditions)`` (scikit-learn style); :mod:`scouter_local.predictors.checkpoint` saves
-and loads it.
+and loads it. What callers need to know of a method without fitting it are its *traits*, class attributes listed in
+:data:`TRAITS` and read through :func:`~scouter_local.predictors.method_names`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import Split, check_seed
 from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.runtime import DEFAULT_SEED
+
+#: The method traits (boolean class attributes of :class:`Predictor`, documented there).
+TRAITS = ("uses_embeddings", "light", "baseline")
 
 
 def seed_everything(seed: int) -> None:
@@ -41,6 +45,15 @@ class Predictor(ABC):
     """
 
     name: ClassVar[str]
+    #: Its predictions depend on the gene embeddings, so a shuffled-embedding control can test them (the benchmark
+    #: fits it on row-permuted copies of the set too).
+    uses_embeddings: ClassVar[bool] = False
+    #: It fits in about a second: the benchmark runs it with the other light methods in one process per seed
+    #: (fit time measured per method, peak memory per process) instead of a process of its own.
+    light: ClassVar[bool] = False
+    #: A baseline: run beside every model (``evaluate``, the benchmark's and the demo's defaults), for users to see
+    #: whether the model earns its keep.
+    baseline: ClassVar[bool] = False
     #: Upper bound on stored control cells (sampled), to keep checkpoints small.
     max_control_cells: ClassVar[int] = 2000
 

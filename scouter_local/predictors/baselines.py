@@ -1,4 +1,4 @@
-"""Baselines in the :class:`~scouter_local.model.Predictor` interface; always run beside the model.
+"""Baselines in the :class:`~scouter_local.predictors.base.Predictor` interface; always run beside the model.
 
 ``no_change`` (control mean), ``train_mean`` (mean profile of the training conditions), ``additive`` (control + sum
 of the trained single-gene deltas), ``ridge`` (summed gene embedding → delta, alpha by CV) and ``knn`` (mean delta of
@@ -30,7 +30,14 @@ def _single_deltas(train: PerturbationData) -> tuple[list[str], np.ndarray]:
     return [genes_of(c)[0] for c in singles], deltas
 
 
-class NoChange(Predictor):
+class _Baseline(Predictor):
+    """A baseline: fitted in well under a second, run beside every model."""
+
+    baseline = True
+    light = True
+
+
+class NoChange(_Baseline):
     """Predicts the control mean for every condition (NormMSE 1 by construction)."""
 
     name = "no_change"
@@ -42,7 +49,7 @@ class NoChange(Predictor):
         return np.tile(self.control_mean_, (len(conditions), 1))
 
 
-class TrainMean(Predictor):
+class TrainMean(_Baseline):
     """Predicts the mean of the training conditions' mean profiles."""
 
     name = "train_mean"
@@ -60,7 +67,7 @@ class TrainMean(Predictor):
         self.train_mean_ = state["train_mean"].numpy()
 
 
-class _SingleDeltaPredictor(Predictor):
+class _SingleDeltaPredictor(_Baseline):
     """Shared storage of the trained single-gene deltas."""
 
     def _fit(self, train, val):
@@ -95,6 +102,7 @@ class KNN(_SingleDeltaPredictor):
     """Control + per gene the mean delta of its ``k`` nearest trained single genes (cosine), summed over genes."""
 
     name = "knn"
+    uses_embeddings = True
 
     def __init__(self, *, seed: int = DEFAULT_SEED, k: int = 5) -> None:
         super().__init__(seed=seed)
@@ -118,10 +126,11 @@ class KNN(_SingleDeltaPredictor):
         return out
 
 
-class Ridge(Predictor):
+class Ridge(_Baseline):
     """Ridge regression from the summed gene embedding to the delta; alpha chosen by leave-one-out CV."""
 
     name = "ridge"
+    uses_embeddings = True
     alphas = tuple(np.logspace(-3, 3, 13))
 
     def _fit(self, train, val):

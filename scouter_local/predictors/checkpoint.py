@@ -154,30 +154,9 @@ def load_model(
     manifest = read_manifest(path)
     path = Path(path)
     embeddings = embeddings if embeddings is not None else model_embeddings(manifest, db)
-    want = manifest["embedding"]
-    if embeddings.fingerprint != want["fingerprint"]:
-        raise InputError(
-            f"{path}: trained with embedding set {want['name']!r} (fingerprint {want['fingerprint'][:12]}), "
-            f"got {embeddings.name!r} ({embeddings.fingerprint[:12]}); use the same set"
-        )
-    if genes is not None and list(genes) != manifest["genes"]:
-        raise InputError(
-            f"{path}: expected {len(manifest['genes'])} readout genes in the model's order, got {len(genes)} "
-            f"{'in another order' if sorted(genes) == sorted(manifest['genes']) else 'different genes'}"
-        )
+    _check_compatible(path, manifest, embeddings, genes)
     predictor = make_predictor(manifest["method"], **manifest["config"])
-    try:
-        state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
-    except Exception as exc:  # an empty, cut or foreign file fails in many ways inside torch and pickle
-        raise InputError(
-            f"{path / WEIGHTS}: not a readable tensor file ({type(exc).__name__}: {first_line(exc, 120)}); "
-            "the model folder is damaged or not ours, retrain"
-        ) from exc
-    if not isinstance(state, dict) or not all(isinstance(state.get(k), torch.Tensor) for k in _SHARED_STATE):
-        raise InputError(
-            f"{path / WEIGHTS}: holds no model state (no {' or '.join(_SHARED_STATE)} tensors); "
-            "the model folder is damaged or not ours, retrain"
-        )
+    state = _read_weights(path)
     predictor.genes_ = list(manifest["genes"])
     predictor.control_cells_ = state.pop("control_cells").numpy()
     predictor.control_mean_ = state.pop("control_mean").numpy()
@@ -192,3 +171,37 @@ def load_model(
     predictor.history_ = manifest.get("history", [])
     predictor._load_state(state, manifest.get("fitted", {}))
     return predictor
+
+
+def _check_compatible(path: Path, manifest: dict, embeddings: EmbeddingSet, genes: list[str] | None) -> None:
+    """An :class:`InputError` unless ``embeddings`` is the set the model was trained with and ``genes`` (if given)
+    are its readout genes in its order."""
+    want = manifest["embedding"]
+    if embeddings.fingerprint != want["fingerprint"]:
+        raise InputError(
+            f"{path}: trained with embedding set {want['name']!r} (fingerprint {want['fingerprint'][:12]}), "
+            f"got {embeddings.name!r} ({embeddings.fingerprint[:12]}); use the same set"
+        )
+    if genes is not None and list(genes) != manifest["genes"]:
+        raise InputError(
+            f"{path}: expected {len(manifest['genes'])} readout genes in the model's order, got {len(genes)} "
+            f"{'in another order' if sorted(genes) == sorted(manifest['genes']) else 'different genes'}"
+        )
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of ``path``'s ``model.pt`` (``weights_only``); an unreadable file, or one without the shared
+    state of every model, is an :class:`InputError`."""
+    try:
+        state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an empty, cut or foreign file fails in many ways inside torch and pickle
+        raise InputError(
+            f"{path / WEIGHTS}: not a readable tensor file ({type(exc).__name__}: {first_line(exc, 120)}); "
+            "the model folder is damaged or not ours, retrain"
+        ) from exc
+    if not isinstance(state, dict) or not all(isinstance(state.get(k), torch.Tensor) for k in _SHARED_STATE):
+        raise InputError(
+            f"{path / WEIGHTS}: holds no model state (no {' or '.join(_SHARED_STATE)} tensors); "
+            "the model folder is damaged or not ours, retrain"
+        )
+    return state

@@ -150,6 +150,8 @@ class GeneDeltaPredictor(Predictor):
     """
 
     name = "gene_delta"
+    uses_embeddings = True
+    light = True
     #: Cross-validation grids (λ = 0 is the prior; λ ≤ 1 keeps the estimate between prior and neighbour average).
     K_GRID: ClassVar[tuple[int, ...]] = (10, 20, 50, 100, 200, 400)
     TAU_GRID: ClassVar[tuple[float, ...]] = (0.05, 0.1, 0.2, 0.5)
@@ -198,30 +200,43 @@ class GeneDeltaPredictor(Predictor):
         return self.prior_scale * ((1.0 - w) * mean_all + w * mean_single)
 
     def _fit(self, train: PerturbationData, val: PerturbationData | None) -> None:
-        ctrl = self.control_mean_.astype(np.float64)
-        deltas = {c: train.condition_mean(c).astype(np.float64) - ctrl for c in train.perturbations}
-        single_conditions = [c for c in deltas if len(genes_of(c)) == 1]
-        singles = {genes_of(c)[0]: deltas[c] for c in single_conditions}
-        combos = {c: d for c, d in deltas.items() if len(genes_of(c)) > 1}
-        pool = np.asarray(list(singles.values())).reshape(len(singles), len(ctrl))
+        single_deltas, combos = self._observed_deltas(train)
+        singles = {genes_of(c)[0]: d for c, d in single_deltas.items()}
+        pool = np.asarray(list(singles.values())).reshape(len(singles), len(self.control_mean_))
         combo_sum = np.sum(list(combos.values()), axis=0) if combos else 0.0
-        prior = self._prior(pool, combo_sum, len(combos))
-        self.prior_delta_ = prior.astype(np.float32)
+        self.prior_delta_ = self._prior(pool, combo_sum, len(combos)).astype(np.float32)
         self.known_genes_ = list(singles)
         self.gene_source_ = {g: "single" for g in singles}
         self.gene_deltas_ = pool.astype(np.float32)
         self.neighbour_ = dict(PRIOR_ONLY)
         self.cv_curve_: dict[str, float] = {}
         if self.neighbours and len(singles) >= self.MIN_POOL:
-            top = min(len(train.de_genes[c]) for c in single_conditions)
+            conditions = list(single_deltas)
+            top = min(len(train.de_genes[c]) for c in conditions)
             self._cross_validate(
                 pool,
-                np.stack([train.de_genes[c][:top] for c in single_conditions]),
-                train.reliability(single_conditions),
+                np.stack([train.de_genes[c][:top] for c in conditions]),
+                train.reliability(conditions),
                 combo_sum,
                 len(combos),
             )
+        self._add_combination_genes(singles, combos)
 
+    def _observed_deltas(self, train: PerturbationData) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """``(n_genes,)`` float64 deltas (condition mean − control mean) of the trained single-gene conditions and of
+        the trained combinations, by condition."""
+        ctrl = self.control_mean_.astype(np.float64)
+        deltas = {c: train.condition_mean(c).astype(np.float64) - ctrl for c in train.perturbations}
+        singles = {c: d for c, d in deltas.items() if len(genes_of(c)) == 1}
+        return singles, {c: d for c, d in deltas.items() if len(genes_of(c)) > 1}
+
+    def _add_combination_genes(self, singles: dict[str, np.ndarray], combos: dict[str, np.ndarray]) -> None:
+        """Add the genes seen only in combinations to the known genes (step 2 of the module notes).
+
+        A gene's delta is the mean over its combinations of the combination's delta minus its partners' trained
+        single deltas ``singles`` (gene → delta); where a partner has no trained single, of its equal share of the
+        combination's delta blended with its estimate.
+        """
         unseen = sorted({g for c in combos for g in genes_of(c)} - set(singles))
         estimates = dict(zip(unseen, self._estimate(unseen)))
         derived: dict[str, list[np.ndarray]] = {}
@@ -239,14 +254,8 @@ class GeneDeltaPredictor(Predictor):
                     )
         self.gene_source_.update({g: "combination" for g in derived})
         self.known_genes_ += sorted(derived)
-        self.gene_deltas_ = np.concatenate(
-            [
-                self.gene_deltas_,
-                np.asarray([np.mean(derived[g], axis=0) for g in sorted(derived)], dtype=np.float32).reshape(
-                    len(derived), len(ctrl)
-                ),
-            ]
-        )
+        means = np.asarray([np.mean(derived[g], axis=0) for g in sorted(derived)], dtype=np.float32)
+        self.gene_deltas_ = np.concatenate([self.gene_deltas_, means.reshape(len(derived), self.gene_deltas_.shape[1])])
 
     @classmethod
     def k_grid(cls, n: int) -> list[int]:

@@ -27,26 +27,36 @@ PREDICTION_SUFFIXES = (".csv", ".tsv", ".h5ad")
 def canonical_perturbations(perturbations: Sequence[str], db: str | os.PathLike | None) -> list[str]:
     """Perturbations as written by a user (``"A"``, ``"A+ctrl"``, ``"A+B"``, old symbols) → distinct conditions
     with current symbols, resolved through the corpus in ``db`` (``None``: taken as written)."""
-    parsed = []
-    for text in names_of(perturbations, "perturbations"):
-        genes = split_raw(text)
-        if not genes or len(genes) > 2:
-            raise InputError(f"perturbation {text!r}: expected 'A', 'A+ctrl' or 'A+B'")
-        parsed.append((text, genes))
+    parsed = [(text, _perturbed_genes(text)) for text in names_of(perturbations, "perturbations")]
     if db is not None:
-        from gene_corpus.corpus import Corpus
-
-        with Corpus.open(db, read_only=True) as corpus:
-            resolved = corpus.resolve(sorted({g for _, genes in parsed for g in genes}))
-        current = {}
-        for r in resolved:
-            if r.how in ("unknown", "ambiguous"):
-                hint = f" (candidates: {', '.join(map(str, r.candidates[:5]))})" if r.candidates else ""
-                text = next(t for t, genes in parsed if r.query in genes)
-                raise InputError(f"perturbation {text!r}: gene {r.query} is {r.how} in the corpus{hint}")
-            current[r.query] = r.symbol
+        current = _current_symbols(parsed, db)
         parsed = [(text, [current[g] for g in genes]) for text, genes in parsed]
     return list(dict.fromkeys(condition_of(genes, where=f"perturbation {text!r}") for text, genes in parsed))
+
+
+def _perturbed_genes(text: str) -> list[str]:
+    """The one or two genes of a perturbation as written; another count is an :class:`InputError`."""
+    genes = split_raw(text)
+    if not genes or len(genes) > 2:
+        raise InputError(f"perturbation {text!r}: expected 'A', 'A+ctrl' or 'A+B'")
+    return genes
+
+
+def _current_symbols(parsed: list[tuple[str, list[str]]], db: str | os.PathLike) -> dict[str, str]:
+    """Gene as written → current symbol, for the genes of ``parsed`` ``(text, genes)`` pairs, through the corpus in
+    ``db``; an unknown or ambiguous gene is an :class:`InputError` naming the perturbation it came in."""
+    from gene_corpus.corpus import Corpus
+
+    with Corpus.open(db, read_only=True) as corpus:
+        resolved = corpus.resolve(sorted({g for _, genes in parsed for g in genes}))
+    current = {}
+    for r in resolved:
+        if r.how in ("unknown", "ambiguous"):
+            hint = f" (candidates: {', '.join(map(str, r.candidates[:5]))})" if r.candidates else ""
+            text = next(t for t, genes in parsed if r.query in genes)
+            raise InputError(f"perturbation {text!r}: gene {r.query} is {r.how} in the corpus{hint}")
+        current[r.query] = r.symbol
+    return current
 
 
 def predict(

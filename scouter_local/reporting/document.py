@@ -26,6 +26,11 @@ def format_value(x, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
+def _numeric(column: pd.Series) -> bool:
+    """Whether a table column holds numbers (right-aligned); text columns are ``object`` or, in pandas 3, ``str``."""
+    return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+
+
 def _md_cell(value) -> str:
     """A Markdown table cell: ``|`` escaped, line breaks as spaces."""
     return str(value).replace("|", "\\|").replace("\n", " ")
@@ -90,7 +95,7 @@ class Document:
                 if b.caption:
                     lines += [f"*{b.caption}*", ""]
                 lines.append("| " + " | ".join(_md_cell(c) for c in frame.columns) + " |")
-                lines.append("|" + "|".join("---" if frame[c].dtype == object else "---:" for c in frame.columns) + "|")
+                lines.append("|" + "|".join("---:" if _numeric(frame[c]) else "---" for c in frame.columns) + "|")
                 lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in self._cells(frame)]
                 lines.append("")
             elif b.kind == "image":
@@ -118,7 +123,7 @@ class Document:
                 parts.append("<ul>" + "".join(f"<li>{self._inline(i)}</li>" for i in b.content) + "</ul>")
             elif b.kind == "table":
                 frame = b.content
-                numeric = [frame[c].dtype != object for c in frame.columns]
+                numeric = [_numeric(frame[c]) for c in frame.columns]
                 head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
                 body = "".join(
                     "<tr>"

@@ -9,31 +9,44 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from gene_corpus import Corpus
 from gene_corpus.checks import names_of
 from gene_corpus.errors import InputError
-from gene_corpus.files import atomic_path, write_json_atomic
-from scouter_local.benchmarking.benchmark import DEFAULT_SHUFFLES, check_seeds, run_benchmark
+from gene_corpus.files import atomic_path
+from scouter_local.benchmarking.benchmark import DEFAULT_SHUFFLES, check_seeds
 from scouter_local.benchmarking.results import MethodResult
 from scouter_local.benchmarking.tables import benchmark_frame, comparison_table, signal_frame
 from scouter_local.conditions import genes_in
 from scouter_local.data.options import DataOptions
-from scouter_local.evaluation.neighbours import go_neighbor_quality
 from scouter_local.evaluation.strong import StrongTargets
+from scouter_local.predictors import method_names
 from scouter_local.reporting.document import Document
-from scouter_local.workflows.stages import ATTRIBUTION, GO_K, Stages, go_bp_annotations, model_set_name, resolve_to_ids
+from scouter_local.workflows.stages import (
+    GO_K,
+    Stages,
+    benchmark_sets,
+    embed_genes,
+    finish_document,
+    model_set_name,
+    neighbour_quality,
+    resolve_to_ids,
+    result_to_dict,
+    write_report,
+)
 
 log = logging.getLogger(__name__)
 
 
-#: Methods whose predictions depend on the embeddings, and the baseline they must beat (what ``compare-models``
-#: trains by default).
-COMPARE_METHODS = ("gene_delta", "scouter", "ridge", "knn", "train_mean")
+def default_methods() -> list[str]:
+    """What ``compare-models`` trains unless told: the methods whose predictions depend on the embeddings, then
+    ``train_mean``, the baseline they must beat."""
+    return [*method_names(uses_embeddings=True), "train_mean"]
 
 
 @dataclass
@@ -83,9 +96,8 @@ class ComparisonResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        d = asdict(self, dict_factory=lambda items: {k: v for k, v in items if k != "results"})
-        d["results"] = [r.to_json() for r in self.results]
-        return d
+        """JSON-ready dict (benchmark results as their ``summary.json`` entries)."""
+        return result_to_dict(self)
 
 
 def _common_screen(
@@ -135,7 +147,7 @@ def compare_models(
     set_names: Sequence[str] = (),
     models: Sequence[str] = (),
     templates: Sequence[str] = ("genept",),
-    methods: Sequence[str] = COMPARE_METHODS,
+    methods: Sequence[str] | None = None,
     seeds: Sequence[int] = (1, 2),
     k: int = GO_K,
     genes: Sequence[str] = (),
@@ -161,7 +173,7 @@ def compare_models(
         screen's perturbed genes plus ``genes``, with ``postprocess`` (``none``, ``center``, ``whiten``; see
         :func:`~scouter_local.embedding_store.embed_corpus`).
     methods, seeds, epochs
-        Predictors, split seeds and maximum Scouter epochs.
+        Predictors (default: :func:`default_methods`), split seeds and maximum Scouter epochs.
     shuffles, strong
         As :func:`~scouter_local.benchmarking.run_benchmark`: shuffled-embedding controls per run, the ``strong``
         group.
@@ -172,20 +184,10 @@ def compare_models(
     -------
     :class:`ComparisonResult`; its ``table`` is what the command prints.
     """
-    from scouter_local.data.read import read_perturbation_data
-    from scouter_local.embedding.pipeline import embed_corpus
     from scouter_local.embedding.store import load_embedding_set
 
-    set_names, models, methods = (
-        names_of(set_names, "set_names"),
-        names_of(models, "models"),
-        names_of(methods, "methods"),
-    )
-    sets = list(dict.fromkeys(set_names))
-    pairs = [(m, t) for m in models for t in templates]
-    sets += [model_set_name(m, t) for m, t in pairs if model_set_name(m, t) not in sets]
-    if len(sets) < 1:
-        raise InputError("nothing to compare: pass set_names=NAME (repeatable or comma-separated) and/or models=MODEL")
+    methods = names_of(methods, "methods") if methods is not None else default_methods()
+    sets, pairs = _sets_to_compare(names_of(set_names, "set_names"), names_of(models, "models"), templates)
     seeds = check_seeds(seeds)
     if not Path(db).is_file():
         raise InputError(
@@ -207,71 +209,127 @@ def compare_models(
     )
 
     with stages("embed", f"embedding sets of {len(pairs)} model/template pair(s)" if pairs else "no set to embed"):
-        if pairs:
-            perturbed = genes_in(read_perturbation_data(data_path, options).perturbations)
-            with Corpus.open(db, read_only=True) as corpus:
-                ids, unresolved = resolve_to_ids(corpus, [*perturbed, *genes])
-            if unresolved:
-                log.warning(
-                    "%d gene(s) unknown to the corpus are not embedded: %s", len(unresolved), ", ".join(unresolved[:10])
-                )
-            for m, t in pairs:
-                name = model_set_name(m, t)
-                result.embedded[name] = embed_corpus(
-                    db, name, m, template=t, genes=[str(e) for e in ids], postprocess=postprocess
-                ).to_dict()
-
+        result.embedded = _embed_models(data_path, options, db, pairs, genes=genes, postprocess=postprocess)
     with stages(
         "benchmark", f"training {', '.join(methods)} on {len(sets)} set(s), seeds {', '.join(map(str, seeds))}"
     ):
-        bench_dir = out / "benchmark"
-        data_path, result.dropped = _common_screen(Path(data_path), options, Path(db), sets, out)
-        bench = run_benchmark(
-            data_path,
-            options,
-            db=db,
-            set_names=sets,
-            methods=list(methods),
-            seeds=list(seeds),
-            out=bench_dir,
-            config={"epochs": epochs} if epochs else {},
-            shuffles=shuffles,
-            strong=strong,
-        )
-        order = {(s, m): i for i, (s, m) in enumerate((s, m) for s in sets for m in methods)}
-        result.results = sorted(bench.results, key=lambda r: order.get((r.set, r.method), len(order)))
-
+        _benchmark(result, Path(data_path), options, epochs=epochs, shuffles=shuffles, strong=strong)
     with (
         stages("neighbors", f"GO Biological Process share of the top-{k} neighbours per set"),
         Corpus.open(db, read_only=True) as corpus,
     ):
-        embs = {s: load_embedding_set(corpus, s) for s in sets}
-        common = set.intersection(*({int(e) for e in emb.entrez_ids if e >= 0} for emb in embs.values()))
-        annotations = go_bp_annotations(corpus)
-        result.quality = {s: go_neighbor_quality(emb, annotations, k=k, entrez_ids=common) for s, emb in embs.items()}
-
-    with stages("report", f"writing the comparison into {out}"):
-        result.table = comparison_table(result.results, result.quality, block=result.block, text=True)
-        result.timings = {**stages.seconds, "report": 0.0, "total": stages.total}
-        result.report = {k: str(v) for k, v in write_comparison_report(result).items()}
-    result.timings = {**stages.seconds, "total": stages.total}
-    write_json_atomic(out / "comparison.json", result.to_dict(), indent=1, default=str)
+        result.quality = neighbour_quality(corpus, {s: load_embedding_set(corpus, s) for s in sets}, k=k)
+    write_report(
+        stages,
+        result,
+        lambda: _table_and_report(result),
+        what=f"writing the comparison into {out}",
+        json_path=out / "comparison.json",
+    )
     return result
 
 
-def write_comparison_report(result: ComparisonResult) -> dict[str, Path]:
-    """``comparison.csv``, ``plots/comparison.png``, ``plots/normmse_by_subgroup.png`` and
-    ``comparison.md``/``.html`` into ``result.out``."""
-    from scouter_local.reporting.plots import group_grid, neighbour_quality_bars, pyplot, save_figure, signal_bars
+def _sets_to_compare(
+    set_names: Sequence[str], models: Sequence[str], templates: Sequence[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The sets to compare (``set_names``, then each MODEL × template's set) and the (MODEL, template) pairs."""
+    sets = list(dict.fromkeys(set_names))
+    pairs = [(m, t) for m in models for t in templates]
+    sets += [model_set_name(m, t) for m, t in pairs if model_set_name(m, t) not in sets]
+    if len(sets) < 1:
+        raise InputError("nothing to compare: pass set_names=NAME (repeatable or comma-separated) and/or models=MODEL")
+    return sets, pairs
 
+
+def _embed_models(
+    data_path: str | os.PathLike,
+    options: DataOptions,
+    db: str | os.PathLike,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    genes: Sequence[str],
+    postprocess: str | None,
+) -> dict[str, dict]:
+    """Each (MODEL, template) of ``pairs`` embedded into its :func:`model_set_name` set: the screen's perturbed genes
+    plus ``genes``.
+
+    Returns
+    -------
+    Set name → ``EmbedReport.to_dict()``.
+    """
+    from scouter_local.data.read import read_perturbation_data
+
+    if not pairs:
+        return {}
+    perturbed = genes_in(read_perturbation_data(data_path, options).perturbations)
+    with Corpus.open(db, read_only=True) as corpus:
+        ids, unresolved = resolve_to_ids(corpus, [*perturbed, *genes])
+    if unresolved:
+        log.warning(
+            "%d gene(s) unknown to the corpus are not embedded: %s", len(unresolved), ", ".join(unresolved[:10])
+        )
+    return {
+        model_set_name(m, t): embed_genes(db, model_set_name(m, t), m, ids, template=t, postprocess=postprocess)
+        for m, t in pairs
+    }
+
+
+def _benchmark(
+    result: ComparisonResult,
+    data_path: Path,
+    options: DataOptions,
+    *,
+    epochs: int | None,
+    shuffles: int,
+    strong: StrongTargets | None,
+) -> None:
+    """Benchmark ``result.methods`` on every set, on the conditions every set can embed (``result.dropped``: the
+    others), over ``result.seeds`` (``result.results``)."""
+    data_path, result.dropped = _common_screen(data_path, options, result.db, result.sets, result.out)
+    result.results = benchmark_sets(
+        data_path,
+        options,
+        db=result.db,
+        set_names=result.sets,
+        methods=result.methods,
+        seeds=result.seeds,
+        out=result.out / "benchmark",
+        epochs=epochs,
+        shuffles=shuffles,
+        strong=strong,
+    ).results
+
+
+def _table_and_report(result: ComparisonResult) -> dict[str, Path]:
+    """The printed table (``result.table``), then :func:`write_comparison_report`."""
+    result.table = comparison_table(result.results, result.quality, block=result.block, text=True)
+    return write_comparison_report(result)
+
+
+def write_comparison_report(result: ComparisonResult) -> dict[str, Path]:
+    """``comparison.csv``, ``plots/comparison.png``, ``plots/by_group.png`` and ``comparison.md``/``.html`` into
+    ``result.out``.
+
+    Returns
+    -------
+    ``{"markdown": path, "html": path, "csv": path, "plots": [paths]}``.
+    """
     out = Path(result.out)
     table = comparison_table(result.results, result.quality, block=result.block)
     csv_path = out / "comparison.csv"
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False)
     signals = signal_frame(result.results)
-    block = result.block
-    shown = signals[signals["block"] == block]
+    plots = [_signal_figure(result, signals[signals["block"] == result.block]), _group_figure(result)]
+    doc = _comparison_document(result, table, signals, plots)
+    return {**finish_document(doc, out, stem="comparison"), "csv": csv_path, "plots": plots}
+
+
+def _signal_figure(result: ComparisonResult, shown: pd.DataFrame) -> Path:
+    """One panel per embedding-using method (real against shuffled embeddings of each set), then the sets' GO
+    neighbour quality: ``plots/comparison.png``."""
+    from scouter_local.reporting.plots import neighbour_quality_bars, pyplot, save_figure, signal_bars
+
     methods = list(dict.fromkeys(shown["method"]))
     ncols = min(3, len(methods) + 1)
     nrows = -(-(len(methods) + 1) // ncols)
@@ -279,19 +337,32 @@ def write_comparison_report(result: ComparisonResult) -> dict[str, Path]:
     fig, axes = pyplot().subplots(nrows, ncols, figsize=(width * ncols, 4.4 * nrows), squeeze=False)
     panels = list(axes.ravel())
     for ax, method in zip(panels, methods):
-        signal_bars(shown[shown["method"] == method], ax=ax, label="set", title=f"{method} ({block} conditions)")
+        signal_bars(shown[shown["method"] == method], ax=ax, label="set", title=f"{method} ({result.block} conditions)")
     neighbour_quality_bars(result.quality, ax=panels[len(methods)])
     for ax in panels[len(methods) + 1 :]:
         ax.set_visible(False)
     fig.suptitle("Real vs row-permuted embeddings per method; GO neighbour quality per set", fontsize=12)
     fig.tight_layout()
-    plot = save_figure(fig, out / "plots" / "comparison.png")
+    return save_figure(fig, result.out / "plots" / "comparison.png")
+
+
+def _group_figure(result: ComparisonResult) -> Path:
+    """Mean per group of every set and method: ``plots/by_group.png``."""
+    from scouter_local.reporting.plots import group_grid, save_figure
+
     ax = group_grid(
         {f"{r.set}: {r.method}": r.evaluation for r in result.results},
-        metric="normmse" if block == "overall" else "pearson_delta_top20",
+        metric="normmse" if result.block == "overall" else "pearson_delta_top20",
         title="Mean by group, per embedding set and method",
     )
-    grid = save_figure(ax.figure, out / "plots" / "by_group.png")
+    return save_figure(ax.figure, result.out / "plots" / "by_group.png")
+
+
+def _comparison_document(
+    result: ComparisonResult, table: pd.DataFrame, signals: pd.DataFrame, plots: Sequence[Path]
+) -> Document:
+    """The comparison's report: the setting, the figures, the table, the signal tests and the metrics per group."""
+    plot, grid = plots
     doc = Document("scouter-local compare-models")
     doc.paragraph(
         f"Screen `{result.data}`; corpus `{result.db}`; embedding sets {', '.join(result.sets)}; "
@@ -320,6 +391,4 @@ def write_comparison_report(result: ComparisonResult) -> dict[str, Path]:
     )
     doc.image(grid, "Mean per group (median in brackets).")
     doc.table(benchmark_frame(result.results), "Per group.")
-    doc.paragraph(ATTRIBUTION)
-    paths = doc.write(out, stem="comparison")
-    return {**paths, "csv": csv_path, "plots": [plot, grid]}
+    return doc

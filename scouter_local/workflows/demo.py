@@ -19,31 +19,28 @@ from pathlib import Path
 
 from gene_corpus import Corpus
 from gene_corpus.errors import InputError
-from gene_corpus.files import write_json_atomic
-from scouter_local.benchmarking.benchmark import run_benchmark
+from scouter_local.benchmarking.benchmark import DEFAULT_SHUFFLES
+from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import Split
 from scouter_local.datasets import PRESETS, PUBLISHED_NORMAN, SHOWCASE_GENES, find_data_dir
-from scouter_local.evaluation.neighbours import go_neighbor_quality
-from scouter_local.evaluation.results import CEILING
-from scouter_local.predictors import BASELINES, DEFAULT_METHOD
+from scouter_local.index import NeighborIndex
+from scouter_local.predictors import DEFAULT_METHOD, method_names
 from scouter_local.workflows.demo_report import DemoResult, write_demo_report
 from scouter_local.workflows.stages import (
-    CORPUS_FOLDERS,
     DEFAULT_MODEL,
     DEFAULT_SET,
-    GO_K,
     Stages,
-    go_bp_annotations,
+    benchmark_sets,
+    embed_genes,
+    import_corpus,
     model_set_name,
+    neighbour_quality,
     resolve_to_ids,
     screen_genes,
+    write_report,
 )
 
 log = logging.getLogger(__name__)
-
-
-#: The predictor ``train`` uses by default, benchmarked first.
-DEMO_METHODS = (DEFAULT_METHOD, "scouter", *BASELINES)
 
 
 N_NEIGHBORS = 5
@@ -64,7 +61,7 @@ def run_demo(
     set_name: str | None = None,
     screens: Sequence[str] = tuple(PRESETS),
     epochs: int | None = None,
-    methods: Sequence[str] = DEMO_METHODS,
+    methods: Sequence[str] | None = None,
     shuffles: int | None = None,
 ) -> DemoResult:
     """Run the whole flow and write the report into ``out``.
@@ -88,7 +85,8 @@ def run_demo(
     epochs
         Maximum Scouter epochs (default: Scouter's 40).
     methods
-        Methods benchmarked (registry names); the first is reported as the default.
+        Methods benchmarked (registry names; default: every registered method, the default one first); the first
+        is reported as the default.
     shuffles
         Shuffled-embedding controls per run (default: the benchmark's).
 
@@ -96,117 +94,139 @@ def run_demo(
     -------
     :class:`DemoResult` (also written as ``report.json``).
     """
-    from scouter_local.benchmarking.benchmark import DEFAULT_SHUFFLES
-    from scouter_local.data.link import load_embeddings, prepare_data
-    from scouter_local.embedding.pipeline import embed_corpus
-    from scouter_local.evaluation.explain import explain, explain_predictor
-    from scouter_local.index import NeighborIndex
-    from scouter_local.predictors.training import train
-
     if not seeds:
         raise InputError("seeds names no seed; e.g. seeds=1-2")
+    methods = list(methods) if methods is not None else method_names()
     if "norman" not in screens:
         screens = ["norman", *screens]
-    set_name = set_name or (DEFAULT_SET if model == DEFAULT_MODEL else model_set_name(model))
     stages = Stages(DEMO_STAGES)
     data_dir = find_data_dir(data_dir)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    db = out / "corpus.duckdb"
-    norman = PRESETS["norman"]
     result = DemoResult(
-        out=out, data_dir=data_dir, db=db, model=model, set_name=set_name, seeds=list(seeds), methods=list(methods)
+        out=out,
+        data_dir=data_dir,
+        db=out / "corpus.duckdb",
+        model=model,
+        set_name=set_name or (DEFAULT_SET if model == DEFAULT_MODEL else model_set_name(model)),
+        seeds=list(seeds),
+        methods=list(methods),
     )
-
-    with stages("corpus", f"building the corpus {db} from {data_dir}"):
-        with Corpus.open(db) as corpus:
-            folders = [data_dir / f for f in CORPUS_FOLDERS if (data_dir / f).is_dir()]
-            reports = corpus.import_files(folders)
-            result.imported = [Path(r.path).name for r in reports if not r.skipped]
-            result.corpus_stats = corpus.stats()
-            genes = screen_genes(data_dir, screens)
-            wanted: list[int] = []
-            for name, names in genes.items():
-                ids, unresolved = resolve_to_ids(corpus, names)
-                result.screens[name] = {
-                    "file": PRESETS[name].file,
-                    "genes": len(names),
-                    "resolved": len(ids),
-                    "unresolved": unresolved,
-                }
-                wanted += ids
-            showcase, _ = resolve_to_ids(corpus, SHOWCASE_GENES)
-            wanted = list(dict.fromkeys(wanted + showcase))
-        log.info(
-            "corpus: %d genes, %d documents; %d files imported now, %d perturbed genes to embed",
-            result.corpus_stats["genes"],
-            result.corpus_stats["documents"],
-            len(result.imported),
-            len(wanted),
-        )
-
+    with stages("corpus", f"building the corpus {result.db} from {data_dir}"):
+        wanted = _build_corpus(result, screens)
     with stages("embed", f"embedding the documents of {len(wanted)} perturbed genes with {model}"):
-        result.embed = embed_corpus(db, set_name, model, genes=[str(e) for e in wanted]).to_dict()
-
+        result.embed = embed_genes(result.db, result.set_name, model, wanted)
     with stages("neighbors", f"neighbours of {', '.join(SHOWCASE_GENES)} (flat FAISS index)"):
-        index = NeighborIndex.open(db, set_name, kind="flat")
-        with Corpus.open(db, read_only=True) as corpus:
-            for gene in SHOWCASE_GENES:
-                r = corpus.resolve([gene])[0]
-                try:
-                    found = [n.to_dict() for n in index.query_gene(gene, N_NEIGHBORS, corpus=corpus)]
-                except InputError as exc:
-                    found, note = [], str(exc)
-                else:
-                    note = ""
-                result.neighbors[gene] = {
-                    "symbol": r.symbol,
-                    "entrez_id": r.entrez_id,
-                    "how": r.how,
-                    "neighbors": found,
-                    "note": note,
-                }
-            result.go_quality = go_neighbor_quality(index.emb, go_bp_annotations(corpus), k=GO_K)
-
+        _show_neighbours(result)
     with stages(
         "benchmark",
         f"training and evaluating {', '.join(methods)} on the Norman subset, "
         f"seeds {', '.join(map(str, seeds))}, each beside its shuffled-embedding control",
     ):
-        bench = run_benchmark(
-            norman.path(data_dir),
-            norman.options,
-            db=db,
-            set_names=[set_name],
-            methods=list(methods),
-            seeds=list(seeds),
-            out=out / "benchmark",
-            config={"epochs": epochs} if epochs else {},
-            shuffles=DEFAULT_SHUFFLES if shuffles is None else shuffles,
-        )
-        result.table = bench.table
-        order = {m: i for i, m in enumerate([*methods, CEILING])}
-        result.results = sorted(bench.results, key=lambda r: order[r.method])
-
+        _benchmark(result, epochs=epochs, shuffles=DEFAULT_SHUFFLES if shuffles is None else shuffles)
     with stages("explain", "explaining the test predictions by their nearest trained perturbations"):
-        split = Split.from_json(result.results[0].runs[0]["split"])
-        result.split = split.to_json()
-        emb = load_embeddings(db, set_name)
-        data = prepare_data(norman.path(data_dir), norman.options, db, emb)
-        if methods[0] == DEFAULT_METHOD:  # refitted here (a second): its explanation lists each gene's evidence
-            model = train(data, emb, method=DEFAULT_METHOD, split=split, seed=seeds[0])
-            explained = explain_predictor(model, split.test[:N_EXPLAINED], k=3)
-        else:
-            explained = explain(split.test[:N_EXPLAINED], emb, split.train, data.gene_rows, k=3)
-        result.explanations = [e.to_dict() for e in explained]
-
-    with stages("report", f"writing the report into {out}"):
-        result.timings = {**stages.seconds, "report": 0.0, "total": stages.total}
-        published = data_dir / PUBLISHED_NORMAN
-        result.report = {
-            k: str(v)
-            for k, v in write_demo_report(result, data, published=published if published.is_file() else None).items()
-        }
-    result.timings = {**stages.seconds, "total": stages.total}
-    write_json_atomic(out / "report.json", result.to_dict(), indent=1, default=str)
+        data = _explain(result)
+    published = data_dir / PUBLISHED_NORMAN
+    write_report(
+        stages,
+        result,
+        lambda: write_demo_report(result, data, published=published if published.is_file() else None),
+        what=f"writing the report into {out}",
+        json_path=out / "report.json",
+    )
     return result
+
+
+def _build_corpus(result: DemoResult, screens: Sequence[str]) -> list[int]:
+    """Import the data folder into ``result.db`` and resolve the perturbed genes of ``screens`` (``result.screens``)
+    and the showcase genes.
+
+    Returns
+    -------
+    Entrez ids of the genes to embed.
+    """
+    with Corpus.open(result.db) as corpus:
+        result.imported = import_corpus(corpus, result.data_dir)
+        result.corpus_stats = corpus.stats()
+        wanted: list[int] = []
+        for name, genes in screen_genes(result.data_dir, screens).items():
+            ids, unresolved = resolve_to_ids(corpus, genes)
+            result.screens[name] = {
+                "file": PRESETS[name].file,
+                "genes": len(genes),
+                "resolved": len(ids),
+                "unresolved": unresolved,
+            }
+            wanted += ids
+        showcase, _ = resolve_to_ids(corpus, SHOWCASE_GENES)
+    wanted = list(dict.fromkeys(wanted + showcase))
+    log.info(
+        "corpus: %d genes, %d documents; %d files imported now, %d perturbed genes to embed",
+        result.corpus_stats["genes"],
+        result.corpus_stats["documents"],
+        len(result.imported),
+        len(wanted),
+    )
+    return wanted
+
+
+def _show_neighbours(result: DemoResult) -> None:
+    """Nearest genes of each showcase gene (``result.neighbors``) and the set's GO neighbour quality."""
+    index = NeighborIndex.open(result.db, result.set_name, kind="flat")
+    with Corpus.open(result.db, read_only=True) as corpus:
+        result.neighbors = {gene: _neighbours_of(gene, index, corpus) for gene in SHOWCASE_GENES}
+        result.go_quality = neighbour_quality(corpus, {result.set_name: index.emb})[result.set_name]
+
+
+def _neighbours_of(gene: str, index: NeighborIndex, corpus: Corpus) -> dict:
+    """How the corpus resolves ``gene`` and its :data:`N_NEIGHBORS` nearest genes (or why there are none)."""
+    r = corpus.resolve([gene])[0]
+    try:
+        found = [n.to_dict() for n in index.query_gene(gene, N_NEIGHBORS, corpus=corpus)]
+    except InputError as exc:
+        found, note = [], str(exc)
+    else:
+        note = ""
+    return {"symbol": r.symbol, "entrez_id": r.entrez_id, "how": r.how, "neighbors": found, "note": note}
+
+
+def _benchmark(result: DemoResult, *, epochs: int | None, shuffles: int) -> None:
+    """Benchmark ``result.methods`` on the Norman subset over ``result.seeds`` (``result.table``, ``.results``)."""
+    norman = PRESETS["norman"]
+    bench = benchmark_sets(
+        norman.path(result.data_dir),
+        norman.options,
+        db=result.db,
+        set_names=[result.set_name],
+        methods=result.methods,
+        seeds=result.seeds,
+        out=result.out / "benchmark",
+        epochs=epochs,
+        shuffles=shuffles,
+    )
+    result.table, result.results = bench.table, bench.results
+
+
+def _explain(result: DemoResult) -> PerturbationData:
+    """Explain the first :data:`N_EXPLAINED` test conditions of the first seed's split (``result.explanations``).
+
+    Returns
+    -------
+    The Norman subset, genes resolved onto the demo's set (the report plots its observed profiles).
+    """
+    from scouter_local.data.link import load_embeddings, prepare_data
+    from scouter_local.evaluation.explain import explain, explain_predictor
+    from scouter_local.predictors.training import train
+
+    norman = PRESETS["norman"]
+    split = Split.from_json(result.results[0].runs[0]["split"])
+    result.split = split.to_json()
+    emb = load_embeddings(result.db, result.set_name)
+    data = prepare_data(norman.path(result.data_dir), norman.options, result.db, emb)
+    if result.methods[0] == DEFAULT_METHOD:  # refitted here (a second): its explanation lists each gene's evidence
+        predictor = train(data, emb, method=DEFAULT_METHOD, split=split, seed=result.seeds[0])
+        explained = explain_predictor(predictor, split.test[:N_EXPLAINED], k=3)
+    else:
+        explained = explain(split.test[:N_EXPLAINED], emb, split.train, data.gene_rows, k=3)
+    result.explanations = [e.to_dict() for e in explained]
+    return data

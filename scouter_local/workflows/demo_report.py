@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from scouter_local.data.splits import SUBGROUPS
-from scouter_local.evaluation.results import CEILING
-
-if TYPE_CHECKING:
-    from scouter_local.benchmarking.results import MethodResult
 from scouter_local.benchmarking.results import MethodResult
 from scouter_local.benchmarking.tables import GROUP_HELP, benchmark_frame, overview_frame, signal_frame
 from scouter_local.data.perturbation import PerturbationData
+from scouter_local.data.splits import SUBGROUPS
+from scouter_local.datasets import PUBLISHED_NORMAN
+from scouter_local.evaluation.results import CEILING
 from scouter_local.reporting.document import Document
-from scouter_local.workflows.stages import ATTRIBUTION
+from scouter_local.workflows.stages import finish_document, result_to_dict
 
 PUBLISHED_SUBGROUPS = {"single": "single", "seen0": "combo_seen0", "seen1": "combo_seen1", "seen2": "combo_seen2"}
 
@@ -86,9 +83,7 @@ class DemoResult:
 
     def to_dict(self) -> dict:
         """JSON-ready dict (benchmark results as their ``summary.json`` entries)."""
-        d = asdict(self, dict_factory=lambda items: {k: v for k, v in items if k != "results"})
-        d["results"] = [r.to_json() for r in self.results]
-        return d
+        return result_to_dict(self)
 
 
 def published_frame(path: str | os.PathLike) -> pd.DataFrame:
@@ -97,7 +92,8 @@ def published_frame(path: str | os.PathLike) -> pd.DataFrame:
     Parameters
     ----------
     path
-        ``reference/scouter_published/norman.csv`` (columns ``NormMSE, 1-PCC, split, subgroup, Method``).
+        The data folder's :data:`~scouter_local.datasets.PUBLISHED_NORMAN` (columns ``NormMSE, 1-PCC, split,
+        subgroup, Method``).
 
     Returns
     -------
@@ -125,8 +121,6 @@ def published_frame(path: str | os.PathLike) -> pd.DataFrame:
 
 def _pick_conditions(test: Sequence[str], subgroup_of: dict[str, str], n: int = 4) -> list[str]:
     """Up to ``n`` test conditions, one per subgroup first, then in split order."""
-    from scouter_local.data.splits import SUBGROUPS
-
     picked = []
     for g in SUBGROUPS:
         picked += [c for c in test if subgroup_of.get(c) == g][:1]
@@ -180,19 +174,34 @@ def write_demo_report(
     data
         The Norman subset, genes resolved onto the demo's embedding set (observed profiles for the plots).
     published
-        ``reference/scouter_published/norman.csv`` for the context table, or ``None``.
+        The data folder's :data:`~scouter_local.datasets.PUBLISHED_NORMAN` for the context table, or ``None``.
 
     Returns
     -------
     ``{"markdown": path, "html": path, "plots": [paths]}``.
     """
-    from scouter_local.reporting.plots import group_grid, save_figure, signal_bars, top20_panel
-
-    out = Path(result.out)
-    plots = out / "plots"
-    default, seed = result.methods[0], result.seeds[0]
-    methods = [r for r in result.results if r.method != CEILING]
+    plots = Path(result.out) / "plots"
     doc = Document("scouter-local demo report")
+    _run_section(doc, result)
+    figures = [_benchmark_section(doc, result, plots)]
+    figures += _signal_section(doc, result, plots)
+    if published is not None:
+        _published_section(doc, published)
+    figures += _top20_section(doc, result, data, plots)
+    _explanation_section(doc, result)
+    _neighbour_section(doc, result)
+    _run_time_section(doc, result)
+    _details_section(doc, result)
+    return {**finish_document(doc, Path(result.out)), "plots": figures}
+
+
+def _predictors(result: DemoResult) -> list[MethodResult]:
+    """The benchmarked methods' results, without the noise ceiling."""
+    return [r for r in result.results if r.method != CEILING]
+
+
+def _run_section(doc: Document, result: DemoResult) -> None:
+    """What was run: the data folder, corpus, model and set, the run time, and which genes were embedded."""
     s = result.corpus_stats
     embedded = result.embed
     screens = ", ".join(f"{name} {info['resolved']}/{info['genes']}" for name, info in result.screens.items())
@@ -217,8 +226,19 @@ def write_demo_report(
         )
     )
 
+
+def _benchmark_section(doc: Document, result: DemoResult, plots: Path) -> Path:
+    """The benchmark on the Norman subset: the setting, the best method, the plot by subgroup, the overview table.
+
+    Returns
+    -------
+    The plot's path.
+    """
+    from scouter_local.reporting.plots import group_grid, save_figure
+
+    default = result.methods[0]
     doc.heading("Benchmark on the Norman 2019 subset")
-    best = min(methods, key=lambda r: r.evaluation.mean("normmse") or np.inf)
+    best = min(_predictors(result), key=lambda r: r.evaluation.mean("normmse") or np.inf)
     doc.paragraph(
         f"Norman et al. 2019 K562 CRISPRa cells (`obs['dataset'] == 'norman19'`, 500 genes), Scouter condition splits "
         f"(test 20 %, validation 10 %) with seeds {', '.join(map(str, result.seeds))}; metrics on each test "
@@ -250,55 +270,88 @@ def write_demo_report(
         "genes), mean direction accuracy (top-20), then mean NormMSE per subgroup.",
     )
     doc.paragraph("Subgroups: " + "; ".join(f"`{g}` = {GROUP_HELP[g]}" for g in GROUP_HELP if g != "strong") + ".")
+    return grid
+
+
+def _signal_section(doc: Document, result: DemoResult, plots: Path) -> list[Path]:
+    """Real against row-permuted embeddings, where a method was tested.
+
+    Returns
+    -------
+    The plot's path, or none.
+    """
+    from scouter_local.reporting.plots import save_figure, signal_bars
 
     signals = signal_frame(result.results)
-    figures = [grid]
-    if len(signals):
-        doc.heading("Do the embeddings carry signal here?")
-        tested = signals[signals["block"] == "overall"]
-        ax = signal_bars(tested, title=f"Real vs row-permuted {result.set_name} embeddings")
-        figures.append(save_figure(ax.figure, plots / "signal.png"))
-        doc.paragraph(
-            "Each embedding-using method was also trained on the same genes with their vectors row-permuted "
-            f"({len(result.results[0].shuffled)} seeded permutations) and scored on the same test conditions; a "
-            "paired one-sided sign-flip test over those conditions says whether the real embeddings beat their "
-            "shuffled copies."
-        )
-        doc.image(figures[-1], "Mean score with real and with shuffled embeddings; p-value and verdict above.")
-        doc.table(signals, "Real vs shuffled embeddings (delta > 0: real better).")
+    if not len(signals):
+        return []
+    doc.heading("Do the embeddings carry signal here?")
+    tested = signals[signals["block"] == "overall"]
+    ax = signal_bars(tested, title=f"Real vs row-permuted {result.set_name} embeddings")
+    plot = save_figure(ax.figure, plots / "signal.png")
+    doc.paragraph(
+        "Each embedding-using method was also trained on the same genes with their vectors row-permuted "
+        f"({len(result.results[0].shuffled)} seeded permutations) and scored on the same test conditions; a "
+        "paired one-sided sign-flip test over those conditions says whether the real embeddings beat their "
+        "shuffled copies."
+    )
+    doc.image(plot, "Mean score with real and with shuffled embeddings; p-value and verdict above.")
+    doc.table(signals, "Real vs shuffled embeddings (delta > 0: real better).")
+    return [plot]
 
-    if published is not None:
-        doc.table(
-            published_frame(published),
-            "For context only — a different split and setting: published per-condition results of the "
-            "Scouter authors (Zhu & Li 2025, `reference/scouter_published/norman.csv`) on the full Norman 2019 "
-            "data (about 5,000 genes, GEARS simulation splits, 5 seeds); Pearson Δ top-20 = 1 − mean(1-PCC). "
-            "Not comparable number for number with the table above.",
-        )
 
+def _published_section(doc: Document, published: str | os.PathLike) -> None:
+    """The Scouter authors' published Norman results, marked as context only."""
+    doc.table(
+        published_frame(published),
+        "For context only — a different split and setting: published per-condition results of the "
+        f"Scouter authors (Zhu & Li 2025, `{PUBLISHED_NORMAN}`) on the full Norman 2019 "
+        "data (about 5,000 genes, GEARS simulation splits, 5 seeds); Pearson Δ top-20 = 1 − mean(1-PCC). "
+        "Not comparable number for number with the table above.",
+    )
+
+
+def _top20_section(doc: Document, result: DemoResult, data: PerturbationData, plots: Path) -> list[Path]:
+    """Observed and predicted top-20 DE gene changes of a few test conditions of the first seed (the default
+    method, Scouter and the two best baselines).
+
+    Returns
+    -------
+    The plot's path, or none when the split has no test condition.
+    """
+    from scouter_local.reporting.plots import save_figure, top20_panel
+
+    default, seed = result.methods[0], result.seeds[0]
+    methods = _predictors(result)
     subgroup_of = {c["condition"]: c["subgroup"] for c in methods[0].runs[0]["conditions"]}
     chosen = _pick_conditions(result.split["test"], subgroup_of)
+    if not chosen:
+        return []
     baselines = sorted(
         (r for r in methods if r.method not in (default, "scouter", "no_change")),
         key=lambda r: r.evaluation.mean("normmse") or np.inf,
     )
     shown = [r for r in methods if r.method in (default, "scouter")] + baselines[:2]
-    if chosen:
-        fig = top20_panel(
-            data,
-            chosen,
-            {r.method: {c: np.asarray(v) for c, v in r.runs[0]["predictions"].items()} for r in shown},
-            scores={r.method: _first_seed_scores(r) for r in shown},
-            subgroups=subgroup_of,
-        )
-        figures.append(save_figure(fig, plots / f"top20_seed{seed}.png"))
-        doc.image(
-            figures[-1],
-            f"Split seed {seed}: observed and predicted changes on the top-20 DE genes of test "
-            f"conditions ({', '.join(r.method for r in shown)}; the two best baselines by mean "
-            "NormMSE).",
-        )
+    fig = top20_panel(
+        data,
+        chosen,
+        {r.method: {c: np.asarray(v) for c, v in r.runs[0]["predictions"].items()} for r in shown},
+        scores={r.method: _first_seed_scores(r) for r in shown},
+        subgroups=subgroup_of,
+    )
+    plot = save_figure(fig, plots / f"top20_seed{seed}.png")
+    doc.image(
+        plot,
+        f"Split seed {seed}: observed and predicted changes on the top-20 DE genes of test "
+        f"conditions ({', '.join(r.method for r in shown)}; the two best baselines by mean "
+        "NormMSE).",
+    )
+    return [plot]
 
+
+def _explanation_section(doc: Document, result: DemoResult) -> None:
+    """Each explained test condition's nearest trained perturbations and genes."""
+    default, seed = result.methods[0], result.seeds[0]
     doc.heading("Why a prediction: nearest trained perturbations")
     doc.paragraph(
         f"For each test condition of split seed {seed}, the training conditions nearest to it in the "
@@ -306,17 +359,17 @@ def write_demo_report(
         "FAISS inner product on normalised vectors) and, per gene, the nearest genes that training saw. The same "
         "explanation is available from Python (`scouter_local.explain.explain_predictor`)."
     )
-    doc.table(
-        _explanation_rows(
-            result.explanations, {r.method: _first_seed_scores(r) for r in methods if r.method in (default, "scouter")}
-        )
-    )
+    scores = {r.method: _first_seed_scores(r) for r in _predictors(result) if r.method in (default, "scouter")}
+    doc.table(_explanation_rows(result.explanations, scores))
 
-    doc.heading("Gene neighbours in the embedding space")
+
+def _neighbour_section(doc: Document, result: DemoResult) -> None:
+    """The showcase genes' nearest genes and the set's GO neighbour quality."""
     q = result.go_quality
+    doc.heading("Gene neighbours in the embedding space")
     doc.table(
         _neighbour_rows(result.neighbors),
-        f"Nearest genes of a few genes among the {embedded.get('genes')} embedded genes "
+        f"Nearest genes of a few genes among the {result.embed.get('genes')} embedded genes "
         "(flat FAISS index, cosine); old symbols are resolved through the corpus.",
     )
     if q.get("share_go_bp") is not None:
@@ -326,6 +379,10 @@ def write_demo_report(
             f"{q['enrichment']:.2f}×; {q['genes']} genes with a BP annotation)."
         )
 
+
+def _run_time_section(doc: Document, result: DemoResult) -> None:
+    """Wall time per stage, where the full outputs are, and the benchmark's printed table."""
+    out = Path(result.out)
     doc.heading("Run time")
     timings = pd.DataFrame(
         [{"stage": k, "seconds": f"{v:.1f}"} for k, v in result.timings.items() if k not in ("total", "report")]
@@ -337,10 +394,12 @@ def write_demo_report(
         f"`{out / 'benchmark'}`. Machine-readable summary: `{out / 'report.json'}`."
     )
     doc.code(result.table)
+
+
+def _details_section(doc: Document, result: DemoResult) -> None:
+    """Every method's metrics per subgroup."""
     doc.heading("Details per subgroup")
     doc.table(
         benchmark_frame(result.results).drop(columns="set"),
         "Per method and subgroup: NormMSE mean/median, mean Pearson Δ, mean direction accuracy.",
     )
-    doc.paragraph(ATTRIBUTION)
-    return {**doc.write(out), "plots": figures}

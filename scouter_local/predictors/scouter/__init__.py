@@ -1,5 +1,5 @@
 """Scouter (Zhu & Li, Nat Comput Sci 2025) as scvi-tools keeps a model apart: the network (no AnnData), its
-data loader and the predictor that trains and uses them.
+data loader, its training loop and the predictor that trains and uses them.
 """
 
 from scouter_local._exports import lazy_exports
@@ -7,6 +7,7 @@ from scouter_local._exports import lazy_exports
 _NAMES = {
     "ScouterNet": "scouter_local.predictors.scouter.network",
     "gears_loss": "scouter_local.predictors.scouter.network",
+    "TrainingPlan": "scouter_local.predictors.scouter.training",
     "ScouterPredictor": "scouter_local.predictors.scouter.model",
 }
 __all__ = sorted(_NAMES)

@@ -67,7 +67,22 @@ class PairLoader:
         so fewer cells than ``batch_size`` still train (batches of one are skipped: BatchNorm needs two).
         ``part=(rank, n)``: only every ``n``-th batch from the ``rank``-th (one process of several)."""
         rank, n_parts = part
+        fetches = self._fetches(batch_size, generator)
+        # every process runs the same number of batches: DDP all-reduces the gradients of each backward, and
+        # accelerate's join_uneven_inputs does nothing on CPU, so a process with one batch more would wait forever
+        total = sum(len(chunks) for _, chunks in fetches)
+        last = total - total % n_parts
         k = -1
+        for order, chunks in fetches:
+            mine = [idx for j, idx in enumerate(chunks, start=k + 1) if j < last and j % n_parts == rank]
+            k += len(chunks)
+            if mine:
+                yield from self._read_batches(order, mine, device)
+
+    def _fetches(self, batch_size: int, generator: torch.Generator | None) -> list[tuple[torch.Tensor, list]]:
+        """``(positions, batches)`` of each fetch: the cell positions it reads (whole blocks, in shuffled block
+        order and then shuffled among themselves when ``generator`` is given) and those positions cut into
+        batches of ``batch_size``, the partial last one and any of one cell left out as :meth:`batches` says."""
         n = len(self)
         block, fetch = (self.block_rows, self.fetch_rows) if self.cells.backed else (1, n)
         starts = torch.arange(0, n, block)
@@ -84,31 +99,27 @@ class PairLoader:
             if generator is not None and len(chunks) > 1 and len(chunks[-1]) < batch_size:
                 chunks = chunks[:-1]
             fetches.append((order, [idx for idx in chunks if len(idx) >= 2]))
-        # every process runs the same number of batches: DDP all-reduces the gradients of each backward, and
-        # accelerate's join_uneven_inputs does nothing on CPU, so a process with one batch more would wait forever
-        total = sum(len(chunks) for _, chunks in fetches)
-        last = total - total % n_parts
-        for order, chunks in fetches:
-            mine = [idx for j, idx in enumerate(chunks, start=k + 1) if j < last and j % n_parts == rank]
-            k += len(chunks)
-            if not mine:
-                continue
-            fetched = stored = None
-            if self.cells.backed:  # one read per fetch, in file order
-                fetched = np.sort(order.numpy())
-                stored = self.cells.read(self.rows[fetched])
-            for idx in mine:
-                pos = idx.numpy()
-                true = (
-                    to_dense(stored[np.searchsorted(fetched, pos)])
-                    if stored is not None
-                    else self.cells.dense(self.rows[pos])
-                )
-                ci = self.cond_index[idx]
-                yield (
-                    self.embedding[ci].to(device),
-                    torch.from_numpy(to_dense(self.ctrl[self.ctrl_of[pos]])).to(device),
-                    torch.from_numpy(true).to(device),
-                    self.mask[ci].to(device),
-                    ci.to(device),
-                )
+        return fetches
+
+    def _read_batches(self, order: torch.Tensor, batches: list[torch.Tensor], device: torch.device):
+        """The tensors of :meth:`batches` for ``batches`` (cell positions) of the fetch of positions ``order``:
+        backed cells are read once for the whole fetch, in file order."""
+        fetched = stored = None
+        if self.cells.backed:
+            fetched = np.sort(order.numpy())
+            stored = self.cells.read(self.rows[fetched])
+        for idx in batches:
+            pos = idx.numpy()
+            true = (
+                to_dense(stored[np.searchsorted(fetched, pos)])
+                if stored is not None
+                else self.cells.dense(self.rows[pos])
+            )
+            ci = self.cond_index[idx]
+            yield (
+                self.embedding[ci].to(device),
+                torch.from_numpy(to_dense(self.ctrl[self.ctrl_of[pos]])).to(device),
+                torch.from_numpy(true).to(device),
+                self.mask[ci].to(device),
+                ci.to(device),
+            )

@@ -1,51 +1,34 @@
 """Scouter (Zhu & Li, Nat Comput Sci 2025): a control cell's encoding plus the summed gene embeddings → perturbed cell.
 
-The network is an MLP encoder of a control cell and an MLP generator of [encoding, perturbation embedding];
-training uses GEARS's autofocus + direction-aware loss, per condition, with early stopping that restores a real
-copy of the best epoch's weights (scouter-learn keeps the last epoch). Cells are streamed from memory or from a
-backed h5ad, and several processes (``accelerate launch`` / ``torchrun``) train one model data-parallel.
-
+The network is an MLP encoder of a control cell and an MLP generator of [encoding, perturbation embedding]
+(:mod:`~scouter_local.predictors.scouter.network`); training uses GEARS's autofocus + direction-aware loss, per
+condition, with early stopping that restores a real copy of the best epoch's weights (scouter-learn keeps the last
+epoch; :mod:`~scouter_local.predictors.scouter.training`). Cells are streamed from memory or from a backed h5ad
+(:mod:`~scouter_local.predictors.scouter.loader`), and several processes (``accelerate launch`` / ``torchrun``)
+train one model data-parallel. This module keeps the predictor: its options, the network it builds, fitting
+(loaders handed to the training plan), prediction and saved state.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import logging
-import time
 from typing import ClassVar
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm.auto import tqdm
 
 from gene_corpus.checks import check_int
 from gene_corpus.errors import InputError
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.predictors.base import Predictor
 from scouter_local.predictors.scouter.loader import PairLoader
-from scouter_local.predictors.scouter.network import ScouterNet, gears_loss
-from scouter_local.runtime import DEFAULT_SEED, launcher_rank, settings
-
-log = logging.getLogger(__name__)
+from scouter_local.predictors.scouter.network import ScouterNet
+from scouter_local.predictors.scouter.training import TrainingPlan
+from scouter_local.runtime import DEFAULT_SEED, settings
 
 #: Largest ``epochs`` accepted (early stopping ends most runs far sooner).
 MAX_EPOCHS = 100_000
-
-
 #: Largest ``batch_size`` and ``n_pred`` accepted.
 MAX_BATCH = 1_000_000
-
-
-def _accelerator(device: str):
-    """accelerate's ``Accelerator`` when this process is one of several (``accelerate launch`` / ``torchrun``,
-    ``WORLD_SIZE > 1``), else ``None``. ``device="cpu"`` (or no CUDA) runs the processes on CPU (gloo)."""
-    if launcher_rank() is None:
-        return None
-    from accelerate import Accelerator
-
-    return Accelerator(cpu=device == "cpu" or not torch.cuda.is_available())
 
 
 class ScouterPredictor(Predictor):
@@ -59,12 +42,13 @@ class ScouterPredictor(Predictor):
     Delta data (one row per perturbation, control = zero vector) has no control cell to encode: the network is
     the generator alone, predicting a residual on the training mean delta that starts at 0 (so the untrained
     model is ``train_mean``), its BatchNorm statistics are re-estimated before each evaluation
-    (:meth:`_precise_batchnorm`), and ``lr=None`` means :attr:`delta_lr` instead of 1e-3: at 1e-3 the residual
-    spreads as much as the deltas themselves after 3 Adam steps (sd 0.135 vs 0.133 on the Replogle K562 screen),
-    i.e. it memorises the few hundred rows at once.
+    (:func:`~scouter_local.predictors.scouter.training.precise_batchnorm`), and ``lr=None`` means :attr:`delta_lr`
+    instead of 1e-3: at 1e-3 the residual spreads as much as the deltas themselves after 3 Adam steps (sd 0.135 vs
+    0.133 on the Replogle K562 screen), i.e. it memorises the few hundred rows at once.
     """
 
     name = "scouter"
+    uses_embeddings = True
     #: Adam learning rate on delta data when ``lr`` is None (chosen on the Replogle K562 screen, issue #11: the only
     #: pseudo-bulk screen at hand; 1e-3 is Scouter's own for single cells).
     delta_lr: ClassVar[float] = 1e-5
@@ -121,17 +105,34 @@ class ScouterPredictor(Predictor):
             len(self.genes_), self.embeddings_.dim, self.encoder, self.generator, use_control=not self.is_delta_
         ).to(self.device_)
 
-    def _loss(
-        self, emb: torch.Tensor, ctrl: torch.Tensor, true: torch.Tensor, mask: torch.Tensor, ci: torch.Tensor
-    ) -> torch.Tensor:
-        pred = self.net_(emb, ctrl)
-        return gears_loss(pred, true, ctrl, mask, ci, gamma=self.loss_gamma, lambda_=self.loss_lambda)
+    def training_plan(self) -> TrainingPlan:
+        """The :class:`TrainingPlan` of these options for the data fitted (the learning rate and precise BatchNorm
+        depend on whether it is delta data)."""
+        return TrainingPlan(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr if self.lr is not None else self.delta_lr if self.is_delta_ else 1e-3,
+            lr_decay=self.lr_decay,
+            loss_gamma=self.loss_gamma,
+            loss_lambda=self.loss_lambda,
+            patience=self.patience,
+            min_delta=self.min_delta,
+            grad_clip=self.grad_clip,
+            seed=self.seed,
+            precise_bn=self.is_delta_,
+        )
 
     def _fit(self, train: PerturbationData, val: PerturbationData | None) -> None:
         settings.apply_threads()
         self._build()
         if self.is_delta_:
             self.net_.offset.copy_(torch.from_numpy(train.mean_profile()))
+        done = self.training_plan().fit(self.net_, *self._loaders(train, val), self.device_)
+        self.history_, self.best_epoch_, self.device_ = done.history, done.best_epoch, done.device
+
+    def _loaders(self, train: PerturbationData, val: PerturbationData | None) -> tuple[PairLoader, PairLoader | None]:
+        """Cells of ``train`` and of ``val`` (``None`` without a perturbed condition) paired with control cells;
+        fewer than 2 training cells is an :class:`InputError`."""
         pairs = PairLoader(train, self.condition_embedding, np.random.RandomState(self.seed))
         if len(pairs) < 2:
             raise InputError("training needs at least 2 perturbed cells (rows)")
@@ -140,110 +141,7 @@ class ScouterPredictor(Predictor):
             if val is not None and val.perturbations
             else None
         )
-        gen = torch.Generator().manual_seed(self.seed)
-        lr = self.lr if self.lr is not None else self.delta_lr if self.is_delta_ else 1e-3
-        # fused: one kernel per step over all parameters (the per-tensor loop took a quarter of a CPU epoch)
-        opt = torch.optim.Adam(self.net_.parameters(), lr=lr, fused=True)
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)
-        acc, net, part = _accelerator(self.device_.type), self.net_, (0, 1)
-        if acc is not None:  # one of several processes: DDP through accelerate, batches dealt round-robin
-            self.device_, part = acc.device, (acc.process_index, acc.num_processes)
-            self.net_, opt = acc.prepare(net.to(acc.device), opt)
-        best, best_state, best_epoch, stale = np.inf, None, 0, 0
-        if val_pairs is not None and len(val_pairs) > 1:  # the untrained start (epoch 0) is a candidate too
-            best, best_state = self._val_loss(net, pairs, val_pairs), copy.deepcopy(net.state_dict())
-        self.history_: list[dict] = []
-        for epoch in range(1, self.epochs + 1):
-            t0 = time.perf_counter()
-            self.net_.train()
-            losses = []
-            batches = tqdm(
-                pairs.batches(self.batch_size, gen, self.device_, part=part),
-                desc=f"epoch {epoch}",
-                total=len(pairs) // (self.batch_size * part[1]),
-                unit="batch",
-                leave=False,
-                disable=len(pairs) < 50 * self.batch_size,
-            )
-            with acc.join_uneven_inputs([self.net_]) if acc is not None else contextlib.nullcontext():
-                for batch in batches:
-                    opt.zero_grad()
-                    loss = self._loss(*batch)
-                    if acc is not None:
-                        acc.backward(loss)
-                        acc.clip_grad_norm_(self.net_.parameters(), max_norm=self.grad_clip)
-                    else:
-                        loss.backward()
-                        nn.utils.clip_grad_norm_(self.net_.parameters(), max_norm=self.grad_clip)
-                    opt.step()
-                    losses.append(loss.item())
-            sched.step()
-            total = torch.tensor([sum(losses), len(losses)], dtype=torch.float64)
-            if acc is not None:
-                total = acc.reduce(total.to(acc.device), "sum").cpu()
-            row = {"epoch": epoch, "loss": float(total[0] / total[1]), "val_loss": None, "processes": part[1]}
-            if val_pairs is not None and len(val_pairs) > 1:
-                row["val_loss"] = self._val_loss(net, pairs, val_pairs)
-            row["seconds"] = time.perf_counter() - t0
-            self.history_.append(row)
-            vl = row["val_loss"]
-            log.info(
-                "epoch %d/%d loss %.4f val_loss %s %.1fs",
-                epoch,
-                self.epochs,
-                row["loss"],
-                "-" if vl is None else f"{vl:.4f}",
-                row["seconds"],
-            )
-            if vl is None:
-                continue
-            if best - vl > self.min_delta:
-                best, best_state, best_epoch, stale = vl, copy.deepcopy(net.state_dict()), epoch, 0
-            else:
-                stale += 1
-                if stale >= self.patience:
-                    log.info("early stopping after epoch %d; best val_loss %.4f", epoch, best)
-                    break
-        self.net_ = net  # the module itself, not its DDP wrapper
-        if best_state is not None:
-            self.net_.load_state_dict(best_state)
-        else:
-            self._precise_batchnorm(self.net_, pairs)
-        self.best_epoch_ = best_epoch if best_state is not None else len(self.history_)
-        self.net_.eval()
-
-    def _val_loss(self, net: nn.Module, pairs: PairLoader, val_pairs: PairLoader) -> float:
-        """Mean loss over the batches of ``val_pairs`` in eval mode (after :meth:`_precise_batchnorm` on ``pairs``)."""
-        self._precise_batchnorm(net, pairs)
-        self.net_.eval()
-        with torch.no_grad():
-            return float(
-                np.mean([self._loss(*b).item() for b in val_pairs.batches(self.batch_size, None, self.device_)])
-            )
-
-    def _precise_batchnorm(self, net: nn.Module, pairs: PairLoader) -> None:
-        """Delta data: re-estimate the BatchNorm running statistics of ``net``'s current weights as the plain
-        average of the batch statistics over one seeded, shuffled pass of ``pairs`` ("precise BN").
-
-        With one row per perturbation an epoch is a few batches, so the running averages kept during training
-        (momentum 0.1) still weigh their initial values by 0.9^steps (0.28 after 12 steps, against a true variance
-        near 0.004): eval mode would flatten the generator's hidden layer and the residual would hardly depend on
-        the perturbation. Single-cell data trains hundreds of steps and keeps Scouter's running averages.
-        """
-        if not self.is_delta_:
-            return
-        layers = [m for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
-        momenta = [m.momentum for m in layers]
-        for m in layers:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average
-        net.train()
-        with torch.no_grad():
-            for emb, ctrl, *_ in pairs.batches(self.batch_size, torch.Generator().manual_seed(self.seed), self.device_):
-                net(emb, ctrl)
-        for m, momentum in zip(layers, momenta):
-            m.momentum = momentum
-        net.eval()
+        return pairs, val_pairs
 
     def _predict(self, conditions: list[str]) -> np.ndarray:
         rng = np.random.RandomState(self.seed)
