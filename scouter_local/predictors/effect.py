@@ -506,6 +506,8 @@ class EffectPart:
         """``(n, w)`` well-studied features of genes, read from the corpus ``db`` (``None`` without kinds)."""
         if self.kinds is None:
             return None
+        if db is None:
+            raise InputError("the effect model reads the genes' well-studied features from the corpus; pass db=DB")
         return well_studied_features(well_studied_table(db, entrez_ids, template=self.template), self.kinds)
 
     def predict(self, rows: Sequence[int], embeddings: EmbeddingSet, db) -> pd.DataFrame:
@@ -523,13 +525,19 @@ class EffectPart:
             }
         )
 
-    def summary(self) -> dict:
-        """JSON-ready description (the manifest's ``effect`` object without the label's conditions)."""
-        out = {"label": self.label.rule if self.label else None, "reason": self.reason}
-        if self.model is not None:
-            _, values = self.model.state()
-            out.update(model=values, genes=len(self.genes), well_studied_features=well_studied_names(self.kinds or []))
-        return out
+    def describe(self) -> str:
+        """One line: the model kept, its training genes and label, its cross-validated log-loss and whether it uses
+        the well-studied features."""
+        if self.model is None:
+            return f"no effect model: {self.reason}"
+        m = self.model
+        kept = f"logistic C={m.C_:.3g}" if m.model_ == "logistic" else f"{m.n_neighbors_}-nearest-neighbour vote"
+        loss = m.cv_log_loss_["logistic" if m.model_ == "logistic" else f"knn_{m.n_neighbors_}"]
+        stacked = "uses the well-studied features" if m.uses_well_studied_ else "embedding only"
+        return (
+            f"effect model: {kept} ({stacked}) on {m.n_} labelled genes, {m.positives_} with an effect "
+            f"({self.label.rule}); cross-validated log-loss {loss:.3f}"
+        )
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """``(arrays, manifest)``: the models' arrays (keys ``model.*``, ``baseline.*``) and the JSON manifest."""
