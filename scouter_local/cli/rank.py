@@ -9,7 +9,6 @@ import click
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False), help="Model folder.")
 @click.option(
     "--genes",
-    "genes_file",
     default=None,
     type=click.Path(dir_okay=False),
     help="Rank only these genes: a file with one symbol, alias or id per line (resolved through the corpus).",
@@ -21,7 +20,7 @@ import click
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Ranking CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON (default: the top 10 as text).")
-def rank_cmd(model_dir, genes_file, all_genes, top, db, out, as_json):
+def rank_cmd(model_dir, genes, all_genes, top, db, out, as_json):
     """Rank the genes the screen did not measure by the calibrated probability that perturbing them has a
     detectable effect, with the nearest measured genes as the explanation (default: every gene of the model's
     embedding set outside its training data).
@@ -31,8 +30,7 @@ def rank_cmd(model_dir, genes_file, all_genes, top, db, out, as_json):
     from gene_corpus.gene_lists import read_gene_list
     from scouter_local.predictors.ranking import rank, ranking_json, write_ranking
 
-    genes = read_gene_list(genes_file) if genes_file else None
-    frame = rank(model_dir, genes, all_genes=all_genes, top=top, db=db)
+    frame = rank(model_dir, read_gene_list(genes) if genes else None, all_genes=all_genes, top=top, db=db)
     write_ranking(frame, out)
     if as_json:
         import json

@@ -368,15 +368,13 @@ class EffectModel(ClassifierMixin, BaseEstimator):
         values = {name: getattr(self, name) for name in self._VALUES}
         weights = self.well_studied_weights_
         values["well_studied_weights_"] = None if weights is None else weights.tolist()
-        params = {k: (list(map(float, v)) if k in ("Cs", "ks") else v) for k, v in self.get_params().items()}
+        params = {**self.get_params(), "Cs": [float(c) for c in self.Cs], "ks": [int(k) for k in self.ks]}
         return arrays, {"params": params, **values}
 
     @classmethod
     def from_state(cls, arrays: dict[str, np.ndarray], values: dict) -> EffectModel:
         """The model :meth:`state` describes."""
-        params = dict(values["params"])
-        params["ks"] = [int(k) for k in params["ks"]]
-        model = cls(**params)
+        model = cls(**values["params"])
         for name, value in arrays.items():
             setattr(model, name, np.asarray(value))
         for name in cls._VALUES:
@@ -482,6 +480,8 @@ class EffectPart:
         The :class:`WellStudied` baseline fitted on the same genes (``None`` without corpus features).
     genes
         The training genes (current symbols) the models were fitted on, in order.
+    rows
+        Their rows in the embedding set.
     kinds
         Document kinds of the well-studied features (``None``: the genes' corpus was not available).
     template
@@ -493,6 +493,7 @@ class EffectPart:
     model: EffectModel | None = None
     baseline: WellStudied | None = None
     genes: list[str] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
     kinds: list[str] | None = None
     template: str | None = None
 
@@ -546,6 +547,7 @@ class EffectPart:
             "label": self.label.to_json() if self.label is not None else None,
             "reason": self.reason,
             "genes": list(self.genes),
+            "rows": list(self.rows),
             "kinds": self.kinds,
             "template": self.template,
             "model": None,
@@ -579,6 +581,7 @@ class EffectPart:
             model,
             baseline,
             list(manifest.get("genes", [])),
+            [int(r) for r in manifest.get("rows", [])],
             manifest.get("kinds"),
             manifest.get("template"),
         )
@@ -631,7 +634,7 @@ def fit_effect(
     W = well_studied_features(table, kinds) if table is not None else None
     model = EffectModel(random_state=seed, **options).fit(embeddings.vectors[rows], y, label.strengths(singles), W)
     baseline = WellStudied().fit(W, y) if W is not None else None
-    return EffectPart(label, None, model, baseline, genes, kinds, template)
+    return EffectPart(label, None, model, baseline, genes, rows.tolist(), kinds, template)
 
 
 def combined_probability(p_genes: Sequence[float]) -> float:

@@ -23,7 +23,7 @@ import pandas as pd
 from gene_corpus.errors import InputError
 from gene_corpus.files import atomic_path
 from gene_corpus.gene_lists import name_some
-from scouter_local.conditions import condition_of, genes_in
+from scouter_local.conditions import condition_of
 from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.index import NeighborIndex
 
@@ -93,8 +93,9 @@ def rank(
     if genes is not None:
         rows, asked, not_ranked = _listed_rows(genes, emb, db)
     else:
-        measured = set() if all_genes else set(genes_in([*predictor.split_.train, *predictor.split_.val]))
-        rows = np.array([i for i, s in enumerate(emb.symbols) if s not in measured], dtype=np.int64)
+        trained = [*predictor.split_.train, *predictor.split_.val]
+        measured = set() if all_genes else {r for c in trained for r in predictor.embedding_rows(c)}
+        rows = np.array([i for i in range(len(emb.symbols)) if i not in measured], dtype=np.int64)
         asked, not_ranked = [emb.symbols[i] for i in rows], []
     ranked = _ranked(effect, emb, rows, asked, db)
     if top is not None:
@@ -177,26 +178,18 @@ def _ranked(
 def _explanations(effect: EffectPart, emb: EmbeddingSet, rows: np.ndarray) -> list[list[dict]]:
     """Per gene at ``rows``, its :data:`N_EXPLAINING` nearest training genes (itself left out) with their measured
     label and strength."""
-    by_symbol = emb.rows()
-    trained = np.array([by_symbol[g] for g in effect.genes], dtype=np.int64)
-    measured = effect.label.table.loc[[condition_of([g]) for g in effect.genes], ["label", "strength"]]
-    measured.index = effect.genes
+    trained = np.asarray(effect.rows, dtype=np.int64)
+    table = effect.label.table.loc[[condition_of([g]) for g in effect.genes]]
+    measured = {
+        emb.symbols[row]: {"label": label, "strength": strength}
+        for row, label, strength in zip(trained, table["label"].astype(bool).tolist(), table["strength"].tolist())
+    }
     index = NeighborIndex.build(emb, kind="flat")
     out: list[list[dict]] = []
     for start in range(0, len(rows), _CHUNK):
         part = rows[start : start + _CHUNK]
         for hits in index.search(emb.vectors[part], N_EXPLAINING, candidates=trained, exclude=list(part)):
-            out.append(
-                [
-                    {
-                        "symbol": n.symbol,
-                        "cosine": n.cosine,
-                        "label": bool(measured.at[n.symbol, "label"]),
-                        "strength": float(measured.at[n.symbol, "strength"]),
-                    }
-                    for n in hits
-                ]
-            )
+            out.append([{"symbol": n.symbol, "cosine": n.cosine, **measured[n.symbol]} for n in hits])
     return out
 
 
