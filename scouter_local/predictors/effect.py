@@ -86,9 +86,12 @@ def _apply(weights: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Hide scikit-learn's convergence and version-transition warnings of a fit."""
-    with warnings.catch_warnings():
+def _fitting() -> Iterator[None]:
+    """Where a model is fitted: one BLAS thread (the problems are small; on a busy machine two spinning threads made
+    a fit 20 times slower) and scikit-learn's convergence and version-transition warnings hidden."""
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         for category in (ConvergenceWarning, FutureWarning, DeprecationWarning):
             warnings.simplefilter("ignore", category)
         yield
@@ -219,21 +222,24 @@ class EffectModel(ClassifierMixin, BaseEstimator):
         self.n_folds_ = _fold_count(y, self.cv)
         self.classes_ = np.array([0, 1])
         self.n_, self.positives_, self.base_rate_ = len(y), int(y.sum()), float(y.mean())
+        with _fitting():
+            self._fit(X, y, strength, well_studied)
+        return self
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, strength, well_studied) -> None:
         folds = self._folds(self.n_folds_)
         self.C_ = self._choose_c(X, y, folds)
         candidates = self._candidates()
         inner = self._folds(max(2, self.n_folds_ - 1))
-        with _quiet():
-            oof = {name: _out_of_fold(estimator, X, y, folds, inner) for name, estimator in candidates.items()}
-            self.cv_log_loss_ = {name: float(log_loss(y, p, labels=[0, 1])) for name, p in oof.items()}
-            best = min(self.cv_log_loss_, key=self.cv_log_loss_.get)
-            self.calibrated_ = CalibratedClassifierCV(candidates[best], method="sigmoid", cv=folds).fit(X, y)
+        oof = {name: _out_of_fold(estimator, X, y, folds, inner) for name, estimator in candidates.items()}
+        self.cv_log_loss_ = {name: float(log_loss(y, p, labels=[0, 1])) for name, p in oof.items()}
+        best = min(self.cv_log_loss_, key=self.cv_log_loss_.get)
+        self.calibrated_ = CalibratedClassifierCV(candidates[best], method="sigmoid", cv=folds).fit(X, y)
         self.model_ = "logistic" if best == "logistic" else "knn"
         self.n_neighbors_ = candidates[best].n_neighbors if self.model_ == "knn" else None
         self._keep_first_stage(X, y, folds)
         self._fit_stacking(oof[best], y, well_studied, folds, self.cv_log_loss_[best])
         self._fit_strength(X, strength)
-        return self
 
     def _folds(self, n: int) -> StratifiedKFold:
         return StratifiedKFold(n, shuffle=True, random_state=self.random_state)
@@ -241,8 +247,7 @@ class EffectModel(ClassifierMixin, BaseEstimator):
     def _choose_c(self, X: np.ndarray, y: np.ndarray, folds: StratifiedKFold) -> float:
         """The C of :attr:`Cs` with the best mean cross-validated log-loss (``LogisticRegressionCV``)."""
         search = LogisticRegressionCV(Cs=list(self.Cs), cv=folds, scoring="neg_log_loss", max_iter=5000, refit=False)
-        with _quiet():
-            _scaled(search).fit(X, y)
+        _scaled(search).fit(X, y)
         scores = search.scores_
         scores = np.asarray(next(iter(scores.values())) if isinstance(scores, dict) else scores)
         mean = scores.reshape(folds.get_n_splits(), -1).mean(axis=0)
@@ -280,14 +285,13 @@ class EffectModel(ClassifierMixin, BaseEstimator):
             return
         Z = np.column_stack([logit(np.clip(first, _EPS, 1 - _EPS)), np.asarray(well_studied, dtype=np.float64)])
         stacker = _scaled(LogisticRegression(C=np.inf, max_iter=5000))
-        with _quiet():
-            stacked = cross_val_predict(stacker, Z, y, cv=folds, method="predict_proba")[:, 1]
-            self.stacking_log_loss_ = float(log_loss(y, stacked, labels=[0, 1]))
-            if self.stacking == "always" or self.stacking_log_loss_ < first_loss:
-                stacker.fit(Z, y)
-                self.uses_well_studied_ = True
-                self.stack_ = _linear(stacker)
-                self.well_studied_weights_ = np.ravel(stacker[-1].coef_).astype(np.float64)
+        stacked = cross_val_predict(stacker, Z, y, cv=folds, method="predict_proba")[:, 1]
+        self.stacking_log_loss_ = float(log_loss(y, stacked, labels=[0, 1]))
+        if self.stacking == "always" or self.stacking_log_loss_ < first_loss:
+            stacker.fit(Z, y)
+            self.uses_well_studied_ = True
+            self.stack_ = _linear(stacker)
+            self.well_studied_weights_ = np.ravel(stacker[-1].coef_).astype(np.float64)
 
     def _fit_strength(self, X: np.ndarray, strength) -> None:
         self.strength_alpha_ = None
@@ -420,7 +424,7 @@ class WellStudied(ClassifierMixin, BaseEstimator):
     def fit(self, W, y) -> WellStudied:
         """Fit on ``(n, w)`` features of the training genes and their ``(n,)`` labels."""
         pipeline = _scaled(LogisticRegression(C=np.inf, max_iter=5000))
-        with _quiet():
+        with _fitting():
             pipeline.fit(np.asarray(W, dtype=np.float64), np.asarray(y).astype(int))
         self.classes_ = np.array([0, 1])
         self.weights_ = np.ravel(pipeline[-1].coef_).astype(np.float64)
