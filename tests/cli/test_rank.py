@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from scouter_local.cli import main
+from tests.cli.test_synthetic_flow import one_line_error
 
 OPTIONS = (
     "--condition-key",
@@ -26,14 +27,6 @@ OPTIONS = (
 
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_error(*args) -> str:
-    result = invoke(*args)
-    assert result.exit_code == 1, result.output
-    (line,) = result.output.strip().splitlines()
-    assert line.startswith("error: ")
-    return line
 
 
 @pytest.fixture(scope="module")
