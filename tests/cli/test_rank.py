@@ -67,7 +67,11 @@ def test_rank_refuses_a_model_folder_from_before_effect_models(trained, tmp_path
     assert result.exit_code == 0, result.output
 
 
-def test_train_checks_the_label_options_first(trained, tiny_db, tmp_path):
+def test_train_checks_the_label_options_first(trained, tiny_db, tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the data were read before the label options were checked")
+
+    monkeypatch.setattr("scouter_local.data.link.prepare_data", never)
     train = ("train", "--data", trained[0], "--db", tiny_db, "--set", "synthetic", "--out", tmp_path / "m", *OPTIONS)
     assert "--strong-key and --strong-above go together" in one_line_error(*train, "--strong-key", "n_cells")
     assert "--strong-key 'nope' not in obs" in one_line_error(*train, "--strong-key", "nope", "--strong-above", "1")
