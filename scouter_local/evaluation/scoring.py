@@ -11,6 +11,7 @@ import numpy as np
 
 from gene_corpus.checks import names_of
 from gene_corpus.errors import InputError
+from scouter_local.data.effect import EffectLabel
 from scouter_local.data.link import prepare_data_as_trained
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import subgroup
@@ -32,6 +33,7 @@ def evaluate_predictions(
     *,
     method: str,
     strong: StrongTargets | None = None,
+    effect: EffectLabel | None = None,
 ) -> Evaluation:
     """Score predicted mean profiles against the observed ones.
 
@@ -48,6 +50,9 @@ def evaluate_predictions(
     strong
         Adds each condition's ``strong`` flag and ``strong_value``, the summary group ``strong`` and
         ``info["strong_rule"]``.
+    effect
+        Adds each condition's effect label and statistic (``effect``, ``effect_statistic``; ``None`` where
+        unlabelled) and ``info["effect_rule"]``.
     """
     control = data.control_mean()
     rows = [
@@ -56,10 +61,13 @@ def evaluate_predictions(
             "subgroup": subgroup(cond, train_conditions),
             **(strong.row(cond) if strong is not None else {}),
             **condition_metrics(data.condition_mean(cond), np.asarray(pred), control, data.de_genes[cond]),
+            **(effect.row(cond) if effect is not None else {}),
         }
         for cond, pred in predictions.items()
     ]
     result = Evaluation.from_rows(rows, method=method, info={"strong_rule": strong.rule()} if strong else None)
+    if effect is not None:
+        result.info["effect_rule"] = effect.rule
     result.predictions, result.data = {c: np.asarray(p) for c, p in predictions.items()}, data
     return result
 
@@ -153,19 +161,21 @@ def evaluate(
         conditions = list(split.test)
     else:
         conditions = scored.perturbations
+    effect = getattr(predictor, "effect_", None)
     result = evaluate_predictions(
         scored,
         dict(zip(conditions, predictor.predict(conditions))),
         predictor.train_conditions_,
         method=predictor.name,
         strong=strong,
+        effect=effect.label if effect is not None else None,
     )
     result.info.update(data=scored.source.get("path"), excluded=scored.excluded)
     if baselines:
         baselines = names_of(baselines, "baselines")
         training = scored if own else _eval_data(predictor, None)[0]
         for name in baselines:
-            fitted = train(training, predictor.embeddings_, method=name, split=split, seed=predictor.seed)
+            fitted = train(training, predictor.embeddings_, method=name, split=split, seed=predictor.seed, effect=None)
             result.baselines[name] = evaluate_predictions(
                 scored,
                 dict(zip(conditions, fitted.predict(conditions))),

@@ -1,5 +1,6 @@
 """Model folders: ``manifest.json`` (config, gene order, embedding fingerprint, data source and options, split,
-version), ``model.pt`` (tensors only, loaded with ``weights_only=True``) and ``split.json``."""
+version; the effect part's label, choices and scores), ``model.pt`` (tensors only, loaded with ``weights_only=True``;
+the effect models' arrays under ``effect.*``) and ``split.json``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gene_corpus.checks import check_type
@@ -18,9 +20,12 @@ from scouter_local.data.splits import Split
 from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.predictors import make_predictor
 from scouter_local.predictors.base import Predictor
+from scouter_local.predictors.effect import EffectPart
 
 MANIFEST = "manifest.json"
 WEIGHTS = "model.pt"
+#: Prefix of the effect models' arrays in ``model.pt``.
+EFFECT_PREFIX = "effect."
 SPLIT_FILE = "split.json"
 FORMAT_VERSION = 1
 #: Keys every manifest holds, with their JSON types.
@@ -87,6 +92,10 @@ def save_model(predictor: Predictor, path: str | os.PathLike, *, overwrite: bool
         "control_mean": torch.from_numpy(predictor.control_mean_),
         **predictor._state(),
     }
+    effect = getattr(predictor, "effect_", None)
+    if effect is not None:
+        arrays, manifest["effect"] = effect.state()
+        state.update({EFFECT_PREFIX + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()})
     need = sum(t.numel() * t.element_size() for t in state.values()) + len(json.dumps(manifest)) + (1 << 16)
     with atomic_dir(path, need_bytes=need) as tmp:
         torch.save(state, tmp / WEIGHTS)
@@ -169,6 +178,8 @@ def load_model(
     predictor.de_genes_ = manifest.get("de_genes", {})
     predictor.excluded_ = manifest.get("excluded", {})
     predictor.history_ = manifest.get("history", [])
+    effect = {k.removeprefix(EFFECT_PREFIX): state.pop(k).numpy() for k in list(state) if k.startswith(EFFECT_PREFIX)}
+    predictor.effect_ = EffectPart.from_state(effect, manifest["effect"]) if manifest.get("effect") else None
     predictor._load_state(state, manifest.get("fitted", {}))
     return predictor
 
