@@ -250,7 +250,7 @@ def etest_label(
     U-statistic ``2 (||mean_c - mean_ctrl||^2 - tr S_c / n_c - tr S_ctrl / n_ctrl)``, about 0 without effect),
     ``signal_to_noise``, ``p_value`` and ``fdr``.
     """
-    from statsmodels.stats.multitest import multipletests
+    from scipy.stats import false_discovery_control
     from threadpoolctl import threadpool_limits
 
     if data.is_delta:
@@ -267,7 +267,7 @@ def etest_label(
     with threadpool_limits(limits=1, user_api="blas"):  # many small products: threads only wait on each other
         rows = [_etest_row(scores[conditions == c], control, runs, rng) for c in data.perturbations]
     table = pd.DataFrame(rows, index=pd.Index(data.perturbations, name="condition"))
-    table["fdr"] = multipletests(table["p_value"].to_numpy(), method="fdr_bh")[1]
+    table["fdr"] = false_discovery_control(table["p_value"].to_numpy(), method="bh")
     table["statistic"] = table["e_distance"]
     table["strength"] = np.log(np.maximum(table["signal_to_noise"], np.finfo(float).tiny))
     table["label"] = table["fdr"] < alpha
