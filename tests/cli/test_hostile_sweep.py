@@ -3,6 +3,8 @@ need neither the shared data, a model nor ``unshare``, each in its own process u
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.hostile import ATTEMPTS, Workspace, format_table, run_attempt
 
 QUICK = (
@@ -18,6 +20,7 @@ QUICK = (
 )
 
 
+@pytest.mark.slow  # 30 s of subprocesses: the integration tier
 def test_quick_hostile_sweep(tmp_path):
     chosen = [a for a in ATTEMPTS if a.what in QUICK]
     assert len(chosen) == len(QUICK)

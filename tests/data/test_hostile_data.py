@@ -213,6 +213,7 @@ def _zero_global_heap(src: Path, dst: Path) -> Path:
     return dst
 
 
+@pytest.mark.slow  # waits for the structure check's timeout: the integration tier
 def test_damaged_hdf5_is_one_line_within_seconds_not_a_hang(tiny, tmp_path):
     """An h5ad with a zeroed global heap used to hang `train` at 100 % CPU forever, inside the HDF5 reader."""
     damaged = _zero_global_heap(tiny["screen"], tmp_path / "damaged.h5ad")
