@@ -98,7 +98,10 @@ def run_one(spec: dict) -> list[dict]:
     for method, runner_name in spec["methods"].items():
         runner = _load_runner(runner_name)
         predictions, seconds, train_conditions = runner(data, embeddings, split, method, config)
-        result = evaluate_predictions(data, predictions, train_conditions, method=method, strong=strong)
+        train_mean = data.subset(train_conditions).mean_profile()
+        result = evaluate_predictions(
+            data, predictions, train_conditions, method=method, strong=strong, train_mean_profile=train_mean
+        )
         entry = {
             **result.to_dict(),
             "set": spec["set"],
@@ -113,7 +116,9 @@ def run_one(spec: dict) -> list[dict]:
             for k in range(spec.get("shuffles", 0)):
                 control = shuffled_embeddings(embeddings, data, seed=10_000 * spec["seed"] + k)
                 shuffled, _, _ = runner(data, control, split, method, config)
-                scored = evaluate_predictions(data, shuffled, train_conditions, method=method)
+                scored = evaluate_predictions(
+                    data, shuffled, train_conditions, method=method, train_mean_profile=train_mean
+                )
                 entry["shuffled"].append(scored.conditions[["condition", *METRICS]].to_dict("records"))
         results.append(entry)
     if spec.get("ceiling"):

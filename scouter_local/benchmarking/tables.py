@@ -34,6 +34,7 @@ _LABELS = {
     "pearson_delta_top20": "Pearson Δ top-20",
     "pearson_delta_all": "Pearson Δ all genes",
     "direction_top20": "direction top-20",
+    "pearson_centred_top20": "Pearson centred top-20",
 }
 
 
@@ -47,7 +48,7 @@ def benchmark_frame(results: Sequence[MethodResult]) -> pd.DataFrame:
     Returns
     -------
     Columns ``set, method, group, n, NormMSE mean, NormMSE median, Pearson Δ top-20, Pearson Δ all genes,
-    direction top-20`` (means over the test conditions pooled across seeds).
+    direction top-20, Pearson centred top-20`` (means over the test conditions pooled across seeds).
     """
     rows = []
     for r in results:
@@ -71,8 +72,8 @@ def overview_frame(results: Sequence[MethodResult]) -> pd.DataFrame:
 
     Returns
     -------
-    Columns ``method, n, NormMSE mean, NormMSE median, Pearson Δ top-20, Pearson Δ all genes, direction top-20``
-    and ``NormMSE <group>`` for every other group with test conditions.
+    Columns ``method, n, NormMSE mean, NormMSE median, Pearson Δ top-20, Pearson Δ all genes, direction top-20,
+    Pearson centred top-20`` and ``NormMSE <group>`` for every other group with test conditions.
     """
     rows = []
     for r in results:
@@ -116,8 +117,8 @@ def comparison_table(
     results: Sequence[MethodResult], quality: Mapping[str, dict], *, block: str = "overall", text: bool = False
 ):
     """Per set and method on one block of conditions (``overall`` or ``strong``): NormMSE mean/median, Pearson Δ
-    (top-20 DE genes and all genes: a pseudo-bulk screen's ceiling has only the latter), direction, the
-    real-vs-shuffled test, and the set's GO neighbour quality.
+    (top-20 DE genes and all genes: a pseudo-bulk screen's ceiling has only the latter), direction, the centred
+    Pearson, the real-vs-shuffled test, and the set's GO neighbour quality.
 
     Returns
     -------
@@ -141,6 +142,7 @@ def comparison_table(
                 "Pearson Δ top-20": s["pearson_delta_top20_mean"],
                 "Pearson Δ all genes": s["pearson_delta_all_mean"],
                 "direction top-20": s["direction_top20_mean"],
+                "Pearson centred top-20": s["pearson_centred_top20_mean"],
                 "shuffled": signal.get("shuffled"),
                 "delta vs shuffled": signal.get("delta"),
                 "p": signal.get("p_value"),

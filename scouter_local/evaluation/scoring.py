@@ -31,6 +31,7 @@ def evaluate_predictions(
     *,
     method: str,
     strong: StrongTargets | None = None,
+    train_mean_profile: np.ndarray | None = None,
 ) -> Evaluation:
     """Score predicted mean profiles against the observed ones.
 
@@ -47,6 +48,9 @@ def evaluate_predictions(
     strong
         Adds each condition's ``strong`` flag and ``strong_value``, the summary group ``strong`` and
         ``info["strong_rule"]``.
+    train_mean_profile
+        ``(n_genes,)`` mean profile of the training conditions (a fitted predictor's ``train_mean_profile_``), the
+        reference of ``pearson_centred_top20``; ``None``: that metric is undefined (NaN, ``null`` in JSON).
     """
     control = data.control_mean()
     rows = [
@@ -54,7 +58,13 @@ def evaluate_predictions(
             "condition": cond,
             "subgroup": subgroup(cond, train_conditions),
             **(strong.row(cond) if strong is not None else {}),
-            **condition_metrics(data.condition_mean(cond), np.asarray(pred), control, data.de_genes[cond]),
+            **condition_metrics(
+                data.condition_mean(cond),
+                np.asarray(pred),
+                control,
+                data.de_genes[cond],
+                train_mean_profile=train_mean_profile,
+            ),
         }
         for cond, pred in predictions.items()
     ]
@@ -119,8 +129,9 @@ def evaluate(
     Examples
     --------
     >>> result = evaluate(model, baselines=["no_change"])  # model: gene_delta trained on the Norman screen
-    >>> list(result.conditions.columns)
-    ['condition', 'subgroup', 'normmse', 'pearson_delta_top20', 'pearson_delta_all', 'direction_top20']
+    >>> list(result.conditions.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['condition', 'subgroup', 'normmse', 'pearson_delta_top20', 'pearson_delta_all', 'direction_top20',
+     'pearson_centred_top20']
     >>> int(result.summary.loc["overall", "n"]), result.baselines["no_change"].mean("normmse")
     (7, 1.0)
     """
@@ -157,6 +168,7 @@ def evaluate(
         predictor.train_conditions_,
         method=predictor.name,
         strong=strong,
+        train_mean_profile=predictor.train_mean_profile_,
     )
     result.info.update(data=scored.source.get("path"), excluded=scored.excluded)
     if baselines:
@@ -169,5 +181,6 @@ def evaluate(
                 fitted.train_conditions_,
                 method=name,
                 strong=strong,
+                train_mean_profile=predictor.train_mean_profile_,
             )
     return result
