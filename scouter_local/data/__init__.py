@@ -1,5 +1,6 @@
 """AnnData → :class:`PerturbationData`: reading options, reading cells or pseudo-bulk deltas, per-condition
-statistics, DE genes, genes → embedding rows, splits and subgroups.
+statistics, DE genes, genes → embedding rows, splits and subgroups, the effect label of each condition and how
+well studied each gene is.
 """
 
 from scouter_local._exports import lazy_exports
@@ -12,6 +13,9 @@ _NAMES = {
     "spell_conditions": "scouter_local.data.read",
     "numeric_obs_column": "scouter_local.data.read",
     "condition_means": "scouter_local.data.read",
+    "condition_values": "scouter_local.data.read",
+    "read_obs_column": "scouter_local.data.read",
+    "obs_condition_values": "scouter_local.data.read",
     "perturbation_data": "scouter_local.data.read",
     "read_perturbation_data": "scouter_local.data.read",
     "CHUNK_VALUES": "scouter_local.data.cells",
@@ -29,6 +33,11 @@ _NAMES = {
     "prepare_data": "scouter_local.data.link",
     "condition_rows": "scouter_local.data.link",
     "condition_vectors": "scouter_local.data.link",
+    "EffectLabel": "scouter_local.data.effect",
+    "threshold_label": "scouter_local.data.effect",
+    "etest_label": "scouter_local.data.effect",
+    "effect_label": "scouter_local.data.effect",
+    "well_studied_table": "scouter_local.data.well_studied",
     "SPLIT_KINDS": "scouter_local.data.splits",
     "SUBGROUPS": "scouter_local.data.splits",
     "Split": "scouter_local.data.splits",

@@ -141,6 +141,45 @@ def condition_means(column: pd.Series, rows: np.ndarray, conditions: np.ndarray)
     return {str(c): float(v) for c, v in means.items()}
 
 
+def read_obs_column(path: str | os.PathLike, key: str, *, parameter: str = "strong_key") -> pd.DataFrame:
+    """``obs`` of the h5ad ``path`` (read backed: no expression loaded), checked to hold the numeric column ``key``
+    (named in errors as ``parameter``)."""
+    path = Path(path)
+    try:
+        backed = ad.read_h5ad(path, backed="r")
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable h5ad file ({exc})") from exc
+    obs = backed.obs
+    backed.file.close()
+    numeric_obs_column(obs, key, where=str(path), parameter=parameter)
+    return obs
+
+
+def obs_condition_values(path: str | os.PathLike, key: str, data: PerturbationData) -> dict[str, float]:
+    """Mean of the numeric column ``obs[key]`` of ``path`` per perturbed condition of ``data``.
+
+    Only ``obs`` is read (backed). ``data.rows`` (the file rows kept by :func:`prepare_data`) ties each row to its
+    condition as ``data`` spells it, after subsetting and renaming by the resolver (old symbols, Ensembl ids).
+
+    Returns
+    -------
+    Perturbed condition → mean of its non-missing values (NaN when all are missing).
+    """
+    return condition_values(read_obs_column(path, key), key, data, where=str(path))
+
+
+def condition_values(obs: pd.DataFrame, key: str, data: PerturbationData, *, where: str) -> dict[str, float]:
+    """Mean of the numeric column ``obs[key]`` per perturbed condition of ``data``, ``obs`` being that of the file
+    (or AnnData) ``data`` was read from, all its rows (``where`` names it in errors)."""
+    if len(data.rows) and int(data.rows.max()) >= len(obs):
+        raise InputError(
+            f"{where}: has {len(obs)} rows but the data read from {data.source.get('path')} has row "
+            f"{int(data.rows.max())}; pass the same file"
+        )
+    means = condition_means(obs[key], data.rows, data.conditions)
+    return {c: means[c] for c in data.perturbations}
+
+
 def perturbation_data(
     adata: ad.AnnData, options: DataOptions = DataOptions(), *, path: str | os.PathLike | None = None
 ) -> PerturbationData:
