@@ -5,7 +5,7 @@ The public API, in the order of the flow (``import scouter_local as sl``)::
     sl.Corpus                      # gene corpus (DuckDB): import, resolve, documents
     sl.embed, sl.load_embedding_set, sl.neighbors
     sl.perturbation_data, sl.prepare_data, sl.DataOptions, sl.PRESETS, sl.make_split
-    sl.train, sl.predict, sl.evaluate, sl.benchmark, sl.save_model, sl.load_model
+    sl.train, sl.predict, sl.rank, sl.evaluate, sl.benchmark, sl.save_model, sl.load_model
     sl.settings, sl.InputError
 
 Names are imported on first use, so ``import scouter_local`` (and the command line's ``--help``) loads neither
@@ -41,6 +41,7 @@ _PUBLIC = {
     "make_split": "scouter_local.data.splits",
     "train": "scouter_local.predictors.training",
     "predict": "scouter_local.predictors.prediction",
+    "rank": "scouter_local.predictors.ranking",
     "Evaluation": "scouter_local.evaluation.results",
     "evaluate": "scouter_local.evaluation.scoring",
     "benchmark": "scouter_local.benchmarking.benchmark:run_benchmark",

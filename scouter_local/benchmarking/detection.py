@@ -59,7 +59,7 @@ def run_detection(
     Returns
     -------
     The run's detection entry: ``method`` (:data:`DETECTION`), ``set``, ``seed``, ``split``, ``label`` (the rule),
-    ``fit_seconds`` (all fits), ``train_base_rate``, ``effect_model`` (the fitted model's summary) and
+    ``fit_seconds`` (all fits), ``train_base_rate``, ``effect_model`` (the fitted model in words) and
     ``conditions``: ``[{"condition", "label", "p_effect", "strength", "well_studied", "shuffled": [p, …]}]``; or,
     when the training genes cannot fit the model, ``note`` (why) instead of the last three.
     """
@@ -110,7 +110,7 @@ def _run_detection(
         **entry,
         "fit_seconds": time.perf_counter() - t0,
         "train_base_rate": part.model.base_rate_,
-        "effect_model": part.summary(),
+        "effect_model": part.describe(),
         "conditions": conditions,
     }
 

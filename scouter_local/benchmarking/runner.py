@@ -62,7 +62,8 @@ def fit_registry_method(
 
     params = method_params(method)
     t0 = time.perf_counter()
-    predictor = train(data, embeddings, method=method, split=split, **{k: v for k, v in config.items() if k in params})
+    options = {k: v for k, v in config.items() if k in params}
+    predictor = train(data, embeddings, method=method, split=split, effect=None, **options)
     seconds = time.perf_counter() - t0
     return dict(zip(split.test, predictor.predict(split.test))), seconds, predictor.train_conditions_
 

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "gene_corpus.cli",
     "scouter_local.cli.embed",
     "scouter_local.cli.model",
+    "scouter_local.cli.rank",
     "scouter_local.cli.benchmark",
     "scouter_local.cli.demo",
     "scouter_local.cli.bundle",

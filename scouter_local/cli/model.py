@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gene_corpus.errors import InputError
-from scouter_local.cli.options import SPLIT_HELP, data_options, data_options_of, log_to_stderr
+from scouter_local.cli.options import SPLIT_HELP, data_options, data_options_of, log_to_stderr, strong_targets
 from scouter_local.predictors import DEFAULT_METHOD
 from scouter_local.runtime import DEFAULT_SEED
 
@@ -29,6 +29,17 @@ from scouter_local.runtime import DEFAULT_SEED
 @click.option("--batch-size", type=int, default=None, help="Scouter: batch size (default 256).")
 @click.option("--device", default=None, help="Scouter: auto (CUDA when present), cpu, cuda.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model folder.")
+@click.option(
+    "--strong-key",
+    default=None,
+    metavar="COLUMN",
+    help="Numeric obs column labelling which conditions had a detectable effect (with --strong-above), for the "
+    "effect model trained beside the method (default: single cells are labelled by an E-test against control; "
+    "pseudo-bulk files without a column get no effect model).",
+)
+@click.option(
+    "--strong-above", type=float, default=None, metavar="X", help="Threshold of --strong-key (strictly greater)."
+)
 @data_options
 def train_cmd(
     data_path,
@@ -44,14 +55,18 @@ def train_cmd(
     batch_size,
     device,
     overwrite,
+    strong_key,
+    strong_above,
     **opts,
 ):
-    """Train a predictor and save it (manifest.json + model.pt + split.json) in --out.
+    """Train a predictor and save it (manifest.json + model.pt + split.json) in --out, with an effect model (the
+    probability that perturbing a gene has a detectable effect; see rank) where the data have an effect label.
 
     Example: scouter-local train --data norman.h5ad --db corpus.duckdb --set minilm --out m1
     --condition-key condition --control control --single-format bare --subset dataset=norman19 --seed 1
     """
     from scouter_local.data.link import load_embeddings, prepare_data
+    from scouter_local.data.read import read_obs_column
     from scouter_local.predictors import make_predictor
     from scouter_local.predictors.checkpoint import check_model_dir, save_model
     from scouter_local.predictors.training import train
@@ -61,10 +76,21 @@ def train_cmd(
     config = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "device": device}.items() if v is not None}
     make_predictor(method, seed=seed, **config)  # unknown method or option: fail before any work
     check_model_dir(out, overwrite=overwrite)
+    if strong_targets(strong_key, strong_above) is not None:
+        read_obs_column(data_path, strong_key)
     embeddings = load_embeddings(db, set_name)
     data = prepare_data(data_path, data_options_of(**opts), db, embeddings)
     predictor = train(
-        data, embeddings, method=method, split=split, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio, **config
+        data,
+        embeddings,
+        method=method,
+        split=split,
+        seed=seed,
+        test_ratio=test_ratio,
+        val_ratio=val_ratio,
+        strong_key=strong_key,
+        strong_above=strong_above,
+        **config,
     )
     rank = launcher_rank()
     if rank is not None and rank[0] != 0:
@@ -75,6 +101,8 @@ def train_cmd(
         f"trained {method} on {len(the_split.train)} conditions (val {len(the_split.val)}, test "
         f"{len(the_split.test)}, left out {len(data.excluded)}) → {out}"
     )
+    if predictor.effect_ is not None and predictor.effect_.model is not None:
+        click.echo(predictor.effect_.describe())
 
 
 @click.command("predict")

@@ -251,6 +251,7 @@ def etest_label(
     ``signal_to_noise``, ``p_value`` and ``fdr``.
     """
     from statsmodels.stats.multitest import multipletests
+    from threadpoolctl import threadpool_limits
 
     if data.is_delta:
         raise InputError(
@@ -260,13 +261,12 @@ def etest_label(
     if runs < 1 or not 0 < alpha < 1:
         raise InputError(f"runs={runs}, alpha={alpha}: expected at least 1 permutation and 0 < alpha < 1")
     rng = np.random.default_rng(seed)
-    rows, conditions = _test_cells(data, max_control, rng)
-    scores = _pca_scores(data, rows, n_components=n_components, max_cells=max_pca_cells, max_genes=max_genes, rng=rng)
+    cells, conditions = _test_cells(data, max_control, rng)
+    scores = _pca_scores(data, cells, n_components=n_components, max_cells=max_pca_cells, max_genes=max_genes, rng=rng)
     control = scores[conditions == CTRL]
-    table = pd.DataFrame(
-        [_etest_row(scores[conditions == c], control, runs, rng) for c in data.perturbations],
-        index=pd.Index(data.perturbations, name="condition"),
-    )
+    with threadpool_limits(limits=1, user_api="blas"):  # many small products: threads only wait on each other
+        rows = [_etest_row(scores[conditions == c], control, runs, rng) for c in data.perturbations]
+    table = pd.DataFrame(rows, index=pd.Index(data.perturbations, name="condition"))
     table["fdr"] = multipletests(table["p_value"].to_numpy(), method="fdr_bh")[1]
     table["statistic"] = table["e_distance"]
     table["strength"] = np.log(np.maximum(table["signal_to_noise"], np.finfo(float).tiny))

@@ -29,6 +29,10 @@ GROUPS = ("overall", *SUBGROUPS, STRONG)
 CEILING = "ceiling"
 
 
+#: Per-condition columns of the effect label (``evaluate`` of a model with one; last in its CSV).
+EFFECT_COLUMNS = ("effect", "effect_statistic")
+
+
 @dataclass
 class Evaluation:
     """The scores of one method on some conditions.
@@ -39,7 +43,8 @@ class Evaluation:
         Method name (``ceiling`` for :func:`noise_ceiling`).
     conditions
         One row per evaluated condition: ``condition``, ``subgroup``, the :data:`METRICS` (NaN where undefined,
-        e.g. a constant profile), and where asked ``seed`` (pooled runs), ``strong`` / ``strong_value``.
+        e.g. a constant profile), and where asked ``seed`` (pooled runs), ``strong`` / ``strong_value``,
+        ``effect`` / ``effect_statistic`` (:data:`EFFECT_COLUMNS`).
     info
         Further JSON keys written by :meth:`to_dict` (``model``, ``data``, ``excluded``, ``strong_rule`` …).
     baselines
@@ -142,7 +147,7 @@ class Evaluation:
         }
         if conditions:
             out["conditions"] = [
-                {k: none_if_nan(v) if k in METRICS or k == "strong_value" else v for k, v in row.items()}
+                {k: none_if_nan(v) if k in (*METRICS, "strong_value", EFFECT_COLUMNS[1]) else v for k, v in row.items()}
                 for row in self.conditions.to_dict("records")
             ]
         out.update(self.info)
@@ -157,11 +162,12 @@ def write_report(result: Evaluation, json_path: str | os.PathLike) -> tuple[Path
     csv_path = json_path.with_suffix(".csv")
     write_json_atomic(json_path, result.to_dict())
     frame = result.conditions
+    effect = [c for c in EFFECT_COLUMNS if c in frame]
     write_csv_atomic(
         csv_path,
-        ["method", "condition", "subgroup", *METRICS],
+        ["method", "condition", "subgroup", *METRICS, *effect],
         (
-            [result.method, r.condition, r.subgroup, *[none_if_nan(getattr(r, m)) for m in METRICS]]
+            [result.method, r.condition, r.subgroup, *[none_if_nan(getattr(r, m)) for m in (*METRICS, *effect)]]
             for r in frame.itertuples()
         ),
     )

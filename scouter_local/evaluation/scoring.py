@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gene_corpus.errors import InputError
+from scouter_local.data.effect import EffectLabel
 from scouter_local.data.link import prepare_data
 from scouter_local.data.options import DataOptions
 from scouter_local.data.perturbation import PerturbationData
@@ -32,6 +33,7 @@ def evaluate_predictions(
     method: str,
     strong: StrongTargets | None = None,
     train_mean_profile: np.ndarray | None = None,
+    effect: EffectLabel | None = None,
 ) -> Evaluation:
     """Score predicted mean profiles against the observed ones.
 
@@ -51,6 +53,9 @@ def evaluate_predictions(
     train_mean_profile
         ``(n_genes,)`` mean profile of the training conditions (a fitted predictor's ``train_mean_profile_``), the
         reference of ``pearson_centred_top20``; ``None``: that metric is undefined (NaN, ``null`` in JSON).
+    effect
+        Adds each condition's effect label and statistic (``effect``, ``effect_statistic``; ``None`` where
+        unlabelled) and ``info["effect_rule"]``.
     """
     control = data.control_mean()
     rows = [
@@ -65,10 +70,13 @@ def evaluate_predictions(
                 data.de_genes[cond],
                 train_mean_profile=train_mean_profile,
             ),
+            **(effect.row(cond) if effect is not None else {}),
         }
         for cond, pred in predictions.items()
     ]
     result = Evaluation.from_rows(rows, method=method, info={"strong_rule": strong.rule()} if strong else None)
+    if effect is not None:
+        result.info["effect_rule"] = effect.rule
     result.predictions, result.data = {c: np.asarray(p) for c, p in predictions.items()}, data
     return result
 
@@ -162,6 +170,7 @@ def evaluate(
         conditions = list(split.test)
     else:
         conditions = scored.perturbations
+    effect = getattr(predictor, "effect_", None)
     result = evaluate_predictions(
         scored,
         dict(zip(conditions, predictor.predict(conditions))),
@@ -169,12 +178,13 @@ def evaluate(
         method=predictor.name,
         strong=strong,
         train_mean_profile=predictor.train_mean_profile_,
+        effect=effect.label if effect is not None else None,
     )
     result.info.update(data=scored.source.get("path"), excluded=scored.excluded)
     if baselines:
         training = scored if own else _eval_data(predictor, None)[0]
         for name in baselines:
-            fitted = train(training, predictor.embeddings_, method=name, split=split, seed=predictor.seed)
+            fitted = train(training, predictor.embeddings_, method=name, split=split, seed=predictor.seed, effect=None)
             result.baselines[name] = evaluate_predictions(
                 scored,
                 dict(zip(conditions, fitted.predict(conditions))),

@@ -1,5 +1,6 @@
 """Model folders: ``manifest.json`` (config, gene order, embedding fingerprint, data source and options, split,
-version), ``model.pt`` (tensors only, loaded with ``weights_only=True``) and ``split.json``."""
+version; the effect part's label, choices and scores), ``model.pt`` (tensors only, loaded with ``weights_only=True``;
+the effect models' arrays under ``effect.*``) and ``split.json``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gene_corpus.errors import InputError
@@ -18,9 +20,12 @@ from scouter_local.data.splits import Split
 from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.predictors import make_predictor
 from scouter_local.predictors.base import Predictor
+from scouter_local.predictors.effect import EffectPart
 
 MANIFEST = "manifest.json"
 WEIGHTS = "model.pt"
+#: Prefix of the effect models' arrays in ``model.pt``.
+EFFECT_PREFIX = "effect."
 SPLIT_FILE = "split.json"
 FORMAT_VERSION = 1
 
@@ -74,6 +79,10 @@ def save_model(predictor: Predictor, path: str | os.PathLike, *, overwrite: bool
     }
     if predictor.train_mean_profile_ is not None:  # None: loaded from a folder saved before it was kept
         state["train_mean_profile"] = torch.from_numpy(predictor.train_mean_profile_)
+    effect = getattr(predictor, "effect_", None)
+    if effect is not None:
+        arrays, manifest["effect"] = effect.state()
+        state.update({EFFECT_PREFIX + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()})
     with atomic_dir(path) as tmp:
         torch.save(state, tmp / WEIGHTS)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -150,6 +159,8 @@ def load_model(
     predictor.de_genes_ = manifest.get("de_genes", {})
     predictor.excluded_ = manifest.get("excluded", {})
     predictor.history_ = manifest.get("history", [])
+    effect = {k.removeprefix(EFFECT_PREFIX): state.pop(k).numpy() for k in list(state) if k.startswith(EFFECT_PREFIX)}
+    predictor.effect_ = EffectPart.from_state(effect, manifest["effect"]) if manifest.get("effect") else None
     predictor._load_state(state, manifest.get("fitted", {}))
     return predictor
 

@@ -86,9 +86,12 @@ def _apply(weights: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Hide scikit-learn's convergence and version-transition warnings of a fit."""
-    with warnings.catch_warnings():
+def _fitting() -> Iterator[None]:
+    """Where a model is fitted: one BLAS thread (the problems are small; on a busy machine two spinning threads made
+    a fit 20 times slower) and scikit-learn's convergence and version-transition warnings hidden."""
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         for category in (ConvergenceWarning, FutureWarning, DeprecationWarning):
             warnings.simplefilter("ignore", category)
         yield
@@ -219,21 +222,24 @@ class EffectModel(ClassifierMixin, BaseEstimator):
         self.n_folds_ = _fold_count(y, self.cv)
         self.classes_ = np.array([0, 1])
         self.n_, self.positives_, self.base_rate_ = len(y), int(y.sum()), float(y.mean())
+        with _fitting():
+            self._fit(X, y, strength, well_studied)
+        return self
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, strength, well_studied) -> None:
         folds = self._folds(self.n_folds_)
         self.C_ = self._choose_c(X, y, folds)
         candidates = self._candidates()
         inner = self._folds(max(2, self.n_folds_ - 1))
-        with _quiet():
-            oof = {name: _out_of_fold(estimator, X, y, folds, inner) for name, estimator in candidates.items()}
-            self.cv_log_loss_ = {name: float(log_loss(y, p, labels=[0, 1])) for name, p in oof.items()}
-            best = min(self.cv_log_loss_, key=self.cv_log_loss_.get)
-            self.calibrated_ = CalibratedClassifierCV(candidates[best], method="sigmoid", cv=folds).fit(X, y)
+        oof = {name: _out_of_fold(estimator, X, y, folds, inner) for name, estimator in candidates.items()}
+        self.cv_log_loss_ = {name: float(log_loss(y, p, labels=[0, 1])) for name, p in oof.items()}
+        best = min(self.cv_log_loss_, key=self.cv_log_loss_.get)
+        self.calibrated_ = CalibratedClassifierCV(candidates[best], method="sigmoid", cv=folds).fit(X, y)
         self.model_ = "logistic" if best == "logistic" else "knn"
         self.n_neighbors_ = candidates[best].n_neighbors if self.model_ == "knn" else None
         self._keep_first_stage(X, y, folds)
         self._fit_stacking(oof[best], y, well_studied, folds, self.cv_log_loss_[best])
         self._fit_strength(X, strength)
-        return self
 
     def _folds(self, n: int) -> StratifiedKFold:
         return StratifiedKFold(n, shuffle=True, random_state=self.random_state)
@@ -241,8 +247,7 @@ class EffectModel(ClassifierMixin, BaseEstimator):
     def _choose_c(self, X: np.ndarray, y: np.ndarray, folds: StratifiedKFold) -> float:
         """The C of :attr:`Cs` with the best mean cross-validated log-loss (``LogisticRegressionCV``)."""
         search = LogisticRegressionCV(Cs=list(self.Cs), cv=folds, scoring="neg_log_loss", max_iter=5000, refit=False)
-        with _quiet():
-            _scaled(search).fit(X, y)
+        _scaled(search).fit(X, y)
         scores = search.scores_
         scores = np.asarray(next(iter(scores.values())) if isinstance(scores, dict) else scores)
         mean = scores.reshape(folds.get_n_splits(), -1).mean(axis=0)
@@ -280,14 +285,13 @@ class EffectModel(ClassifierMixin, BaseEstimator):
             return
         Z = np.column_stack([logit(np.clip(first, _EPS, 1 - _EPS)), np.asarray(well_studied, dtype=np.float64)])
         stacker = _scaled(LogisticRegression(C=np.inf, max_iter=5000))
-        with _quiet():
-            stacked = cross_val_predict(stacker, Z, y, cv=folds, method="predict_proba")[:, 1]
-            self.stacking_log_loss_ = float(log_loss(y, stacked, labels=[0, 1]))
-            if self.stacking == "always" or self.stacking_log_loss_ < first_loss:
-                stacker.fit(Z, y)
-                self.uses_well_studied_ = True
-                self.stack_ = _linear(stacker)
-                self.well_studied_weights_ = np.ravel(stacker[-1].coef_).astype(np.float64)
+        stacked = cross_val_predict(stacker, Z, y, cv=folds, method="predict_proba")[:, 1]
+        self.stacking_log_loss_ = float(log_loss(y, stacked, labels=[0, 1]))
+        if self.stacking == "always" or self.stacking_log_loss_ < first_loss:
+            stacker.fit(Z, y)
+            self.uses_well_studied_ = True
+            self.stack_ = _linear(stacker)
+            self.well_studied_weights_ = np.ravel(stacker[-1].coef_).astype(np.float64)
 
     def _fit_strength(self, X: np.ndarray, strength) -> None:
         self.strength_alpha_ = None
@@ -368,15 +372,13 @@ class EffectModel(ClassifierMixin, BaseEstimator):
         values = {name: getattr(self, name) for name in self._VALUES}
         weights = self.well_studied_weights_
         values["well_studied_weights_"] = None if weights is None else weights.tolist()
-        params = {k: (list(map(float, v)) if k in ("Cs", "ks") else v) for k, v in self.get_params().items()}
+        params = {**self.get_params(), "Cs": [float(c) for c in self.Cs], "ks": [int(k) for k in self.ks]}
         return arrays, {"params": params, **values}
 
     @classmethod
     def from_state(cls, arrays: dict[str, np.ndarray], values: dict) -> EffectModel:
         """The model :meth:`state` describes."""
-        params = dict(values["params"])
-        params["ks"] = [int(k) for k in params["ks"]]
-        model = cls(**params)
+        model = cls(**values["params"])
         for name, value in arrays.items():
             setattr(model, name, np.asarray(value))
         for name in cls._VALUES:
@@ -422,7 +424,7 @@ class WellStudied(ClassifierMixin, BaseEstimator):
     def fit(self, W, y) -> WellStudied:
         """Fit on ``(n, w)`` features of the training genes and their ``(n,)`` labels."""
         pipeline = _scaled(LogisticRegression(C=np.inf, max_iter=5000))
-        with _quiet():
+        with _fitting():
             pipeline.fit(np.asarray(W, dtype=np.float64), np.asarray(y).astype(int))
         self.classes_ = np.array([0, 1])
         self.weights_ = np.ravel(pipeline[-1].coef_).astype(np.float64)
@@ -482,6 +484,8 @@ class EffectPart:
         The :class:`WellStudied` baseline fitted on the same genes (``None`` without corpus features).
     genes
         The training genes (current symbols) the models were fitted on, in order.
+    rows
+        Their rows in the embedding set.
     kinds
         Document kinds of the well-studied features (``None``: the genes' corpus was not available).
     template
@@ -493,6 +497,7 @@ class EffectPart:
     model: EffectModel | None = None
     baseline: WellStudied | None = None
     genes: list[str] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
     kinds: list[str] | None = None
     template: str | None = None
 
@@ -506,6 +511,8 @@ class EffectPart:
         """``(n, w)`` well-studied features of genes, read from the corpus ``db`` (``None`` without kinds)."""
         if self.kinds is None:
             return None
+        if db is None:
+            raise InputError("the effect model reads the genes' well-studied features from the corpus; pass db=DB")
         return well_studied_features(well_studied_table(db, entrez_ids, template=self.template), self.kinds)
 
     def predict(self, rows: Sequence[int], embeddings: EmbeddingSet, db) -> pd.DataFrame:
@@ -523,13 +530,19 @@ class EffectPart:
             }
         )
 
-    def summary(self) -> dict:
-        """JSON-ready description (the manifest's ``effect`` object without the label's conditions)."""
-        out = {"label": self.label.rule if self.label else None, "reason": self.reason}
-        if self.model is not None:
-            _, values = self.model.state()
-            out.update(model=values, genes=len(self.genes), well_studied_features=well_studied_names(self.kinds or []))
-        return out
+    def describe(self) -> str:
+        """One line: the model kept, its training genes and label, its cross-validated log-loss and whether it uses
+        the well-studied features."""
+        if self.model is None:
+            return f"no effect model: {self.reason}"
+        m = self.model
+        kept = f"logistic C={m.C_:.3g}" if m.model_ == "logistic" else f"{m.n_neighbors_}-nearest-neighbour vote"
+        loss = m.cv_log_loss_["logistic" if m.model_ == "logistic" else f"knn_{m.n_neighbors_}"]
+        stacked = "uses the well-studied features" if m.uses_well_studied_ else "embedding only"
+        return (
+            f"effect model: {kept} ({stacked}) on {m.n_} labelled genes, {m.positives_} with an effect "
+            f"({self.label.rule}); cross-validated log-loss {loss:.3f}"
+        )
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """``(arrays, manifest)``: the models' arrays (keys ``model.*``, ``baseline.*``) and the JSON manifest."""
@@ -538,6 +551,7 @@ class EffectPart:
             "label": self.label.to_json() if self.label is not None else None,
             "reason": self.reason,
             "genes": list(self.genes),
+            "rows": list(self.rows),
             "kinds": self.kinds,
             "template": self.template,
             "model": None,
@@ -571,6 +585,7 @@ class EffectPart:
             model,
             baseline,
             list(manifest.get("genes", [])),
+            [int(r) for r in manifest.get("rows", [])],
             manifest.get("kinds"),
             manifest.get("template"),
         )
@@ -623,7 +638,7 @@ def fit_effect(
     W = well_studied_features(table, kinds) if table is not None else None
     model = EffectModel(random_state=seed, **options).fit(embeddings.vectors[rows], y, label.strengths(singles), W)
     baseline = WellStudied().fit(W, y) if W is not None else None
-    return EffectPart(label, None, model, baseline, genes, kinds, template)
+    return EffectPart(label, None, model, baseline, genes, rows.tolist(), kinds, template)
 
 
 def combined_probability(p_genes: Sequence[float]) -> float:

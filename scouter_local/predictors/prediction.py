@@ -14,8 +14,10 @@ import pandas as pd
 
 from gene_corpus.errors import InputError
 from gene_corpus.files import atomic_path
-from scouter_local.conditions import condition_of, split_raw
+from scouter_local.conditions import condition_of, genes_in, genes_of, split_raw
+from scouter_local.data.link import condition_rows
 from scouter_local.data.splits import subgroup
+from scouter_local.predictors.effect import combined_probability
 
 if TYPE_CHECKING:
     from scouter_local.predictors.base import Predictor
@@ -79,9 +81,13 @@ def predict(
 
     - ``X``: predicted mean expression (deltas from control for pseudo-bulk delta data);
     - ``layers['delta']``: ``X`` minus the control mean;
-    - ``obs``: ``condition`` (current symbols) and ``subgroup`` (what training saw of its genes);
+    - ``obs``: ``condition`` (current symbols) and ``subgroup`` (what training saw of its genes); where the model
+      has an effect part, ``p_effect``: the calibrated probability that the perturbation has a detectable effect
+      (a combination's from its genes': ``1 - Π(1 - p_gene)``, the chance that at least one of them has one,
+      genes taken as independent);
     - ``var_names``: the readout genes;
-    - ``uns['scouter_local']``: ``method``, ``config`` (JSON text), ``embedding`` (set name and fingerprint).
+    - ``uns['scouter_local']``: ``method``, ``config`` (JSON text), ``embedding`` (set name and fingerprint); with
+      ``p_effect``, also ``p_effect_genes``: gene → its own probability.
 
     Examples
     --------
@@ -98,10 +104,11 @@ def predict(
     from scouter_local.predictors.checkpoint import load_model
 
     predictor = model if isinstance(model, Predictor) else load_model(model, db=db)
-    conditions = canonical_perturbations(perturbations, db or predictor.data_source_.get("db"))
+    db = db or predictor.data_source_.get("db")
+    conditions = canonical_perturbations(perturbations, db)
     values = predictor.predict(conditions)
     emb = predictor.embeddings_
-    return ad.AnnData(
+    predictions = ad.AnnData(
         X=values,
         obs=pd.DataFrame(
             {"condition": conditions, "subgroup": [subgroup(c, predictor.train_conditions_) for c in conditions]},
@@ -117,10 +124,25 @@ def predict(
             }
         },
     )
+    effect = getattr(predictor, "effect_", None)
+    if effect is not None and effect.model is not None:
+        _add_p_effect(predictions, predictor, db)
+    return predictions
+
+
+def _add_p_effect(predictions: ad.AnnData, predictor: Predictor, db: str | os.PathLike | None) -> None:
+    """``obs['p_effect']`` of each predicted condition and ``uns['scouter_local']['p_effect_genes']``."""
+    conditions = list(predictions.obs["condition"])
+    genes = genes_in(conditions)
+    rows = [condition_rows(condition_of([g]), predictor.gene_rows_, predictor.embeddings_)[0] for g in genes]
+    per_gene = dict(zip(genes, predictor.effect_.predict(rows, predictor.embeddings_, db)["p_effect"].tolist()))
+    predictions.obs["p_effect"] = [combined_probability([per_gene[g] for g in genes_of(c)]) for c in conditions]
+    predictions.uns["scouter_local"]["p_effect_genes"] = per_gene
 
 
 def write_predictions(adata: ad.AnnData, path: str | os.PathLike) -> Path:
-    """Write predictions (:func:`predict`) as h5ad, or ``X`` as CSV/TSV (rows: conditions, columns: genes)."""
+    """Write predictions (:func:`predict`) as h5ad, or ``X`` as CSV/TSV (rows: conditions, columns: genes; a first
+    column ``p_effect`` where the predictions have one)."""
     path = Path(path)
     if path.suffix not in PREDICTION_SUFFIXES:
         raise InputError(f"out={str(path)!r}: expected a .csv, .tsv or .h5ad file")
@@ -130,9 +152,12 @@ def write_predictions(adata: ad.AnnData, path: str | os.PathLike) -> Path:
             out.var_names_make_unique()
             out.write_h5ad(tmp)
         else:
-            pd.DataFrame(
+            table = pd.DataFrame(
                 np.asarray(adata.X),
                 index=pd.Index(adata.obs["condition"], name="condition"),
                 columns=list(adata.var_names),
-            ).to_csv(tmp, sep="\t" if path.suffix == ".tsv" else ",")
+            )
+            if "p_effect" in adata.obs:
+                table.insert(0, "p_effect", adata.obs["p_effect"].to_numpy())
+            table.to_csv(tmp, sep="\t" if path.suffix == ".tsv" else ",")
     return path
