@@ -22,6 +22,7 @@ _NAMES = {
     "format_table": "scouter_local.benchmarking.tables",
     "detection_frame": "scouter_local.benchmarking.tables",
     "detection_lines": "scouter_local.benchmarking.tables",
+    "ranked_by_detection": "scouter_local.benchmarking.tables",
     "DEFAULT_SHUFFLES": "scouter_local.benchmarking.benchmark",
     "parse_seeds": "scouter_local.benchmarking.benchmark",
     "Benchmark": "scouter_local.benchmarking.benchmark",

@@ -15,7 +15,8 @@ Effect detection: where the data have an effect label (the ``strong`` column and
 single cells), each seed's light-methods process also fits the effect model on the training single genes (and on
 each shuffled copy) and the well-studied baseline, and predicts the test single genes
 (:mod:`~scouter_local.benchmarking.detection`): each row of the set carries the pooled ``detection`` block, a row
-``well_studied`` carries the baseline's, and the table and plots show both.
+``well_studied`` carries the baseline's, the table shows both and ``detection_<set>.png`` their precision among the
+top N and their calibration.
 
 """
 
@@ -33,7 +34,7 @@ from tqdm import tqdm
 
 from gene_corpus.errors import InputError
 from gene_corpus.files import write_csv_atomic, write_json_atomic, write_text_atomic
-from scouter_local.benchmarking.detection import DETECTION, DetectionResult
+from scouter_local.benchmarking.detection import DETECTION, DetectionResult, detection_figure
 from scouter_local.benchmarking.results import MethodResult, add_gaps
 from scouter_local.benchmarking.runner import DEFAULT_RUNNER, spawn_run
 from scouter_local.benchmarking.tables import format_table, seed_sd
@@ -229,8 +230,8 @@ def _write_outputs(
     options: DataOptions,
     db,
 ) -> None:
-    """``conditions.csv``, ``summary.csv``, ``summary.json`` (the well-studied rows last) and each set's plots into
-    ``out``."""
+    """``conditions.csv``, ``summary.csv``, ``summary.json`` (the well-studied rows last) and each set's plots
+    (``detection_<set>.png`` where it has a detection block) into ``out``."""
     _write_conditions(out / "conditions.csv", results)
     _write_summary(out / "summary.csv", results)
     write_json_atomic(out / "summary.json", [r.to_json() for r in results] + [d.to_json() for d in detected], indent=1)
@@ -238,7 +239,7 @@ def _write_outputs(
         _plot_set(out, {r.method: r for r in results if r.set == set_name}, data_path, options, db)
     for d in detected:
         if d.model is not None:
-            write_detection_plots(d, out)
+            detection_figure([d], out / f"detection_{d.set}.png")
 
 
 def _write_conditions(path: Path, results: list[MethodResult]) -> None:
@@ -323,28 +324,3 @@ def _plot_set(out: Path, of_set: dict[str, MethodResult], data_path: str, option
             data, conditions, {m: {c: np.asarray(p[c]) for c in conditions} for m, p in predicted.items()}
         )
         save_figure(fig, out / f"top20_{set_name}_seed{seed}.png")
-
-
-def write_detection_plots(detected: DetectionResult, out: Path) -> list[Path]:
-    """``precision_at_n_<set>.png`` (the effect model's and the well-studied baseline's precision among each
-    split's top N, averaged, with the base rate) and ``reliability_<set>.png`` (their pooled probabilities binned
-    against the observed share) into ``out``."""
-    from scouter_local.benchmarking.detection import EFFECT_MODEL, WELL_STUDIED
-    from scouter_local.reporting.plots import precision_at_n, reliability_diagram, save_figure
-
-    name, frame = detected.set, detected.frame
-    ax = precision_at_n(
-        detected.precision_curves(),
-        base_rate=detected.model["base_rate"],
-        baseline=WELL_STUDIED,
-        title=f"{name}: {detected.label}, precision among the top N",
-    )
-    curve = save_figure(ax.figure, out / f"precision_at_n_{name}.png")
-    ax = reliability_diagram(
-        {
-            f"{EFFECT_MODEL} (ECE {detected.model['ece']:.3f})": (frame["label"], frame["p_effect"]),
-            f"{WELL_STUDIED} (ECE {detected.well_studied['ece']:.3f})": (frame["label"], frame["well_studied"]),
-        },
-        title=f"{name}: calibration of P(effect)",
-    )
-    return [curve, save_figure(ax.figure, out / f"reliability_{name}.png")]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,30 +65,20 @@ def run_detection(
     ``conditions``: ``[{"condition", "label", "p_effect", "strength", "well_studied", "shuffled": [p, …]}]``; or,
     when the training genes cannot fit the model, ``note`` (why) instead of the last three.
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):  # small matrices: one BLAS thread is fastest, and ~15x faster on busy cores
-        return _run_detection(data, embeddings, split, label, seed=seed, shuffles=shuffles, options=effect_options)
-
-
-def _run_detection(
-    data: PerturbationData,
-    embeddings: EmbeddingSet,
-    split: Split,
-    label: EffectLabel,
-    *,
-    seed: int,
-    shuffles: int,
-    options: dict,
-) -> dict:
     from scouter_local.predictors.effect import fit_effect
 
-    entry = {"method": DETECTION, "set": embeddings.name, "seed": seed, "split": split.to_json(), "label": label.rule}
+    entry = {
+        "method": DETECTION,
+        "set": embeddings.name,
+        "seed": seed,
+        "split": split.to_json(),
+        "label": label.rule,
+    }
     train = [*split.train, *split.val]
     test = [c for c in split.test if is_single(c) and c in label]
     t0 = time.perf_counter()
     try:
-        part = fit_effect(data, embeddings, train, label, seed=seed, **options)
+        part = fit_effect(data, embeddings, train, label, seed=seed, **effect_options)
     except InputError as exc:
         return {**entry, "fit_seconds": time.perf_counter() - t0, "note": str(exc)}
     rows = [condition_rows(c, data.gene_rows, embeddings)[0] for c in test]
@@ -95,7 +87,7 @@ def _run_detection(
     copies = []
     for k in range(shuffles):
         control = shuffled_embeddings(embeddings, data, seed=shuffle_seed(seed, k))
-        copy = fit_effect(data, control, train, label, seed=seed, **options)
+        copy = fit_effect(data, control, train, label, seed=seed, **effect_options)
         copies.append(copy.predict(rows, control, db)["p_effect"])
     conditions = [
         {
@@ -218,3 +210,33 @@ class DetectionResult:
         if self.note:
             out["note"] = self.note
         return out
+
+
+def detection_figure(detected: Sequence[DetectionResult], path: str | Path) -> Path:
+    """Precision among each split's top N against N (each set's effect model; the first set's well-studied
+    baseline dashed; the base rate dotted) beside the reliability diagram of each set's pooled probabilities (and
+    of the baseline's, with a single set), written to ``path``.
+
+    Parameters
+    ----------
+    detected
+        Sets with a detection block (:attr:`DetectionResult.model` not ``None``).
+    """
+    from scouter_local.reporting.plots import precision_at_n, pyplot, reliability_diagram, save_figure
+
+    first = detected[0]
+    single = len(detected) == 1
+    name = (lambda d: EFFECT_MODEL) if single else (lambda d: d.set)
+    curves = {name(d): d.precision_curves()[EFFECT_MODEL] for d in detected}
+    probabilities = {name(d): (d.frame["label"], d.frame["p_effect"]) for d in detected}
+    if first.well_studied is not None:
+        curves[WELL_STUDIED] = first.precision_curves()[WELL_STUDIED]
+        if single:
+            probabilities[WELL_STUDIED] = (first.frame["label"], first.frame["well_studied"])
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(11.5, 4.5))
+    precision_at_n(curves, base_rate=first.model["base_rate"], baseline=WELL_STUDIED, ax=left)
+    reliability_diagram(probabilities, ax=right)
+    where = f"set {first.set}" if single else f"{len(detected)} sets"
+    fig.suptitle(f"Effect detection ({first.label}, {where}): precision among the top N; calibration", fontsize=12)
+    fig.tight_layout()
+    return save_figure(fig, path)

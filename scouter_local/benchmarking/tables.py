@@ -119,12 +119,15 @@ def comparison_table(
 ):
     """Per set and method on one block of conditions (``overall`` or ``strong``): NormMSE mean/median, Pearson Δ
     (top-20 DE genes and all genes: a pseudo-bulk screen's ceiling has only the latter), direction, the centred
-    Pearson, the real-vs-shuffled test, and the set's GO neighbour quality.
+    Pearson, the real-vs-shuffled test, the set's GO neighbour quality, and where the data have an effect label
+    the set's effect detection (``effect AUROC``, ``effect AP``, ``effect shuffled AUROC``, ``effect p``: the
+    effect model depends on the set, not on the method).
 
     Returns
     -------
     A DataFrame, or with ``text=True`` its aligned plain-text rendering (what ``compare-models`` prints).
     """
+    labelled = any(r.detection is not None for r in results)
     rows = []
     for r in results:
         q = quality.get(r.set, {})
@@ -151,6 +154,7 @@ def comparison_table(
                 f"GO-BP share top-{q.get('k', '')}": q.get("share_go_bp"),
                 "random share": q.get("random_share_go_bp"),
                 "enrichment": q.get("enrichment"),
+                **(_effect_cells(r.detection) if labelled else {}),
             }
         )
     frame = pd.DataFrame(rows)
@@ -160,6 +164,17 @@ def comparison_table(
         index=False,
         formatters={c: format_value for c in frame.columns if c not in ("set", "method", "block", "verdict")},
     )
+
+
+def _effect_cells(block: dict | None) -> dict:
+    """The comparison table's effect-detection columns of a set's block (empty cells without one)."""
+    block = block or {}
+    return {
+        "effect AUROC": block.get("auroc"),
+        "effect AP": block.get("average_precision"),
+        "effect shuffled AUROC": (block.get("shuffled") or {}).get("auroc"),
+        "effect p": block.get("p_value"),
+    }
 
 
 def seed_sd(values: Sequence[float | None]) -> float | None:
@@ -331,20 +346,25 @@ def detection_frame(detection: Sequence[DetectionResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ranked_by_detection(detection: Sequence[DetectionResult]) -> list[DetectionResult]:
+    """The sets with a detection block, best effect-model AUROC first (ranked as knowledge sources)."""
+    return sorted((d for d in detection if d.model is not None), key=lambda d: -(d.model["auroc"] or 0.0))
+
+
 def detection_lines(detection: Sequence[DetectionResult]) -> list[str]:
     """The printed effect-detection block: per set (best effect-model AUROC first: the sets ranked as knowledge
     sources) the effect model's line and the well-studied baseline's, the knowledge's margin over the baseline, a
     legend, and why a set has no block."""
-    shown = sorted((d for d in detection if d.model is not None), key=lambda d: -(d.model["auroc"] or 0.0))
+    shown = ranked_by_detection(detection)
     lines = []
     if shown:
         first = shown[0].model
-        copies = len(shown[0].shuffled)
         lines += _head(
             f"{'set':<18} {'model':<14} {'n':>5} {'pos':>4} {'AUROC (sd)':>14} {'AP (×base)':>14} {'P@25':>6} "
             f"{'Brier (base rate)':>17} {'ECE [floor]':>14} {'shuffled':>8} {'p':>7}  verdict",
-            f"effect detection: {first['label']} on the test single genes ({len(shown[0].seeds)} splits, "
-            f"~{first['ranked_per_split']} ranked per split; the effect model beside {copies} row permutations of "
+            f"effect detection: {first['label']} on the test single genes ({_count(len(shown[0].seeds), 'split')}, "
+            f"~{first['ranked_per_split']} ranked per split; the effect model beside "
+            f"{_count(len(shown[0].shuffled), 'row permutation')} of "
             "the set and the well-studied baseline)",
         )
         for d in shown:
@@ -367,6 +387,10 @@ def detection_lines(detection: Sequence[DetectionResult]) -> list[str]:
         )
     lines += [f"no effect detection on set {d.set}: {d.note}" for d in detection if d.model is None]
     return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _detection_line(set_name: str, model: str, b: dict) -> str:

@@ -29,6 +29,7 @@ _NAMES = {
     "delong_test": "scouter_local.evaluation.detection",
     "copies_t_test": "scouter_local.evaluation.detection",
     "expected_calibration_error": "scouter_local.evaluation.detection",
+    "calibration_bins": "scouter_local.evaluation.detection",
     "ece_floor": "scouter_local.evaluation.detection",
     "precision_at": "scouter_local.evaluation.detection",
     "precision_curve": "scouter_local.evaluation.detection",

@@ -61,17 +61,26 @@ def top_count(n: int, fraction: float = TOP_FRACTION) -> int:
     return max(1, math.ceil(fraction * n - 1e-9))
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, *, n_bins: int = N_BINS) -> float:
-    """Mean over rows of |observed share of positives − mean probability| in each row's bin.
+def calibration_bins(
+    y: np.ndarray, p: np.ndarray, *, n_bins: int = N_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``calibration_curve``'s ``uniform`` bins (``n_bins`` equal widths on [0, 1]) with their sizes.
 
-    The bins are ``calibration_curve``'s ``uniform`` ones (``n_bins`` equal widths on [0, 1]); each non-empty bin
-    weighs by its share of the rows.
+    Returns
+    -------
+    ``(observed, predicted, counts)`` of the non-empty bins: share of positives, mean probability, rows.
     """
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-    prob_true, prob_pred = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
+    observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
     counts = np.bincount(np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], p), minlength=n_bins)
-    counts = counts[counts > 0]
-    return float(np.sum(counts * np.abs(prob_true - prob_pred)) / len(p))
+    return observed, predicted, counts[counts > 0]
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, *, n_bins: int = N_BINS) -> float:
+    """Mean over rows of |observed share of positives − mean probability| in each row's bin
+    (:func:`calibration_bins`: each non-empty bin weighs by its share of the rows)."""
+    observed, predicted, counts = calibration_bins(y, p, n_bins=n_bins)
+    return float(np.sum(counts * np.abs(observed - predicted)) / counts.sum())
 
 
 def ece_floor(p: np.ndarray, *, n_bins: int = N_BINS, n_simulations: int = N_FLOOR_SIMULATIONS, seed: int = 0) -> float:

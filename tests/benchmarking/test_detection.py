@@ -133,11 +133,18 @@ def test_table_block_and_json(pooled):
 
 
 def test_plots(pooled, tmp_path):
-    from scouter_local.benchmarking.benchmark import write_detection_plots
+    from scouter_local.benchmarking.detection import detection_figure
+    from scouter_local.reporting.plots import precision_at_n, reliability_diagram, save_figure
 
-    for path in write_detection_plots(pooled, tmp_path):
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["precision_at_n_s.png", "reliability_s.png"]
+    path = detection_figure([pooled], tmp_path / "detection.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20000
+    ax = precision_at_n(pooled.precision_curves(), base_rate=0.5, baseline="well_studied")
+    assert [line.get_label() for line in ax.get_lines()] == ["effect model", "well_studied", "base rate (0.500)"]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), pooled.precision_curves()["effect model"])
+    save_figure(ax.figure, tmp_path / "curve.png")
+    ax = reliability_diagram({"m": (pooled.frame["label"], pooled.frame["p_effect"])})
+    assert [line.get_label() for line in ax.get_lines()] == ["m", "perfect calibration"]
+    save_figure(ax.figure, tmp_path / "reliability.png")
 
 
 # ------------------------------------------------------------------------------------------------ real data
@@ -188,7 +195,7 @@ def test_detection_block_in_summary_json(replogle_bench):
         assert set(b["precision_at"]) == {"10%", "25", "50"}
     assert block["verdict"] in ("signal", "no evidence") and 0 < block["p_value"] <= 1
     assert "effect detection: signal_to_noise > 1.1" in bench.table
-    assert (out / "precision_at_n_minilm.png").stat().st_size > 5000 and (out / "reliability_minilm.png").is_file()
+    assert (out / "detection_minilm.png").stat().st_size > 20000
 
 
 def test_shuffled_vectors_detect_near_chance(replogle_bench):

@@ -12,6 +12,7 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from scouter_local.evaluation.detection import (
+    calibration_bins,
     copies_t_test,
     delong_test,
     detection_metrics,
@@ -64,6 +65,10 @@ def test_expected_calibration_error_by_hand():
     # bin [0, 0.1): mean p 0.05, observed 0.5; bin [0.1, 0.2): mean p 0.15, observed 0; half the rows each
     y, p = np.array([0, 1, 0, 0]), np.array([0.05, 0.05, 0.15, 0.15])
     assert expected_calibration_error(y, p) == pytest.approx(0.5 * 0.45 + 0.5 * 0.15)
+    observed, predicted, counts = calibration_bins(y, p)
+    np.testing.assert_allclose(observed, [0.5, 0.0])
+    np.testing.assert_allclose(predicted, [0.05, 0.15])
+    assert counts.tolist() == [2, 2]
     assert expected_calibration_error(np.array([0, 1]), np.array([0.5, 0.5])) == pytest.approx(0.0)
 
 
