@@ -139,7 +139,7 @@ def evaluate(
     >>> result = evaluate(model, baselines=["no_change"])  # model: gene_delta trained on the Norman screen
     >>> list(result.conditions.columns)  # doctest: +NORMALIZE_WHITESPACE
     ['condition', 'subgroup', 'normmse', 'pearson_delta_top20', 'pearson_delta_all', 'direction_top20',
-     'pearson_centred_top20']
+     'pearson_centred_top20', 'effect', 'effect_statistic']
     >>> int(result.summary.loc["overall", "n"]), result.baselines["no_change"].mean("normmse")
     (7, 1.0)
     """

@@ -132,6 +132,42 @@ def test_table_block_and_json(pooled):
     assert "detection" not in _method("ridge").to_json()
 
 
+def test_sets_are_ranked_by_detection(pooled):
+    """A set whose effect model ranks worse is listed after a better one, whatever their order."""
+    swapped = [
+        {
+            **run,
+            "set": "worse",
+            "conditions": [
+                {**c, "p_effect": c["well_studied"], "well_studied": c["p_effect"]} for c in run["conditions"]
+            ],
+        }
+        for run in RUNS
+    ]
+    worse = DetectionResult.pool(swapped)
+    assert worse.model["auroc"] < pooled.model["auroc"]
+    lines = detection_lines([worse, pooled])
+    models = [line.split()[0] for line in lines if "effect model" in line and not line.startswith("effect")]
+    assert models == ["s", "worse"]
+
+
+def test_comparison_table_ranks_sets_on_detection_too(pooled):
+    from scouter_local.benchmarking.tables import comparison_table
+
+    plain = comparison_table([_method("ridge")], {})
+    assert not any(c.startswith("effect ") for c in plain.columns)  # no label, no columns: output unchanged
+    labelled = _method("ridge")
+    labelled.detection = pooled.model
+    frame = comparison_table([labelled, _method("train_mean")], {})
+    assert frame.loc[0, ["effect AUROC", "effect AP", "effect p"]].tolist() == [
+        1.0,
+        pooled.model["average_precision"],
+        pooled.model["p_value"],
+    ]
+    assert frame.loc[0, "effect shuffled AUROC"] == pooled.model["shuffled"]["auroc"]
+    assert pd.isna(frame.loc[1, "effect AUROC"])
+
+
 def test_plots(pooled, tmp_path):
     from scouter_local.benchmarking.detection import detection_figure
     from scouter_local.reporting.plots import precision_at_n, reliability_diagram, save_figure
