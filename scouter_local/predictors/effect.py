@@ -545,7 +545,10 @@ class EffectPart:
         )
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
-        """``(arrays, manifest)``: the models' arrays (keys ``model.*``, ``baseline.*``) and the JSON manifest."""
+        """``(arrays, manifest)``: the models' arrays (keys ``model.*``, ``baseline.*``) and the JSON manifest: the
+        label with every condition's statistic and label, the reason there is no model, the training genes, the
+        names of the well-studied features (the order of ``model.well_studied_weights_[1:]`` and
+        ``baseline.weights_``), the model's options, choices and cross-validated scores."""
         arrays: dict[str, np.ndarray] = {}
         manifest: dict = {
             "label": self.label.to_json() if self.label is not None else None,
@@ -553,6 +556,7 @@ class EffectPart:
             "genes": list(self.genes),
             "rows": list(self.rows),
             "kinds": self.kinds,
+            "well_studied_features": well_studied_names(self.kinds) if self.kinds is not None else None,
             "template": self.template,
             "model": None,
             "baseline": None,

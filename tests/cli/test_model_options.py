@@ -121,7 +121,8 @@ def test_train_normalize_turns_raw_counts_into_log_normalised_means(data_dir, pa
     )
     assert manifest["data"]["options"]["normalize"] is True
     run("predict", "--model", tmp_path / "m", "--perturbation", "STAT1", "--out", tmp_path / "p.csv")
-    predicted = pd.read_csv(tmp_path / "p.csv", index_col=0).loc["STAT1+ctrl"].to_numpy()
+    frame = pd.read_csv(tmp_path / "p.csv", index_col=0)
+    predicted = frame.loc["STAT1+ctrl", manifest["genes"]].to_numpy()  # the cells' E-test label adds p_effect
     adata = ad.read_h5ad(path)
     adata = adata[adata.obs["bio_rep"] == "rep_1"].copy()
     sc.pp.normalize_total(adata)  # scanpy: each cell scaled to the median library size, then log1p

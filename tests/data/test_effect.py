@@ -142,3 +142,28 @@ def test_effect_label_picks_its_source():
         threshold_label(data, "score", 1.0)
     cells = perturbation_data(shift_screen(), OPTIONS)
     assert effect_label(cells, runs=50).kind == "etest"
+
+
+def test_etest_reads_backed_cells_in_chunks(tmp_path, monkeypatch):
+    """The same label from a file read backed, in chunks of a few rows (the PCA sample and every projection)."""
+    from scouter_local.data import cells
+    from scouter_local.data.read import read_perturbation_data
+
+    path = tmp_path / "cells.h5ad"
+    shift_screen().write_h5ad(path)
+    in_memory = etest_label(read_perturbation_data(path, OPTIONS, backed=False), runs=100)
+    monkeypatch.setattr(cells, "CHUNK_VALUES", 64 * 100)
+    backed = read_perturbation_data(path, OPTIONS, backed=True)
+    assert backed.cells.backed and backed.cells.chunk_rows() == 64
+    pd.testing.assert_frame_equal(etest_label(backed, runs=100).table, in_memory.table, rtol=1e-5)
+
+
+def test_well_studied_table_reads_documents_and_go_counts(tiny_db):
+    from scouter_local.data.well_studied import well_studied_table
+
+    table = well_studied_table(tiny_db, [901, 907, 909, 901, -1])
+    assert list(table.columns) == ["entrez_id", "doc_chars", "n_go", "kind"]
+    assert table["entrez_id"].tolist() == [901, 907, 909, 901, -1]
+    assert table["kind"].tolist()[2:] == ["none", table["kind"][0], "none"]
+    assert table.loc[0, "doc_chars"] > 40 and table.loc[2, "doc_chars"] == 0 and (table["n_go"] == 0).all()
+    assert table.loc[1, "kind"] != table.loc[0, "kind"]  # a custom text against a RefSeq summary
