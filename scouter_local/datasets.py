@@ -24,11 +24,14 @@ class Preset:
         Its :class:`DataOptions`.
     strong_key
         Numeric ``obs`` column telling strong perturbations from noise (``None``: none).
+    strong_above
+        Its threshold: a condition whose value exceeds it has a detectable effect (the effect label).
     """
 
     file: str
     options: DataOptions
     strong_key: str | None = None
+    strong_above: float | None = None
 
     def path(self, data_dir: str | os.PathLike | None = None) -> Path:
         """The file in ``data_dir`` (default :func:`find_data_dir`)."""
@@ -47,6 +50,7 @@ PRESETS = {
         "perturbseq/replogle2022_k562_pseudobulk_delta.h5ad",
         DataOptions(condition_key="target_ensembl", single_format="bare"),
         strong_key="signal_to_noise",
+        strong_above=1.1,
     ),
     "papalexi": Preset(
         "perturbseq/papalexi2021_thp1_subset.h5ad",

@@ -17,6 +17,7 @@ MODULES = (
     "scouter_local.predictors.training",
     "scouter_local.predictors.prediction",
     "scouter_local.evaluation.scoring",
+    "scouter_local.evaluation.detection",
 )
 
 

@@ -11,6 +11,13 @@ The control: the same method fitted on the same genes with their vectors row-per
 permutations among the screen's genes) and scored on the same test conditions; :func:`~scouter_local.evaluation.
 signal_test` says whether the real embeddings beat their shuffled copies (``signal`` in the table and the JSON).
 
+Effect detection: where the data have an effect label (the ``strong`` column and threshold, or the E-test of
+single cells), each seed's light-methods process also fits the effect model on the training single genes (and on
+each shuffled copy) and the well-studied baseline, and predicts the test single genes
+(:mod:`~scouter_local.benchmarking.detection`): each row of the set carries the pooled ``detection`` block, a row
+``well_studied`` carries the baseline's, the table shows both and ``detection_<set>.png`` their precision among the
+top N and their calibration.
+
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from tqdm import tqdm
 from gene_corpus.checks import names_of
 from gene_corpus.errors import InputError
 from gene_corpus.files import write_csv_atomic, write_json_atomic, write_text_atomic
+from scouter_local.benchmarking.detection import DETECTION, DetectionResult, detection_figure
 from scouter_local.benchmarking.results import MethodResult, add_gaps
 from scouter_local.benchmarking.runner import DEFAULT_RUNNER, spawn_run
 from scouter_local.benchmarking.tables import format_table, seed_sd
@@ -89,10 +97,12 @@ def check_seeds(seeds: Sequence[int], text: str | None = None) -> list[int]:
 
 @dataclasses.dataclass
 class Benchmark:
-    """What :func:`run_benchmark` measured: the printed ``table`` and one :class:`MethodResult` per (set, method)."""
+    """What :func:`run_benchmark` measured: the printed ``table``, one :class:`MethodResult` per (set, method) and
+    one :class:`DetectionResult` per set whose data have an effect label."""
 
     table: str
     results: list[MethodResult]
+    detection: list[DetectionResult] = dataclasses.field(default_factory=list)
 
     def get(self, set_name: str, method: str) -> MethodResult | None:
         return next((r for r in self.results if r.set == set_name and r.method == method), None)
@@ -114,6 +124,8 @@ def run_benchmark(
     runners: dict[str, str] | None = None,
     strong: StrongTargets | None = None,
     shuffles: int = DEFAULT_SHUFFLES,
+    detection: bool = True,
+    effect_options: dict | None = None,
 ) -> Benchmark:
     """Run every (set, method, seed) in its own process, write results to ``out``; return the table and results.
 
@@ -127,6 +139,12 @@ def run_benchmark(
         ``obs[key]`` of ``data_path`` for its own conditions.
     shuffles
         Row-permuted copies of each set fitted beside every embedding-using method (0: no control).
+    detection
+        Effect detection where the data have an effect label (``strong``, or the E-test of single cells); the
+        effect model is also fitted on the ``shuffles`` copies.
+    effect_options
+        Options of the effect model (:class:`~scouter_local.predictors.effect.EffectModel`), e.g.
+        ``{"stacking": "never"}``.
 
     The noise ceiling of single cells comes from their variances; that of a pseudo-bulk delta file from its noise
     column (``options.noise_key``), without which it has none.
@@ -167,16 +185,23 @@ def run_benchmark(
             "config": config or {},
             "shuffles": shuffles,
             "ceiling": group is groups[-1],
+            "detection": detection and group is groups[-1],
+            "effect_options": dict(effect_options or {}),
             "strong": strong.rule() if strong is not None else None,
         }
         for run in spawn_run(spec):
             _save_run(out, run)
             runs.setdefault((set_name, run["method"]), []).append(run)
-    results, signal_metric = _pool(runs)
-    table = format_table(results, signal_metric=signal_metric, notes=_notes(results))
-    _write_outputs(out, results, data_path, options, db)
+    detected = [DetectionResult.pool(r) for (_, method), r in runs.items() if method == DETECTION]
+    results, signal_metric = _pool({k: r for k, r in runs.items() if k[1] != DETECTION})
+    for d in detected:
+        for r in results:
+            if r.set == d.set and r.method != CEILING:
+                r.detection = d.model
+    table = format_table(results, signal_metric=signal_metric, notes=_notes(results), detection=detected)
+    _write_outputs(out, results, detected, data_path, options, db)
     write_text_atomic(out / "table.txt", table + "\n")
-    return Benchmark(table, results)
+    return Benchmark(table, results, detected)
 
 
 def _check_inputs(
@@ -209,12 +234,13 @@ def _check_inputs(
 
 def _save_run(out: Path, run: dict) -> None:
     """Log one run's headline and write it to ``out/runs/<set>_<method>_seed<seed>.json``."""
+    headline = f"NormMSE {format_value(run['overall']['normmse']['mean'])}" if "overall" in run else "effect detection"
     log.info(
-        "%s %s seed %d: NormMSE %s, %.1f s, %.0f MiB",
+        "%s %s seed %d: %s, %.1f s, %.0f MiB",
         run["set"],
         run["method"],
         run["seed"],
-        format_value(run["overall"]["normmse"]["mean"]),
+        headline,
         run["fit_seconds"],
         run["peak_rss_mib"],
     )
@@ -245,13 +271,24 @@ def _notes(results: Sequence[MethodResult]) -> list[str]:
     ]
 
 
-def _write_outputs(out: Path, results: list[MethodResult], data_path: str, options: DataOptions, db) -> None:
-    """``conditions.csv``, ``summary.csv``, ``summary.json`` and each set's plots into ``out``."""
+def _write_outputs(
+    out: Path,
+    results: list[MethodResult],
+    detected: list[DetectionResult],
+    data_path: str,
+    options: DataOptions,
+    db,
+) -> None:
+    """``conditions.csv``, ``summary.csv``, ``summary.json`` (the well-studied rows last) and each set's plots
+    (``detection_<set>.png`` where it has a detection block) into ``out``."""
     _write_conditions(out / "conditions.csv", results)
     _write_summary(out / "summary.csv", results)
-    write_json_atomic(out / "summary.json", [r.to_json() for r in results], indent=1)
+    write_json_atomic(out / "summary.json", [r.to_json() for r in results] + [d.to_json() for d in detected], indent=1)
     for set_name in dict.fromkeys(r.set for r in results):
         _plot_set(out, {r.method: r for r in results if r.set == set_name}, data_path, options, db)
+    for d in detected:
+        if d.model is not None:
+            detection_figure([d], out / f"detection_{d.set}.png")
 
 
 def _write_conditions(path: Path, results: list[MethodResult]) -> None:

@@ -30,6 +30,9 @@ class MethodResult:
         Block (``overall``, ``strong``) → :func:`~scouter_local.evaluation.signal_test` result.
     gap_closed
         Block → metric → share of the gap from ``train_mean`` to the ceiling this method closes.
+    detection
+        The set's effect-detection block (the effect model depends on the set, not on this method; see
+        :class:`~scouter_local.benchmarking.detection.DetectionResult`), where the data have an effect label.
     """
 
     set: str
@@ -40,6 +43,7 @@ class MethodResult:
     shuffled: list[Evaluation] = dataclasses.field(default_factory=list)
     signal: dict[str, dict] = dataclasses.field(default_factory=dict)
     gap_closed: dict[str, dict] = dataclasses.field(default_factory=dict)
+    detection: dict | None = None
 
     @classmethod
     def pool(cls, runs: list[dict], *, signal_metric: str) -> MethodResult:
@@ -65,7 +69,7 @@ class MethodResult:
 
     def to_json(self) -> dict:
         """The ``summary.json`` entry: the pooled evaluation (no conditions), ``set``, ``fit_seconds``,
-        ``peak_rss_mib``, ``seeds``, and where computed ``signal`` and ``gap_closed``."""
+        ``peak_rss_mib``, ``seeds``, and where computed ``signal``, ``gap_closed`` and ``detection``."""
         out = {
             **self.evaluation.to_dict(conditions=False),
             "set": self.set,
@@ -80,6 +84,8 @@ class MethodResult:
             out["signal"] = self.signal
         if self.gap_closed:
             out["gap_closed"] = self.gap_closed
+        if self.detection is not None:
+            out["detection"] = self.detection
         return out
 
 

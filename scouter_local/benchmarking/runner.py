@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gene_corpus.errors import InputError
+from scouter_local.benchmarking.detection import run_detection, shuffle_seed
 from scouter_local.data.options import DataOptions
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import Split
@@ -65,7 +66,9 @@ def run_one(spec: dict) -> list[dict]:
 
     ``spec`` keys: ``data``, ``options``, ``db``, ``set``, ``methods`` (name → runner ``module:function``),
     ``split``, ``seed``, ``test_ratio``, ``val_ratio``, ``config``, ``shuffles``, ``ceiling``, optional ``strong``
-    (``{"key", "above"}``). The peak memory of each entry is that of this process.
+    (``{"key", "above"}``), ``detection`` (add the effect-detection entry where the data have an effect label) and
+    ``effect_options`` (of the effect model).
+    The peak memory of each entry is that of this process.
     """
     from scouter_local.data.link import load_embeddings, prepare_data
     from scouter_local.data.splits import make_split
@@ -86,7 +89,10 @@ def run_one(spec: dict) -> list[dict]:
     for method, runner_name in spec["methods"].items():
         runner = _load_runner(runner_name)
         predictions, seconds, train_conditions = runner(data, embeddings, split, method, config)
-        result = evaluate_predictions(data, predictions, train_conditions, method=method, strong=strong)
+        train_mean = data.subset(train_conditions).mean_profile()
+        result = evaluate_predictions(
+            data, predictions, train_conditions, method=method, strong=strong, train_mean_profile=train_mean
+        )
         entry = {
             **result.to_dict(),
             "set": spec["set"],
@@ -99,9 +105,11 @@ def run_one(spec: dict) -> list[dict]:
         if runner_name != DEFAULT_RUNNER or method_class(method).uses_embeddings:
             entry["shuffled"] = []
             for k in range(spec.get("shuffles", 0)):
-                control = shuffled_embeddings(embeddings, data, seed=10_000 * spec["seed"] + k)
+                control = shuffled_embeddings(embeddings, data, seed=shuffle_seed(spec["seed"], k))
                 shuffled, _, _ = runner(data, control, split, method, config)
-                scored = evaluate_predictions(data, shuffled, train_conditions, method=method)
+                scored = evaluate_predictions(
+                    data, shuffled, train_conditions, method=method, train_mean_profile=train_mean
+                )
                 entry["shuffled"].append(scored.conditions[["condition", *METRICS]].to_dict("records"))
         results.append(entry)
     if spec.get("ceiling"):
@@ -118,10 +126,33 @@ def run_one(spec: dict) -> list[dict]:
                     "predictions": {},
                 }
             )
+    if spec.get("detection"):
+        results += _detection(spec, data, embeddings, split)
     rss = own_peak_rss_mib()
     for r in results:
         r["peak_rss_mib"] = rss
     return results
+
+
+def _detection(spec: dict, data: PerturbationData, embeddings: EmbeddingSet, split: Split) -> list[dict]:
+    """The run's effect-detection entry (:func:`~scouter_local.benchmarking.detection.run_detection`), or none when
+    the data have no effect label (pseudo-bulk data without a ``strong`` column)."""
+    from scouter_local.data.effect import effect_label
+
+    rule = spec.get("strong") or {}
+    label = effect_label(data, strong_key=rule.get("key"), strong_above=rule.get("above"))
+    if label is None:
+        return []
+    entry = run_detection(
+        data,
+        embeddings,
+        split,
+        label,
+        seed=spec["seed"],
+        shuffles=spec.get("shuffles", 0),
+        **spec.get("effect_options", {}),
+    )
+    return [{**entry, "is_delta": data.is_delta}]
 
 
 def spawn_run(spec: dict) -> list[dict]:

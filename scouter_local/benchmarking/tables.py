@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from scouter_local.benchmarking.detection import EFFECT_MODEL, WELL_STUDIED, DetectionResult
 from scouter_local.data.splits import SUBGROUPS
 from scouter_local.evaluation.metrics import METRICS
 from scouter_local.evaluation.results import CEILING, GROUPS, STRONG
@@ -34,6 +35,7 @@ _LABELS = {
     "pearson_delta_top20": "Pearson Δ top-20",
     "pearson_delta_all": "Pearson Δ all genes",
     "direction_top20": "direction top-20",
+    "pearson_centred_top20": "Pearson centred top-20",
 }
 
 
@@ -47,7 +49,7 @@ def benchmark_frame(results: Sequence[MethodResult]) -> pd.DataFrame:
     Returns
     -------
     Columns ``set, method, group, n, NormMSE mean, NormMSE median, Pearson Δ top-20, Pearson Δ all genes,
-    direction top-20`` (means over the test conditions pooled across seeds).
+    direction top-20, Pearson centred top-20`` (means over the test conditions pooled across seeds).
     """
     rows = []
     for r in results:
@@ -71,8 +73,8 @@ def overview_frame(results: Sequence[MethodResult]) -> pd.DataFrame:
 
     Returns
     -------
-    Columns ``method, n, NormMSE mean, NormMSE median, Pearson Δ top-20, Pearson Δ all genes, direction top-20``
-    and ``NormMSE <group>`` for every other group with test conditions.
+    Columns ``method, n, NormMSE mean, NormMSE median, Pearson Δ top-20, Pearson Δ all genes, direction top-20,
+    Pearson centred top-20`` and ``NormMSE <group>`` for every other group with test conditions.
     """
     rows = []
     for r in results:
@@ -116,13 +118,16 @@ def comparison_table(
     results: Sequence[MethodResult], quality: Mapping[str, dict], *, block: str = "overall", text: bool = False
 ):
     """Per set and method on one block of conditions (``overall`` or ``strong``): NormMSE mean/median, Pearson Δ
-    (top-20 DE genes and all genes: a pseudo-bulk screen's ceiling has only the latter), direction, the
-    real-vs-shuffled test, and the set's GO neighbour quality.
+    (top-20 DE genes and all genes: a pseudo-bulk screen's ceiling has only the latter), direction, the centred
+    Pearson, the real-vs-shuffled test, the set's GO neighbour quality, and where the data have an effect label
+    the set's effect detection (``effect AUROC``, ``effect AP``, ``effect shuffled AUROC``, ``effect p``: the
+    effect model depends on the set, not on the method).
 
     Returns
     -------
     A DataFrame, or with ``text=True`` its aligned plain-text rendering (what ``compare-models`` prints).
     """
+    labelled = any(r.detection is not None for r in results)
     rows = []
     for r in results:
         q = quality.get(r.set, {})
@@ -141,6 +146,7 @@ def comparison_table(
                 "Pearson Δ top-20": s["pearson_delta_top20_mean"],
                 "Pearson Δ all genes": s["pearson_delta_all_mean"],
                 "direction top-20": s["direction_top20_mean"],
+                "Pearson centred top-20": s["pearson_centred_top20_mean"],
                 "shuffled": signal.get("shuffled"),
                 "delta vs shuffled": signal.get("delta"),
                 "p": signal.get("p_value"),
@@ -148,6 +154,7 @@ def comparison_table(
                 f"GO-BP share top-{q.get('k', '')}": q.get("share_go_bp"),
                 "random share": q.get("random_share_go_bp"),
                 "enrichment": q.get("enrichment"),
+                **(_effect_cells(r.detection) if labelled else {}),
             }
         )
     frame = pd.DataFrame(rows)
@@ -157,6 +164,17 @@ def comparison_table(
         index=False,
         formatters={c: format_value for c in frame.columns if c not in ("set", "method", "block", "verdict")},
     )
+
+
+def _effect_cells(block: dict | None) -> dict:
+    """The comparison table's effect-detection columns of a set's block (empty cells without one)."""
+    block = block or {}
+    return {
+        "effect AUROC": block.get("auroc"),
+        "effect AP": block.get("average_precision"),
+        "effect shuffled AUROC": (block.get("shuffled") or {}).get("auroc"),
+        "effect p": block.get("p_value"),
+    }
 
 
 def seed_sd(values: Sequence[float | None]) -> float | None:
@@ -194,9 +212,16 @@ def gap_metric(results: Sequence[MethodResult], signal_metric: str) -> str:
 _METRICS_HEAD = f"{'n':>4} {'NormMSE mean':>12} {'median':>7} {'PΔ20':>6} {'PΔall':>6} {'dir20':>6}"
 
 
-def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: Sequence[str] = ()) -> str:
+def format_table(
+    results: Sequence[MethodResult],
+    *,
+    signal_metric: str,
+    notes: Sequence[str] = (),
+    detection: Sequence[DetectionResult] = (),
+) -> str:
     """Plain-text table: one line per (set, method) with the noise ceiling among them; summaries with a ``strong``
-    group add a second block on the strong conditions; then the real-vs-shuffled embedding block."""
+    group add a second block on the strong conditions; then the real-vs-shuffled embedding block, the notes, and
+    with ``detection`` the effect-detection block (:func:`detection_lines`)."""
     gap = gap_metric(results, signal_metric)
     lines = [*_method_lines(results, gap), *_strong_lines(results, gap), *_signal_lines(results)]
     lines.append(
@@ -204,6 +229,8 @@ def format_table(results: Sequence[MethodResult], *, signal_metric: str, notes: 
         f"from train_mean to the noise ceiling closed on mean {gap}"
     )
     lines += list(notes)
+    if detection:
+        lines += ["", *detection_lines(detection)]
     return "\n".join(lines)
 
 
@@ -272,3 +299,108 @@ def _signal_lines(results: Sequence[MethodResult]) -> list[str]:
             f"{format_value(s['p_value'], 4):>7}  {s['verdict']}"
         )
     return lines
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    return f"{value / base:.1f}×" if value is not None and base else "-"
+
+
+def detection_frame(detection: Sequence[DetectionResult]) -> pd.DataFrame:
+    """Effect detection per set: the effect model's row, then the well-studied baseline's.
+
+    Returns
+    -------
+    Columns ``set, model, n, positives, base rate, AUROC, AUROC sd, AP, AP × base rate, P@10%, P@25, P@50, Brier,
+    base-rate Brier, ECE, ECE floor, shuffled AUROC, p, verdict, vs well-studied ΔAUROC, vs well-studied p``
+    (the last five empty for the baseline); no row for a set without a block.
+    """
+    rows = []
+    for d in detection:
+        for name, block in ((EFFECT_MODEL, d.model), (WELL_STUDIED, d.well_studied)):
+            if block is None:
+                continue
+            versus = block.get("vs_well_studied") or {}
+            rows.append(
+                {
+                    "set": d.set,
+                    "model": name,
+                    "n": block["n"],
+                    "positives": block["positives"],
+                    "base rate": block["base_rate"],
+                    "AUROC": block["auroc"],
+                    "AUROC sd": block["auroc_sd"],
+                    "AP": block["average_precision"],
+                    "AP × base rate": _ratio(block["average_precision"], block["base_rate"]),
+                    **{f"P@{k}": v for k, v in block["precision_at"].items()},
+                    "Brier": block["brier"],
+                    "base-rate Brier": block["brier_base_rate"],
+                    "ECE": block["ece"],
+                    "ECE floor": block["ece_floor"],
+                    "shuffled AUROC": (block["shuffled"] or {}).get("auroc"),
+                    "p": block["p_value"],
+                    "verdict": block["verdict"] or "",
+                    "vs well-studied ΔAUROC": versus.get("delta_auroc"),
+                    "vs well-studied p": versus.get("p_value"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def ranked_by_detection(detection: Sequence[DetectionResult]) -> list[DetectionResult]:
+    """The sets with a detection block, best effect-model AUROC first (ranked as knowledge sources)."""
+    return sorted((d for d in detection if d.model is not None), key=lambda d: -(d.model["auroc"] or 0.0))
+
+
+def detection_lines(detection: Sequence[DetectionResult]) -> list[str]:
+    """The printed effect-detection block: per set (best effect-model AUROC first: the sets ranked as knowledge
+    sources) the effect model's line and the well-studied baseline's, the knowledge's margin over the baseline, a
+    legend, and why a set has no block."""
+    shown = ranked_by_detection(detection)
+    lines = []
+    if shown:
+        first = shown[0].model
+        lines += _head(
+            f"{'set':<18} {'model':<14} {'n':>5} {'pos':>4} {'AUROC (sd)':>14} {'AP (×base)':>14} {'P@25':>6} "
+            f"{'Brier (base rate)':>17} {'ECE [floor]':>14} {'shuffled':>8} {'p':>7}  verdict",
+            f"effect detection: {first['label']} on the test single genes ({_count(len(shown[0].seeds), 'split')}, "
+            f"~{first['ranked_per_split']} ranked per split; the effect model beside "
+            f"{_count(len(shown[0].shuffled), 'row permutation')} of "
+            "the set and the well-studied baseline)",
+        )
+        for d in shown:
+            lines.append(_detection_line(d.set, EFFECT_MODEL, d.model))
+            if d.well_studied is not None:
+                lines.append(_detection_line(d.set, WELL_STUDIED, d.well_studied))
+        versus = [(d.set, d.model["vs_well_studied"]) for d in shown if "vs_well_studied" in d.model]
+        if versus:
+            lines.append(
+                "knowledge over well-studied (one-sided DeLong, AUROC): "
+                + "; ".join(
+                    f"{name} {format_value(v['delta_auroc'], 3)} (p {format_value(v['p_value'], 4)})"
+                    for name, v in versus
+                )
+            )
+        lines.append(
+            "AUROC, AP: mean over splits; P@25: share with an effect among each split's 25 top-ranked genes; Brier, "
+            "ECE (10 equal-width bins; floor: a perfectly calibrated model's) on all test rows; p: the larger of "
+            "DeLong's and the shuffled copies' t-test"
+        )
+    lines += [f"no effect detection on set {d.set}: {d.note}" for d in detection if d.model is None]
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _detection_line(set_name: str, model: str, b: dict) -> str:
+    auroc = f"{format_value(b['auroc'])} ({format_value(b['auroc_sd'])})"
+    ap = f"{format_value(b['average_precision'])} ({_ratio(b['average_precision'], b['base_rate'])})"
+    brier = f"{format_value(b['brier'], 4)} ({format_value(b['brier_base_rate'], 4)})"
+    ece = f"{format_value(b['ece'])} [{format_value(b['ece_floor'])}]"
+    shuffled = format_value((b["shuffled"] or {}).get("auroc"))
+    return (
+        f"{set_name:<18} {model:<14} {b['n']:>5} {b['positives']:>4} {auroc:>14} {ap:>14} "
+        f"{format_value(b['precision_at'].get('25')):>6} {brier:>17} {ece:>14} {shuffled:>8} "
+        f"{format_value(b['p_value'], 4):>7}  {b['verdict'] or ''}"
+    ).rstrip()

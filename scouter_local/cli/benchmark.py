@@ -66,6 +66,12 @@ def benchmark_cmd(
     true mean would score given its cells' noise. With --strong-key and --strong-above, the conditions whose obs
     value exceeds the threshold are also reported as the group 'strong'.
 
+    Where the data say which conditions had a detectable effect (that column and threshold, or for single cells
+    the E-test of each condition against control), the table ends with effect detection: the effect model
+    (embedding -> calibrated probability of an effect) on the test single genes, beside the well-studied baseline
+    and its refits on the --shuffles copies (AUROC, average precision, precision among the top 25, Brier, ECE,
+    p-value, verdict); summary.json rows carry it as 'detection'.
+
     Example: scouter-local benchmark --data norman.h5ad --db corpus.duckdb --set minilm --methods scouter,train_mean
     --seeds 1-5 --out bench --condition-key condition --control control --single-format bare --subset dataset=norman19
 
@@ -175,7 +181,8 @@ def compare_models(
     row-permuted embeddings (--shuffles copies; verdict 'signal' or 'no evidence') and the set's neighbour quality
     (share of top-k neighbours sharing a GO Biological Process term, against random genes); writes
     comparison.csv, plots and comparison.html / .md into --out. With --strong-key, the table is about the strong
-    conditions.
+    conditions, and the sets are also ranked by effect detection (which set best tells the perturbations that do
+    anything, against the well-studied baseline and the set's shuffled copies).
 
     --model sets hold the screen's perturbed genes (plus --genes); neighbour quality is scored on the genes every
     compared set holds.

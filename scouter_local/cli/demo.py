@@ -48,7 +48,9 @@ def demo(data_dir, out, seeds, model, set_name, screens, epochs, shuffles) -> No
 
     Builds a DuckDB corpus from the data folder, embeds the documents of the screens' perturbed genes, shows
     neighbours of KIAA1804 (MAP3K21), CEBPA and TP53, benchmarks the default predictor, Scouter and the baselines
-    on the Norman 2019 subset, explains the test predictions and writes report.html / report.md into --out.
+    on the Norman 2019 subset, explains the test predictions, asks which unmeasured genes would do something
+    (effect detection on the Replogle K562 file and a ranking, when --screens includes replogle) and writes
+    report.html / report.md into --out.
 
     Example: scouter-local demo --out demo_out --seeds 1-2
     """

@@ -1,5 +1,5 @@
 """Scores of predictions: the published metrics, :class:`Evaluation`, the ``strong`` group, the noise ceiling,
-the shuffled-embedding control, neighbour quality, and explanations of predictions.
+the shuffled-embedding control, effect detection, neighbour quality, and explanations of predictions.
 """
 
 from scouter_local._exports import lazy_exports
@@ -25,6 +25,14 @@ _NAMES = {
     "signal_test": "scouter_local.evaluation.signal",
     "shuffled_embeddings": "scouter_local.evaluation.signal",
     "go_neighbor_quality": "scouter_local.evaluation.neighbours",
+    "detection_metrics": "scouter_local.evaluation.detection",
+    "delong_test": "scouter_local.evaluation.detection",
+    "copies_t_test": "scouter_local.evaluation.detection",
+    "expected_calibration_error": "scouter_local.evaluation.detection",
+    "calibration_bins": "scouter_local.evaluation.detection",
+    "ece_floor": "scouter_local.evaluation.detection",
+    "precision_at": "scouter_local.evaluation.detection",
+    "precision_curve": "scouter_local.evaluation.detection",
     "DEFAULT_K": "scouter_local.evaluation.explain",
     "TrainedNeighbor": "scouter_local.evaluation.explain",
     "Explanation": "scouter_local.evaluation.explain",

@@ -32,6 +32,9 @@ def noise_ceiling(
     The top-20 genes are chosen on the same noisy means, so a perfect predictor's realised error there is somewhat
     above this (selection on noise): the ceiling is the metric's noise floor, not a score a method must reach.
 
+    The centred Pearson is attenuated the same way, with the training conditions' mean profile in place of the
+    control mean (undefined without training conditions).
+
     Pseudo-bulk deltas keep no variance; with ``noise`` (condition → signal-to-noise ratio: observed effect energy
     over expected noise energy on all genes), Pearson Δ on all genes ≈ √(1 − 1/snr); the other metrics and files
     without ``noise`` have no ceiling (``None`` is returned when nothing can be computed).
@@ -41,6 +44,7 @@ def noise_ceiling(
     if data.is_delta and noise is None:
         return None
     control = data.control_mean().astype(np.float64)
+    reference = data.subset(train_conditions).mean_profile().astype(np.float64) if train_conditions else None
     rows = []
     for c in conditions:
         row = {"condition": c, "subgroup": subgroup(c, train_conditions), **(strong.row(c) if strong else {})}
@@ -50,6 +54,7 @@ def noise_ceiling(
                 normmse=np.nan,
                 pearson_delta_top20=np.nan,
                 direction_top20=np.nan,
+                pearson_centred_top20=np.nan,
                 pearson_delta_all=math.sqrt(max(0.0, 1.0 - 1.0 / snr)) if snr > 0 else np.nan,
             )
         else:
@@ -64,6 +69,9 @@ def noise_ceiling(
                 direction_top20=float(np.mean(norm.cdf(np.abs(delta[top]) / np.sqrt(np.maximum(se2[top], 1e-30)))))
                 if len(top)
                 else np.nan,
+                pearson_centred_top20=np.nan
+                if reference is None
+                else _attenuation(data.stats.mean[i][top] - reference[top], se2[top]),
             )
         rows.append(row)
     return Evaluation.from_rows(rows, method=CEILING, info={"strong_rule": strong.rule()} if strong else None)

@@ -65,8 +65,8 @@ class Evaluation:
     @classmethod
     def from_rows(cls, rows: Sequence[Mapping], *, method: str, info: dict | None = None) -> Evaluation:
         frame = pd.DataFrame(list(rows), columns=None if rows else ["condition", "subgroup", *METRICS])
-        for m in METRICS:
-            frame[m] = pd.to_numeric(frame[m], errors="coerce").astype(float)
+        for m in METRICS:  # a metric the rows lack (written before it existed) is undefined
+            frame[m] = pd.to_numeric(frame[m], errors="coerce").astype(float) if m in frame else np.nan
         return cls(method, frame, dict(info or {}))
 
     @classmethod

@@ -33,6 +33,7 @@ def evaluate_predictions(
     *,
     method: str,
     strong: StrongTargets | None = None,
+    train_mean_profile: np.ndarray | None = None,
     effect: EffectLabel | None = None,
 ) -> Evaluation:
     """Score predicted mean profiles against the observed ones.
@@ -50,6 +51,9 @@ def evaluate_predictions(
     strong
         Adds each condition's ``strong`` flag and ``strong_value``, the summary group ``strong`` and
         ``info["strong_rule"]``.
+    train_mean_profile
+        ``(n_genes,)`` mean profile of the training conditions (a fitted predictor's ``train_mean_profile_``), the
+        reference of ``pearson_centred_top20``; ``None``: that metric is undefined (NaN, ``null`` in JSON).
     effect
         Adds each condition's effect label and statistic (``effect``, ``effect_statistic``; ``None`` where
         unlabelled) and ``info["effect_rule"]``.
@@ -60,7 +64,13 @@ def evaluate_predictions(
             "condition": cond,
             "subgroup": subgroup(cond, train_conditions),
             **(strong.row(cond) if strong is not None else {}),
-            **condition_metrics(data.condition_mean(cond), np.asarray(pred), control, data.de_genes[cond]),
+            **condition_metrics(
+                data.condition_mean(cond),
+                np.asarray(pred),
+                control,
+                data.de_genes[cond],
+                train_mean_profile=train_mean_profile,
+            ),
             **(effect.row(cond) if effect is not None else {}),
         }
         for cond, pred in predictions.items()
@@ -127,8 +137,9 @@ def evaluate(
     Examples
     --------
     >>> result = evaluate(model, baselines=["no_change"])  # model: gene_delta trained on the Norman screen
-    >>> list(result.conditions.columns)
-    ['condition', 'subgroup', 'normmse', 'pearson_delta_top20', 'pearson_delta_all', 'direction_top20']
+    >>> list(result.conditions.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['condition', 'subgroup', 'normmse', 'pearson_delta_top20', 'pearson_delta_all', 'direction_top20',
+     'pearson_centred_top20', 'effect', 'effect_statistic']
     >>> int(result.summary.loc["overall", "n"]), result.baselines["no_change"].mean("normmse")
     (7, 1.0)
     """
@@ -168,6 +179,7 @@ def evaluate(
         predictor.train_conditions_,
         method=predictor.name,
         strong=strong,
+        train_mean_profile=predictor.train_mean_profile_,
         effect=effect.label if effect is not None else None,
     )
     result.info.update(data=scored.source.get("path"), excluded=scored.excluded)
@@ -182,5 +194,6 @@ def evaluate(
                 fitted.train_conditions_,
                 method=name,
                 strong=strong,
+                train_mean_profile=predictor.train_mean_profile_,
             )
     return result

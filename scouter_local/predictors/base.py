@@ -38,7 +38,9 @@ class Predictor(ABC):
     """Estimator interface shared by Scouter, ``gene_delta``, the baselines and any later method.
 
     Fitted attributes (trailing ``_``): ``genes_`` readout gene order, ``control_cells_`` ``(n_ctrl, n_genes)``,
-    ``control_mean_`` ``(n_genes,)``, ``gene_rows_`` current symbol → embedding row, ``train_conditions_``,
+    ``control_mean_`` ``(n_genes,)``, ``train_mean_profile_`` ``(n_genes,)`` mean profile of the training conditions
+    (the reference of the metric ``pearson_centred_top20``; ``None`` in a model folder saved without it),
+    ``gene_rows_`` current symbol → embedding row, ``train_conditions_``,
     ``embeddings_`` the :class:`EmbeddingSet` used, ``is_delta_``, ``split_`` the :class:`Split` it was trained
     on, ``data_source_`` where the data came from (path or ``None`` for an AnnData in memory, options, database),
     ``de_genes_`` condition → names of its top-20 DE genes, ``excluded_`` conditions left out of the data.
@@ -70,6 +72,7 @@ class Predictor(ABC):
         self.genes_ = list(train.genes)
         self.control_cells_ = train.sample_cells(CTRL, self.max_control_cells, self.seed)
         self.control_mean_ = train.control_mean().astype(np.float32)
+        self.train_mean_profile_ = train.mean_profile()
         self.gene_rows_ = dict(train.gene_rows)
         self.train_conditions_ = list(conds)
         self.embeddings_ = embeddings

@@ -92,6 +92,8 @@ def save_model(predictor: Predictor, path: str | os.PathLike, *, overwrite: bool
         "control_mean": torch.from_numpy(predictor.control_mean_),
         **predictor._state(),
     }
+    if predictor.train_mean_profile_ is not None:  # None: loaded from a folder saved before it was kept
+        state["train_mean_profile"] = torch.from_numpy(predictor.train_mean_profile_)
     effect = getattr(predictor, "effect_", None)
     if effect is not None:
         arrays, manifest["effect"] = effect.state()
@@ -169,6 +171,8 @@ def load_model(
     predictor.genes_ = list(manifest["genes"])
     predictor.control_cells_ = state.pop("control_cells").numpy()
     predictor.control_mean_ = state.pop("control_mean").numpy()
+    saved_mean = state.pop("train_mean_profile", None)  # absent from folders saved before it was kept
+    predictor.train_mean_profile_ = saved_mean.numpy() if saved_mean is not None else None
     predictor.gene_rows_ = {k: int(v) for k, v in manifest["gene_rows"].items()}
     predictor.train_conditions_ = list(manifest["train_conditions"])
     predictor.embeddings_ = embeddings

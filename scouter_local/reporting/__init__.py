@@ -12,6 +12,8 @@ _NAMES = {
     "group_grid": "scouter_local.reporting.plots",
     "signal_bars": "scouter_local.reporting.plots",
     "neighbour_quality_bars": "scouter_local.reporting.plots",
+    "precision_at_n": "scouter_local.reporting.plots",
+    "reliability_diagram": "scouter_local.reporting.plots",
     "MAX_CONDITION_PLOTS": "scouter_local.reporting.plots",
     "write_evaluation_plots": "scouter_local.reporting.plots",
 }

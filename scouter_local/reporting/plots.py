@@ -247,6 +247,65 @@ def neighbour_quality_bars(quality: Mapping[str, Mapping], *, ax=None):
     return ax
 
 
+def precision_at_n(
+    curves: Mapping[str, np.ndarray], *, base_rate: float, baseline: str | None = None, ax=None, title: str = ""
+):
+    """Precision among the top N of a ranking against N (one line per label of ``curves``: ``(n_max,)`` values for
+    N = 1 … n_max), the base rate (a random order) as a dotted line, the ``baseline`` curve dashed in grey."""
+    plt = pyplot()
+    ax = _axes(ax, (6.0, 4.2))
+    colours = plt.get_cmap("tab10").colors
+    for i, (name, curve) in enumerate(curves.items()):
+        n = np.arange(1, len(curve) + 1)
+        if name == baseline:
+            ax.plot(n, curve, color="#666666", linestyle="--", linewidth=1.4, label=name)
+        else:
+            ax.plot(n, curve, color=colours[i % 10], linewidth=1.8, label=name)
+    ax.axhline(base_rate, color="black", linestyle=":", linewidth=1.0, label=f"base rate ({base_rate:.3f})")
+    ax.set_xlabel("N top-ranked genes (per split)")
+    ax.set_ylabel("share with a detectable effect")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(1, max((len(c) for c in curves.values()), default=1))
+    return _legend_grid_title(ax, title)
+
+
+def reliability_diagram(
+    probabilities: Mapping[str, tuple[np.ndarray, np.ndarray]], *, n_bins: int = 10, ax=None, title: str = ""
+):
+    """Observed share of positives against the mean predicted probability per bin (``calibration_curve``, equal
+    widths), one line per label of ``probabilities`` (``(labels, probabilities)``), marker area growing with the
+    bin's rows, with the diagonal of perfect calibration; the axes end a little above the largest probability."""
+    from scouter_local.evaluation.detection import calibration_bins
+
+    plt = pyplot()
+    ax = _axes(ax, (4.8, 4.5))
+    colours = plt.get_cmap("tab10").colors
+    top = 0.0
+    for i, (name, (y, p)) in enumerate(probabilities.items()):
+        observed, predicted, counts = calibration_bins(y, p, n_bins=n_bins)
+        colour, marker = colours[i % 10], _MARKERS[i % len(_MARKERS)]
+        ax.plot(predicted, observed, color=colour, linewidth=1.2, label=name)
+        ax.scatter(predicted, observed, s=12 + 120 * np.sqrt(counts / counts.max()), color=colour, marker=marker)
+        top = max(top, float(np.max(p)), float(np.max(observed)))
+    top = min(1.0, 1.1 * top) or 1.0
+    ax.plot([0, top], [0, top], color="black", linestyle=":", linewidth=1.0, label="perfect calibration")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("predicted probability (bin mean; marker area: genes in the bin)")
+    ax.set_ylabel("observed share with an effect")
+    return _legend_grid_title(ax, title)
+
+
+def _legend_grid_title(ax, title: str):
+    """A small legend, a light grid behind the data, and ``title`` where given; returns ``ax``."""
+    ax.legend(fontsize=8)
+    ax.grid(color="#e5e5e5", linewidth=0.6)
+    ax.set_axisbelow(True)
+    if title:
+        ax.set_title(title, fontsize=11)
+    return ax
+
+
 #: At most this many per-condition top-20 plots are drawn by :func:`write_evaluation_plots`.
 MAX_CONDITION_PLOTS = 12
 

@@ -20,8 +20,16 @@ from gene_corpus.checks import names_of
 from gene_corpus.errors import InputError
 from gene_corpus.files import atomic_path
 from scouter_local.benchmarking.benchmark import DEFAULT_SHUFFLES, check_seeds
+from scouter_local.benchmarking.detection import DetectionResult, detection_figure
 from scouter_local.benchmarking.results import MethodResult
-from scouter_local.benchmarking.tables import benchmark_frame, comparison_table, signal_frame
+from scouter_local.benchmarking.tables import (
+    benchmark_frame,
+    comparison_table,
+    detection_frame,
+    detection_lines,
+    ranked_by_detection,
+    signal_frame,
+)
 from scouter_local.conditions import genes_in
 from scouter_local.data.options import DataOptions
 from scouter_local.evaluation.strong import StrongTargets
@@ -69,11 +77,14 @@ class ComparisonResult:
         Conditions left out of the screen for every set because some set lacks one of their genes.
     results
         Benchmark results (one per set and method, and the noise ceiling where there is one).
+    detection
+        Effect detection per set, where the screen has an effect label (a ``strong`` column, or the E-test of
+        single cells).
     block
         The conditions the table is about: ``overall``, or ``strong`` when a strong rule was given.
     table
         Text table: per set and method NormMSE, Pearson Δ, direction, the test against shuffled embeddings and the
-        set's neighbour quality.
+        set's neighbour quality; then, with a label, the sets ranked by effect detection.
     report
         Paths of the written files.
     timings
@@ -90,6 +101,7 @@ class ComparisonResult:
     quality: dict = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
     results: list[MethodResult] = field(default_factory=list)
+    detection: list[DetectionResult] = field(default_factory=list)
     block: str = "overall"
     table: str = ""
     report: dict[str, str] = field(default_factory=dict)
@@ -286,7 +298,7 @@ def _benchmark(
     """Benchmark ``result.methods`` on every set, on the conditions every set can embed (``result.dropped``: the
     others), over ``result.seeds`` (``result.results``)."""
     data_path, result.dropped = _common_screen(data_path, options, result.db, result.sets, result.out)
-    result.results = benchmark_sets(
+    bench = benchmark_sets(
         data_path,
         options,
         db=result.db,
@@ -297,18 +309,22 @@ def _benchmark(
         epochs=epochs,
         shuffles=shuffles,
         strong=strong,
-    ).results
+    )
+    result.results, result.detection = bench.results, bench.detection
 
 
 def _table_and_report(result: ComparisonResult) -> dict[str, Path]:
-    """The printed table (``result.table``), then :func:`write_comparison_report`."""
+    """The printed table (``result.table``: the comparison, then the sets ranked by effect detection), then
+    :func:`write_comparison_report`."""
     result.table = comparison_table(result.results, result.quality, block=result.block, text=True)
+    if result.detection:
+        result.table += "\n\n" + "\n".join(detection_lines(result.detection))
     return write_comparison_report(result)
 
 
 def write_comparison_report(result: ComparisonResult) -> dict[str, Path]:
-    """``comparison.csv``, ``plots/comparison.png``, ``plots/by_group.png`` and ``comparison.md``/``.html`` into
-    ``result.out``.
+    """``comparison.csv``, ``plots/comparison.png``, ``plots/by_group.png`` (with a label also
+    ``plots/detection.png``) and ``comparison.md``/``.html`` into ``result.out``.
 
     Returns
     -------
@@ -321,6 +337,9 @@ def write_comparison_report(result: ComparisonResult) -> dict[str, Path]:
         table.to_csv(tmp, index=False)
     signals = signal_frame(result.results)
     plots = [_signal_figure(result, signals[signals["block"] == result.block]), _group_figure(result)]
+    detected = [d for d in result.detection if d.model is not None]
+    if detected:
+        plots.append(detection_figure(detected, result.out / "plots" / "detection.png"))
     doc = _comparison_document(result, table, signals, plots)
     return {**finish_document(doc, out, stem="comparison"), "csv": csv_path, "plots": plots}
 
@@ -361,8 +380,9 @@ def _group_figure(result: ComparisonResult) -> Path:
 def _comparison_document(
     result: ComparisonResult, table: pd.DataFrame, signals: pd.DataFrame, plots: Sequence[Path]
 ) -> Document:
-    """The comparison's report: the setting, the figures, the table, the signal tests and the metrics per group."""
-    plot, grid = plots
+    """The comparison's report: the setting, the figures, the table, the signal tests, effect detection and the
+    metrics per group."""
+    plot, grid = plots[:2]
     doc = Document("scouter-local compare-models")
     doc.paragraph(
         f"Screen `{result.data}`; corpus `{result.db}`; embedding sets {', '.join(result.sets)}; "
@@ -380,6 +400,8 @@ def _comparison_document(
         "Overall metrics per set and method, the test against shuffled embeddings, and the set's GO neighbour quality.",
     )
     doc.table(signals, "Real vs shuffled embeddings per block (delta > 0: real better).")
+    if result.detection:
+        _detection_section(doc, result.detection, plots[2:])
     if result.dropped:
         doc.paragraph(
             f"Conditions left out for every set because some set has no embedding for one of their genes "
@@ -392,3 +414,29 @@ def _comparison_document(
     doc.image(grid, "Mean per group (median in brackets).")
     doc.table(benchmark_frame(result.results), "Per group.")
     return doc
+
+
+def _detection_section(doc: Document, detection: Sequence[DetectionResult], plots: Sequence[Path]) -> None:
+    """Which knowledge source best tells the perturbations with a detectable effect: the detection table (sets
+    ranked by AUROC), its figure, and why a set has none."""
+    doc.heading("Which knowledge source tells the perturbations that do something?")
+    frame = detection_frame(ranked_by_detection(detection))
+    if len(frame):
+        doc.paragraph(
+            "Per set, the effect model (the perturbed gene's embedding → calibrated probability of a detectable "
+            "effect, chosen by cross-validation on the training single genes) on the test single genes of every "
+            "split, beside the well-studied baseline (document length, GO annotations, document kind) and the same "
+            "model refitted on row-shuffled copies of the set (p: the larger of DeLong's test and the copies' "
+            "t-test). AUROC and AP are means over splits; P@N the share with an effect among each split's N "
+            "top-ranked genes; Brier and ECE on all test rows."
+        )
+        doc.table(frame, "Effect detection per set, best AUROC first.")
+    for plot in plots:
+        doc.image(
+            plot,
+            "Left: precision among the top N per split (dotted: base rate; dashed: well-studied). Right: "
+            "reliability of the pooled probabilities (dotted: perfect calibration).",
+        )
+    for d in detection:
+        if d.model is None:
+            doc.paragraph(f"No effect detection on set `{d.set}`: {d.note}")

@@ -4,7 +4,9 @@
 perturbed in its screens with the PyPI-shipped MiniLM, shows the neighbours of a few genes (flat FAISS index),
 benchmarks the default predictor, Scouter and every baseline on the Norman 2019 subset over a few seeded
 condition splits (each embedding-using method beside its shuffled-embedding control, with the noise ceiling),
-explains the test predictions by their nearest trained perturbations and writes a report.
+explains the test predictions by their nearest trained perturbations, asks which unmeasured genes would do
+something (effect detection on the Replogle K562 file beside the well-studied baseline, and a ranking of the genes
+that screen did not measure) and writes a report.
 Work is reused on a rerun into the same folder: the corpus import skips files it already holds (checksums), the
 embeddings are cached per text, the neighbour index is saved beside the database.
 
@@ -49,7 +51,11 @@ N_NEIGHBORS = 5
 N_EXPLAINED = 8
 
 
-DEMO_STAGES = ("corpus", "embed", "neighbors", "benchmark", "explain", "report")
+#: Genes of the ranking the report shows.
+N_RANKED = 10
+
+
+DEMO_STAGES = ("corpus", "embed", "neighbors", "benchmark", "explain", "detect", "report")
 
 
 def run_demo(
@@ -81,14 +87,14 @@ def run_demo(
         Its embedding set; default ``minilm`` for the default model, else :func:`model_set_name`.
     screens
         Screens (keys of :data:`~scouter_local.data.PRESETS`) whose perturbed genes are embedded; the Norman one
-        is always included.
+        is always included. With ``replogle``, effect detection runs on the Replogle file.
     epochs
         Maximum Scouter epochs (default: Scouter's 40).
     methods
         Methods benchmarked (registry names; default: every registered method, the default one first); the first
         is reported as the default.
     shuffles
-        Shuffled-embedding controls per run (default: the benchmark's).
+        Shuffled-embedding controls per run (default: the benchmark's), also those of the effect model.
 
     Returns
     -------
@@ -126,6 +132,13 @@ def run_demo(
         _benchmark(result, epochs=epochs, shuffles=DEFAULT_SHUFFLES if shuffles is None else shuffles)
     with stages("explain", "explaining the test predictions by their nearest trained perturbations"):
         data = _explain(result)
+    if "replogle" in screens:
+        with stages(
+            "detect",
+            "which unmeasured genes would do something? effect detection on the Replogle file, "
+            f"seeds {', '.join(map(str, seeds))}, and the ranking of the genes it did not measure",
+        ):
+            _detect(result, shuffles=DEFAULT_SHUFFLES if shuffles is None else shuffles)
     published = data_dir / PUBLISHED_NORMAN
     write_report(
         stages,
@@ -230,3 +243,54 @@ def _explain(result: DemoResult) -> PerturbationData:
         explained = explain(split.test[:N_EXPLAINED], emb, split.train, data.gene_rows, k=3)
     result.explanations = [e.to_dict() for e in explained]
     return data
+
+
+def _detect(result: DemoResult, *, shuffles: int) -> None:
+    """Effect detection on the Replogle file (``result.effect``): the benchmark's detection block on the demo's set
+    and seeds (``train_mean`` the only profile method: the effect model is what is asked here), the figure
+    ``plots/detection.png``, and the :data:`N_RANKED` most likely of the genes the screen did not measure, ranked
+    by a model trained on all its targets."""
+    from scouter_local.benchmarking.detection import detection_figure
+    from scouter_local.benchmarking.tables import detection_lines
+    from scouter_local.data.link import load_embeddings, prepare_data
+    from scouter_local.evaluation.strong import StrongTargets
+    from scouter_local.predictors.ranking import rank, ranking_json
+    from scouter_local.predictors.training import train
+
+    replogle = PRESETS["replogle"]
+    path = replogle.path(result.data_dir)
+    bench = benchmark_sets(
+        path,
+        replogle.options,
+        db=result.db,
+        set_names=[result.set_name],
+        methods=["train_mean"],
+        seeds=result.seeds,
+        out=result.out / "detection",
+        shuffles=shuffles,
+        strong=StrongTargets(replogle.strong_key, replogle.strong_above),
+    )
+    detected = bench.detection[0]
+    result.effect = {
+        "file": replogle.file,
+        "label": detected.label,
+        "model": detected.model,
+        "well_studied": detected.well_studied,
+        "note": detected.note,
+        "table": "\n".join(detection_lines(bench.detection)),
+    }
+    if detected.model is not None:
+        result.effect["plot"] = str(detection_figure([detected], result.out / "plots" / "detection.png"))
+    emb = load_embeddings(result.db, result.set_name)
+    data = prepare_data(path, replogle.options, result.db, emb)
+    model = train(
+        data,
+        emb,
+        method="train_mean",
+        split="none",
+        strong_key=replogle.strong_key,
+        strong_above=replogle.strong_above,
+    )
+    result.effect["effect_model"] = model.effect_.describe()
+    if model.effect_.model is not None:
+        result.effect["ranking"] = ranking_json(rank(model, top=N_RANKED))

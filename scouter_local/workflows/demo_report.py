@@ -50,6 +50,11 @@ class DemoResult:
         The benchmark's text table.
     explanations
         :class:`~scouter_local.explain.Explanation` dicts of the first seed's test conditions.
+    effect
+        Effect detection on the Replogle file (empty when its genes were not embedded): ``file``, ``label``,
+        ``model`` and ``well_studied`` (the ``detection`` blocks), ``note``, ``table`` (the printed block),
+        ``plot``, ``effect_model`` (the ranking model in words) and ``ranking`` (``rank --json`` of the most likely
+        unmeasured genes).
     split
         The first seed's split.
     timings
@@ -74,6 +79,7 @@ class DemoResult:
     results: list[MethodResult] = field(default_factory=list)
     table: str = ""
     explanations: list[dict] = field(default_factory=list)
+    effect: dict = field(default_factory=dict)
     split: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     report: dict[str, str] = field(default_factory=dict)
@@ -189,6 +195,7 @@ def write_demo_report(
         _published_section(doc, published)
     figures += _top20_section(doc, result, data, plots)
     _explanation_section(doc, result)
+    figures += _effect_section(doc, result)
     _neighbour_section(doc, result)
     _run_time_section(doc, result)
     _details_section(doc, result)
@@ -361,6 +368,98 @@ def _explanation_section(doc: Document, result: DemoResult) -> None:
     )
     scores = {r.method: _first_seed_scores(r) for r in _predictors(result) if r.method in (default, "scouter")}
     doc.table(_explanation_rows(result.explanations, scores))
+
+
+def _effect_section(doc: Document, result: DemoResult) -> list[Path]:
+    """Which unmeasured genes would do something: effect detection on the Replogle file beside its baselines, in
+    words, as a table and a figure, and the top of the ranking with each gene's nearest measured genes.
+
+    Returns
+    -------
+    The figure's path, or none.
+    """
+    effect = result.effect
+    doc.heading("Which unmeasured genes would do something?")
+    if not effect:
+        doc.paragraph(
+            "Not run: the Replogle K562 screen's genes were not embedded (run the demo with `--screens` including "
+            "`replogle`)."
+        )
+        return []
+    doc.paragraph(
+        f"A profile says how a perturbation changes expression; first a screen designer wants to know whether it "
+        f"changes anything at all. On the Replogle et al. 2022 K562 essential-gene screen (`{effect['file']}`, "
+        f"pseudo-bulk), a target has a detectable effect when `{effect['label']}`. The effect model (the perturbed "
+        f"gene's `{result.set_name}` embedding → a calibrated probability, its form chosen by cross-validation on "
+        "the training targets) ranked the test targets of each split "
+        f"(seeds {', '.join(map(str, result.seeds))}), beside the well-studied baseline (how long the gene's corpus "
+        "document is, how many GO annotations it has, and where its document came from) and the same model refitted "
+        "on row-shuffled copies of the embeddings (the well-studied features kept)."
+    )
+    model, baseline = effect.get("model"), effect.get("well_studied")
+    if model is None:
+        doc.paragraph(f"No effect detection: {effect.get('note')}")
+        return []
+    bullets = [
+        f"Effect model: AUROC **{model['auroc']:.3f}**, average precision {model['average_precision']:.3f} at a "
+        f"base rate of {model['base_rate']:.3f}; among each split's 25 top-ranked genes "
+        f"{model['precision_at']['25']:.0%} have an effect.",
+    ]
+    if baseline is not None:
+        versus = model["vs_well_studied"]
+        bullets.append(
+            f"Picking well-studied genes: AUROC {baseline['auroc']:.3f}, top 25 {baseline['precision_at']['25']:.0%}; "
+            f"the knowledge adds {versus['delta_auroc']:+.3f} AUROC (one-sided DeLong p {versus['p_value']:.3g})."
+        )
+    if model["shuffled"] is not None:
+        bullets.append(
+            f"Row-shuffled embeddings: AUROC {model['shuffled']['auroc']:.3f} (p {model['p_value']:.3g}: "
+            f"**{model['verdict']}**)."
+        )
+    bullets.append(
+        f"Calibration: Brier {model['brier']:.4f} against {model['brier_base_rate']:.4f} for the base rate; "
+        f"ECE {model['ece']:.3f} (a perfectly calibrated model would show {model['ece_floor']:.3f} here)."
+    )
+    doc.bullets(bullets)
+    doc.code(effect["table"])
+    figures = []
+    if effect.get("plot"):
+        figures.append(Path(effect["plot"]))
+        doc.image(
+            figures[0],
+            "Left: share with a detectable effect among the top N of each split's ranking (dashed: well-studied "
+            "genes first; dotted: random order). Right: predicted probability against the observed share, pooled over "
+            "the splits (dotted: perfect calibration).",
+        )
+    ranking = effect.get("ranking")
+    if ranking:
+        doc.paragraph(
+            f"Trained on all of the screen's targets ({effect['effect_model']}), the model ranks the "
+            f"`{result.set_name}` genes the screen did not measure. Each comes with its nearest measured genes "
+            "(cosine; whether perturbing them had an effect, and its log signal-to-noise): the evidence behind its "
+            f"probability. {len(ranking['not_ranked'])} gene(s) could not be ranked (listed by `scouter-local rank`)."
+        )
+        doc.table(_ranking_rows(ranking["ranked"]), "The most likely unmeasured genes to have a detectable effect.")
+    return figures
+
+
+def _ranking_rows(ranked: Sequence[dict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "rank": r["rank"],
+                "gene": r["symbol"],
+                "P(effect)": r["p_effect"],
+                "predicted strength": r["strength"],
+                "well-studied P(effect)": r["well_studied"],
+                "nearest measured genes (cosine, effect, strength)": "; ".join(
+                    f"{n['symbol']} {n['cosine']:.2f} {'effect' if n['label'] else 'none'} {n['strength']:.2f}"
+                    for n in r["neighbours"]
+                ),
+            }
+            for r in ranked
+        ]
+    )
 
 
 def _neighbour_section(doc: Document, result: DemoResult) -> None:

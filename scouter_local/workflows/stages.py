@@ -211,10 +211,11 @@ def finish_document(doc: Document, out: Path, *, stem: str = "report") -> dict[s
 
 
 def result_to_dict(result) -> dict:
-    """A workflow's result dataclass as a JSON-ready dict, its benchmark ``results`` as their ``summary.json``
-    entries."""
-    d = dataclasses.asdict(result, dict_factory=lambda items: {k: v for k, v in items if k != "results"})
-    d["results"] = [r.to_json() for r in result.results]
+    """A workflow's result dataclass as a JSON-ready dict, its benchmark ``results`` (and ``detection``, where it
+    has one: the well-studied rows) as their ``summary.json`` entries."""
+    benchmarked = ("results", "detection")
+    d = dataclasses.asdict(result, dict_factory=lambda items: {k: v for k, v in items if k not in benchmarked})
+    d["results"] = [r.to_json() for r in [*result.results, *getattr(result, "detection", [])]]
     return d
 
 

@@ -66,6 +66,36 @@ def test_ceiling_matches_its_analytic_value_and_a_perfect_predictor(screen):
     assert ceiling.summary.at["strong", "n"] == N_CONDITIONS  # groups follow the rows' flags
 
 
+def test_centred_ceiling_matches_a_perfect_predictor():
+    """The centred Pearson's ceiling (the training conditions' mean profile as reference) against what a predictor
+    that knows every true mean scores, on cells whose conditions share one response (as real screens' do, so the
+    reference is not the control); undefined without training conditions."""
+    rng = np.random.default_rng(2)
+    base = rng.uniform(2, 4, N_GENES)
+    shared = rng.normal(0, 1.0, N_GENES)
+    truth, blocks, labels = {}, [base + rng.normal(0, SIGMA, (N_CONTROL, N_GENES))], ["control"] * N_CONTROL
+    for i in range(N_CONDITIONS):
+        truth[f"G{i}+ctrl"] = base + shared + np.where(rng.random(N_GENES) < 0.15, rng.normal(0, 0.4, N_GENES), 0.0)
+        blocks.append(truth[f"G{i}+ctrl"] + rng.normal(0, SIGMA, (N_CELLS, N_GENES)))
+        labels += [f"G{i}"] * N_CELLS
+    adata = ad.AnnData(np.vstack(blocks).astype(np.float32), obs=pd.DataFrame({"condition": labels}))
+    adata.var_names = [f"g{j}" for j in range(N_GENES)]
+    data = perturbation_data(adata, DataOptions(control="control", single_format="bare"))
+    train, test = list(truth)[:20], list(truth)[20:]
+    reference = data.subset(train).mean_profile()
+    control = data.control_mean()
+    perfect = [
+        condition_metrics(data.condition_mean(c), truth[c], control, data.de_genes[c], train_mean_profile=reference)
+        for c in test
+    ]
+    got = noise_ceiling(data, test, train).conditions["pearson_centred_top20"].mean()
+    # a little above the perfect predictor (genes chosen on noisy means; the reference is itself an estimate), far
+    # below Pearson Δ's ceiling, which the shared response lifts to ~1
+    expected = np.mean([m["pearson_centred_top20"] for m in perfect])
+    assert expected < got < expected + 0.08 and got < 0.9
+    assert noise_ceiling(data, test, []).conditions["pearson_centred_top20"].isna().all()
+
+
 def test_ceiling_of_pseudo_bulk_needs_a_noise_column(screen):
     data, truth = screen
     deltas = ad.AnnData(

