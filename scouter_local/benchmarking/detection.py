@@ -33,6 +33,9 @@ WELL_STUDIED = "well_studied"
 #: Name of the effect model in tables.
 EFFECT_MODEL = "effect model"
 
+#: Name in tables of the embedding alone (shown where the effect model keeps the well-studied features).
+EMBEDDING_ONLY = "embedding only"
+
 
 def shuffle_seed(seed: int, k: int) -> int:
     """Seed of the ``k``-th row permutation of a set in the run of split seed ``seed`` (the profile methods'
@@ -53,7 +56,10 @@ def run_detection(
     """One seed's effect detection: the effect model and the well-studied baseline fitted on the labelled single
     genes of the split's training conditions (train and validation: the model chooses its options by
     cross-validation), then refitted on each of ``shuffles`` row-shuffled copies of ``embeddings`` (the genes'
-    well-studied features stay real), all predicting the labelled single genes of the test conditions.
+    well-studied features stay real), all predicting the labelled single genes of the test conditions. When the
+    model keeps the well-studied features (stacking), the embedding alone is fitted too, with its own shuffled
+    copies: the copies of a stacked model test what the embedding adds to the well-studied features, those of the
+    embedding alone whether it carries any signal at all.
 
     ``effect_options`` go to :class:`~scouter_local.predictors.effect.EffectModel` (e.g. ``stacking="never"``: the
     embedding alone, whose shuffled copies then know nothing).
@@ -62,7 +68,8 @@ def run_detection(
     -------
     The run's detection entry: ``method`` (:data:`DETECTION`), ``set``, ``seed``, ``split``, ``label`` (the rule),
     ``fit_seconds`` (all fits), ``train_base_rate``, ``effect_model`` (the fitted model in words) and
-    ``conditions``: ``[{"condition", "label", "p_effect", "strength", "well_studied", "shuffled": [p, …]}]``; or,
+    ``conditions``: ``[{"condition", "label", "p_effect", "strength", "well_studied", "shuffled": [p, …]}]`` (with
+    ``p_embedding`` and ``shuffled_embedding`` of the embedding alone when the model stacks); or,
     when the training genes cannot fit the model, ``note`` (why) instead of the last three.
     """
     from scouter_local.predictors.effect import fit_effect
@@ -82,19 +89,28 @@ def run_detection(
     except InputError as exc:
         return {**entry, "fit_seconds": time.perf_counter() - t0, "note": str(exc)}
     rows = [condition_rows(c, data.gene_rows, embeddings)[0] for c in test]
-    db = data.source.get("db")
-    predicted = part.predict(rows, embeddings, db)
-    copies = []
-    for k in range(shuffles):
-        control = shuffled_embeddings(embeddings, data, seed=shuffle_seed(seed, k))
-        copy = fit_effect(data, control, train, label, seed=seed, **effect_options)
-        copies.append(copy.predict(rows, control, db)["p_effect"])
+    predicted, copies = _predict_with_copies(part, data, embeddings, train, label, rows, seed, shuffles, effect_options)
+    alone = [{} for _ in test]
+    if part.model.uses_well_studied_:  # then also the embedding alone, whose shuffled copies know nothing
+        options = {**effect_options, "stacking": "never"}
+        part_alone = fit_effect(data, embeddings, train, label, seed=seed, **options)
+        p_alone, copies_alone = _predict_with_copies(
+            part_alone, data, embeddings, train, label, rows, seed, shuffles, options
+        )
+        alone = [
+            {
+                "p_embedding": float(p_alone["p_effect"].iloc[i]),
+                "shuffled_embedding": [float(c.iloc[i]) for c in copies_alone],
+            }
+            for i in range(len(test))
+        ]
     conditions = [
         {
             "condition": c,
             "label": bool(y),
             **{k: float(v) for k, v in predicted.iloc[i].items()},
             "shuffled": [float(p.iloc[i]) for p in copies],
+            **alone[i],
         }
         for i, (c, y) in enumerate(zip(test, label.labels(test)))
     ]
@@ -105,6 +121,22 @@ def run_detection(
         "effect_model": part.describe(),
         "conditions": conditions,
     }
+
+
+def _predict_with_copies(
+    part, data, embeddings, train, label, rows, seed: int, shuffles: int, options: dict
+) -> tuple[pd.DataFrame, list[pd.Series]]:
+    """A fitted effect part's predictions at ``rows``, and the ``p_effect`` of the same model refitted (with
+    ``options``) on each of ``shuffles`` row-shuffled copies of ``embeddings``."""
+    from scouter_local.predictors.effect import fit_effect
+
+    db = data.source.get("db")
+    copies = []
+    for k in range(shuffles):
+        control = shuffled_embeddings(embeddings, data, seed=shuffle_seed(seed, k))
+        copy = fit_effect(data, control, train, label, seed=seed, **options)
+        copies.append(copy.predict(rows, control, db)["p_effect"])
+    return part.predict(rows, embeddings, db), copies
 
 
 @dataclasses.dataclass
@@ -125,8 +157,9 @@ class DetectionResult:
         ``(n_shuffles, len(frame))`` probabilities of the effect model refitted on each row-shuffled copy.
     model, well_studied
         The ``detection`` blocks of the effect model (with ``vs_well_studied``: the one-sided DeLong test of its
-        AUROC over the baseline's) and of the well-studied baseline; ``None`` when not fitted (the baseline: when
-        the data record no corpus to read the genes' features from).
+        AUROC over the baseline's; and ``embedding_only``, the block of the embedding alone against its own shuffled
+        copies, when the model kept the well-studied features) and of the well-studied baseline; ``None`` when not
+        fitted (the baseline: when the data record no corpus to read the genes' features from).
     note
         Why there is no detection block (the effect model refused, e.g. too few labelled training conditions).
     """
@@ -150,18 +183,23 @@ class DetectionResult:
                 {
                     "seed": r["seed"],
                     "train_base_rate": r["train_base_rate"],
-                    **{k: v for k, v in row.items() if k != "shuffled"},
+                    **{k: v for k, v in row.items() if k not in ("shuffled", "shuffled_embedding")},
                 }
                 for r in fitted
                 for row in r["conditions"]
             ]
         )
         n_shuffles = min(len(r["conditions"][0]["shuffled"]) if r["conditions"] else 0 for r in fitted)
-        shuffled = np.array(
-            [[row["shuffled"][k] for r in fitted for row in r["conditions"]] for k in range(n_shuffles)]
-        ).reshape(n_shuffles, len(frame))
+        rows = [row for r in fitted for row in r["conditions"]]
+        shuffled = np.array([[row["shuffled"][k] for row in rows] for k in range(n_shuffles)]).reshape(
+            n_shuffles, len(frame)
+        )
         result = cls(runs[0]["set"], runs, frame, shuffled)
         result.model = result._block(frame["p_effect"].to_numpy(), shuffled=list(shuffled))
+        if "p_embedding" in frame:  # some seed's model stacked: the embedding alone (a seed that did not: its model)
+            alone = frame["p_embedding"].fillna(frame["p_effect"]).to_numpy()
+            copies = [[row.get("shuffled_embedding", row["shuffled"])[k] for row in rows] for k in range(n_shuffles)]
+            result.model["embedding_only"] = result._block(alone, shuffled=[np.asarray(c) for c in copies])
         if frame["well_studied"].notna().all():  # the genes' corpus was at hand
             result.model["vs_well_studied"] = result._versus_well_studied()
             result.well_studied = result._block(frame["well_studied"].to_numpy(), shuffled=None)
@@ -204,9 +242,11 @@ class DetectionResult:
         }
 
     def to_json(self) -> dict:
-        """The ``summary.json`` row of the well-studied baseline: ``set``, ``method``, ``detection``, ``seeds``
-        (and ``note`` where there is no block)."""
-        out = {"set": self.set, "method": WELL_STUDIED, "detection": self.well_studied, "seeds": self.seeds}
+        """The ``summary.json`` row of the well-studied baseline: ``set``, ``method``, ``n_conditions`` (the test
+        single genes scored, over all seeds), ``detection``, ``seeds`` (and ``note`` where there is no block)."""
+        n = int(self.frame["condition"].nunique()) if len(self.frame) else 0
+        out = {"set": self.set, "method": WELL_STUDIED, "n_conditions": n, "detection": self.well_studied}
+        out["seeds"] = self.seeds
         if self.note:
             out["note"] = self.note
         return out

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from scouter_local.benchmarking.detection import EFFECT_MODEL, WELL_STUDIED, DetectionResult
+from scouter_local.benchmarking.detection import EFFECT_MODEL, EMBEDDING_ONLY, WELL_STUDIED, DetectionResult
 from scouter_local.data.splits import SUBGROUPS
 from scouter_local.evaluation.metrics import METRICS
 from scouter_local.evaluation.results import CEILING, GROUPS, STRONG
@@ -306,7 +306,8 @@ def _ratio(value: float | None, base: float | None) -> str:
 
 
 def detection_frame(detection: Sequence[DetectionResult]) -> pd.DataFrame:
-    """Effect detection per set: the effect model's row, then the well-studied baseline's.
+    """Effect detection per set: the effect model's row, the embedding alone's (where the model keeps the
+    well-studied features), then the well-studied baseline's.
 
     Returns
     -------
@@ -316,7 +317,12 @@ def detection_frame(detection: Sequence[DetectionResult]) -> pd.DataFrame:
     """
     rows = []
     for d in detection:
-        for name, block in ((EFFECT_MODEL, d.model), (WELL_STUDIED, d.well_studied)):
+        blocks = (
+            (EFFECT_MODEL, d.model),
+            (EMBEDDING_ONLY, (d.model or {}).get("embedding_only")),
+            (WELL_STUDIED, d.well_studied),
+        )
+        for name, block in blocks:
             if block is None:
                 continue
             versus = block.get("vs_well_studied") or {}
@@ -369,6 +375,8 @@ def detection_lines(detection: Sequence[DetectionResult]) -> list[str]:
         )
         for d in shown:
             lines.append(_detection_line(d.set, EFFECT_MODEL, d.model))
+            if "embedding_only" in d.model:
+                lines.append(_detection_line(d.set, EMBEDDING_ONLY, d.model["embedding_only"]))
             if d.well_studied is not None:
                 lines.append(_detection_line(d.set, WELL_STUDIED, d.well_studied))
         versus = [(d.set, d.model["vs_well_studied"]) for d in shown if "vs_well_studied" in d.model]
@@ -385,6 +393,12 @@ def detection_lines(detection: Sequence[DetectionResult]) -> list[str]:
             "ECE (10 equal-width bins; floor: a perfectly calibrated model's) on all test rows; p: the larger of "
             "DeLong's and the shuffled copies' t-test"
         )
+        if any("embedding_only" in d.model for d in shown):
+            lines.append(
+                "the effect model kept the well-studied features (cross-validation chose it), and its shuffled copies "
+                "keep them: they test what the embedding adds to them; 'embedding only' is the embedding alone, "
+                "whose shuffled copies test whether it carries any signal at all"
+            )
     lines += [f"no effect detection on set {d.set}: {d.note}" for d in detection if d.model is None]
     return lines
 

@@ -98,7 +98,31 @@ def test_runs_are_pooled_over_seeds(pooled):
     assert m["brier_base_rate"] == pytest.approx(np.mean((0.25 - np.array([1, 0, 0, 1, 0, 1])) ** 2))
     curves = pooled.precision_curves()
     assert set(curves) == {"effect model", "well_studied"} and len(curves["effect model"]) == 3
-    assert pooled.to_json() == {"set": "s", "method": "well_studied", "detection": w, "seeds": [1, 2]}
+    assert pooled.to_json() == {
+        "set": "s",
+        "method": "well_studied",
+        "n_conditions": 3,
+        "detection": w,
+        "seeds": [1, 2],
+    }
+
+
+def test_a_stacked_model_is_shown_beside_the_embedding_alone():
+    """Where a seed's model kept the well-studied features, the embedding alone is pooled too, against its own
+    shuffled copies (a seed whose model did not stack counts its model's probabilities for it)."""
+    stacked = [dict(run, conditions=[dict(c) for c in run["conditions"]]) for run in RUNS]
+    for c, alone in zip(stacked[0]["conditions"], (0.2, 0.4, 0.1)):  # the embedding alone ranks the positive second
+        c.update(p_embedding=alone, shuffled_embedding=[0.5, 0.5])
+    result = DetectionResult.pool(stacked)
+    alone = result.model["embedding_only"]
+    # split 1: the positive (0.2) above one of its two negatives (0.4, 0.1); split 2 keeps its model's 1.0. Copies:
+    # split 1's are constant (0.5), split 2's are its model's, which rank both positives below the negative (0)
+    assert alone["auroc"] == pytest.approx((0.5 + 1.0) / 2) and alone["shuffled"]["auroc"] == pytest.approx(0.25)
+    assert result.model["auroc"] == 1.0 and "embedding_only" not in DetectionResult.pool(RUNS).model
+    lines = detection_lines([result])
+    assert any(line.startswith("s ") and "embedding only" in line for line in lines)
+    assert any("whose shuffled copies test whether it carries any signal at all" in line for line in lines)
+    assert detection_frame([result])["model"].tolist() == ["effect model", "embedding only", "well_studied"]
 
 
 def test_a_refused_model_leaves_a_note():

@@ -177,7 +177,13 @@ def test_benchmark_command(norman_path, screen_db, tmp_path):
     assert "train_mean" in r.output and "additive" in r.output and "RSS MiB" in r.output and "sd/seed" in r.output
     assert "scouter-learn" not in r.output  # no typed-in reference figures (benchmarks/fidelity.py measures them)
     summary = json.loads((tmp_path / "bench" / "summary.json").read_text())
-    assert {s["method"]: s["n_conditions"] for s in summary} == {"train_mean": 14, "additive": 14, "ceiling": 14}
+    assert {s["method"]: s["n_conditions"] for s in summary} == {
+        "train_mean": 14,
+        "additive": 14,
+        "ceiling": 14,
+        "well_studied": 5,  # the test single genes the detection baseline scores (seed 3; seed 4 has too few)
+    }
+    assert "overall" not in summary.pop()  # the well-studied row, last, has a detection block and no profiles
     ceiling = next(s for s in summary if s["method"] == "ceiling")["overall"]["normmse"]["mean"]
     assert 0 < ceiling < min(s["overall"]["normmse"]["mean"] for s in summary if s["method"] != "ceiling")
     for s in summary:  # the seeds' spread: per-seed means whose average over equal-sized seeds is the pooled mean
