@@ -416,6 +416,12 @@ def _effect_section(doc: Document, result: DemoResult) -> list[Path]:
             f"Row-shuffled embeddings: AUROC {model['shuffled']['auroc']:.3f} (p {model['p_value']:.3g}: "
             f"**{model['verdict']}**)."
         )
+    alone = model.get("embedding_only")
+    if alone is not None:  # the model kept the well-studied features: does the embedding carry signal by itself?
+        bullets.append(
+            f"The embedding alone (no well-studied features): AUROC {alone['auroc']:.3f}, its row-shuffled copies "
+            f"{alone['shuffled']['auroc']:.3f} (p {alone['p_value']:.3g}: **{alone['verdict']}**)."
+        )
     bullets.append(
         f"Calibration: Brier {model['brier']:.4f} against {model['brier_base_rate']:.4f} for the base rate; "
         f"ECE {model['ece']:.3f} (a perfectly calibrated model would show {model['ece_floor']:.3f} here)."

@@ -92,6 +92,11 @@ def test_effect_section_on_the_replogle_file(data_dir, screen_db, tmp_path):
     md = doc.to_markdown(tmp_path)
     assert plots == [tmp_path / "plots" / "detection.png"] and plots[0].stat().st_size > 20000
     assert "the knowledge adds" in md and f"| {N_RANKED} | {ranked[-1]['symbol']} |" in md
+    assert ("The embedding alone" in md) == ("embedding_only" in effect["model"])
+    effect["model"]["embedding_only"] = {**effect["model"], "verdict": "signal"}  # as a stacked model's block
+    doc = Document("t")
+    _effect_section(doc, result)
+    assert "The embedding alone (no well-studied features): AUROC" in doc.to_markdown(tmp_path)
 
 
 def test_rerun_reuses_corpus_and_embeddings(demo_run, data_dir):
