@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.hostile_inputs import SET, screen_adata, tiny_inputs
+from benchmarks.hostile_inputs import SET, screen_adata, tiny_inputs, zeroed_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "scouter-local")
@@ -737,8 +737,7 @@ class Workspace:
 
     @functools.cache
     def heap(self) -> Path:
-        start = self.tiny["screen"].read_bytes().index(b"GCOL") + 16  # the body of a global heap: strings live there
-        return _zero(self.tiny["screen"], self.folder / "heap.h5ad", start, 2048)
+        return zeroed_copy(self.tiny["screen"], self.folder / "heap.h5ad", 2048)
 
     @functools.cache
     def text_h5ad(self) -> Path:
@@ -759,13 +758,12 @@ class Workspace:
 
     @functools.cache
     def norman_heap(self) -> Path:
-        start = self.norman().read_bytes().index(b"GCOL") + 16
-        return _zero(self.norman(), self.folder / "norman_heap.h5ad", start, 20480)
+        return zeroed_copy(self.norman(), self.folder / "norman_heap.h5ad", 20480)
 
     @functools.cache
     def norman_zeroed(self) -> Path:
         size = self.norman().stat().st_size
-        return _zero(self.norman(), self.folder / "norman_zeroed.h5ad", size // 2 - 10240, 20480)
+        return zeroed_copy(self.norman(), self.folder / "norman_zeroed.h5ad", 20480, start=size // 2 - 10240)
 
     # -- splits
     def _perturbations(self) -> list[str]:
@@ -981,13 +979,6 @@ class _Touch:
 
     def __reduce__(self):
         return (Path.touch, (self.path,))
-
-
-def _zero(src: Path, dst: Path, start: int, length: int) -> Path:
-    data = bytearray(src.read_bytes())
-    data[start : start + length] = bytes(min(length, len(data) - start))
-    dst.write_bytes(bytes(data))
-    return dst
 
 
 def _swap_wheel(bundle: Path) -> Path:

@@ -81,6 +81,17 @@ def embedding_file(path: Path, *, seed: int = 0) -> Path:
     return path
 
 
+def zeroed_copy(src: Path, dst: Path, length: int, *, start: int | None = None) -> Path:
+    """A copy of ``src`` with ``length`` bytes zeroed from ``start`` (default: the body of its first HDF5 global heap
+    collection, where variable-length strings such as obs_names live; the HDF5 library loops for ever reading it)."""
+    data = bytearray(src.read_bytes())
+    if start is None:
+        start = data.index(b"GCOL") + 16
+    data[start : start + length] = bytes(min(length, len(data) - start))
+    dst.write_bytes(bytes(data))
+    return dst
+
+
 def screen_adata(*, seed: int = 0):
     """A tiny single-cell screen: ``ctrl`` cells, one single per gene and :data:`COMBOS`, log-normalised.
 

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.hostile_inputs import SET, screen_adata, tiny_data, tiny_inputs
+from benchmarks.hostile_inputs import SET, screen_adata, tiny_data, tiny_inputs, zeroed_copy
 from gene_corpus.errors import InputError
 from scouter_local.data.link import prepare_data
 from scouter_local.data.options import DataOptions
 from scouter_local.data.read import perturbation_data, read_perturbation_data
 from scouter_local.data.splits import make_split
+from scouter_local.datasets import PRESETS
 from scouter_local.predictors.training import train
 from tests.conftest import SCOUTER_LOCAL
 
@@ -203,20 +204,10 @@ def test_seed_out_of_range_refused(prepared, seed):
 
 
 # ------------------------------------------------------------------------------------------ damaged files
-def _zero_global_heap(src: Path, dst: Path) -> Path:
-    """A copy of ``src`` with the body of its first HDF5 global heap collection zeroed (where variable-length
-    strings such as obs_names live): the HDF5 library loops for ever reading it."""
-    data = bytearray(src.read_bytes())
-    start = data.index(b"GCOL") + 16
-    data[start : start + 2048] = bytes(2048)
-    dst.write_bytes(bytes(data))
-    return dst
-
-
 @pytest.mark.slow  # waits for the structure check's timeout: the integration tier
 def test_damaged_hdf5_is_one_line_within_seconds_not_a_hang(tiny, tmp_path):
     """An h5ad with a zeroed global heap used to hang `train` at 100 % CPU forever, inside the HDF5 reader."""
-    damaged = _zero_global_heap(tiny["screen"], tmp_path / "damaged.h5ad")
+    damaged = zeroed_copy(tiny["screen"], tmp_path / "damaged.h5ad", 2048)
     args = ["train", "--data", damaged, "--db", tiny["db"], "--set", SET, "--out", tmp_path / "m", "--method", "ridge"]
     try:
         proc = subprocess.run([SCOUTER_LOCAL, *map(str, args)], capture_output=True, text=True, timeout=60)
@@ -225,6 +216,24 @@ def test_damaged_hdf5_is_one_line_within_seconds_not_a_hang(tiny, tmp_path):
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and re.match(r"error: .*damaged\.h5ad: reading its structure stalled", lines[0]), lines
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("where", ["middle", "global heap"])
+def test_damaged_norman_file_is_one_line_within_seconds(where, norman_path, screen_db, tmp_path):
+    """The real Norman subset with 20 KB zeroed (in the middle of the file, or its first global heap): `train` used
+    to hang at 100 % CPU inside the HDF5 reader; now one line naming the file, and no model folder."""
+    start = norman_path.stat().st_size // 2 - 10240 if where == "middle" else None
+    damaged = zeroed_copy(norman_path, tmp_path / "norman_zeroed.h5ad", 20480, start=start)
+    args = ["train", "--data", damaged, "--db", screen_db, "--set", "minilm", "--out", tmp_path / "m"]
+    args += PRESETS["norman"].options.to_cli()
+    try:
+        proc = subprocess.run([SCOUTER_LOCAL, *map(str, args)], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"train hung on the Norman file zeroed at its {where} (no answer within 60 s)")
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {damaged}: "), lines
     assert not (tmp_path / "m").exists()
 
 
