@@ -79,10 +79,10 @@ def parse_seeds(text: str) -> list[int]:
 def check_seeds(seeds: Sequence[int], text: str | None = None) -> list[int]:
     """``seeds`` as a list if it holds 1 to :data:`MAX_SEEDS` distinct seeds from 0 to 2**32 - 1; else an
     :class:`InputError` (``text``: the seeds as the user wrote them, for the message)."""
-    shown = text if text is not None else ",".join(map(str, seeds))
     if isinstance(seeds, (str, int)):
         raise InputError(f"seeds={seeds!r}: expected a list of seeds, e.g. [1, 2, 3]")
     seeds = list(seeds)
+    shown = text if text is not None else ",".join(map(str, seeds))
     if not seeds or len(seeds) > MAX_SEEDS:
         raise InputError(f"seeds={shown!r}: expected 1 to {MAX_SEEDS} seeds, e.g. 1-5")
     for seed in seeds:

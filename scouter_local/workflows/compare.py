@@ -199,7 +199,8 @@ def compare_models(
     from scouter_local.embedding.store import load_embedding_set
 
     methods = names_of(methods, "methods") if methods is not None else default_methods()
-    sets, pairs = _sets_to_compare(names_of(set_names, "set_names"), names_of(models, "models"), templates)
+    set_names = names_of(set_names, "set_names")
+    sets, pairs = _sets_to_compare(set_names, names_of(models, "models"), templates)
     seeds = check_seeds(seeds)
     if not Path(db).is_file():
         raise InputError(

@@ -168,3 +168,21 @@ def test_binary_gene_list_is_one_line(tiny, tmp_path):
 def test_predict_a_gene_twice_is_one_line(model, tmp_path):
     line = one_error(["predict", "--model", model, "--perturbation", "KLF1+KLF1", "--out", tmp_path / "p.csv"])
     assert "names gene KLF1 twice" in line and not (tmp_path / "p.csv").exists()
+
+
+def test_api_seeds_of_any_sequence_and_a_lone_set_name(tiny, tmp_path):
+    """The same checks through the API: ``check_seeds`` joined a generator's seeds for its message before reading
+    them (then found none) and met an int with a raw TypeError; ``compare_models`` checked a lone set name letter by
+    letter ("embedding set 'n' is not in …")."""
+    from gene_corpus.errors import InputError
+    from scouter_local.benchmarking.benchmark import check_seeds
+    from scouter_local.data.options import DataOptions
+    from scouter_local.workflows.compare import compare_models
+
+    assert check_seeds(s for s in (1, 2)) == [1, 2]
+    with pytest.raises(InputError, match="seeds=5: expected a list of seeds"):
+        check_seeds(5)
+    out = tmp_path / "cmp"
+    with pytest.raises(InputError, match="embedding set 'nope' is not in"):
+        compare_models(tiny["screen"], DataOptions(), db=tiny["db"], out=out, set_names="nope", seeds=[1])
+    assert not out.exists()
