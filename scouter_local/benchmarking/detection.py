@@ -57,9 +57,10 @@ def run_detection(
     genes of the split's training conditions (train and validation: the model chooses its options by
     cross-validation), then refitted on each of ``shuffles`` row-shuffled copies of ``embeddings`` (the genes'
     well-studied features stay real), all predicting the labelled single genes of the test conditions. When the
-    model keeps the well-studied features (stacking), the embedding alone is fitted too, with its own shuffled
-    copies: the copies of a stacked model test what the embedding adds to the well-studied features, those of the
-    embedding alone whether it carries any signal at all.
+    model keeps the well-studied features (stacking), the embedding alone (the model's first stage, what
+    ``stacking="never"`` fits) is reported too, with its copies' first stages: the copies of a stacked model test
+    what the embedding adds to the well-studied features, those of the embedding alone whether it carries any
+    signal at all.
 
     ``effect_options`` go to :class:`~scouter_local.predictors.effect.EffectModel` (e.g. ``stacking="never"``: the
     embedding alone, whose shuffled copies then know nothing).
@@ -89,28 +90,21 @@ def run_detection(
     except InputError as exc:
         return {**entry, "fit_seconds": time.perf_counter() - t0, "note": str(exc)}
     rows = [condition_rows(c, data.gene_rows, embeddings)[0] for c in test]
-    predicted, copies = _predict_with_copies(part, data, embeddings, train, label, rows, seed, shuffles, effect_options)
-    alone = [{} for _ in test]
-    if part.model.uses_well_studied_:  # then also the embedding alone, whose shuffled copies know nothing
-        options = {**effect_options, "stacking": "never"}
-        part_alone = fit_effect(data, embeddings, train, label, seed=seed, **options)
-        p_alone, copies_alone = _predict_with_copies(
-            part_alone, data, embeddings, train, label, rows, seed, shuffles, options
-        )
-        alone = [
-            {
-                "p_embedding": float(p_alone["p_effect"].iloc[i]),
-                "shuffled_embedding": [float(c.iloc[i]) for c in copies_alone],
-            }
-            for i in range(len(test))
-        ]
+    predicted = part.predict(rows, embeddings, data.source.get("db"))
+    copies, copies_alone = _shuffled_fits(part, data, embeddings, train, label, rows, seed, shuffles, effect_options)
+    stacked = part.model.uses_well_studied_
+    alone = part.model.predict_embedding(embeddings.vectors[rows]) if stacked else None
     conditions = [
         {
             "condition": c,
             "label": bool(y),
             **{k: float(v) for k, v in predicted.iloc[i].items()},
-            "shuffled": [float(p.iloc[i]) for p in copies],
-            **alone[i],
+            "shuffled": [float(p[i]) for p in copies],
+            **(
+                {"p_embedding": float(alone[i]), "shuffled_embedding": [float(p[i]) for p in copies_alone]}
+                if stacked
+                else {}
+            ),
         }
         for i, (c, y) in enumerate(zip(test, label.labels(test)))
     ]
@@ -123,20 +117,23 @@ def run_detection(
     }
 
 
-def _predict_with_copies(
+def _shuffled_fits(
     part, data, embeddings, train, label, rows, seed: int, shuffles: int, options: dict
-) -> tuple[pd.DataFrame, list[pd.Series]]:
-    """A fitted effect part's predictions at ``rows``, and the ``p_effect`` of the same model refitted (with
-    ``options``) on each of ``shuffles`` row-shuffled copies of ``embeddings``."""
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``p_effect`` and the embedding alone's probability at ``rows`` of the effect model refitted (with
+    ``options``) on each of ``shuffles`` row-shuffled copies of ``embeddings`` (the genes, and so their
+    well-studied features, stay the same: read once)."""
     from scouter_local.predictors.effect import fit_effect
 
-    db = data.source.get("db")
-    copies = []
+    rows = np.asarray(rows, dtype=np.int64)
+    features = part.features(embeddings.entrez_ids[rows], data.source.get("db"))
+    effect, alone = [], []
     for k in range(shuffles):
         control = shuffled_embeddings(embeddings, data, seed=shuffle_seed(seed, k))
-        copy = fit_effect(data, control, train, label, seed=seed, **options)
-        copies.append(copy.predict(rows, control, db)["p_effect"])
-    return part.predict(rows, embeddings, db), copies
+        model = fit_effect(data, control, train, label, seed=seed, **options).model
+        effect.append(model.predict_effect(control.vectors[rows], features))
+        alone.append(model.predict_embedding(control.vectors[rows]))
+    return effect, alone
 
 
 @dataclasses.dataclass

@@ -304,9 +304,11 @@ class EffectModel(ClassifierMixin, BaseEstimator):
         self.strength_alpha_ = float(ridge[-1].alpha_)
 
     # -- predicting ---------------------------------------------------------------------------------------
-    def _first_stage(self, X: np.ndarray) -> np.ndarray:
-        """``(n,)`` calibrated probability of the embedding model: the mean over folds of ``sigmoid(-(a T + b))``,
-        ``T`` the fold's logistic decision or neighbour vote (what ``CalibratedClassifierCV.predict_proba`` does)."""
+    def predict_embedding(self, X) -> np.ndarray:
+        """``(n,)`` calibrated probability of the embedding alone (the first stage, fitted whatever ``stacking``
+        says: what ``stacking="never"`` predicts): the mean over folds of ``sigmoid(-(a T + b))``, ``T`` the fold's
+        logistic decision or neighbour vote (what ``CalibratedClassifierCV.predict_proba`` does)."""
+        check_is_fitted(self, "sigmoid_")
         if self.model_ == "logistic":
             decision = np.asarray(X, dtype=np.float64) @ self.logistic_[:, :-1].T + self.logistic_[:, -1]
         else:
@@ -325,8 +327,7 @@ class EffectModel(ClassifierMixin, BaseEstimator):
         ``well_studied`` (``(n, w)``, the features given to :meth:`fit`) is needed when
         :attr:`uses_well_studied_`.
         """
-        check_is_fitted(self, "sigmoid_")
-        first = self._first_stage(X)
+        first = self.predict_embedding(X)
         if not self.uses_well_studied_:
             return first
         if well_studied is None:

@@ -86,6 +86,11 @@ def test_stacking_uses_well_studied_features_that_carry_the_label():
     )
     unused = EffectModel(model="logistic").fit(X, y, well_studied=noise)
     assert not unused.uses_well_studied_ and unused.stacking_log_loss_ is not None
+    # the stacked model's first stage is the embedding alone: what stacking="never" fits (the benchmark's
+    # "embedding only" reads it instead of fitting again)
+    alone = EffectModel(random_state=0, stacking="never").fit(X, y, well_studied=studied)
+    assert np.array_equal(fitted.predict_embedding(X), alone.predict_effect(X))
+    assert np.array_equal(alone.predict_embedding(X), alone.predict_effect(X))
 
 
 def test_well_studied_baseline_is_a_plain_logistic():
