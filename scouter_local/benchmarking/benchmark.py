@@ -38,11 +38,11 @@ from gene_corpus.files import write_csv_atomic, write_json_atomic, write_text_at
 from scouter_local.benchmarking.detection import DETECTION, DetectionResult, detection_figure
 from scouter_local.benchmarking.results import MethodResult, add_gaps
 from scouter_local.benchmarking.runner import DEFAULT_RUNNER, spawn_run
-from scouter_local.benchmarking.tables import format_table, seed_sd
+from scouter_local.benchmarking.tables import format_table
 from scouter_local.data.link import load_embeddings
 from scouter_local.data.options import DataOptions
 from scouter_local.data.splits import MAX_SEED, check_seed
-from scouter_local.evaluation.metrics import METRICS
+from scouter_local.evaluation.metrics import METRICS, seed_sd
 from scouter_local.evaluation.results import CEILING, STRONG
 from scouter_local.evaluation.strong import StrongTargets, read_obs_column
 from scouter_local.predictors import METHODS, method_names

@@ -202,6 +202,16 @@ class DetectionResult:
             result.well_studied = result._block(frame["well_studied"].to_numpy(), shuffled=None)
         return result
 
+    def blocks(self) -> list[tuple[str, dict]]:
+        """``(name, block)`` of each detection block there is: the effect model, the embedding alone (when the model
+        stacked), the well-studied baseline."""
+        named = (
+            (EFFECT_MODEL, self.model),
+            (EMBEDDING_ONLY, (self.model or {}).get("embedding_only")),
+            (WELL_STUDIED, self.well_studied),
+        )
+        return [(name, block) for name, block in named if block is not None]
+
     @property
     def label(self) -> str:
         return self.runs[0].get("label", "")

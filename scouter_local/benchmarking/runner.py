@@ -16,18 +16,20 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 from gene_corpus.errors import InputError
 from scouter_local.benchmarking.detection import run_detection, shuffle_seed
 from scouter_local.data.options import DataOptions
 from scouter_local.data.perturbation import PerturbationData
+from scouter_local.data.read import condition_values, read_obs_column
 from scouter_local.data.splits import Split
 from scouter_local.embedding.sets import EmbeddingSet
 from scouter_local.evaluation.ceiling import noise_ceiling
 from scouter_local.evaluation.metrics import METRICS
 from scouter_local.evaluation.scoring import evaluate_predictions
 from scouter_local.evaluation.signal import shuffled_embeddings
-from scouter_local.evaluation.strong import StrongTargets, obs_condition_values
+from scouter_local.evaluation.strong import StrongTargets
 from scouter_local.predictors import method_class
 from scouter_local.runtime import own_peak_rss_mib
 
@@ -75,10 +77,11 @@ def run_one(spec: dict) -> list[dict]:
 
     embeddings = load_embeddings(spec["db"], spec["set"])
     data = prepare_data(spec["data"], DataOptions.from_json(spec["options"]), spec["db"], embeddings)
-    strong = None
-    if spec.get("strong"):
+    strong = obs = None
+    if spec.get("strong"):  # its column is read once, for the strong group and the effect label
         key = spec["strong"]["key"]
-        strong = StrongTargets(key, spec["strong"]["above"], obs_condition_values(spec["data"], key, data))
+        obs = read_obs_column(spec["data"], key)
+        strong = StrongTargets(key, spec["strong"]["above"], condition_values(obs, key, data, where=str(spec["data"])))
     split = make_split(
         data, spec["split"], seed=spec["seed"], test_ratio=spec["test_ratio"], val_ratio=spec["val_ratio"]
     )
@@ -127,20 +130,22 @@ def run_one(spec: dict) -> list[dict]:
                 }
             )
     if spec.get("detection"):
-        results += _detection(spec, data, embeddings, split)
+        results += _detection(spec, data, embeddings, split, obs)
     rss = own_peak_rss_mib()
     for r in results:
         r["peak_rss_mib"] = rss
     return results
 
 
-def _detection(spec: dict, data: PerturbationData, embeddings: EmbeddingSet, split: Split) -> list[dict]:
+def _detection(
+    spec: dict, data: PerturbationData, embeddings: EmbeddingSet, split: Split, obs: pd.DataFrame | None
+) -> list[dict]:
     """The run's effect-detection entry (:func:`~scouter_local.benchmarking.detection.run_detection`), or none when
-    the data have no effect label (pseudo-bulk data without a ``strong`` column)."""
+    the data have no effect label (pseudo-bulk data without a ``strong`` column; ``obs``: the file's, holding it)."""
     from scouter_local.data.effect import effect_label
 
     rule = spec.get("strong") or {}
-    label = effect_label(data, strong_key=rule.get("key"), strong_above=rule.get("above"))
+    label = effect_label(data, strong_key=rule.get("key"), strong_above=rule.get("above"), obs=obs)
     if label is None:
         return []
     entry = run_detection(

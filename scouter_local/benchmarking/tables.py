@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
-from scouter_local.benchmarking.detection import EFFECT_MODEL, EMBEDDING_ONLY, WELL_STUDIED, DetectionResult
+from scouter_local.benchmarking.detection import DetectionResult
 from scouter_local.data.splits import SUBGROUPS
-from scouter_local.evaluation.metrics import METRICS
+from scouter_local.evaluation.metrics import METRICS, seed_sd
 from scouter_local.evaluation.results import CEILING, GROUPS, STRONG
 from scouter_local.reporting.document import format_value
 
@@ -177,12 +176,6 @@ def _effect_cells(block: dict | None) -> dict:
     }
 
 
-def seed_sd(values: Sequence[float | None]) -> float | None:
-    """Standard deviation of the per-seed means (``None`` with fewer than two defined values)."""
-    values = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.std(values, ddof=1)) if len(values) > 1 else None
-
-
 def _metric_cells(row: pd.Series) -> str:
     """``n``, NormMSE mean and median, mean Pearson Δ top-20 / all, mean direction accuracy of one summary row."""
     return (
@@ -317,14 +310,7 @@ def detection_frame(detection: Sequence[DetectionResult]) -> pd.DataFrame:
     """
     rows = []
     for d in detection:
-        blocks = (
-            (EFFECT_MODEL, d.model),
-            (EMBEDDING_ONLY, (d.model or {}).get("embedding_only")),
-            (WELL_STUDIED, d.well_studied),
-        )
-        for name, block in blocks:
-            if block is None:
-                continue
+        for name, block in d.blocks():
             versus = block.get("vs_well_studied") or {}
             rows.append(
                 {
@@ -373,12 +359,7 @@ def detection_lines(detection: Sequence[DetectionResult]) -> list[str]:
             f"{_count(len(shown[0].shuffled), 'row permutation')} of "
             "the set and the well-studied baseline)",
         )
-        for d in shown:
-            lines.append(_detection_line(d.set, EFFECT_MODEL, d.model))
-            if "embedding_only" in d.model:
-                lines.append(_detection_line(d.set, EMBEDDING_ONLY, d.model["embedding_only"]))
-            if d.well_studied is not None:
-                lines.append(_detection_line(d.set, WELL_STUDIED, d.well_studied))
+        lines += [_detection_line(d.set, name, block) for d in shown for name, block in d.blocks()]
         versus = [(d.set, d.model["vs_well_studied"]) for d in shown if "vs_well_studied" in d.model]
         if versus:
             lines.append(

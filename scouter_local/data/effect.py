@@ -169,9 +169,10 @@ def threshold_label(data: PerturbationData, key: str, above: float, *, obs: pd.D
                 f"the data were read from an AnnData in memory, so strong_key={key!r} cannot be read again; "
                 "pass obs=ADATA.obs"
             )
-        obs = read_obs_column(path, key)
+        obs = read_obs_column(path, key)  # checks the column
+    else:
+        numeric_obs_column(obs, key, where=str(path or "adata"), parameter="strong_key")
     where = str(path or "adata")
-    numeric_obs_column(obs, key, where=where, parameter="strong_key")
     values = pd.Series(condition_values(obs, key, data, where=where), dtype=np.float64).dropna()
     _check_threshold(values, key, above, where)
     table = pd.DataFrame({"statistic": values, "strength": _strength(values), "label": values > above})

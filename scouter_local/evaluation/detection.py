@@ -32,7 +32,7 @@ from scipy import stats
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from scouter_local.evaluation.metrics import none_if_nan
+from scouter_local.evaluation.metrics import none_if_nan, seed_sd
 from scouter_local.evaluation.signal import NO_EVIDENCE, SIGNAL
 
 #: Sizes N of the top lists whose precision is reported (per split), beside the top :data:`TOP_FRACTION`.
@@ -197,12 +197,6 @@ def _mean(values: np.ndarray) -> float | None:
     return none_if_nan(float(np.nanmean(values))) if np.isfinite(values).any() else None
 
 
-def _sd(values: np.ndarray) -> float | None:
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    return float(np.std(values, ddof=1)) if len(values) > 1 else None
-
-
 def precision_curve(y: np.ndarray, score: np.ndarray, groups: np.ndarray, n_max: int) -> np.ndarray:
     """``(n_max,)`` precision among the top N of each split's ranking, averaged over splits, for N = 1 … n_max
     (a split shorter than N counts all its rows)."""
@@ -294,7 +288,7 @@ def detection_metrics(
         "positives": int(y.sum()),
         "base_rate": float(y.mean()) if len(y) else None,
         "auroc": _mean(aurocs),
-        "auroc_sd": _sd(aurocs),
+        "auroc_sd": seed_sd(aurocs),
         "auroc_pooled": _pooled(roc_auc_score, y, p),
         "average_precision": _mean(split_scores(y, p, groups, average_precision_score)),
         "average_precision_pooled": _pooled(average_precision_score, y, p),

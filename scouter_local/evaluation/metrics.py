@@ -11,6 +11,7 @@ pred − ref) on the top-20 genes, ``ref`` the mean profile of the training cond
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -86,3 +87,9 @@ def centred_pearson(observed: np.ndarray, predicted: np.ndarray, reference: np.n
 
 def none_if_nan(x) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def seed_sd(values: Sequence[float | None]) -> float | None:
+    """Standard deviation of per-seed values (``None`` with fewer than two defined values)."""
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None

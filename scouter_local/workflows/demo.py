@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from gene_corpus import Corpus
 from gene_corpus.errors import InputError
+from gene_corpus.files import atomic_path
 from scouter_local.benchmarking.benchmark import DEFAULT_SHUFFLES
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import Split
@@ -237,7 +239,7 @@ def _explain(result: DemoResult) -> PerturbationData:
     emb = load_embeddings(result.db, result.set_name)
     data = prepare_data(norman.path(result.data_dir), norman.options, result.db, emb)
     if result.methods[0] == DEFAULT_METHOD:  # refitted here (a second): its explanation lists each gene's evidence
-        predictor = train(data, emb, method=DEFAULT_METHOD, split=split, seed=result.seeds[0])
+        predictor = train(data, emb, method=DEFAULT_METHOD, split=split, seed=result.seeds[0], effect=None)
         explained = explain_predictor(predictor, split.test[:N_EXPLAINED], k=3)
     else:
         explained = explain(split.test[:N_EXPLAINED], emb, split.train, data.gene_rows, k=3)
@@ -250,7 +252,6 @@ def _detect(result: DemoResult, *, shuffles: int) -> None:
     and seeds (``train_mean`` the only profile method: the effect model is what is asked here), the figure
     ``plots/detection.png``, and the :data:`N_RANKED` most likely of the genes the screen did not measure, ranked
     by a model trained on all its targets."""
-    from scouter_local.benchmarking.detection import detection_figure
     from scouter_local.benchmarking.tables import detection_lines
     from scouter_local.data.link import load_embeddings, prepare_data
     from scouter_local.evaluation.strong import StrongTargets
@@ -279,8 +280,11 @@ def _detect(result: DemoResult, *, shuffles: int) -> None:
         "note": detected.note,
         "table": "\n".join(detection_lines(bench.detection)),
     }
-    if detected.model is not None:
-        result.effect["plot"] = str(detection_figure([detected], result.out / "plots" / "detection.png"))
+    if detected.model is not None:  # the benchmark drew its figure beside its tables: the report shows a copy
+        plot = result.out / "plots" / "detection.png"
+        with atomic_path(plot) as tmp:
+            shutil.copyfile(result.out / "detection" / f"detection_{result.set_name}.png", tmp)
+        result.effect["plot"] = str(plot)
     emb = load_embeddings(result.db, result.set_name)
     data = prepare_data(path, replogle.options, result.db, emb)
     model = train(
