@@ -282,12 +282,13 @@ class _Memory:
         return False
 
 
-def _free(encoder) -> None:
+def _release() -> None:
+    """Return what the caller's deleted model held to CUDA, so the next peak counts only the next model (a
+    reference passed in here would keep the caller's name alive: the caller deletes it first)."""
     import gc
 
     import torch
 
-    del encoder
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -325,7 +326,8 @@ def part_minilm(args, device: str | None) -> dict:
     spec = resolve_spec(MINILM)
     cpu = Encoder(spec, device="cpu", dtype="float32")
     reference, seconds = _timed_encode(cpu, texts)
-    _free(cpu)
+    del cpu
+    _release()
     np.save(args.out / "minilm_cpu_fp32.npy", reference)
     result: dict[str, Any] = {
         "genes": len(texts),
@@ -339,7 +341,8 @@ def part_minilm(args, device: str | None) -> dict:
         with _Memory(device) as memory:
             encoder = Encoder(spec, device=device, dtype=dtype)
             vectors, seconds = _timed_encode(encoder, texts)
-        _free(encoder)
+        del encoder
+        _release()
         result["cuda"].append(
             {"device": device, "dtype": dtype, "seconds": round(seconds, 2), "genes_per_s": rate(len(texts), seconds)}
             | agreement(reference, vectors)
@@ -355,7 +358,8 @@ def part_minilm(args, device: str | None) -> dict:
             {"dtype": default, "batch_tokens": budget, "genes_per_s": rate(len(texts), seconds)}
             | {"peak_mib": memory.peak_mib}
         )
-    _free(encoder)
+    del encoder
+    _release()
     return result
 
 
@@ -376,7 +380,8 @@ def part_smollm2(args, device: str | None) -> dict:
     few = texts[: min(len(texts), args.cpu_genes)]
     cpu = Encoder(spec, device="cpu", dtype="float32")
     reference, seconds = _timed_encode(cpu, few)
-    _free(cpu)
+    del cpu
+    _release()
     result["cpu"] = {"dtype": "float32", "genes": len(few), "genes_per_s": rate(len(few), seconds)}
     progress(args, "smollm2", result)
     if device is None:
@@ -394,7 +399,8 @@ def part_smollm2(args, device: str | None) -> dict:
             continue
         row = {"mode": mode, "genes_per_s": rate(len(texts), seconds), "weights_mib": _weights_mib(encoder)}
         row["peak_mib"] = memory.peak_mib
-        _free(encoder)
+        del encoder
+        _release()
         if quantize is None:
             bf16 = vectors
             result["bf16_vs_cpu"] = agreement(reference, vectors[: len(few)])
@@ -415,7 +421,8 @@ def _norman_embeddings(args, genes: list[str]):
     known = [g for g in genes if g in texts]
     encoder = Encoder(resolve_spec(MINILM), device="cpu", dtype="float32")
     vectors = encoder.encode([texts[g] for g in known])
-    _free(encoder)
+    del encoder
+    _release()
     return EmbeddingSet(
         "minilm",
         f"gpu-benchmark-{len(known)}",
@@ -473,7 +480,8 @@ def part_scouter(args, device: str | None) -> dict:
             }
         )
         progress(args, "scouter", result)
-        _free(model)
+        del model
+        _release()
     if device:
         result["difference"] = normmse_difference(scores["cpu"], scores["cuda"])
     else:

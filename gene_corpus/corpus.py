@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import duckdb
 import pandas as pd
@@ -133,6 +133,23 @@ def full_disk(exc: BaseException, where: str = "the database") -> InputError | N
     return None
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection, where: str = "the database") -> Iterator[None]:
+    """One DuckDB transaction on ``con``: committed when the block ends, rolled back (nothing kept) on any
+    exception; a full disk is one :class:`InputError` line naming ``where``."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException as exc:
+        with contextlib.suppress(duckdb.Error):  # a failed commit on a full disk leaves nothing to roll back
+            con.execute("ROLLBACK")
+        failure = full_disk(exc, where)
+        if failure is not None:
+            raise failure from exc
+        raise
+
+
 class Corpus:
     """A gene corpus database (DuckDB).
 
@@ -190,8 +207,9 @@ class Corpus:
             if not existed:  # what this failed attempt created (a full disk leaves a cut header)
                 for made in (path, path.with_name(f"{path.name}.wal")):
                     made.unlink(missing_ok=True)
-            if full_disk(exc) is not None:
-                raise full_disk(exc, f"database {path}") from None
+            failure = full_disk(exc, f"database {path}")
+            if failure is not None:
+                raise failure from None
             if "lock" in detail.lower():
                 raise InputError(
                     f"database {path} is in use by another process ({detail}); close that program or wait, then retry"
@@ -246,20 +264,10 @@ class Corpus:
             self.con.execute(f"CREATE OR REPLACE VIEW documents AS {documents_sql(DEFAULT_TEMPLATE)}")
 
     @contextlib.contextmanager
-    def transaction(self):
-        """One DuckDB transaction: committed when the block ends, rolled back (nothing kept) on any exception; a full
-        disk is one :class:`InputError` line."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+    def transaction(self) -> Iterator[Corpus]:
+        """One DuckDB transaction (:func:`transaction`) on this database."""
+        with transaction(self.con, f"database {self.path}"):
             yield self
-            self.con.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(duckdb.Error):  # a failed commit on a full disk leaves nothing to roll back
-                self.con.execute("ROLLBACK")
-            failure = full_disk(exc, f"database {self.path}")
-            if failure is not None:
-                raise failure from exc
-            raise
 
     def _check_schema(self) -> None:
         tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}

@@ -63,7 +63,7 @@ def _temp_name(target: Path, kind: str) -> Path:
     return target.with_name(f".{target.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
 
 
-def _existing_folder(path: Path) -> Path:
+def existing_folder(path: Path) -> Path:
     """``path`` or its nearest existing ancestor (where a folder about to be created will live)."""
     path = path.absolute()
     while not path.exists() and path != path.parent:
@@ -80,7 +80,7 @@ def check_free_space(target: str | os.PathLike, need_bytes: int) -> None:
     InputError
         Not enough free space; the message says how much is needed and how much is free.
     """
-    folder = _existing_folder(Path(target).parent)
+    folder = existing_folder(Path(target).parent)
     free = shutil.disk_usage(folder).free
     if free < need_bytes + SPACE_MARGIN:
         raise InputError(

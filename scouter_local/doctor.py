@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from gene_corpus.files import existing_folder
+
 STATUSES = ("ok", "note", "fail")
 #: Python versions whose fast tests were run (``python -m benchmarks.pythons``); others get a note.
 TESTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
@@ -176,13 +178,6 @@ def _version(dist: str) -> str | None:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _nearest_existing(path: Path) -> Path:
-    path = path.absolute()
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    return path
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -500,7 +495,7 @@ def check_cache(cache: Path | None = None) -> Check:
             "remove it or set SCOUTER_LOCAL_CACHE to a folder",
             data,
         )
-    writable_at = _nearest_existing(cache)
+    writable_at = existing_folder(cache)
     if not os.access(writable_at, os.W_OK):
         return Check(
             "cache",
@@ -528,7 +523,7 @@ def check_cache(cache: Path | None = None) -> Check:
 
 def check_disk(name: str, folder: Path, *, role: str) -> Check:
     """Free space where scouter-local writes (``role`` says what goes there)."""
-    at = _nearest_existing(Path(folder))
+    at = existing_folder(Path(folder))
     try:
         usage = shutil.disk_usage(at)
     except OSError as exc:

@@ -141,12 +141,12 @@ def check_manifest(root: Path) -> tuple[int, int]:
 
 def _check_locks(root: Path, entries: dict[str, str]) -> None:
     """Every wheel of the bundle is named in ``requirements.lock`` or ``models.lock`` with its SHA-256."""
-    locked = {}
-    for lock in (SOFTWARE_LOCK, MODELS_LOCK):
-        for line in (root / lock).read_text(encoding="utf-8", errors="replace").splitlines():
-            name, _, digest = line.partition(" --hash=sha256:")
-            if line.strip():
-                locked[digest.strip()] = (lock, name.strip())
+    locked = {
+        line.partition(" --hash=sha256:")[2].strip()
+        for lock in (SOFTWARE_LOCK, MODELS_LOCK)
+        for line in (root / lock).read_text(encoding="utf-8", errors="replace").splitlines()
+        if line.strip()
+    }
     for name, digest in entries.items():
         if name.startswith(f"{WHEELS_DIR}/") and digest not in locked:
             raise Refused(

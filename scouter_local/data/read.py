@@ -254,7 +254,7 @@ def perturbation_data(
         rows, conditions = rows[keep], conditions[keep]
         if not is_delta and not (conditions == CTRL).any():
             raise InputError(f"{where}: control has fewer than min_cells={options.min_cells} cells")
-    check_conditions(conditions, where, is_delta=is_delta)
+    check_conditions(conditions, where)
 
     cells = CellMatrix(adata.X)
     if options.normalize:

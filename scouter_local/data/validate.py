@@ -56,7 +56,7 @@ def unique_gene_names(genes: Sequence[str], where: str) -> list[str]:
     return unique
 
 
-def check_conditions(conditions: np.ndarray, where: str, *, is_delta: bool) -> None:
+def check_conditions(conditions: np.ndarray, where: str) -> None:
     """At least one perturbed condition, and no two conditions whose names differ only in case."""
     names = [str(c) for c in pd.unique(conditions)]
     if not any(c != CTRL for c in names):

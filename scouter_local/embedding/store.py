@@ -21,13 +21,12 @@ import os
 import re
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from gene_corpus import Corpus
-from gene_corpus.corpus import full_disk, utc_now
+from gene_corpus.corpus import transaction, utc_now
 from gene_corpus.errors import InputError
 from scouter_local.embedding.sets import SET_SOURCES, EmbeddingSet, PostProcessor
 
@@ -269,34 +268,8 @@ def write_whole_set(con, set_name: str, *, raw_key: str, spec: dict, table: pa.T
         return finalise(con, set_name)
 
 
-def transaction(con):
-    """One DuckDB transaction on ``con`` (see :meth:`gene_corpus.Corpus.transaction`)."""
-
-    class _Tx:
-        def __enter__(self):
-            run_sql(con, "BEGIN TRANSACTION")
-
-        def __exit__(self, exc_type, exc, tb):
-            try:
-                if exc_type is None:
-                    run_sql(con, "COMMIT")
-                    return
-            except duckdb.Error as failed:
-                exc = failed
-            with contextlib.suppress(duckdb.Error):  # a failed commit on a full disk leaves nothing to roll back
-                run_sql(con, "ROLLBACK")
-            failure = full_disk(exc)
-            if failure is not None:
-                raise failure from exc
-            if exc_type is None:
-                raise exc
-
-    return _Tx()
-
-
 def open_corpus(db_or_corpus, read_only: bool = True):
     """A context yielding a Corpus for a path, or the given open Corpus (left open)."""
-    import contextlib
 
     if isinstance(db_or_corpus, Corpus):
         return contextlib.nullcontext(db_or_corpus)
