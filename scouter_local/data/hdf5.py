@@ -23,6 +23,10 @@ from gene_corpus.errors import InputError
 #: Seconds the check may go without finishing a step (a group, an attribute, 65,536 strings) before it is stopped.
 STALL_SECONDS = 10.0
 
+#: Files whose walk succeeded, by (path, device, inode, size, modification time): one command opens a file several
+#: times (its data, then obs columns) and a file that has not changed need not be walked again.
+_PASSED: set[tuple] = set()
+
 #: Run in a child process (``python -I -c``): walk the file given as argv[1], print a line per step, exit 1 with a
 #: one-line reason on any error.
 _WALK = """\
@@ -68,6 +72,10 @@ def check_hdf5(path: str | os.PathLike, *, stall_seconds: float = STALL_SECONDS)
         The file is not HDF5, a part of it cannot be read, or reading it stalls (a damaged file).
     """
     path = Path(path)
+    stat = path.stat()
+    key = (os.fspath(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key in _PASSED:
+        return
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-c", _WALK, os.fspath(path.absolute())],
@@ -103,3 +111,4 @@ def check_hdf5(path: str | os.PathLike, *, stall_seconds: float = STALL_SECONDS)
             lines = [line.strip() for line in errors.read().decode(errors="replace").splitlines() if line.strip()]
             reason = lines[-1] if lines else f"exit status {proc.returncode}"
             raise InputError(f"{path}: not a readable h5ad file ({reason}); copy or export it again")
+    _PASSED.add(key)

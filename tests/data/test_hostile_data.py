@@ -237,6 +237,26 @@ def test_damaged_norman_file_is_one_line_within_seconds(where, norman_path, scre
     assert not (tmp_path / "m").exists()
 
 
+def test_an_unchanged_file_is_walked_once(tiny, tmp_path, monkeypatch):
+    """One command opens a file several times (data, obs columns): the structure walk runs again only when the file
+    changed."""
+    import shutil
+
+    from scouter_local.data import hdf5
+
+    path = shutil.copyfile(tiny["screen"], tmp_path / "screen.h5ad")
+    walks = []
+    popen = subprocess.Popen
+    monkeypatch.setattr(hdf5.subprocess, "Popen", lambda *a, **k: walks.append(a) or popen(*a, **k))
+    hdf5.check_hdf5(path)
+    hdf5.check_hdf5(path)
+    assert len(walks) == 1
+    zeroed_copy(tiny["screen"], path, 2048)  # changed in place: walked again, and refused
+    with pytest.raises(InputError, match="stalled|not a readable h5ad file"):
+        hdf5.check_hdf5(path, stall_seconds=2)
+    assert len(walks) == 2
+
+
 def test_not_an_hdf5_file_is_one_error(tmp_path):
     path = tmp_path / "text.h5ad"
     path.write_text("not hdf5\n")
