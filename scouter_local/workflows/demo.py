@@ -21,9 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gene_corpus import Corpus
+from gene_corpus.checks import names_of
 from gene_corpus.errors import InputError
 from gene_corpus.files import atomic_path
-from scouter_local.benchmarking.benchmark import DEFAULT_SHUFFLES
+from scouter_local.benchmarking.benchmark import DEFAULT_SHUFFLES, check_seeds
 from scouter_local.data.perturbation import PerturbationData
 from scouter_local.data.splits import Split
 from scouter_local.datasets import PRESETS, PUBLISHED_NORMAN, SHOWCASE_GENES, find_data_dir
@@ -102,9 +103,9 @@ def run_demo(
     -------
     :class:`DemoResult` (also written as ``report.json``).
     """
-    if not seeds:
-        raise InputError("seeds names no seed; e.g. seeds=1-2")
-    methods = list(methods) if methods is not None else method_names()
+    seeds = check_seeds(seeds)
+    methods = names_of(methods, "methods") if methods is not None else method_names()
+    screens = names_of(screens, "screens")
     if "norman" not in screens:
         screens = ["norman", *screens]
     stages = Stages(DEMO_STAGES)

@@ -20,7 +20,6 @@ from gene_corpus import Corpus
 from gene_corpus.documents import GO_UNINFORMATIVE
 from gene_corpus.errors import InputError
 from gene_corpus.files import write_json_atomic
-from scouter_local.benchmarking.benchmark import Benchmark, run_benchmark
 from scouter_local.conditions import CTRL, split_raw
 from scouter_local.data.options import DataOptions
 from scouter_local.datasets import ATTRIBUTION, CORPUS_FOLDERS, PRESETS
@@ -28,6 +27,7 @@ from scouter_local.evaluation.neighbours import go_neighbor_quality
 from scouter_local.reporting.document import Document
 
 if TYPE_CHECKING:
+    from scouter_local.benchmarking.benchmark import Benchmark
     from scouter_local.embedding.sets import EmbeddingSet
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,8 @@ def benchmark_sets(
     -------
     The benchmark, its results ordered by set, then method as given, the noise ceilings last.
     """
+    from scouter_local.benchmarking.benchmark import run_benchmark
+
     config = {"epochs": epochs} if epochs else {}
     bench = run_benchmark(
         data_path, options, set_names=list(set_names), methods=list(methods), config=config, **run_options
