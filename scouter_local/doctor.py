@@ -590,10 +590,13 @@ def hub_request_attempts() -> dict:
 
 
 def check_offline() -> Check:
+    from huggingface_hub.constants import ENV_VARS_TRUE_VALUES
+
     from scouter_local.runtime import OFFLINE_VARIABLES, settings
 
     variables = {k: os.environ.get(k) for k in (*OFFLINE_VARIABLES, "HF_HUB_DISABLE_TELEMETRY")}
-    on = settings.offline and all(os.environ.get(k) not in (None, "", "0", "false", "False") for k in OFFLINE_VARIABLES)
+    # read as the hub libraries read them: 1, ON, YES, TRUE in any case are on, anything else off
+    on = settings.offline and all((os.environ.get(k) or "").upper() in ENV_VARS_TRUE_VALUES for k in OFFLINE_VARIABLES)
     route = route_probe()
     hub = hub_request_attempts()
     data = {"settings_offline": settings.offline, "variables": variables, "route": route, "hub_request": hub}

@@ -246,6 +246,8 @@ def test_offline_proof_counts_connection_attempts(monkeypatch):
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
     off = doctor.hub_request_attempts()
     assert off["attempts"] >= 1
+    monkeypatch.setenv("HF_HUB_OFFLINE", "no")  # off for the hub libraries, so off here too (it read as on)
+    assert doctor.check_offline().status == "note"
 
 
 def test_unexpected_error_in_a_check_is_a_line_not_a_traceback(monkeypatch):
